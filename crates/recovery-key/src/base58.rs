@@ -1,0 +1,38 @@
+//! Plain Bitcoin-alphabet base58, plus the heuristics that turn a failed decode
+//! into advice a person can act on.
+
+/// The Bitcoin base58 alphabet used by the Matrix "cryptographic key representation".
+pub(crate) const ALPHABET: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/// Encodes bytes as plain base58 (Bitcoin alphabet, each leading zero byte → `1`).
+pub fn encode_base58(bytes: &[u8]) -> String {
+    bs58::encode(bytes).into_string()
+}
+
+pub(crate) fn is_base58_char(c: char) -> bool {
+    c.is_ascii() && ALPHABET.contains(c)
+}
+
+/// Does `input` look like a passphrase (Element's "Security Phrase") rather than a
+/// recovery key (Element's "Security Key")?
+///
+/// True when the text has a character outside the base58 alphabet other than whitespace
+/// (`0 O I l`, punctuation, non-ASCII letters), or when it is several words whose lengths
+/// are not the groups of four a displayed key has. Used only to word error messages.
+pub fn looks_like_passphrase(input: &str) -> bool {
+    if input.chars().any(|c| !c.is_whitespace() && !is_base58_char(c)) {
+        return true;
+    }
+    let words: Vec<&str> = input.split_whitespace().collect();
+    if words.len() < 3 {
+        return false;
+    }
+    // A displayed key is groups of four; a key copied with stray line breaks has a few
+    // long runs. Several short words of other lengths read as a phrase.
+    let odd = words[..words.len() - 1]
+        .iter()
+        .filter(|w| w.chars().count() != 4)
+        .count();
+    let compact: usize = words.iter().map(|w| w.chars().count()).sum();
+    odd * 2 >= words.len() && compact != crate::ENCODED_LEN
+}
