@@ -20,7 +20,10 @@ pub(crate) fn is_base58_char(c: char) -> bool {
 /// (`0 O I l`, punctuation, non-ASCII letters), or when it is several words whose lengths
 /// are not the groups of four a displayed key has. Used only to word error messages.
 pub fn looks_like_passphrase(input: &str) -> bool {
-    if input.chars().any(|c| !c.is_whitespace() && !is_base58_char(c)) {
+    if input
+        .chars()
+        .any(|c| !c.is_whitespace() && !is_base58_char(c))
+    {
         return true;
     }
     let words: Vec<&str> = input.split_whitespace().collect();

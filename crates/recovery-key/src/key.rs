@@ -71,7 +71,11 @@ impl RecoveryKey {
     pub fn from_base58(input: &str) -> Result<Self, DecodeError> {
         let compact: Zeroizing<String> =
             Zeroizing::new(input.chars().filter(|c| !c.is_whitespace()).collect());
-        if let Some((position, c)) = compact.chars().enumerate().find(|(_, c)| !is_base58_char(*c)) {
+        if let Some((position, c)) = compact
+            .chars()
+            .enumerate()
+            .find(|(_, c)| !is_base58_char(*c))
+        {
             return Err(DecodeError::Base58 {
                 character: c,
                 position,
@@ -80,13 +84,14 @@ impl RecoveryKey {
         }
         // Every character is in the alphabet, so the only failure left is arithmetic
         // overflow of the output buffer, which cannot happen with `into_vec`.
-        let decoded = Zeroizing::new(bs58::decode(compact.as_bytes()).into_vec().map_err(|_| {
-            DecodeError::Base58 {
-                character: '?',
-                position: 0,
-                looks_like_passphrase: false,
-            }
-        })?);
+        let decoded =
+            Zeroizing::new(bs58::decode(compact.as_bytes()).into_vec().map_err(|_| {
+                DecodeError::Base58 {
+                    character: '?',
+                    position: 0,
+                    looks_like_passphrase: false,
+                }
+            })?);
         if decoded.len() != DECODED_LEN {
             return Err(DecodeError::Length {
                 decoded_len: decoded.len(),
@@ -208,8 +213,13 @@ impl DecodeError {
     pub fn looks_like_passphrase(&self) -> bool {
         matches!(
             self,
-            Self::Base58 { looks_like_passphrase: true, .. }
-                | Self::Length { looks_like_passphrase: true, .. }
+            Self::Base58 {
+                looks_like_passphrase: true,
+                ..
+            } | Self::Length {
+                looks_like_passphrase: true,
+                ..
+            }
         )
     }
 }
@@ -218,7 +228,11 @@ const PASSPHRASE_HINT: &str = "this looks like a passphrase (Security Phrase), n
      key (Security Key); enter it where a passphrase is asked for";
 
 fn base58_message(c: char, position: usize, passphrase: bool) -> String {
-    let shown = if c.is_control() { format!("{:?}", c) } else { format!("'{c}'") };
+    let shown = if c.is_control() {
+        format!("{:?}", c)
+    } else {
+        format!("'{c}'")
+    };
     let what = match c {
         '0' | 'O' | 'I' | 'l' => " (recovery keys never contain 0, O, I or l)",
         _ => "",
@@ -238,7 +252,9 @@ fn base58_message(c: char, position: usize, passphrase: bool) -> String {
 
 fn length_message(decoded: usize, characters: usize, passphrase: bool) -> String {
     if passphrase {
-        format!("not a recovery key: it has {characters} characters instead of 48; {PASSPHRASE_HINT}")
+        format!(
+            "not a recovery key: it has {characters} characters instead of 48; {PASSPHRASE_HINT}"
+        )
     } else {
         format!(
             "a recovery key has 48 characters (not counting spaces), this one has {characters} \

@@ -1,14 +1,19 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod base58;
-mod key;
+pub mod encoding;
 pub mod kdf;
+mod key;
 pub mod passphrase;
 
 pub use base58::{encode_base58, looks_like_passphrase};
-pub use key::{DecodeError, RecoveryKey, KEY_LEN, ENCODED_LEN};
+pub use encoding::{Base64Error, decode_base64, encode_base64};
+pub use key::{DecodeError, ENCODED_LEN, KEY_LEN, RecoveryKey};
 pub use passphrase::{PassphraseError, PassphraseInfo, derive_bits};
 
 /// Secret-carrying buffers handed out by this crate, wiped on drop.

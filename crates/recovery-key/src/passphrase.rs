@@ -114,7 +114,12 @@ impl PassphraseInfo {
             return Err(PassphraseError::Bits { bits: self.bits() });
         }
         let mut out = Zeroizing::new([0u8; 32]);
-        pbkdf2_hmac_sha512(passphrase.as_bytes(), self.salt.as_bytes(), rounds, out.as_mut_slice());
+        pbkdf2_hmac_sha512(
+            passphrase.as_bytes(),
+            self.salt.as_bytes(),
+            rounds,
+            out.as_mut_slice(),
+        );
         Ok(RecoveryKey::from_bytes(&mut out))
     }
 }
@@ -135,7 +140,7 @@ pub fn derive_bits(
     bits: u64,
 ) -> Result<Zeroizing<Vec<u8>>, PassphraseError> {
     let rounds = check_iterations(iterations)?;
-    if bits == 0 || bits % 8 != 0 || bits > 512 {
+    if bits == 0 || !bits.is_multiple_of(8) || bits > 512 {
         return Err(PassphraseError::Bits { bits });
     }
     let mut out = Zeroizing::new(vec![0u8; (bits / 8) as usize]);

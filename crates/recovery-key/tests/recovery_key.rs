@@ -22,7 +22,10 @@ fn debug_prints_no_secret_byte() {
 #[test]
 fn grouped_and_compact_forms() {
     let key = alice();
-    assert_eq!(key.to_base58(), "EsTcLW2KPGiFwKEA3As5g5c4BXwkqeeJZJV8Q9fugUMNUE4d");
+    assert_eq!(
+        key.to_base58(),
+        "EsTcLW2KPGiFwKEA3As5g5c4BXwkqeeJZJV8Q9fugUMNUE4d"
+    );
     assert_eq!(
         key.to_base58_grouped(),
         "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d"
@@ -50,8 +53,9 @@ fn passphrase_typed_as_key_is_told_apart() {
         assert!(err.to_string().contains("passphrase"), "{phrase}: {err}");
     }
     // A mistyped key is not called a passphrase.
-    let err = RecoveryKey::from_base58("EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4e")
-        .unwrap_err();
+    let err =
+        RecoveryKey::from_base58("EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4e")
+            .unwrap_err();
     assert_eq!(err, DecodeError::Parity);
     assert!(!err.looks_like_passphrase());
     let err = RecoveryKey::from_base58("EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN")
@@ -63,8 +67,9 @@ fn passphrase_typed_as_key_is_told_apart() {
 
 #[test]
 fn base58_error_names_the_character() {
-    let err = RecoveryKey::from_base58("EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE40")
-        .unwrap_err();
+    let err =
+        RecoveryKey::from_base58("EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE40")
+            .unwrap_err();
     assert_eq!(err.class(), "base58");
     let msg = err.to_string();
     assert!(msg.contains("'0'") && msg.contains("position 48"), "{msg}");
@@ -72,17 +77,25 @@ fn base58_error_names_the_character() {
 
 #[test]
 fn iteration_cap_is_checked_before_work() {
-    let mut info: PassphraseInfo = serde_json::from_str(
-        r#"{"algorithm":"m.pbkdf2","salt":"s","iterations":4294967295}"#,
-    )
-    .unwrap();
+    let mut info: PassphraseInfo =
+        serde_json::from_str(r#"{"algorithm":"m.pbkdf2","salt":"s","iterations":4294967295}"#)
+            .unwrap();
     // Would take hours if derived; must return at once.
-    assert!(matches!(info.derive_key("x"), Err(PassphraseError::Iterations { .. })));
+    assert!(matches!(
+        info.derive_key("x"),
+        Err(PassphraseError::Iterations { .. })
+    ));
     info.iterations = 0;
-    assert!(matches!(info.derive_key("x"), Err(PassphraseError::Iterations { .. })));
+    assert!(matches!(
+        info.derive_key("x"),
+        Err(PassphraseError::Iterations { .. })
+    ));
     info.iterations = 10;
     info.bits = Some(512);
-    assert_eq!(info.derive_key("x").unwrap_err(), PassphraseError::Bits { bits: 512 });
+    assert_eq!(
+        info.derive_key("x").unwrap_err(),
+        PassphraseError::Bits { bits: 512 }
+    );
     info.bits = None;
     info.algorithm = "m.argon2".into();
     assert_eq!(info.derive_key("x").unwrap_err().class(), "algorithm");
@@ -116,9 +129,15 @@ fn legacy_auth_data_parameters() {
         "public_key": "x", "private_key_salt": "abc", "private_key_iterations": 1000
     });
     let info = PassphraseInfo::from_legacy_auth_data(&auth).unwrap();
-    assert_eq!((info.salt.as_str(), info.iterations, info.bits()), ("abc", 1000, 256));
+    assert_eq!(
+        (info.salt.as_str(), info.iterations, info.bits()),
+        ("abc", 1000, 256)
+    );
     let expected = recovery_key::derive_bits(b"pw", b"abc", 1000, 256).unwrap();
-    assert_eq!(info.derive_key("pw").unwrap().as_bytes().as_slice(), expected.as_slice());
+    assert_eq!(
+        info.derive_key("pw").unwrap().as_bytes().as_slice(),
+        expected.as_slice()
+    );
     let err = PassphraseInfo::from_legacy_auth_data(&serde_json::json!({"public_key": "x"}));
     assert_eq!(err.unwrap_err(), PassphraseError::MissingLegacyParameters);
 }

@@ -1,0 +1,51 @@
+//! Reading secrets and data from stdin or files.
+
+use std::{io::Read, path::Path};
+
+use zeroize::Zeroizing;
+
+use crate::Fatal;
+
+/// Strips exactly one trailing `\n` or `\r\n`, nothing else: a passphrase may begin or
+/// end with spaces.
+pub(crate) fn strip_one_newline(mut s: String) -> Zeroizing<String> {
+    if s.ends_with("\r\n") {
+        s.truncate(s.len() - 2);
+    } else if s.ends_with('\n') {
+        s.truncate(s.len() - 1);
+    }
+    Zeroizing::new(s)
+}
+
+/// Reads a secret from standard input.
+pub(crate) fn secret_from_stdin() -> Result<Zeroizing<String>, Fatal> {
+    let mut buf = String::new();
+    std::io::stdin()
+        .read_to_string(&mut buf)
+        .map_err(|e| Fatal::new(format!("cannot read standard input: {e}")))?;
+    Ok(strip_one_newline(buf))
+}
+
+/// Reads a secret from a file (`-` for standard input).
+pub(crate) fn secret_from_file(path: &Path) -> Result<Zeroizing<String>, Fatal> {
+    if path == Path::new("-") {
+        return secret_from_stdin();
+    }
+    let buf = std::fs::read_to_string(path)
+        .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?;
+    Ok(strip_one_newline(buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_one_newline;
+
+    #[test]
+    fn only_one_newline_is_stripped() {
+        assert_eq!(strip_one_newline(" pass \n".into()).as_str(), " pass ");
+        assert_eq!(strip_one_newline(" pass \r\n".into()).as_str(), " pass ");
+        assert_eq!(strip_one_newline("pass\n\n".into()).as_str(), "pass\n");
+        assert_eq!(strip_one_newline("pass".into()).as_str(), "pass");
+        assert_eq!(strip_one_newline("pass\r".into()).as_str(), "pass\r");
+    }
+}

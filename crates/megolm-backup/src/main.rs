@@ -1,0 +1,61 @@
+//! `megolm-backup`: the command-line tool over this workspace's crates.
+//!
+//! Secrets (keys, passphrases) are never taken from the command line: they come from
+//! standard input or a file, and lose exactly one trailing newline (`\n` or `\r\n`).
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod cmd_recovery_key;
+mod cmd_vectors;
+mod input;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Matrix server-side key backup: recovery keys, backups, secret storage, key exports.
+#[derive(Debug, Parser)]
+#[command(name = "megolm-backup", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate, decode and encode recovery keys ("Security Keys").
+    #[command(subcommand)]
+    RecoveryKey(cmd_recovery_key::RecoveryKeyCommand),
+    /// Run known-answer vector files (schema mkb-vectors/1).
+    Vectors(cmd_vectors::VectorsArgs),
+}
+
+/// A failure that ends the program: its message goes to stderr, exit status 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Fatal(pub(crate) String);
+
+impl Fatal {
+    pub(crate) fn new(msg: impl std::fmt::Display) -> Self {
+        Self(msg.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::RecoveryKey(cmd) => cmd_recovery_key::run(cmd),
+        Command::Vectors(args) => cmd_vectors::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Fatal(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
