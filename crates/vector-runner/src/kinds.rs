@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+mod backup;
+
 use crate::{
     Case,
     values::{CaseResult, Outcome, check_str, hex_field, key, str_field, u64_field},
@@ -13,14 +15,21 @@ pub const IMPLEMENTED_KINDS: &[&str] = &[
     "recovery_key.decode",
     "recovery_key.encode",
     "passphrase.derive",
+    "backup.public_key",
+    "backup.decrypt",
+    "backup.encrypt",
+    "backup.restore",
 ];
 
 /// A success value: named fields to check against `expected`.
-type Checks = Vec<(&'static str, Check)>;
+pub(crate) type Checks = Vec<(&'static str, Check)>;
 
 pub(crate) enum Check {
+    /// Compared as an exact string.
     Str(String),
+    /// Compared as a parsed JSON value (`session_data` objects as decoded bytes).
     Json(Value),
+    /// Compared as decoded base64 bytes.
     Base64(Vec<u8>),
 }
 
@@ -30,6 +39,10 @@ pub(crate) fn run(case: &Case) -> Result<(), String> {
         "recovery_key.decode" => recovery_key_decode(&case.input),
         "recovery_key.encode" => recovery_key_encode(&case.input),
         "passphrase.derive" => passphrase_derive(&case.input),
+        "backup.public_key" => backup::public_key(&case.input),
+        "backup.decrypt" => backup::decrypt(&case.input),
+        "backup.encrypt" => backup::encrypt(&case.input),
+        "backup.restore" => backup::restore(&case.input),
         other => return Err(format!("unsupported kind {other:?}")),
     };
     judge(outcome, &case.expected)
@@ -62,6 +75,7 @@ fn judge(outcome: CaseResult<Checks>, expected: &Value) -> Result<(), String> {
                 };
                 match got {
                     Check::Str(s) => check_str(name, want, s)?,
+                    Check::Json(v) if name == "session_data" => backup::session_data_matches(want, v)?,
                     Check::Json(v) => crate::values::check_json(name, want, v)?,
                     Check::Base64(b) => crate::values::check_base64(name, want, b)?,
                 }

@@ -1,0 +1,209 @@
+//! `m.megolm_backup.v1.curve25519-aes-sha2`: one session in, one `session_data` out.
+//!
+//! # Hazard
+//!
+//! The MAC of this algorithm, as deployed by every client since libolm, is the HMAC of
+//! the **empty string** (SPEC.md §3.2 step 5, P1). It proves only that the entry was
+//! encrypted to the key we hold; it does **not** authenticate the ciphertext. Anyone who
+//! knows the backup's public key — that is, the homeserver — can write entries that
+//! decrypt and verify. Treat restored sessions as unauthenticated.
+//!
+//! ```
+//! use backup_cipher::BackupDecryptionKey;
+//!
+//! let key = BackupDecryptionKey::generate()?;
+//! let data = key.public_key().encrypt(br#"{"hello":"world"}"#)?;
+//! assert_eq!(key.decrypt(&data)?.as_slice(), br#"{"hello":"world"}"#);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use aes::Aes256;
+use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, block_padding::Pkcs7};
+use hkdf::Hkdf;
+use hmac::{Hmac, KeyInit, Mac};
+use recovery_key::{encoding::decode_base64_into, decode_base64, encode_base64};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::{BackupDecryptionKey, BackupPublicKey, x25519::Scalar};
+
+/// Length of the deployed (truncated) MAC.
+pub const MAC_LEN: usize = 8;
+const HKDF_SALT: [u8; 32] = [0; 32];
+
+/// The encrypted `session_data` of one backed-up session:
+/// `{"ephemeral", "ciphertext", "mac"}`, unpadded base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptedSessionData {
+    /// The sender's ephemeral Curve25519 public key.
+    pub ephemeral: String,
+    /// AES-256-CBC ciphertext of the session JSON.
+    pub ciphertext: String,
+    /// First 8 bytes of HMAC-SHA-256 of the empty string (see the module hazard note).
+    pub mac: String,
+}
+
+/// HKDF output split into its three parts, boxed and wiped on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct ExpandedKeys(Box<[u8; 80]>);
+
+impl ExpandedKeys {
+    fn derive(shared: &[u8; 32]) -> Self {
+        let mut okm = Box::new([0u8; 80]);
+        // HKDF-SHA-256 with 32 zero bytes of salt and empty info (§3.2 step 3); 80 bytes
+        // are always within HKDF's 255 * 32 limit.
+        let _ = Hkdf::<Sha256>::new(Some(&HKDF_SALT), shared).expand(&[], okm.as_mut_slice());
+        Self(okm)
+    }
+    fn aes_key(&self) -> &[u8] {
+        &self.0[..32]
+    }
+    fn mac_key(&self) -> &[u8] {
+        &self.0[32..64]
+    }
+    fn iv(&self) -> &[u8] {
+        &self.0[64..80]
+    }
+
+    /// BUG (deployed, kept for compatibility): libolm MACed zero bytes of the
+    /// ciphertext, so the MAC is HMAC(mac_key, "") truncated to 8 bytes.
+    fn empty_mac(&self) -> [u8; MAC_LEN] {
+        let mut out = [0u8; MAC_LEN];
+        if let Ok(mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(self.mac_key()) {
+            out.copy_from_slice(&mac.finalize().into_bytes()[..MAC_LEN]);
+        }
+        out
+    }
+}
+
+/// Why one `session_data` could not be decrypted. The class names are the vector
+/// profile's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecryptError {
+    /// A field is not base64.
+    #[error("the entry's {field} is not valid base64: the backup entry is corrupt")]
+    Base64 {
+        /// Which field.
+        field: &'static str,
+    },
+    /// The ephemeral key is malformed or non-contributory (low-order point).
+    #[error("the entry's ephemeral key is {0}: the backup entry is corrupt or malicious")]
+    Key(&'static str),
+    /// The MAC does not verify: the entry was encrypted to a different key.
+    #[error(
+        "the MAC does not match: this entry was encrypted to a different backup key (wrong \
+         key, or an entry left over from another backup version)"
+    )]
+    Mac,
+    /// The plaintext padding is invalid: the ciphertext is corrupt.
+    #[error(
+        "the decrypted data has invalid padding: the key is right but the entry's ciphertext \
+         is corrupt (a known problem of some uploaded entries)"
+    )]
+    Padding,
+}
+
+impl DecryptError {
+    /// The error class of the vector profile.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Base64 { .. } => "base64",
+            Self::Key(_) => "key",
+            Self::Mac => "mac",
+            Self::Padding => "padding",
+        }
+    }
+}
+
+/// Why encryption failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncryptError {
+    /// The system random number generator failed.
+    #[error("the system random number generator failed: {0}")]
+    Random(String),
+    /// The public key is a low-order point: no secret can be agreed with it.
+    #[error("the backup public key is a low-order point and cannot be encrypted to")]
+    Key,
+}
+
+impl BackupPublicKey {
+    /// Encrypts one session's plaintext JSON with a fresh ephemeral key.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<EncryptedSessionData, EncryptError> {
+        let mut eph = Zeroizing::new([0u8; 32]);
+        getrandom::fill(eph.as_mut_slice()).map_err(|e| EncryptError::Random(e.to_string()))?;
+        self.encrypt_with_ephemeral_key(plaintext, &eph)
+    }
+
+    /// Encrypts with the given ephemeral private key. **For known-answer vectors only**:
+    /// reusing an ephemeral key across sessions reuses the AES key and IV.
+    pub fn encrypt_with_ephemeral_key(
+        &self,
+        plaintext: &[u8],
+        ephemeral_private_key: &[u8; 32],
+    ) -> Result<EncryptedSessionData, EncryptError> {
+        let eph = Scalar::new(ephemeral_private_key);
+        let shared = eph.diffie_hellman(&self.0).ok_or(EncryptError::Key)?;
+        let keys = ExpandedKeys::derive(&shared.0);
+        let ct = cbc::Encryptor::<Aes256>::new_from_slices(keys.aes_key(), keys.iv())
+            .map_err(|_| EncryptError::Key)?
+            .encrypt_padded_vec::<Pkcs7>(plaintext);
+        Ok(EncryptedSessionData {
+            ephemeral: encode_base64(&eph.public_key()),
+            ciphertext: encode_base64(&ct),
+            mac: encode_base64(&keys.empty_mac()),
+        })
+    }
+}
+
+impl BackupDecryptionKey {
+    /// Decrypts one entry's `session_data`, returning the plaintext (wiped on drop).
+    /// The MAC is checked in constant time before anything is decrypted.
+    pub fn decrypt(&self, data: &EncryptedSessionData) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        decrypt_parts(self.scalar(), &data.ephemeral, &data.ciphertext, &data.mac)
+    }
+}
+
+pub(crate) fn decrypt_parts(
+    scalar: &Scalar,
+    ephemeral: &str,
+    ciphertext: &str,
+    mac: &str,
+) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+    // Decode into stack buffers sized one byte over, so an over-long field is caught
+    // without allocating.
+    let mut eph = [0u8; 33];
+    let eph_len = decode_base64_into(ephemeral, &mut eph)
+        .map_err(|_| if looks_base64(ephemeral) { DecryptError::Key("not 32 bytes") } else { DecryptError::Base64 { field: "ephemeral" } })?;
+    let mut mac_buf = [0u8; MAC_LEN + 1];
+    let mac_len = decode_base64_into(mac, &mut mac_buf).map_err(|_| {
+        if looks_base64(mac) { DecryptError::Mac } else { DecryptError::Base64 { field: "mac" } }
+    })?;
+    let ct = decode_base64(ciphertext).map_err(|_| DecryptError::Base64 { field: "ciphertext" })?;
+    let eph: [u8; 32] = eph[..eph_len]
+        .try_into()
+        .map_err(|_| DecryptError::Key("not 32 bytes"))?;
+
+    let shared = scalar
+        .diffie_hellman(&eph)
+        .ok_or(DecryptError::Key("a low-order point (the shared secret is all zero)"))?;
+    let keys = ExpandedKeys::derive(&shared.0);
+    // Project decision: exactly 8 bytes (libolm, mautrix), compared in constant time.
+    if mac_len != MAC_LEN || !bool::from(keys.empty_mac().ct_eq(&mac_buf[..MAC_LEN])) {
+        return Err(DecryptError::Mac);
+    }
+    if ct.is_empty() || ct.len() % 16 != 0 {
+        return Err(DecryptError::Padding);
+    }
+    let pt = cbc::Decryptor::<Aes256>::new_from_slices(keys.aes_key(), keys.iv())
+        .map_err(|_| DecryptError::Padding)?
+        .decrypt_padded_vec::<Pkcs7>(&ct)
+        .map_err(|_| DecryptError::Padding)?;
+    Ok(Zeroizing::new(pt))
+}
+
+/// True when `s` uses only base64 characters (so a decode failure is about length).
+fn looks_base64(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+}

@@ -1,0 +1,626 @@
+//! Bulk restore: a whole `GET /room_keys/keys` body in, restored sessions and one failure
+//! record per bad entry out. One corrupt entry never stops or loses the others (SPEC.md
+//! P14).
+//!
+//! There is one code path. The body is parsed incrementally (from a reader or a slice);
+//! entries are collected into batches of [`RestoreOptions::batch_size`], each batch is
+//! decrypted on all cores with rayon, and its results are handed to a [`RestoreSink`] in
+//! input order. Memory is bounded by the batch, not by the body: a body of any size
+//! restores in bounded memory when the sink writes results out.
+
+use std::{
+    borrow::Cow,
+    fmt,
+    io::{self, Read},
+    sync::Arc,
+};
+
+use rayon::prelude::*;
+use serde::{
+    Deserialize, Deserializer, Serialize,
+    de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor},
+};
+use serde_json::{Map, Value, value::RawValue};
+use subtle::ConstantTimeEq;
+
+use crate::{
+    BACKUP_ALGORITHM, BackupDecryptionKey, BackupVersion, DecryptError, EncryptedSessionData,
+    KeysBackup, MEGOLM_ALGORITHM, cipher::decrypt_parts, types::session_id_of,
+};
+
+/// Why one entry could not be restored: a class of the vector profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreErrorClass {
+    /// A `session_data` field is not base64.
+    Base64,
+    /// The ephemeral key is malformed or non-contributory.
+    Key,
+    /// The MAC does not verify: encrypted to another key.
+    Mac,
+    /// Bad PKCS#7 padding: corrupt ciphertext.
+    Padding,
+    /// The plaintext is not a session object (`algorithm` string, 165-byte `session_key`).
+    Json,
+    /// The session's algorithm is not `m.megolm.v1.aes-sha2`.
+    Algorithm,
+    /// The session key's Ed25519 key is not the session id it is filed under.
+    SessionId,
+    /// The entry itself is not a `KeyBackupData` object with a `session_data`.
+    Malformed,
+}
+
+impl RestoreErrorClass {
+    /// The class name used in vectors and failure files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Base64 => "base64",
+            Self::Key => "key",
+            Self::Mac => "mac",
+            Self::Padding => "padding",
+            Self::Json => "json",
+            Self::Algorithm => "algorithm",
+            Self::SessionId => "session_id",
+            Self::Malformed => "malformed",
+        }
+    }
+}
+
+impl fmt::Display for RestoreErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&DecryptError> for RestoreErrorClass {
+    fn from(e: &DecryptError) -> Self {
+        match e {
+            DecryptError::Base64 { .. } => Self::Base64,
+            DecryptError::Key(_) => Self::Key,
+            DecryptError::Mac => Self::Mac,
+            DecryptError::Padding => Self::Padding,
+        }
+    }
+}
+
+/// One entry that could not be restored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreFailure {
+    /// The room it is filed under.
+    pub room_id: String,
+    /// The session id it is filed under.
+    pub session_id: String,
+    /// The error class.
+    pub error: RestoreErrorClass,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// A restored session: the decrypted JSON object exactly as decrypted (no field added,
+/// dropped or renamed), with `room_id` and `session_id` set to the ids the entry is filed
+/// under — the Element key-export format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestoredSession {
+    room_id: String,
+    session_id: String,
+    session: Map<String, Value>,
+}
+
+impl RestoredSession {
+    /// The room id.
+    pub fn room_id(&self) -> &str {
+        &self.room_id
+    }
+    /// The session id.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+    /// The whole session object, including `room_id` and `session_id`.
+    pub fn as_json(&self) -> &Map<String, Value> {
+        &self.session
+    }
+    /// Takes the session object.
+    pub fn into_json(self) -> Map<String, Value> {
+        self.session
+    }
+}
+
+impl Serialize for RestoredSession {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.session.serialize(s)
+    }
+}
+
+/// Counts reported while a restore runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Entries processed (restored or failed).
+    pub done: u64,
+    /// Entries that failed.
+    pub failed: u64,
+    /// Entries in the body, when known in advance.
+    pub total: Option<u64>,
+    /// Bytes of the body read so far.
+    pub bytes_read: u64,
+}
+
+/// Where a restore delivers its results, in input order, batch by batch.
+pub trait RestoreSink {
+    /// A session was restored.
+    fn restored(&mut self, session: RestoredSession);
+    /// An entry failed; the restore goes on.
+    fn failed(&mut self, failure: RestoreFailure);
+    /// Called after each batch.
+    fn progress(&mut self, _progress: Progress) {}
+}
+
+/// All results of a restore, in memory.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreResult {
+    /// Restored sessions.
+    pub sessions: Vec<RestoredSession>,
+    /// Failed entries.
+    pub failures: Vec<RestoreFailure>,
+}
+
+impl RestoreResult {
+    /// Sorts both lists by room id, then session id.
+    pub fn sort(&mut self) {
+        self.sessions
+            .sort_by(|a, b| (&a.room_id, &a.session_id).cmp(&(&b.room_id, &b.session_id)));
+        self.failures
+            .sort_by(|a, b| (&a.room_id, &a.session_id).cmp(&(&b.room_id, &b.session_id)));
+    }
+}
+
+impl RestoreSink for RestoreResult {
+    fn restored(&mut self, session: RestoredSession) {
+        self.sessions.push(session);
+    }
+    fn failed(&mut self, failure: RestoreFailure) {
+        self.failures.push(failure);
+    }
+}
+
+/// How a restore runs.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Worker threads; `None` uses every core.
+    pub jobs: Option<usize>,
+    /// Entries decrypted per parallel batch (bounds memory).
+    pub batch_size: usize,
+    /// Refuse bodies larger than this many bytes.
+    pub max_body_bytes: u64,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        Self {
+            jobs: None,
+            batch_size: 2048,
+            max_body_bytes: 64 << 30,
+        }
+    }
+}
+
+/// A restore that could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The key does not belong to the backup version.
+    #[error(
+        "this key does not belong to backup version {version}: its public key is {ours}, the \
+         backup's is {theirs}. Use the recovery key of this backup; if the key came from \
+         secret storage, it is stale (the backup was reset since)"
+    )]
+    KeyMismatch {
+        /// The version id, or "?".
+        version: String,
+        /// Our public key.
+        ours: String,
+        /// The backup's `public_key` as written.
+        theirs: String,
+    },
+    /// The backup version uses another algorithm.
+    #[error("backup version uses algorithm {0:?}; only {BACKUP_ALGORITHM} is supported")]
+    Algorithm(String),
+    /// The body is not a `GET /room_keys/keys` document.
+    #[error("the backup body is not valid: {0}")]
+    Body(String),
+    /// The body is larger than the configured limit.
+    #[error("the backup body is larger than the limit of {0} bytes; raise the limit if it is genuine")]
+    TooLarge(u64),
+    /// Reading the body failed.
+    #[error("cannot read the backup body: {0}")]
+    Io(#[from] io::Error),
+    /// The worker pool could not start.
+    #[error("cannot start worker threads: {0}")]
+    Threads(String),
+}
+
+impl RestoreError {
+    /// The error class of the vector profile, where there is one.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::KeyMismatch { .. } => "key_mismatch",
+            Self::Algorithm(_) => "algorithm",
+            Self::Body(_) | Self::TooLarge(_) => "json",
+            Self::Io(_) | Self::Threads(_) => "io",
+        }
+    }
+}
+
+/// Refuses a key that does not belong to `version` (compared as decoded bytes, in
+/// constant time), or a version of another algorithm, before any work is done.
+pub fn check_backup_version(key: &BackupDecryptionKey, version: &BackupVersion) -> Result<(), RestoreError> {
+    if version.algorithm != BACKUP_ALGORITHM {
+        return Err(RestoreError::Algorithm(version.algorithm.clone()));
+    }
+    if !key.matches(&version.auth_data) {
+        return Err(RestoreError::KeyMismatch {
+            version: version.version.clone().unwrap_or_else(|| "?".into()),
+            ours: key.public_key().to_base64(),
+            theirs: version.auth_data.public_key.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Decrypts and checks one entry.
+pub fn restore_entry(
+    key: &BackupDecryptionKey,
+    room_id: &str,
+    session_id: &str,
+    data: &EncryptedSessionData,
+) -> Result<RestoredSession, RestoreFailure> {
+    restore_parts(key, room_id, session_id, data).map_err(|(error, message)| RestoreFailure {
+        room_id: room_id.to_owned(),
+        session_id: session_id.to_owned(),
+        error,
+        message,
+    })
+}
+
+fn restore_parts(
+    key: &BackupDecryptionKey,
+    room_id: &str,
+    session_id: &str,
+    data: &EncryptedSessionData,
+) -> Result<RestoredSession, (RestoreErrorClass, String)> {
+    let plaintext = decrypt_parts(key.scalar(), &data.ephemeral, &data.ciphertext, &data.mac)
+        .map_err(|e| (RestoreErrorClass::from(&e), e.to_string()))?;
+    let json = |m: &str| (RestoreErrorClass::Json, m.to_owned());
+    let mut session: Map<String, Value> = serde_json::from_slice(&plaintext)
+        .map_err(|_| json("the decrypted session is not a JSON object"))?;
+    let algorithm = session
+        .get("algorithm")
+        .and_then(Value::as_str)
+        .ok_or_else(|| json("the decrypted session has no algorithm"))?;
+    let embedded = session
+        .get("session_key")
+        .and_then(Value::as_str)
+        .and_then(session_id_of)
+        .ok_or_else(|| json("the decrypted session has no valid session_key (165-byte export form)"))?;
+    if algorithm != MEGOLM_ALGORITHM {
+        return Err((
+            RestoreErrorClass::Algorithm,
+            format!("the session's algorithm is {algorithm:?}, not {MEGOLM_ALGORITHM}"),
+        ));
+    }
+    let filed = recovery_key::decode_base64(session_id).ok();
+    if !filed.is_some_and(|f| bool::from(f.as_slice().ct_eq(&embedded))) {
+        return Err((
+            RestoreErrorClass::SessionId,
+            "the session key inside does not belong to the session id it is filed under".into(),
+        ));
+    }
+    session.insert("room_id".into(), Value::String(room_id.to_owned()));
+    session.insert("session_id".into(), Value::String(session_id.to_owned()));
+    Ok(RestoredSession {
+        room_id: room_id.to_owned(),
+        session_id: session_id.to_owned(),
+        session,
+    })
+}
+
+/// Restores a parsed body on all cores (or `opts.jobs`), sorted by room then session.
+pub fn restore_keys(
+    key: &BackupDecryptionKey,
+    body: &KeysBackup,
+    opts: &RestoreOptions,
+) -> Result<RestoreResult, RestoreError> {
+    let entries: Vec<(&str, &str, &EncryptedSessionData)> = body
+        .rooms
+        .iter()
+        .flat_map(|(room, r)| r.sessions.iter().map(move |(sid, d)| (room.as_str(), sid.as_str(), &d.session_data)))
+        .collect();
+    let run = || -> Vec<Result<RestoredSession, RestoreFailure>> {
+        entries
+            .par_iter()
+            .map(|(room, sid, data)| restore_entry(key, room, sid, data))
+            .collect()
+    };
+    let results = match pool(opts)? {
+        Some(p) => p.install(run),
+        None => run(),
+    };
+    let mut out = RestoreResult::default();
+    for r in results {
+        match r {
+            Ok(s) => out.sessions.push(s),
+            Err(f) => out.failures.push(f),
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Restores a body held in memory, sorted by room then session.
+pub fn restore_slice(
+    key: &BackupDecryptionKey,
+    body: &[u8],
+    opts: &RestoreOptions,
+) -> Result<RestoreResult, RestoreError> {
+    let mut out = RestoreResult::default();
+    restore_reader(key, body, opts, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Restores a body from a reader while parsing it, delivering results to `sink` batch by
+/// batch in input order. Returns the final counts.
+pub fn restore_reader<R: Read, S: RestoreSink>(
+    key: &BackupDecryptionKey,
+    reader: R,
+    opts: &RestoreOptions,
+    sink: &mut S,
+) -> Result<Progress, RestoreError> {
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = io::BufReader::with_capacity(
+        1 << 16,
+        CountingReader {
+            inner: reader,
+            count: counter.clone(),
+            limit: opts.max_body_bytes,
+        },
+    );
+    let mut ctx = Ctx {
+        key,
+        pool: pool(opts)?,
+        batch_size: opts.batch_size.max(1),
+        batch: Vec::new(),
+        sink,
+        progress: Progress::default(),
+        bytes: counter,
+    };
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let parsed = BodySeed { ctx: &mut ctx }.deserialize(&mut de).and_then(|()| de.end());
+    if let Err(e) = parsed {
+        if let Some(limit) = too_large(&e) {
+            return Err(RestoreError::TooLarge(limit));
+        }
+        // Whatever was decrypted before the document broke off is still delivered.
+        ctx.flush();
+        return Err(if e.is_io() {
+            RestoreError::Io(io::Error::other(e.to_string()))
+        } else {
+            RestoreError::Body(e.to_string())
+        });
+    }
+    ctx.flush();
+    Ok(ctx.progress)
+}
+
+fn pool(opts: &RestoreOptions) -> Result<Option<rayon::ThreadPool>, RestoreError> {
+    opts.jobs
+        .map(|n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .build()
+                .map_err(|e| RestoreError::Threads(e.to_string()))
+        })
+        .transpose()
+}
+
+const TOO_LARGE: &str = "megolm-backup: body exceeds limit";
+
+fn too_large(e: &serde_json::Error) -> Option<u64> {
+    let msg = e.to_string();
+    let rest = msg.split(TOO_LARGE).nth(1)?;
+    rest.trim_start_matches(' ').split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<std::sync::atomic::AtomicU64>,
+    limit: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let total = self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed) + n as u64;
+        if total > self.limit {
+            return Err(io::Error::other(format!("{TOO_LARGE} {}", self.limit)));
+        }
+        Ok(n)
+    }
+}
+
+/// The fields of a `KeyBackupData` a restore needs; the rest is ignored so that entries
+/// from lenient servers still restore.
+#[derive(Deserialize)]
+struct Entry {
+    session_data: EncryptedSessionData,
+}
+
+struct Ctx<'k, 's, S> {
+    key: &'k BackupDecryptionKey,
+    pool: Option<rayon::ThreadPool>,
+    batch_size: usize,
+    batch: Vec<(Arc<str>, String, Box<RawValue>)>,
+    sink: &'s mut S,
+    progress: Progress,
+    bytes: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<S: RestoreSink> Ctx<'_, '_, S> {
+    fn push(&mut self, room: Arc<str>, session: String, raw: Box<RawValue>) {
+        self.batch.push((room, session, raw));
+        if self.batch.len() >= self.batch_size {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            let key = self.key;
+            let batch = std::mem::take(&mut self.batch);
+            let run = || -> Vec<Result<RestoredSession, RestoreFailure>> {
+                batch
+                    .into_par_iter()
+                    .map(|(room, sid, raw)| match serde_json::from_str::<Entry>(raw.get()) {
+                        Ok(e) => restore_entry(key, &room, &sid, &e.session_data),
+                        Err(e) => Err(RestoreFailure {
+                            room_id: room.to_string(),
+                            session_id: sid,
+                            error: RestoreErrorClass::Malformed,
+                            message: format!("the backup entry is not a KeyBackupData object: {e}"),
+                        }),
+                    })
+                    .collect()
+            };
+            let results = match &self.pool {
+                Some(p) => p.install(run),
+                None => run(),
+            };
+            for r in results {
+                self.progress.done += 1;
+                match r {
+                    Ok(s) => self.sink.restored(s),
+                    Err(f) => {
+                        self.progress.failed += 1;
+                        self.sink.failed(f);
+                    }
+                }
+            }
+        }
+        self.progress.bytes_read = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        self.sink.progress(self.progress);
+    }
+}
+
+struct BodySeed<'c, 'k, 's, S> {
+    ctx: &'c mut Ctx<'k, 's, S>,
+}
+
+impl<'de, S: RestoreSink> DeserializeSeed<'de> for BodySeed<'_, '_, '_, S> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, S: RestoreSink> Visitor<'de> for BodySeed<'_, '_, '_, S> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(r#"a GET /room_keys/keys body {"rooms": {…}}"#)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+            if k == "rooms" {
+                map.next_value_seed(RoomsSeed { ctx: &mut *self.ctx })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct RoomsSeed<'c, 'k, 's, S> {
+    ctx: &'c mut Ctx<'k, 's, S>,
+}
+
+impl<'de, S: RestoreSink> DeserializeSeed<'de> for RoomsSeed<'_, '_, '_, S> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, S: RestoreSink> Visitor<'de> for RoomsSeed<'_, '_, '_, S> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of rooms by room id")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(room) = map.next_key::<String>()? {
+            map.next_value_seed(RoomSeed {
+                ctx: &mut *self.ctx,
+                room: Arc::from(room),
+                sessions: false,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+struct RoomSeed<'c, 'k, 's, S> {
+    ctx: &'c mut Ctx<'k, 's, S>,
+    room: Arc<str>,
+    sessions: bool,
+}
+
+impl<'de, S: RestoreSink> DeserializeSeed<'de> for RoomSeed<'_, '_, '_, S> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, S: RestoreSink> Visitor<'de> for RoomSeed<'_, '_, '_, S> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, r#"room {} as {{"sessions": {{…}}}}"#, self.room)
+    }
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+            if k == "sessions" && !self.sessions {
+                self.sessions = true;
+                map.next_value_seed(SessionsSeed {
+                    ctx: &mut *self.ctx,
+                    room: self.room.clone(),
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct SessionsSeed<'c, 'k, 's, S> {
+    ctx: &'c mut Ctx<'k, 's, S>,
+    room: Arc<str>,
+}
+
+impl<'de, S: RestoreSink> DeserializeSeed<'de> for SessionsSeed<'_, '_, '_, S> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, S: RestoreSink> Visitor<'de> for SessionsSeed<'_, '_, '_, S> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the sessions of room {} by session id", self.room)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(sid) = map.next_key::<String>()? {
+            let raw: Box<RawValue> = map.next_value()?;
+            self.ctx.push(self.room.clone(), sid, raw);
+        }
+        Ok(())
+    }
+}
