@@ -3,6 +3,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cipher;
+pub mod encrypt;
+pub mod fixtures;
 mod keys;
 pub mod restore;
 pub mod signatures;
@@ -10,6 +12,7 @@ mod types;
 mod x25519;
 
 pub use cipher::{DecryptError, EncryptError, EncryptedSessionData};
+pub use encrypt::{EncryptSessionError, encrypt_session, encrypt_sessions};
 pub use keys::{BackupDecryptionKey, BackupPublicKey, KeyError};
 pub use restore::{
     Progress, RestoreError, RestoreErrorClass, RestoreFailure, RestoreOptions, RestoreResult,

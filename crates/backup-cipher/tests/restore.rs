@@ -1,0 +1,259 @@
+//! The bulk restore: bad entries are reported and never cost a good one.
+
+use std::collections::BTreeMap;
+
+use backup_cipher::{
+    AuthData, BackupDecryptionKey, BackupVersion, KeyBackupData, KeysBackup, Progress,
+    RestoreError, RestoreErrorClass, RestoreFailure, RestoreOptions, RestoreSink, RestoredSession,
+    check_backup_version, fixtures, restore_keys, restore_reader, restore_slice,
+};
+use serde_json::{Value, json};
+
+fn key() -> BackupDecryptionKey {
+    BackupDecryptionKey::from_base64("5oTWMTlWrlYW+yBbvUdxVrnpt4WxY3ocg/w7y+Q+Svw").unwrap()
+}
+
+/// A backup of `n` good sessions plus one entry of each kind of damage, in a room of its
+/// own, so the test knows which must fail and why.
+fn damaged_backup(n: usize) -> (KeysBackup, BTreeMap<String, RestoreErrorClass>) {
+    let key = key();
+    let mut body = fixtures::synthetic_backup(key.public_key(), n, 7);
+    let other = BackupDecryptionKey::generate().unwrap();
+    let good: KeyBackupData = body.rooms.values().next().unwrap().sessions.values().next().unwrap().clone();
+    let mut expect = BTreeMap::new();
+    let mut add = |sid: &str, data: KeyBackupData, class| {
+        body.rooms
+            .entry("!damaged:example.org".into())
+            .or_default()
+            .sessions
+            .insert(sid.into(), data);
+        expect.insert(sid.to_owned(), class);
+    };
+
+    let mut d = good.clone();
+    d.session_data.ciphertext.insert(3, '!');
+    add("bad-base64", d, RestoreErrorClass::Base64);
+
+    let mut d = good.clone();
+    d.session_data.ephemeral = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into();
+    add("zero-ephemeral", d, RestoreErrorClass::Key);
+
+    let theirs = &fixtures::synthetic_backup(other.public_key(), 1, 9);
+    let d = theirs.rooms.values().next().unwrap().sessions.values().next().unwrap().clone();
+    add("other-key", d, RestoreErrorClass::Mac);
+
+    let mut d = good.clone();
+    let len = d.session_data.ciphertext.len();
+    d.session_data.ciphertext.truncate(len - 22); // drop a block's worth and more
+    add("truncated", d, RestoreErrorClass::Padding);
+
+    let mut d = good.clone();
+    d.session_data = key.public_key().encrypt(b"[1,2,3]").unwrap();
+    add("not-an-object", d, RestoreErrorClass::Json);
+
+    let mut d = good.clone();
+    let sk = recovery_key::encode_base64(&[1u8; 165]);
+    let sid = recovery_key::encode_base64(&[1u8; 32]);
+    d.session_data = key
+        .public_key()
+        .encrypt(json!({"algorithm": "m.megolm.v2.aes-sha2", "session_key": sk}).to_string().as_bytes())
+        .unwrap();
+    add(&sid, d, RestoreErrorClass::Algorithm);
+
+    // A good entry filed under the wrong session id.
+    add("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", good.clone(), RestoreErrorClass::SessionId);
+    (body, expect)
+}
+
+fn check(result_sessions: &[RestoredSession], failures: &[RestoreFailure], n: usize, expect: &BTreeMap<String, RestoreErrorClass>) {
+    assert_eq!(result_sessions.len(), n, "every good session restored");
+    assert_eq!(failures.len(), expect.len());
+    for f in failures {
+        assert_eq!(f.room_id, "!damaged:example.org");
+        assert_eq!(Some(&f.error), expect.get(&f.session_id), "{f:?}");
+        assert!(!f.message.is_empty());
+    }
+}
+
+#[test]
+fn one_bad_entry_never_costs_a_good_one() {
+    let (body, expect) = damaged_backup(300);
+    let text = serde_json::to_vec(&body).unwrap();
+    let r = restore_slice(&key(), &text, &RestoreOptions::default()).unwrap();
+    check(&r.sessions, &r.failures, 300, &expect);
+    // Sorted by room, then session.
+    let ids: Vec<_> = r.sessions.iter().map(|s| (s.room_id().to_owned(), s.session_id().to_owned())).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+    // The typed entry point agrees.
+    let typed = restore_keys(&key(), &body, &RestoreOptions { jobs: Some(1), ..Default::default() }).unwrap();
+    assert_eq!(typed.sessions, r.sessions);
+    assert_eq!(typed.failures, r.failures);
+}
+
+#[test]
+fn malformed_envelopes_are_failures_not_aborts() {
+    let key = key();
+    let body = fixtures::synthetic_backup(key.public_key(), 10, 3);
+    let mut v = serde_json::to_value(&body).unwrap();
+    let room = v["rooms"].as_object_mut().unwrap().values_mut().next().unwrap();
+    let sessions = room["sessions"].as_object_mut().unwrap();
+    sessions.insert("missing-session-data".into(), json!({"first_message_index": 0}));
+    sessions.insert("a-string".into(), json!("nope"));
+    sessions.insert("mac-is-a-number".into(), json!({"session_data": {"ephemeral": "x", "ciphertext": "y", "mac": 5}}));
+    // Envelope fields other than session_data are optional for a restore.
+    let mut bare = serde_json::to_value(body.rooms.values().next().unwrap().sessions.values().next().unwrap()).unwrap();
+    bare.as_object_mut().unwrap().remove("is_verified");
+    let sid = body.rooms.values().next().unwrap().sessions.keys().next().unwrap().clone();
+    sessions.insert(sid, bare);
+    let r = restore_slice(&key, &serde_json::to_vec(&v).unwrap(), &RestoreOptions::default()).unwrap();
+    assert_eq!(r.sessions.len(), 10);
+    assert_eq!(r.failures.len(), 3);
+    assert!(r.failures.iter().all(|f| f.error == RestoreErrorClass::Malformed));
+}
+
+struct Collect {
+    restored: Vec<RestoredSession>,
+    failed: Vec<RestoreFailure>,
+    progress: Vec<Progress>,
+}
+
+impl RestoreSink for Collect {
+    fn restored(&mut self, s: RestoredSession) {
+        self.restored.push(s);
+    }
+    fn failed(&mut self, f: RestoreFailure) {
+        self.failed.push(f);
+    }
+    fn progress(&mut self, p: Progress) {
+        self.progress.push(p);
+    }
+}
+
+#[test]
+fn streaming_batches_report_progress_and_agree() {
+    let (body, expect) = damaged_backup(100);
+    let text = serde_json::to_vec_pretty(&body).unwrap();
+    let mut sink = Collect { restored: vec![], failed: vec![], progress: vec![] };
+    let opts = RestoreOptions { batch_size: 16, jobs: Some(2), ..Default::default() };
+    let done = restore_reader(&key(), std::io::Cursor::new(&text), &opts, &mut sink).unwrap();
+    check(&sink.restored, &sink.failed, 100, &expect);
+    assert_eq!(done.done, 107);
+    assert_eq!(done.failed, 7);
+    assert_eq!(done.bytes_read, text.len() as u64);
+    assert!(sink.progress.len() >= 107 / 16);
+    assert!(sink.progress.windows(2).all(|w| w[0].done <= w[1].done));
+}
+
+#[test]
+fn size_limit_and_broken_documents_are_clear_errors() {
+    let key = key();
+    let body = serde_json::to_vec(&fixtures::synthetic_backup(key.public_key(), 50, 1)).unwrap();
+    let opts = RestoreOptions { max_body_bytes: 1000, ..Default::default() };
+    let err = restore_slice(&key, &body, &opts).unwrap_err();
+    assert!(matches!(err, RestoreError::TooLarge(1000)), "{err:?}");
+    assert!(err.to_string().contains("limit"));
+
+    // A body cut off mid-way: the sessions of complete batches before the break are
+    // still delivered, and the error says where it broke.
+    let mut sink = Collect { restored: vec![], failed: vec![], progress: vec![] };
+    let opts = RestoreOptions { batch_size: 8, ..Default::default() };
+    let cut = &body[..body.len() * 3 / 4];
+    let err = restore_reader(&key, cut, &opts, &mut sink).unwrap_err();
+    assert!(matches!(err, RestoreError::Body(_)), "{err:?}");
+    assert!(sink.restored.len() >= 30, "{}", sink.restored.len());
+
+    for bad in [&b"[]"[..], b"{\"rooms\": []}", b"{\"rooms\": {\"!a\": {\"sessions\": 5}}}", b"", b"{} trailing"] {
+        let err = restore_slice(&key, bad, &RestoreOptions::default()).unwrap_err();
+        assert!(matches!(err, RestoreError::Body(_)), "{bad:?}: {err:?}");
+    }
+    // An empty backup is fine.
+    assert!(restore_slice(&key, br#"{"rooms": {}}"#, &RestoreOptions::default()).unwrap().sessions.is_empty());
+}
+
+#[test]
+fn deep_nesting_is_refused_not_overflowed() {
+    let key = key();
+    let mut text = String::from(r#"{"rooms": {"!a": {"sessions": {"s": {"session_data": "#);
+    text.push_str(&"[".repeat(100_000));
+    let err = restore_slice(&key, text.as_bytes(), &RestoreOptions::default()).unwrap_err();
+    assert!(matches!(err, RestoreError::Body(_)));
+}
+
+#[test]
+fn key_must_match_the_backup_version() {
+    let key = key();
+    let mut version = BackupVersion::new(key.public_key());
+    check_backup_version(&key, &version).unwrap();
+    // Padded base64 still matches: keys are compared as bytes (SPEC.md P4).
+    version.auth_data.public_key = format!("{}=", key.public_key().to_base64());
+    check_backup_version(&key, &version).unwrap();
+    let other = BackupDecryptionKey::generate().unwrap();
+    version.auth_data = AuthData::new(other.public_key());
+    version.version = Some("7".into());
+    let err = check_backup_version(&key, &version).unwrap_err();
+    assert_eq!(err.class(), "key_mismatch");
+    assert!(err.to_string().contains("version 7") && err.to_string().contains("stale"));
+    // A malformed public key (SPEC.md P5) does not match and does not panic.
+    version.auth_data.public_key = "not a key".into();
+    assert_eq!(check_backup_version(&key, &version).unwrap_err().class(), "key_mismatch");
+    version.algorithm = "m.megolm_backup.v2".into();
+    assert_eq!(check_backup_version(&key, &version).unwrap_err().class(), "algorithm");
+}
+
+#[test]
+fn wire_types_round_trip_the_spec_json() {
+    let version_json = json!({
+        "algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
+        "auth_data": {
+            "public_key": "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo",
+            "signatures": {"@alice:example.org": {"ed25519:DEV": "c2ln"}},
+            "private_key_salt": "salt", "private_key_iterations": 1000
+        },
+        "count": 42, "etag": "abc", "version": "3"
+    });
+    let v: BackupVersion = serde_json::from_value(version_json.clone()).unwrap();
+    assert_eq!(serde_json::to_value(&v).unwrap(), version_json);
+    assert_eq!(v.auth_data.extra["private_key_iterations"], 1000);
+
+    let plaintext = json!({
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "sender_key": "s", "session_key": "k",
+        "sender_claimed_keys": {"ed25519": "e"},
+        "forwarding_curve25519_key_chain": [],
+        "org.matrix.msc3061.shared_history": true,
+        "untrusted": false
+    });
+    let k: backup_cipher::BackedUpRoomKey = serde_json::from_value(plaintext.clone()).unwrap();
+    assert!(k.shared_history());
+    assert_eq!(serde_json::to_value(&k).unwrap(), plaintext);
+    let mut k2 = k.clone();
+    k2.extra.remove("org.matrix.msc3061.shared_history");
+    assert!(!k2.shared_history());
+    k2.set_shared_history(true);
+    assert_eq!(serde_json::to_value(&k2).unwrap()["shared_history"], Value::Bool(true));
+}
+
+#[test]
+fn legacy_passphrase_backup_key() {
+    let auth: AuthData = serde_json::from_value(json!({
+        "public_key": "x", "private_key_salt": "abc", "private_key_iterations": 1000
+    }))
+    .unwrap();
+    let key = BackupDecryptionKey::from_legacy_passphrase("pw", &auth).unwrap();
+    let expected = recovery_key::derive_bits(b"pw", b"abc", 1000, 256).unwrap();
+    assert_eq!(key.as_bytes().as_slice(), expected.as_slice());
+    let no_params: AuthData = serde_json::from_value(json!({"public_key": "x"})).unwrap();
+    assert!(BackupDecryptionKey::from_legacy_passphrase("pw", &no_params).is_err());
+}
+
+#[test]
+fn debug_prints_no_secret() {
+    let key = key();
+    let shown = format!("{key:?} {key:#?}");
+    let secret_b64 = "5oTWMTlWrlYW+yBbvUdxVrnpt4WxY3ocg/w7y+Q+Svw";
+    assert!(!shown.contains(secret_b64) && !shown.contains("230"), "{shown}");
+    assert!(shown.contains(&key.public_key().to_base64()));
+    assert!(!shown.contains(&key.to_recovery_key().to_base58()));
+}
