@@ -98,7 +98,11 @@ pub fn encrypt_sessions(
     for r in results {
         match r {
             Ok((room, sid, data)) => {
-                body.rooms.entry(room).or_default().sessions.insert(sid, data);
+                body.rooms
+                    .entry(room)
+                    .or_default()
+                    .sessions
+                    .insert(sid, data);
             }
             Err(e) => errors.push(e),
         }

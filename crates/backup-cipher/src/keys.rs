@@ -44,7 +44,9 @@ impl BackupDecryptionKey {
 
     /// Decodes base64 (padded or not) of the 32 raw bytes, as stored in secret storage.
     pub fn from_base64(text: &str) -> Result<Self, KeyError> {
-        let bytes = Zeroizing::new(decode_base64(text.trim()).map_err(|e| KeyError::Base64(e.to_string()))?);
+        let bytes = Zeroizing::new(
+            decode_base64(text.trim()).map_err(|e| KeyError::Base64(e.to_string()))?,
+        );
         Self::from_slice(&bytes)
     }
 
@@ -58,8 +60,12 @@ impl BackupDecryptionKey {
 
     /// Derives the key of a legacy passphrase backup from its `auth_data`
     /// (`private_key_salt` / `private_key_iterations` / `private_key_bits`).
-    pub fn from_legacy_passphrase(passphrase: &str, auth_data: &AuthData) -> Result<Self, PassphraseError> {
-        let value = serde_json::to_value(auth_data).map_err(|_| PassphraseError::MissingLegacyParameters)?;
+    pub fn from_legacy_passphrase(
+        passphrase: &str,
+        auth_data: &AuthData,
+    ) -> Result<Self, PassphraseError> {
+        let value = serde_json::to_value(auth_data)
+            .map_err(|_| PassphraseError::MissingLegacyParameters)?;
         let info = PassphraseInfo::from_legacy_auth_data(&value)?;
         Ok(Self::from_recovery_key(&info.derive_key(passphrase)?))
     }

@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod cipher;
 pub mod encrypt;
@@ -9,15 +12,15 @@ mod keys;
 pub mod restore;
 pub mod signatures;
 mod types;
-mod x25519;
+pub mod x25519;
 
 pub use cipher::{DecryptError, EncryptError, EncryptedSessionData};
 pub use encrypt::{EncryptSessionError, encrypt_session, encrypt_sessions};
 pub use keys::{BackupDecryptionKey, BackupPublicKey, KeyError};
 pub use restore::{
     Progress, RestoreError, RestoreErrorClass, RestoreFailure, RestoreOptions, RestoreResult,
-    RestoreSink, RestoredSession, check_backup_version, restore_entry, restore_keys, restore_reader,
-    restore_slice,
+    RestoreSink, RestoredSession, check_backup_version, restore_entry, restore_keys,
+    restore_reader, restore_slice,
 };
 pub use types::{
     AuthData, BACKUP_ALGORITHM, BackedUpRoomKey, BackupVersion, EXPORTED_SESSION_KEY_LEN,

@@ -227,7 +227,9 @@ pub enum RestoreError {
     #[error("the backup body is not valid: {0}")]
     Body(String),
     /// The body is larger than the configured limit.
-    #[error("the backup body is larger than the limit of {0} bytes; raise the limit if it is genuine")]
+    #[error(
+        "the backup body is larger than the limit of {0} bytes; raise the limit if it is genuine"
+    )]
     TooLarge(u64),
     /// Reading the body failed.
     #[error("cannot read the backup body: {0}")]
@@ -251,7 +253,10 @@ impl RestoreError {
 
 /// Refuses a key that does not belong to `version` (compared as decoded bytes, in
 /// constant time), or a version of another algorithm, before any work is done.
-pub fn check_backup_version(key: &BackupDecryptionKey, version: &BackupVersion) -> Result<(), RestoreError> {
+pub fn check_backup_version(
+    key: &BackupDecryptionKey,
+    version: &BackupVersion,
+) -> Result<(), RestoreError> {
     if version.algorithm != BACKUP_ALGORITHM {
         return Err(RestoreError::Algorithm(version.algorithm.clone()));
     }
@@ -299,7 +304,9 @@ fn restore_parts(
         .get("session_key")
         .and_then(Value::as_str)
         .and_then(session_id_of)
-        .ok_or_else(|| json("the decrypted session has no valid session_key (165-byte export form)"))?;
+        .ok_or_else(|| {
+            json("the decrypted session has no valid session_key (165-byte export form)")
+        })?;
     if algorithm != MEGOLM_ALGORITHM {
         return Err((
             RestoreErrorClass::Algorithm,
@@ -331,7 +338,11 @@ pub fn restore_keys(
     let entries: Vec<(&str, &str, &EncryptedSessionData)> = body
         .rooms
         .iter()
-        .flat_map(|(room, r)| r.sessions.iter().map(move |(sid, d)| (room.as_str(), sid.as_str(), &d.session_data)))
+        .flat_map(|(room, r)| {
+            r.sessions
+                .iter()
+                .map(move |(sid, d)| (room.as_str(), sid.as_str(), &d.session_data))
+        })
         .collect();
     let run = || -> Vec<Result<RestoredSession, RestoreFailure>> {
         entries
@@ -354,26 +365,41 @@ pub fn restore_keys(
     Ok(out)
 }
 
-/// Restores a body held in memory, sorted by room then session.
+/// Restores a body held in memory, sorted by room then session. Parses straight from the
+/// slice (faster than through a reader).
 pub fn restore_slice(
     key: &BackupDecryptionKey,
     body: &[u8],
     opts: &RestoreOptions,
 ) -> Result<RestoreResult, RestoreError> {
+    if body.len() as u64 > opts.max_body_bytes {
+        return Err(RestoreError::TooLarge(opts.max_body_bytes));
+    }
     let mut out = RestoreResult::default();
-    restore_reader(key, body, opts, &mut out)?;
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(body.len() as u64));
+    let pool = pool(opts)?;
+    let de = || serde_json::Deserializer::from_slice(body);
+    match &pool {
+        Some(p) => p.in_place_scope(|s| restore_in_scope(key, de(), counter, opts, &mut out, s)),
+        None => rayon::in_place_scope(|s| restore_in_scope(key, de(), counter, opts, &mut out, s)),
+    }?;
     out.sort();
     Ok(out)
 }
 
 /// Restores a body from a reader while parsing it, delivering results to `sink` batch by
 /// batch in input order. Returns the final counts.
+///
+/// The calling thread parses; batches are decrypted in the worker pool while the next one
+/// is parsed. At most [`IN_FLIGHT`] batches are held at once, so memory is bounded by
+/// `IN_FLIGHT × batch_size` entries whatever the size of the body.
 pub fn restore_reader<R: Read, S: RestoreSink>(
     key: &BackupDecryptionKey,
     reader: R,
     opts: &RestoreOptions,
     sink: &mut S,
 ) -> Result<Progress, RestoreError> {
+    let pool = pool(opts)?;
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let reader = io::BufReader::with_capacity(
         1 << 16,
@@ -383,30 +409,51 @@ pub fn restore_reader<R: Read, S: RestoreSink>(
             limit: opts.max_body_bytes,
         },
     );
+    let de = || serde_json::Deserializer::from_reader(reader);
+    match &pool {
+        Some(p) => p.in_place_scope(|s| restore_in_scope(key, de(), counter, opts, sink, s)),
+        None => rayon::in_place_scope(|s| restore_in_scope(key, de(), counter, opts, sink, s)),
+    }
+}
+
+/// Batches decrypting at once while the next is parsed.
+pub const IN_FLIGHT: usize = 2;
+
+fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink>(
+    key: &'scope BackupDecryptionKey,
+    mut de: serde_json::Deserializer<R>,
+    counter: Arc<std::sync::atomic::AtomicU64>,
+    opts: &RestoreOptions,
+    sink: &mut S,
+    scope: &rayon::Scope<'scope>,
+) -> Result<Progress, RestoreError> {
     let mut ctx = Ctx {
         key,
-        pool: pool(opts)?,
+        scope,
         batch_size: opts.batch_size.max(1),
         batch: Vec::new(),
+        in_flight: std::collections::VecDeque::new(),
+        inline: opts.jobs == Some(1),
         sink,
         progress: Progress::default(),
         bytes: counter,
     };
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let parsed = BodySeed { ctx: &mut ctx }.deserialize(&mut de).and_then(|()| de.end());
+    let parsed = BodySeed { ctx: &mut ctx }
+        .deserialize(&mut de)
+        .and_then(|()| de.end());
     if let Err(e) = parsed {
+        // Whatever was decrypted before the document broke off is still delivered.
+        ctx.finish();
         if let Some(limit) = too_large(&e) {
             return Err(RestoreError::TooLarge(limit));
         }
-        // Whatever was decrypted before the document broke off is still delivered.
-        ctx.flush();
         return Err(if e.is_io() {
             RestoreError::Io(io::Error::other(e.to_string()))
         } else {
             RestoreError::Body(e.to_string())
         });
     }
-    ctx.flush();
+    ctx.finish();
     Ok(ctx.progress)
 }
 
@@ -426,7 +473,11 @@ const TOO_LARGE: &str = "megolm-backup: body exceeds limit";
 fn too_large(e: &serde_json::Error) -> Option<u64> {
     let msg = e.to_string();
     let rest = msg.split(TOO_LARGE).nth(1)?;
-    rest.trim_start_matches(' ').split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest.trim_start_matches(' ')
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 struct CountingReader<R> {
@@ -438,7 +489,10 @@ struct CountingReader<R> {
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let total = self.count.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed) + n as u64;
+        let total = self
+            .count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed)
+            + n as u64;
         if total > self.limit {
             return Err(io::Error::other(format!("{TOO_LARGE} {}", self.limit)));
         }
@@ -453,74 +507,122 @@ struct Entry {
     session_data: EncryptedSessionData,
 }
 
-struct Ctx<'k, 's, S> {
+type BatchResult = Vec<Result<RestoredSession, RestoreFailure>>;
+
+struct Ctx<'k, 's, 'c, S> {
     key: &'k BackupDecryptionKey,
-    pool: Option<rayon::ThreadPool>,
+    scope: &'c rayon::Scope<'k>,
     batch_size: usize,
     batch: Vec<(Arc<str>, String, Box<RawValue>)>,
+    in_flight: std::collections::VecDeque<std::sync::mpsc::Receiver<BatchResult>>,
+    inline: bool,
     sink: &'s mut S,
     progress: Progress,
     bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl<S: RestoreSink> Ctx<'_, '_, S> {
+impl<S: RestoreSink> Ctx<'_, '_, '_, S> {
     fn push(&mut self, room: Arc<str>, session: String, raw: Box<RawValue>) {
         self.batch.push((room, session, raw));
         if self.batch.len() >= self.batch_size {
-            self.flush();
+            self.submit();
         }
     }
 
-    fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            let key = self.key;
-            let batch = std::mem::take(&mut self.batch);
-            let run = || -> Vec<Result<RestoredSession, RestoreFailure>> {
-                batch
-                    .into_par_iter()
-                    .map(|(room, sid, raw)| match serde_json::from_str::<Entry>(raw.get()) {
-                        Ok(e) => restore_entry(key, &room, &sid, &e.session_data),
-                        Err(e) => Err(RestoreFailure {
-                            room_id: room.to_string(),
-                            session_id: sid,
-                            error: RestoreErrorClass::Malformed,
-                            message: format!("the backup entry is not a KeyBackupData object: {e}"),
-                        }),
-                    })
-                    .collect()
-            };
-            let results = match &self.pool {
-                Some(p) => p.install(run),
-                None => run(),
-            };
-            for r in results {
-                self.progress.done += 1;
-                match r {
-                    Ok(s) => self.sink.restored(s),
-                    Err(f) => {
-                        self.progress.failed += 1;
-                        self.sink.failed(f);
-                    }
+    /// Hands the current batch to the pool; delivers the oldest batch first when
+    /// [`IN_FLIGHT`] are already running.
+    fn submit(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        while self.in_flight.len() >= IN_FLIGHT {
+            self.deliver_oldest();
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let key = self.key;
+        if self.inline {
+            // One job means one thread: no pool, no pipelining.
+            let results: BatchResult = batch
+                .into_iter()
+                .map(|(room, sid, raw)| restore_raw(key, &room, sid, &raw))
+                .collect();
+            self.deliver(results);
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.scope.spawn(move |_| {
+            let results: BatchResult = batch
+                .into_par_iter()
+                .map(|(room, sid, raw)| restore_raw(key, &room, sid, &raw))
+                .collect();
+            // The receiver lives until every batch is delivered.
+            let _ = tx.send(results);
+        });
+        self.in_flight.push_back(rx);
+    }
+
+    fn deliver_oldest(&mut self) {
+        let Some(rx) = self.in_flight.pop_front() else {
+            return;
+        };
+        // A worker that panicked drops its sender; its entries are then missing from
+        // the counts rather than taking the whole restore down.
+        self.deliver(rx.recv().unwrap_or_default());
+    }
+
+    fn deliver(&mut self, results: BatchResult) {
+        for r in results {
+            self.progress.done += 1;
+            match r {
+                Ok(s) => self.sink.restored(s),
+                Err(f) => {
+                    self.progress.failed += 1;
+                    self.sink.failed(f);
                 }
             }
         }
         self.progress.bytes_read = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
         self.sink.progress(self.progress);
     }
+
+    fn finish(&mut self) {
+        self.submit();
+        while !self.in_flight.is_empty() {
+            self.deliver_oldest();
+        }
+        self.progress.bytes_read = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
-struct BodySeed<'c, 'k, 's, S> {
-    ctx: &'c mut Ctx<'k, 's, S>,
+fn restore_raw(
+    key: &BackupDecryptionKey,
+    room: &str,
+    sid: String,
+    raw: &RawValue,
+) -> Result<RestoredSession, RestoreFailure> {
+    match serde_json::from_str::<Entry>(raw.get()) {
+        Ok(e) => restore_entry(key, room, &sid, &e.session_data),
+        Err(e) => Err(RestoreFailure {
+            room_id: room.to_owned(),
+            session_id: sid,
+            error: RestoreErrorClass::Malformed,
+            message: format!("the backup entry is not a KeyBackupData object: {e}"),
+        }),
+    }
 }
 
-impl<'de, S: RestoreSink> DeserializeSeed<'de> for BodySeed<'_, '_, '_, S> {
+struct BodySeed<'c, 'k, 's, 'p, S> {
+    ctx: &'c mut Ctx<'k, 's, 'p, S>,
+}
+
+impl<'de, S: RestoreSink> DeserializeSeed<'de> for BodySeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de, S: RestoreSink> Visitor<'de> for BodySeed<'_, '_, '_, S> {
+impl<'de, S: RestoreSink> Visitor<'de> for BodySeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(r#"a GET /room_keys/keys body {"rooms": {…}}"#)
@@ -528,7 +630,9 @@ impl<'de, S: RestoreSink> Visitor<'de> for BodySeed<'_, '_, '_, S> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(k) = map.next_key::<Cow<'de, str>>()? {
             if k == "rooms" {
-                map.next_value_seed(RoomsSeed { ctx: &mut *self.ctx })?;
+                map.next_value_seed(RoomsSeed {
+                    ctx: &mut *self.ctx,
+                })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -537,18 +641,18 @@ impl<'de, S: RestoreSink> Visitor<'de> for BodySeed<'_, '_, '_, S> {
     }
 }
 
-struct RoomsSeed<'c, 'k, 's, S> {
-    ctx: &'c mut Ctx<'k, 's, S>,
+struct RoomsSeed<'c, 'k, 's, 'p, S> {
+    ctx: &'c mut Ctx<'k, 's, 'p, S>,
 }
 
-impl<'de, S: RestoreSink> DeserializeSeed<'de> for RoomsSeed<'_, '_, '_, S> {
+impl<'de, S: RestoreSink> DeserializeSeed<'de> for RoomsSeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de, S: RestoreSink> Visitor<'de> for RoomsSeed<'_, '_, '_, S> {
+impl<'de, S: RestoreSink> Visitor<'de> for RoomsSeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object of rooms by room id")
@@ -565,20 +669,20 @@ impl<'de, S: RestoreSink> Visitor<'de> for RoomsSeed<'_, '_, '_, S> {
     }
 }
 
-struct RoomSeed<'c, 'k, 's, S> {
-    ctx: &'c mut Ctx<'k, 's, S>,
+struct RoomSeed<'c, 'k, 's, 'p, S> {
+    ctx: &'c mut Ctx<'k, 's, 'p, S>,
     room: Arc<str>,
     sessions: bool,
 }
 
-impl<'de, S: RestoreSink> DeserializeSeed<'de> for RoomSeed<'_, '_, '_, S> {
+impl<'de, S: RestoreSink> DeserializeSeed<'de> for RoomSeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de, S: RestoreSink> Visitor<'de> for RoomSeed<'_, '_, '_, S> {
+impl<'de, S: RestoreSink> Visitor<'de> for RoomSeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, r#"room {} as {{"sessions": {{…}}}}"#, self.room)
@@ -599,19 +703,19 @@ impl<'de, S: RestoreSink> Visitor<'de> for RoomSeed<'_, '_, '_, S> {
     }
 }
 
-struct SessionsSeed<'c, 'k, 's, S> {
-    ctx: &'c mut Ctx<'k, 's, S>,
+struct SessionsSeed<'c, 'k, 's, 'p, S> {
+    ctx: &'c mut Ctx<'k, 's, 'p, S>,
     room: Arc<str>,
 }
 
-impl<'de, S: RestoreSink> DeserializeSeed<'de> for SessionsSeed<'_, '_, '_, S> {
+impl<'de, S: RestoreSink> DeserializeSeed<'de> for SessionsSeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de, S: RestoreSink> Visitor<'de> for SessionsSeed<'_, '_, '_, S> {
+impl<'de, S: RestoreSink> Visitor<'de> for SessionsSeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "the sessions of room {} by session id", self.room)

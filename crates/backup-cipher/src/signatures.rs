@@ -115,7 +115,9 @@ pub fn verify_auth_data(
                     .and_then(|b| Signature::from_slice(&b).ok())
                 {
                     None => SignatureStatus::Malformed,
-                    Some(sig) if key.verify(message.as_bytes(), &sig).is_ok() => SignatureStatus::Valid,
+                    Some(sig) if key.verify(message.as_bytes(), &sig).is_ok() => {
+                        SignatureStatus::Valid
+                    }
                     Some(_) => SignatureStatus::Invalid,
                 }
             } else {

@@ -59,7 +59,8 @@ impl BackedUpRoomKey {
         for n in SHARED_HISTORY_NAMES {
             self.extra.remove(n);
         }
-        self.extra.insert("shared_history".into(), Value::Bool(value));
+        self.extra
+            .insert("shared_history".into(), Value::Bool(value));
     }
 
     /// The session id this key belongs to: the Ed25519 key at bytes 133..165 of the

@@ -87,7 +87,9 @@ fn restored_megolm_sessions_decrypt_real_messages() {
             "session_key": exported.to_base64(),
             "m.shared_history": true,
         });
-        let Value::Object(map) = obj else { unreachable!() };
+        let Value::Object(map) = obj else {
+            unreachable!()
+        };
         sessions.push(map);
         outbound.push(group);
     }
@@ -96,7 +98,10 @@ fn restored_megolm_sessions_decrypt_real_messages() {
     // Every session backed up at its own first message index.
     for (i, group) in outbound.iter().enumerate() {
         let room = format!("!r{}:example.org", i % 2);
-        assert_eq!(body.rooms[&room].sessions[&group.session_id()].first_message_index, i as u64);
+        assert_eq!(
+            body.rooms[&room].sessions[&group.session_id()].first_message_index,
+            i as u64
+        );
     }
 
     let text = serde_json::to_vec(&body).unwrap();
@@ -117,7 +122,9 @@ fn restored_megolm_sessions_decrypt_real_messages() {
             .unwrap();
         // Byte for byte what was backed up, unknown fields included.
         assert_eq!(session.as_json(), original);
-        let exported = ExportedSessionKey::from_base64(session.as_json()["session_key"].as_str().unwrap()).unwrap();
+        let exported =
+            ExportedSessionKey::from_base64(session.as_json()["session_key"].as_str().unwrap())
+                .unwrap();
         let mut imported = InboundGroupSession::import(&exported, SessionConfig::version_1());
         assert_eq!(imported.session_id(), group.session_id());
         let decrypted = imported.decrypt(&message).unwrap();

@@ -19,7 +19,16 @@ fn damaged_backup(n: usize) -> (KeysBackup, BTreeMap<String, RestoreErrorClass>)
     let key = key();
     let mut body = fixtures::synthetic_backup(key.public_key(), n, 7);
     let other = BackupDecryptionKey::generate().unwrap();
-    let good: KeyBackupData = body.rooms.values().next().unwrap().sessions.values().next().unwrap().clone();
+    let good: KeyBackupData = body
+        .rooms
+        .values()
+        .next()
+        .unwrap()
+        .sessions
+        .values()
+        .next()
+        .unwrap()
+        .clone();
     let mut expect = BTreeMap::new();
     let mut add = |sid: &str, data: KeyBackupData, class| {
         body.rooms
@@ -39,7 +48,16 @@ fn damaged_backup(n: usize) -> (KeysBackup, BTreeMap<String, RestoreErrorClass>)
     add("zero-ephemeral", d, RestoreErrorClass::Key);
 
     let theirs = &fixtures::synthetic_backup(other.public_key(), 1, 9);
-    let d = theirs.rooms.values().next().unwrap().sessions.values().next().unwrap().clone();
+    let d = theirs
+        .rooms
+        .values()
+        .next()
+        .unwrap()
+        .sessions
+        .values()
+        .next()
+        .unwrap()
+        .clone();
     add("other-key", d, RestoreErrorClass::Mac);
 
     let mut d = good.clone();
@@ -56,16 +74,29 @@ fn damaged_backup(n: usize) -> (KeysBackup, BTreeMap<String, RestoreErrorClass>)
     let sid = recovery_key::encode_base64(&[1u8; 32]);
     d.session_data = key
         .public_key()
-        .encrypt(json!({"algorithm": "m.megolm.v2.aes-sha2", "session_key": sk}).to_string().as_bytes())
+        .encrypt(
+            json!({"algorithm": "m.megolm.v2.aes-sha2", "session_key": sk})
+                .to_string()
+                .as_bytes(),
+        )
         .unwrap();
     add(&sid, d, RestoreErrorClass::Algorithm);
 
     // A good entry filed under the wrong session id.
-    add("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", good.clone(), RestoreErrorClass::SessionId);
+    add(
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        good.clone(),
+        RestoreErrorClass::SessionId,
+    );
     (body, expect)
 }
 
-fn check(result_sessions: &[RestoredSession], failures: &[RestoreFailure], n: usize, expect: &BTreeMap<String, RestoreErrorClass>) {
+fn check(
+    result_sessions: &[RestoredSession],
+    failures: &[RestoreFailure],
+    n: usize,
+    expect: &BTreeMap<String, RestoreErrorClass>,
+) {
     assert_eq!(result_sessions.len(), n, "every good session restored");
     assert_eq!(failures.len(), expect.len());
     for f in failures {
@@ -82,12 +113,24 @@ fn one_bad_entry_never_costs_a_good_one() {
     let r = restore_slice(&key(), &text, &RestoreOptions::default()).unwrap();
     check(&r.sessions, &r.failures, 300, &expect);
     // Sorted by room, then session.
-    let ids: Vec<_> = r.sessions.iter().map(|s| (s.room_id().to_owned(), s.session_id().to_owned())).collect();
+    let ids: Vec<_> = r
+        .sessions
+        .iter()
+        .map(|s| (s.room_id().to_owned(), s.session_id().to_owned()))
+        .collect();
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(ids, sorted);
     // The typed entry point agrees.
-    let typed = restore_keys(&key(), &body, &RestoreOptions { jobs: Some(1), ..Default::default() }).unwrap();
+    let typed = restore_keys(
+        &key(),
+        &body,
+        &RestoreOptions {
+            jobs: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(typed.sessions, r.sessions);
     assert_eq!(typed.failures, r.failures);
 }
@@ -97,20 +140,59 @@ fn malformed_envelopes_are_failures_not_aborts() {
     let key = key();
     let body = fixtures::synthetic_backup(key.public_key(), 10, 3);
     let mut v = serde_json::to_value(&body).unwrap();
-    let room = v["rooms"].as_object_mut().unwrap().values_mut().next().unwrap();
+    let room = v["rooms"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .next()
+        .unwrap();
     let sessions = room["sessions"].as_object_mut().unwrap();
-    sessions.insert("missing-session-data".into(), json!({"first_message_index": 0}));
+    sessions.insert(
+        "missing-session-data".into(),
+        json!({"first_message_index": 0}),
+    );
     sessions.insert("a-string".into(), json!("nope"));
-    sessions.insert("mac-is-a-number".into(), json!({"session_data": {"ephemeral": "x", "ciphertext": "y", "mac": 5}}));
+    sessions.insert(
+        "mac-is-a-number".into(),
+        json!({"session_data": {"ephemeral": "x", "ciphertext": "y", "mac": 5}}),
+    );
     // Envelope fields other than session_data are optional for a restore.
-    let mut bare = serde_json::to_value(body.rooms.values().next().unwrap().sessions.values().next().unwrap()).unwrap();
+    let mut bare = serde_json::to_value(
+        body.rooms
+            .values()
+            .next()
+            .unwrap()
+            .sessions
+            .values()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     bare.as_object_mut().unwrap().remove("is_verified");
-    let sid = body.rooms.values().next().unwrap().sessions.keys().next().unwrap().clone();
+    let sid = body
+        .rooms
+        .values()
+        .next()
+        .unwrap()
+        .sessions
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
     sessions.insert(sid, bare);
-    let r = restore_slice(&key, &serde_json::to_vec(&v).unwrap(), &RestoreOptions::default()).unwrap();
+    let r = restore_slice(
+        &key,
+        &serde_json::to_vec(&v).unwrap(),
+        &RestoreOptions::default(),
+    )
+    .unwrap();
     assert_eq!(r.sessions.len(), 10);
     assert_eq!(r.failures.len(), 3);
-    assert!(r.failures.iter().all(|f| f.error == RestoreErrorClass::Malformed));
+    assert!(
+        r.failures
+            .iter()
+            .all(|f| f.error == RestoreErrorClass::Malformed)
+    );
 }
 
 struct Collect {
@@ -135,8 +217,16 @@ impl RestoreSink for Collect {
 fn streaming_batches_report_progress_and_agree() {
     let (body, expect) = damaged_backup(100);
     let text = serde_json::to_vec_pretty(&body).unwrap();
-    let mut sink = Collect { restored: vec![], failed: vec![], progress: vec![] };
-    let opts = RestoreOptions { batch_size: 16, jobs: Some(2), ..Default::default() };
+    let mut sink = Collect {
+        restored: vec![],
+        failed: vec![],
+        progress: vec![],
+    };
+    let opts = RestoreOptions {
+        batch_size: 16,
+        jobs: Some(2),
+        ..Default::default()
+    };
     let done = restore_reader(&key(), std::io::Cursor::new(&text), &opts, &mut sink).unwrap();
     check(&sink.restored, &sink.failed, 100, &expect);
     assert_eq!(done.done, 107);
@@ -150,26 +240,47 @@ fn streaming_batches_report_progress_and_agree() {
 fn size_limit_and_broken_documents_are_clear_errors() {
     let key = key();
     let body = serde_json::to_vec(&fixtures::synthetic_backup(key.public_key(), 50, 1)).unwrap();
-    let opts = RestoreOptions { max_body_bytes: 1000, ..Default::default() };
+    let opts = RestoreOptions {
+        max_body_bytes: 1000,
+        ..Default::default()
+    };
     let err = restore_slice(&key, &body, &opts).unwrap_err();
     assert!(matches!(err, RestoreError::TooLarge(1000)), "{err:?}");
     assert!(err.to_string().contains("limit"));
 
     // A body cut off mid-way: the sessions of complete batches before the break are
     // still delivered, and the error says where it broke.
-    let mut sink = Collect { restored: vec![], failed: vec![], progress: vec![] };
-    let opts = RestoreOptions { batch_size: 8, ..Default::default() };
+    let mut sink = Collect {
+        restored: vec![],
+        failed: vec![],
+        progress: vec![],
+    };
+    let opts = RestoreOptions {
+        batch_size: 8,
+        ..Default::default()
+    };
     let cut = &body[..body.len() * 3 / 4];
     let err = restore_reader(&key, cut, &opts, &mut sink).unwrap_err();
     assert!(matches!(err, RestoreError::Body(_)), "{err:?}");
     assert!(sink.restored.len() >= 30, "{}", sink.restored.len());
 
-    for bad in [&b"[]"[..], b"{\"rooms\": []}", b"{\"rooms\": {\"!a\": {\"sessions\": 5}}}", b"", b"{} trailing"] {
+    for bad in [
+        &b"[]"[..],
+        b"{\"rooms\": []}",
+        b"{\"rooms\": {\"!a\": {\"sessions\": 5}}}",
+        b"",
+        b"{} trailing",
+    ] {
         let err = restore_slice(&key, bad, &RestoreOptions::default()).unwrap_err();
         assert!(matches!(err, RestoreError::Body(_)), "{bad:?}: {err:?}");
     }
     // An empty backup is fine.
-    assert!(restore_slice(&key, br#"{"rooms": {}}"#, &RestoreOptions::default()).unwrap().sessions.is_empty());
+    assert!(
+        restore_slice(&key, br#"{"rooms": {}}"#, &RestoreOptions::default())
+            .unwrap()
+            .sessions
+            .is_empty()
+    );
 }
 
 #[test]
@@ -197,9 +308,15 @@ fn key_must_match_the_backup_version() {
     assert!(err.to_string().contains("version 7") && err.to_string().contains("stale"));
     // A malformed public key (SPEC.md P5) does not match and does not panic.
     version.auth_data.public_key = "not a key".into();
-    assert_eq!(check_backup_version(&key, &version).unwrap_err().class(), "key_mismatch");
+    assert_eq!(
+        check_backup_version(&key, &version).unwrap_err().class(),
+        "key_mismatch"
+    );
     version.algorithm = "m.megolm_backup.v2".into();
-    assert_eq!(check_backup_version(&key, &version).unwrap_err().class(), "algorithm");
+    assert_eq!(
+        check_backup_version(&key, &version).unwrap_err().class(),
+        "algorithm"
+    );
 }
 
 #[test]
@@ -232,7 +349,10 @@ fn wire_types_round_trip_the_spec_json() {
     k2.extra.remove("org.matrix.msc3061.shared_history");
     assert!(!k2.shared_history());
     k2.set_shared_history(true);
-    assert_eq!(serde_json::to_value(&k2).unwrap()["shared_history"], Value::Bool(true));
+    assert_eq!(
+        serde_json::to_value(&k2).unwrap()["shared_history"],
+        Value::Bool(true)
+    );
 }
 
 #[test]
@@ -253,7 +373,10 @@ fn debug_prints_no_secret() {
     let key = key();
     let shown = format!("{key:?} {key:#?}");
     let secret_b64 = "5oTWMTlWrlYW+yBbvUdxVrnpt4WxY3ocg/w7y+Q+Svw";
-    assert!(!shown.contains(secret_b64) && !shown.contains("230"), "{shown}");
+    assert!(
+        !shown.contains(secret_b64) && !shown.contains("230"),
+        "{shown}"
+    );
     assert!(shown.contains(&key.public_key().to_base64()));
     assert!(!shown.contains(&key.to_recovery_key().to_base58()));
 }

@@ -39,7 +39,8 @@ fn signing_key(seed: u8) -> SigningKey {
 fn signatures_cover_unknown_fields_and_report_each_key() {
     let key = BackupDecryptionKey::generate().unwrap();
     let mut auth = AuthData::new(key.public_key());
-    auth.extra.insert("private_key_salt".into(), json!("legacy"));
+    auth.extra
+        .insert("private_key_salt".into(), json!("legacy"));
     let device = signing_key(1);
     let master = signing_key(2);
     sign_auth_data(&mut auth, "@a:x", "ed25519:DEVICE", &device).unwrap();
@@ -49,25 +50,45 @@ fn signatures_cover_unknown_fields_and_report_each_key() {
     assert!(!msg.contains("signatures"));
     assert!(msg.contains("private_key_salt"));
     let sig = &auth.signatures["@a:x"]["ed25519:DEVICE"];
-    let sig = ed25519_dalek::Signature::from_slice(&recovery_key::decode_base64(sig).unwrap()).unwrap();
+    let sig =
+        ed25519_dalek::Signature::from_slice(&recovery_key::decode_base64(sig).unwrap()).unwrap();
     device.verifying_key().verify(msg.as_bytes(), &sig).unwrap();
 
     let mut keys = BTreeMap::new();
     keys.insert("ed25519:DEVICE".to_owned(), device.verifying_key());
     let report = verify_auth_data(&auth, "@a:x", &keys).unwrap();
-    let by_id: BTreeMap<_, _> = report.iter().map(|c| (c.key_id.as_str(), c.status.clone())).collect();
+    let by_id: BTreeMap<_, _> = report
+        .iter()
+        .map(|c| (c.key_id.as_str(), c.status.clone()))
+        .collect();
     assert_eq!(by_id["ed25519:DEVICE"], SignatureStatus::Valid);
     assert_eq!(by_id["ed25519:MASTERKEY"], SignatureStatus::UnknownKey);
 
     // Changing a signed unknown field breaks the signature.
-    auth.extra.insert("private_key_salt".into(), json!("tampered"));
+    auth.extra
+        .insert("private_key_salt".into(), json!("tampered"));
     let report = verify_auth_data(&auth, "@a:x", &keys).unwrap();
-    assert_eq!(report.iter().find(|c| c.key_id == "ed25519:DEVICE").unwrap().status, SignatureStatus::Invalid);
+    assert_eq!(
+        report
+            .iter()
+            .find(|c| c.key_id == "ed25519:DEVICE")
+            .unwrap()
+            .status,
+        SignatureStatus::Invalid
+    );
 
     // A key given under the wrong id does not verify.
     keys.insert("ed25519:MASTERKEY".to_owned(), device.verifying_key());
-    auth.extra.insert("private_key_salt".into(), json!("legacy"));
+    auth.extra
+        .insert("private_key_salt".into(), json!("legacy"));
     let report = verify_auth_data(&auth, "@a:x", &keys).unwrap();
-    assert_eq!(report.iter().find(|c| c.key_id == "ed25519:MASTERKEY").unwrap().status, SignatureStatus::Invalid);
+    assert_eq!(
+        report
+            .iter()
+            .find(|c| c.key_id == "ed25519:MASTERKEY")
+            .unwrap()
+            .status,
+        SignatureStatus::Invalid
+    );
     assert!(verify_auth_data(&auth, "@b:x", &keys).unwrap().is_empty());
 }

@@ -9,9 +9,14 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod cmd_bench;
+mod cmd_encrypt;
 mod cmd_recovery_key;
+mod cmd_restore;
 mod cmd_vectors;
 mod input;
+mod keys;
+mod sorted_output;
 
 use std::process::ExitCode;
 
@@ -30,6 +35,12 @@ enum Command {
     /// Generate, decode and encode recovery keys ("Security Keys").
     #[command(subcommand)]
     RecoveryKey(cmd_recovery_key::RecoveryKeyCommand),
+    /// Restore a whole server-side backup (GET /room_keys/keys body) into exported room keys.
+    Restore(cmd_restore::RestoreArgs),
+    /// Encrypt exported room keys into a backup body for PUT /room_keys/keys.
+    Encrypt(cmd_encrypt::EncryptArgs),
+    /// Measure restore throughput on this machine.
+    Bench(cmd_bench::BenchArgs),
     /// Run known-answer vector files (schema mkb-vectors/1).
     Vectors(cmd_vectors::VectorsArgs),
 }
@@ -49,6 +60,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::RecoveryKey(cmd) => cmd_recovery_key::run(cmd),
+        Command::Restore(args) => cmd_restore::run(args),
+        Command::Encrypt(args) => cmd_encrypt::run(args),
+        Command::Bench(args) => cmd_bench::run(args),
         Command::Vectors(args) => cmd_vectors::run(args),
     };
     match result {

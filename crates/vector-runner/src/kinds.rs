@@ -75,7 +75,9 @@ fn judge(outcome: CaseResult<Checks>, expected: &Value) -> Result<(), String> {
                 };
                 match got {
                     Check::Str(s) => check_str(name, want, s)?,
-                    Check::Json(v) if name == "session_data" => backup::session_data_matches(want, v)?,
+                    Check::Json(v) if name == "session_data" => {
+                        backup::session_data_matches(want, v)?
+                    }
                     Check::Json(v) => crate::values::check_json(name, want, v)?,
                     Check::Base64(b) => crate::values::check_base64(name, want, b)?,
                 }

@@ -16,14 +16,19 @@ fn decryption_key(input: &Value) -> CaseResult<BackupDecryptionKey> {
 
 pub(super) fn public_key(input: &Value) -> CaseResult<Checks> {
     let key = decryption_key(input)?;
-    Ok(vec![("public_key", Check::Base64(key.public_key().as_bytes().to_vec()))])
+    Ok(vec![(
+        "public_key",
+        Check::Base64(key.public_key().as_bytes().to_vec()),
+    )])
 }
 
 pub(super) fn decrypt(input: &Value) -> CaseResult<Checks> {
     let key = decryption_key(input)?;
     let data: EncryptedSessionData = serde_json::from_value(field(input, "session_data")?.clone())
         .map_err(|e| setup(format!("session_data: {e}")))?;
-    let pt = key.decrypt(&data).map_err(|e| Outcome::error(e.class(), e))?;
+    let pt = key
+        .decrypt(&data)
+        .map_err(|e| Outcome::error(e.class(), e))?;
     let text = String::from_utf8_lossy(&pt).into_owned();
     let json = serde_json::from_slice(&pt).unwrap_or(Value::Null);
     Ok(vec![
@@ -61,11 +66,12 @@ pub(super) fn session_data_matches(expected: &Value, actual: &Value) -> Result<(
 pub(super) fn restore(input: &Value) -> CaseResult<Checks> {
     let key = decryption_key(input)?;
     if let Some(info) = input.get("backup_info_json") {
-        let version: BackupVersion =
-            serde_json::from_value(info.clone()).map_err(|e| setup(format!("backup_info_json: {e}")))?;
+        let version: BackupVersion = serde_json::from_value(info.clone())
+            .map_err(|e| setup(format!("backup_info_json: {e}")))?;
         check_backup_version(&key, &version).map_err(|e| Outcome::error(e.class(), e))?;
     }
-    let body = serde_json::to_vec(field(input, "backup_json")?).map_err(|e| setup(e.to_string()))?;
+    let body =
+        serde_json::to_vec(field(input, "backup_json")?).map_err(|e| setup(e.to_string()))?;
     let result = restore_slice(&key, &body, &RestoreOptions::default())
         .map_err(|e| Outcome::error(e.class(), e))?;
     let sessions = Value::Array(

@@ -1,0 +1,241 @@
+//! `megolm-backup restore`: a whole backup body in, exported room keys out.
+
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    io::{self, BufWriter, IsTerminal, Read, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Instant,
+};
+
+use backup_cipher::{
+    BackupDecryptionKey, Progress, RestoreFailure, RestoreOptions, RestoreSink, RestoredSession,
+    check_backup_version, restore_reader,
+};
+use clap::Args;
+
+use crate::{
+    Fatal,
+    input::{secret_from_file, secret_from_stdin},
+    keys::{backup_key_from_text, read_backup_info},
+    sorted_output::{SortedJsonArray, create_private},
+};
+
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// File holding the recovery key or the base64 backup key (`-` = stdin).
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["passphrase_stdin"])]
+    key_file: Option<PathBuf>,
+    /// Read the passphrase of a legacy passphrase backup from stdin (needs --backup-info).
+    #[arg(long, requires = "backup_info", conflicts_with = "key_file")]
+    passphrase_stdin: bool,
+    /// The backup version (body of GET /room_keys/version): a key that does not match its
+    /// public key is refused before any work.
+    #[arg(long, value_name = "FILE")]
+    backup_info: Option<PathBuf>,
+    /// Where to write the restored sessions (JSON array); stdout when absent.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Where to write the list of entries that failed (JSON array).
+    #[arg(long, value_name = "FILE")]
+    failures: Option<PathBuf>,
+    /// Worker threads (default: every core).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Refuse backup bodies larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = RestoreOptions::default().max_body_bytes)]
+    max_body_bytes: u64,
+    /// Memory budget for sorting the output before spilling to temporary files.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    sort_memory: usize,
+    /// The backup body (GET /room_keys/keys), `-` for stdin.
+    backup_json: PathBuf,
+}
+
+pub(crate) fn load_key(args: &RestoreArgs) -> Result<BackupDecryptionKey, Fatal> {
+    let info = args
+        .backup_info
+        .as_deref()
+        .map(read_backup_info)
+        .transpose()?;
+    let key = if args.passphrase_stdin {
+        let phrase = secret_from_stdin()?;
+        let info = info
+            .as_ref()
+            .ok_or_else(|| Fatal::new("--passphrase-stdin needs --backup-info"))?;
+        BackupDecryptionKey::from_legacy_passphrase(&phrase, &info.auth_data).map_err(Fatal::new)?
+    } else {
+        let path = args
+            .key_file
+            .as_deref()
+            .ok_or_else(|| Fatal::new("give --key-file"))?;
+        backup_key_from_text(&secret_from_file(path)?)?
+    };
+    if let Some(info) = &info {
+        check_backup_version(&key, info).map_err(Fatal::new)?;
+    }
+    Ok(key)
+}
+
+/// Collects results: sessions into the sorted writer, failures in memory (they are few
+/// and small), and drives the progress bar.
+struct CliSink {
+    sessions: SortedJsonArray,
+    failures: Vec<RestoreFailure>,
+    bar: Option<indicatif::ProgressBar>,
+    error: Option<io::Error>,
+}
+
+impl RestoreSink for CliSink {
+    fn restored(&mut self, s: RestoredSession) {
+        if self.error.is_none() {
+            if let Err(e) = self.sessions.push(s.room_id(), s.session_id(), &s) {
+                self.error = Some(e);
+            }
+        }
+    }
+    fn failed(&mut self, f: RestoreFailure) {
+        self.failures.push(f);
+    }
+    fn progress(&mut self, p: Progress) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.bytes_read);
+            bar.set_message(format!(
+                "{} sessions, {} failed",
+                p.done - p.failed,
+                p.failed
+            ));
+        }
+    }
+}
+
+fn progress_bar(total_bytes: Option<u64>) -> Option<indicatif::ProgressBar> {
+    if !io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = match total_bytes {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
+}
+
+pub(crate) fn open_input(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), Fatal> {
+    if path == Path::new("-") {
+        return Ok((Box::new(io::stdin().lock()), None));
+    }
+    let file =
+        File::open(path).map_err(|e| Fatal::new(format!("cannot open {}: {e}", path.display())))?;
+    let len = file.metadata().ok().map(|m| m.len());
+    Ok((Box::new(file), len))
+}
+
+pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
+    let key = load_key(&args)?;
+    let (input, total) = open_input(&args.backup_json)?;
+    let spill_dir = args
+        .out
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    let mut sink = CliSink {
+        sessions: SortedJsonArray::new(&spill_dir, args.sort_memory),
+        failures: Vec::new(),
+        bar: progress_bar(total),
+        error: None,
+    };
+    let opts = RestoreOptions {
+        jobs: args.jobs,
+        max_body_bytes: args.max_body_bytes,
+        ..RestoreOptions::default()
+    };
+    let started = Instant::now();
+    let result = restore_reader(&key, input, &opts, &mut sink);
+    if let Some(bar) = &sink.bar {
+        bar.finish_and_clear();
+    }
+    let progress = result.map_err(Fatal::new)?;
+    if let Some(e) = sink.error.take() {
+        return Err(Fatal::new(format!(
+            "cannot write temporary sort files: {e}"
+        )));
+    }
+    let restored = sink.sessions.len();
+    write_output(args.out.as_deref(), |w| sink.sessions.finish(w))?;
+    sink.failures
+        .sort_by(|a, b| (&a.room_id, &a.session_id).cmp(&(&b.room_id, &b.session_id)));
+    if let Some(path) = &args.failures {
+        write_output(Some(path), |w| {
+            serde_json::to_writer_pretty(&mut *w, &sink.failures).map_err(io::Error::other)?;
+            w.write_all(b"\n")
+        })?;
+    }
+    eprintln!("{}", summary(restored, &sink.failures, progress, started));
+    Ok(if sink.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+fn summary(
+    restored: u64,
+    failures: &[RestoreFailure],
+    progress: Progress,
+    started: Instant,
+) -> String {
+    let secs = started.elapsed().as_secs_f64();
+    let mut line = format!(
+        "restored {restored} of {} sessions in {secs:.2} s ({:.0} sessions/s)",
+        progress.done,
+        progress.done as f64 / secs.max(1e-9)
+    );
+    if !failures.is_empty() {
+        let mut by_class = BTreeMap::new();
+        for f in failures {
+            *by_class.entry(f.error.as_str()).or_insert(0u64) += 1;
+        }
+        let classes: Vec<String> = by_class.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        line.push_str(&format!(
+            "; {} failed ({}) — the good sessions were still restored",
+            failures.len(),
+            classes.join(", ")
+        ));
+    }
+    line
+}
+
+/// Writes to a file created with mode 0600 (it holds session keys), or to stdout.
+pub(crate) fn write_output(
+    path: Option<&Path>,
+    f: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), Fatal> {
+    let result = match path {
+        Some(p) if p != Path::new("-") => {
+            let file = create_private(p)
+                .map_err(|e| Fatal::new(format!("cannot create {}: {e}", p.display())))?;
+            let mut w = BufWriter::new(file);
+            f(&mut w).and_then(|()| w.flush())
+        }
+        _ => {
+            let stdout = io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            f(&mut w).and_then(|()| w.flush())
+        }
+    };
+    result.map_err(|e| Fatal::new(format!("cannot write output: {e}")))
+}

@@ -1,0 +1,234 @@
+//! Writing restored sessions as one JSON array sorted by (room id, session id) in bounded
+//! memory: sessions are buffered up to a budget, each full buffer is sorted and spilled
+//! to a temporary file as one JSON line per session, and the runs are merged at the end.
+//!
+//! The spill files hold decrypted session keys, like the output itself: they are
+//! created beside the output with mode 0600 and removed when the writer is done (also on
+//! error, through `Drop`).
+
+use std::{
+    cmp::Reverse,
+    collections::BinaryHeap,
+    fs::{self, File, OpenOptions},
+    io::{self, BufRead, BufReader, BufWriter, Write},
+    path::{Path, PathBuf},
+};
+
+use serde::Serialize;
+
+/// One item to sort: its key and its serialized JSON.
+struct Item {
+    room_id: String,
+    session_id: String,
+    json: String,
+}
+
+/// Sorts serialized items by (room id, session id) within a memory budget.
+pub(crate) struct SortedJsonArray {
+    dir: PathBuf,
+    prefix: String,
+    buffer: Vec<Item>,
+    buffered_bytes: usize,
+    budget_bytes: usize,
+    runs: Vec<PathBuf>,
+    count: u64,
+}
+
+impl SortedJsonArray {
+    /// Spill files go in `dir`.
+    pub(crate) fn new(dir: &Path, budget_bytes: usize) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            prefix: format!(
+                ".megolm-backup-sort-{}-{:p}",
+                std::process::id(),
+                &budget_bytes
+            ),
+            buffer: Vec::new(),
+            buffered_bytes: 0,
+            budget_bytes: budget_bytes.max(1),
+            runs: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// Adds one item.
+    pub(crate) fn push<T: Serialize>(
+        &mut self,
+        room_id: &str,
+        session_id: &str,
+        value: &T,
+    ) -> io::Result<()> {
+        let json = serde_json::to_string(value).map_err(io::Error::other)?;
+        self.buffered_bytes += json.len() + room_id.len() + session_id.len() + 64;
+        self.buffer.push(Item {
+            room_id: room_id.to_owned(),
+            session_id: session_id.to_owned(),
+            json,
+        });
+        self.count += 1;
+        if self.buffered_bytes >= self.budget_bytes {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// How many items were added.
+    pub(crate) fn len(&self) -> u64 {
+        self.count
+    }
+
+    fn sort_buffer(&mut self) {
+        self.buffer
+            .sort_unstable_by(|a, b| (&a.room_id, &a.session_id).cmp(&(&b.room_id, &b.session_id)));
+    }
+
+    fn spill(&mut self) -> io::Result<()> {
+        self.sort_buffer();
+        let path = self
+            .dir
+            .join(format!("{}-{}", self.prefix, self.runs.len()));
+        let file = create_private(&path)?;
+        self.runs.push(path);
+        let mut w = BufWriter::new(file);
+        for item in self.buffer.drain(..) {
+            // Ids and JSON are serialized JSON strings/objects: one line each, never
+            // containing a raw newline.
+            serde_json::to_writer(&mut w, &(&item.room_id, &item.session_id))
+                .map_err(io::Error::other)?;
+            w.write_all(b"\t")?;
+            w.write_all(item.json.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+        self.buffered_bytes = 0;
+        Ok(())
+    }
+
+    /// Writes the whole sorted array to `out`.
+    pub(crate) fn finish(mut self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(b"[")?;
+        let mut first = true;
+        let mut emit = |json: &str, out: &mut dyn Write| -> io::Result<()> {
+            out.write_all(if first { b"\n" } else { b",\n" })?;
+            first = false;
+            out.write_all(json.as_bytes())
+        };
+        if self.runs.is_empty() {
+            self.sort_buffer();
+            for item in &self.buffer {
+                emit(&item.json, out)?;
+            }
+        } else {
+            if !self.buffer.is_empty() {
+                self.spill()?;
+            }
+            let mut readers = Vec::new();
+            for path in &self.runs {
+                readers.push(BufReader::new(File::open(path)?).lines());
+            }
+            let mut heap = BinaryHeap::new();
+            for (i, r) in readers.iter_mut().enumerate() {
+                if let Some(line) = r.next() {
+                    heap.push(Reverse(parse_line(line?, i)?));
+                }
+            }
+            while let Some(Reverse(head)) = heap.pop() {
+                emit(&head.json, out)?;
+                if let Some(line) = readers[head.run].next() {
+                    heap.push(Reverse(parse_line(line?, head.run)?));
+                }
+            }
+        }
+        out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
+        out.flush()
+    }
+}
+
+impl Drop for SortedJsonArray {
+    fn drop(&mut self) {
+        for path in &self.runs {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Head {
+    room_id: String,
+    session_id: String,
+    run: usize,
+    json: String,
+}
+
+fn parse_line(line: String, run: usize) -> io::Result<Head> {
+    let (ids, json) = line
+        .split_once('\t')
+        .ok_or_else(|| io::Error::other("corrupt spill file"))?;
+    let (room_id, session_id): (String, String) =
+        serde_json::from_str(ids).map_err(io::Error::other)?;
+    Ok(Head {
+        room_id,
+        session_id,
+        run,
+        json: json.to_owned(),
+    })
+}
+
+/// Creates a file only the owner can read.
+pub(crate) fn create_private(path: &Path) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(budget: usize, items: &[(&str, &str)]) -> String {
+        let dir = std::env::temp_dir();
+        let mut s = SortedJsonArray::new(&dir, budget);
+        for (r, id) in items {
+            s.push(r, id, &serde_json::json!({"room_id": r, "session_id": id}))
+                .unwrap();
+        }
+        let mut out = Vec::new();
+        s.finish(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn spilled_and_in_memory_agree() {
+        let items: Vec<(String, String)> = (0..500)
+            .map(|i| {
+                (
+                    format!("!r{}", (i * 7919) % 13),
+                    format!("s{}", (i * 104729) % 1000),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &str)> = items
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let mem = run(usize::MAX, &refs);
+        let spilled = run(2000, &refs);
+        assert_eq!(mem, spilled);
+        let v: Vec<serde_json::Value> = serde_json::from_str(&mem).unwrap();
+        assert_eq!(v.len(), 500);
+        let keys: Vec<_> = v
+            .iter()
+            .map(|x| (x["room_id"].to_string(), x["session_id"].to_string()))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert_eq!(run(10, &[]), "[]\n");
+    }
+}
