@@ -4,8 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Unit, integration, doc tests and the vector suite of every crate.
+# Unit, integration, doc tests and the vector suite of every crate. The CLI enables the
+# fast X25519 backend (aws-lc), so this run covers it for the whole workspace.
 cargo test --workspace
+# The crypto crates, the vector suite and the vodozemac interop again on the portable
+# default backend (x25519-dalek): built without the CLI, no feature enables aws-lc.
+cargo test -p backup-cipher -p vector-runner
 # Every criterion bench once, as a smoke test (timings are not asserted).
 cargo test --workspace --benches
 # Fuzz corpora replayed without a fuzzer.

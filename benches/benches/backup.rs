@@ -63,13 +63,22 @@ fn one_session(c: &mut Criterion) {
     g.finish();
 }
 
+/// 10,000 sessions; set `MKB_BENCH_LARGE=1` to add 100,000 (about ten minutes).
+fn sizes() -> Vec<usize> {
+    let mut v = vec![10_000];
+    if std::env::var_os("MKB_BENCH_LARGE").is_some() {
+        v.push(100_000);
+    }
+    v
+}
+
 fn whole_restore(c: &mut Criterion) {
     let key = bench_key();
     let pk = PkDecryption::from_key(Curve25519SecretKey::from_slice(key.as_bytes()));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut g = c.benchmark_group("restore_json_to_sessions");
     g.sample_size(10);
-    for n in [10_000usize] {
+    for n in sizes() {
         let text = backup_json(&key, n);
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("ours_all_cores", n), &text, |b, t| {

@@ -24,5 +24,8 @@ pub fn recovery_key_decode(data: &[u8]) {
     }
 }
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the replay test.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[("recovery_key_decode", recovery_key_decode)];
+pub const TARGETS: &[(&str, Target)] = &[("recovery_key_decode", recovery_key_decode)];

@@ -47,7 +47,7 @@ pub(crate) struct RestoreArgs {
     #[arg(long, value_name = "BYTES", default_value_t = RestoreOptions::default().max_body_bytes)]
     max_body_bytes: u64,
     /// Memory budget for sorting the output before spilling to temporary files.
-    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     sort_memory: usize,
     /// The backup body (GET /room_keys/keys), `-` for stdin.
     backup_json: PathBuf,
@@ -89,10 +89,10 @@ struct CliSink {
 
 impl RestoreSink for CliSink {
     fn restored(&mut self, s: RestoredSession) {
-        if self.error.is_none() {
-            if let Err(e) = self.sessions.push(s.room_id(), s.session_id(), &s) {
-                self.error = Some(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.sessions.push(s.room_id(), s.session_id(), &s)
+        {
+            self.error = Some(e);
         }
     }
     fn failed(&mut self, f: RestoreFailure) {

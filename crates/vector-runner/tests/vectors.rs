@@ -69,3 +69,9 @@ fn a_wrong_expectation_fails() {
     assert_eq!(ids, ["bad", "wrong-class"]);
     assert_eq!(report.summary(), "2 passed, 2 failed");
 }
+
+#[test]
+fn report_backend() {
+    // Which X25519 implementation this run exercised (see scripts/test.sh).
+    eprintln!("X25519 backend: {}", backup_cipher::x25519::BACKEND);
+}
