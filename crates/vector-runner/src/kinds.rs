@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 mod backup;
+mod ssss;
 
 use crate::{
     Case,
@@ -19,6 +20,9 @@ pub const IMPLEMENTED_KINDS: &[&str] = &[
     "backup.decrypt",
     "backup.encrypt",
     "backup.restore",
+    "ssss.key_check",
+    "ssss.decrypt",
+    "ssss.encrypt",
 ];
 
 /// A success value: named fields to check against `expected`.
@@ -27,7 +31,8 @@ pub(crate) type Checks = Vec<(&'static str, Check)>;
 pub(crate) enum Check {
     /// Compared as an exact string.
     Str(String),
-    /// Compared as a parsed JSON value (`session_data` objects as decoded bytes).
+    /// Compared as a parsed JSON value (`session_data` and `encrypted` objects field by
+    /// field as decoded bytes).
     Json(Value),
     /// Compared as decoded base64 bytes.
     Base64(Vec<u8>),
@@ -43,6 +48,9 @@ pub(crate) fn run(case: &Case) -> Result<(), String> {
         "backup.decrypt" => backup::decrypt(&case.input),
         "backup.encrypt" => backup::encrypt(&case.input),
         "backup.restore" => backup::restore(&case.input),
+        "ssss.key_check" => ssss::key_check(&case.input),
+        "ssss.decrypt" => ssss::decrypt(&case.input),
+        "ssss.encrypt" => ssss::encrypt(&case.input),
         other => return Err(format!("unsupported kind {other:?}")),
     };
     judge(outcome, &case.expected)
@@ -78,6 +86,7 @@ fn judge(outcome: CaseResult<Checks>, expected: &Value) -> Result<(), String> {
                     Check::Json(v) if name == "session_data" => {
                         backup::session_data_matches(want, v)?
                     }
+                    Check::Json(v) if name == "encrypted" => ssss::encrypted_matches(want, v)?,
                     Check::Json(v) => crate::values::check_json(name, want, v)?,
                     Check::Base64(b) => crate::values::check_base64(name, want, b)?,
                 }

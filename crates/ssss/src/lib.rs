@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod cipher;
+mod key;
+mod store;
+
+pub use cipher::{
+    EncryptedSecret, SecretError, decrypt_secret, encrypt_secret, encrypt_secret_with_iv,
+};
+pub use key::{KeyCheck, KeyDescription, SECRET_STORAGE_ALGORITHM, SecretStorageKey};
+pub use store::{
+    AccountDataError, BackupKeyFormat, BackupKeySecret, CROSS_SIGNING_SECRETS, CreateKeyError,
+    CrossSigningSeed, DEFAULT_KEY_EVENT, MEGOLM_BACKUP_SECRET, SecretStore, UnlockError,
+    UnlockMethod, Unlocked,
+};
