@@ -25,8 +25,12 @@ use crate::{
 #[derive(Debug, Args)]
 pub(crate) struct RestoreArgs {
     /// File holding the recovery key or the base64 backup key (`-` = stdin).
-    #[arg(long, value_name = "FILE", required_unless_present_any = ["passphrase_stdin"])]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["passphrase_stdin", "account_data"])]
     key_file: Option<PathBuf>,
+    /// Take the backup key from secret storage in this account-data file; the recovery
+    /// key (Security Key) or passphrase (Security Phrase) is read from stdin.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["key_file", "passphrase_stdin"])]
+    account_data: Option<PathBuf>,
     /// Read the passphrase of a legacy passphrase backup from stdin (needs --backup-info).
     #[arg(long, requires = "backup_info", conflicts_with = "key_file")]
     passphrase_stdin: bool,
@@ -59,7 +63,23 @@ pub(crate) fn load_key(args: &RestoreArgs) -> Result<BackupDecryptionKey, Fatal>
         .as_deref()
         .map(read_backup_info)
         .transpose()?;
-    let key = if args.passphrase_stdin {
+    let key = if let Some(path) = &args.account_data {
+        let (store, unlocked) = crate::cmd_ssss::unlock_from_stdin(path)?;
+        let secret = store.backup_key(&unlocked.key).map_err(Fatal::new)?;
+        eprintln!(
+            "secret storage unlocked with the {}; using the backup key it holds",
+            unlocked.method
+        );
+        if let Some(info) = &info {
+            secret.check_version(info).map_err(|e| {
+                Fatal::new(format!(
+                    "the backup key in secret storage is stale — {e}. Restore with the \
+                     recovery key of the current backup, or reset the backup"
+                ))
+            })?;
+        }
+        secret.key.clone()
+    } else if args.passphrase_stdin {
         let phrase = secret_from_stdin()?;
         let info = info
             .as_ref()

@@ -13,6 +13,7 @@ mod cmd_bench;
 mod cmd_encrypt;
 mod cmd_recovery_key;
 mod cmd_restore;
+mod cmd_ssss;
 mod cmd_vectors;
 mod input;
 mod keys;
@@ -41,6 +42,9 @@ enum Command {
     Encrypt(cmd_encrypt::EncryptArgs),
     /// Measure restore throughput on this machine.
     Bench(cmd_bench::BenchArgs),
+    /// Secret storage (SSSS): unlock it and read secrets from a file of account data.
+    #[command(subcommand)]
+    Ssss(cmd_ssss::SsssCommand),
     /// Run known-answer vector files (schema mkb-vectors/1).
     Vectors(cmd_vectors::VectorsArgs),
 }
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Restore(args) => cmd_restore::run(args),
         Command::Encrypt(args) => cmd_encrypt::run(args),
         Command::Bench(args) => cmd_bench::run(args),
+        Command::Ssss(cmd) => cmd_ssss::run(cmd),
         Command::Vectors(args) => cmd_vectors::run(args),
     };
     match result {

@@ -144,12 +144,13 @@ pub enum UnlockError {
     },
     /// Not a recovery key, and the passphrase did not match.
     #[error(
-        "the passphrase is wrong for secret-storage key {key_id:?} (it was not a recovery key either: {decode})"
+        "the passphrase is wrong for secret-storage key {key_id:?} (and it is not a recovery \
+         key): check for typos, letter case and spaces at the start or end"
     )]
     WrongPassphrase {
         /// The key id.
         key_id: String,
-        /// Why it was not a recovery key.
+        /// Why it was not a recovery key (for callers; not shown).
         decode: String,
     },
     /// Not a recovery key, and the key has no passphrase to try.

@@ -1,0 +1,109 @@
+//! `megolm-backup ssss …`: secret storage over a file of account data.
+
+use std::{path::Path, process::ExitCode};
+
+use clap::Subcommand;
+use ssss::{KeyCheck, MEGOLM_BACKUP_SECRET, SecretStore, Unlocked};
+
+use crate::{Fatal, input::secret_from_stdin};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SsssCommand {
+    /// Unlock secret storage with a recovery key or passphrase on stdin; list its secrets.
+    Unlock {
+        /// Account data: an object of type → content, a list of events, or a /sync response.
+        #[arg(long, value_name = "FILE")]
+        account_data: std::path::PathBuf,
+        /// Print the secret values too.
+        #[arg(long)]
+        show: bool,
+    },
+    /// Print one secret (recovery key or passphrase on stdin).
+    Get {
+        /// The secret's name, e.g. m.megolm_backup.v1.
+        name: String,
+        /// Account data file.
+        #[arg(long, value_name = "FILE")]
+        account_data: std::path::PathBuf,
+    },
+}
+
+pub(crate) fn read_account_data(path: &Path) -> Result<SecretStore, Fatal> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Fatal::new(format!("{} is not JSON: {e}", path.display())))?;
+    SecretStore::from_json(&value).map_err(Fatal::new)
+}
+
+/// Reads account data and unlocks its default key with what is on stdin.
+pub(crate) fn unlock_from_stdin(path: &Path) -> Result<(SecretStore, Unlocked), Fatal> {
+    let store = read_account_data(path)?;
+    let input = secret_from_stdin()?;
+    let unlocked = store.unlock(&input).map_err(Fatal::new)?;
+    Ok((store, unlocked))
+}
+
+pub(crate) fn run(cmd: SsssCommand) -> Result<ExitCode, Fatal> {
+    match cmd {
+        SsssCommand::Unlock { account_data, show } => {
+            let (store, u) = unlock_from_stdin(&account_data)?;
+            let id = u.key.key_id().to_owned();
+            let name = store
+                .key_description(&id)
+                .ok()
+                .and_then(|d| d.name)
+                .map(|n| format!(" ({n:?})"))
+                .unwrap_or_default();
+            println!(
+                "unlocked secret-storage key {id}{name} with the {}",
+                u.method
+            );
+            if u.check == KeyCheck::Unverifiable {
+                println!("note: this key has no key check and no secret could confirm it");
+            }
+            let mut failed = 0;
+            for secret in store.secret_names(&id) {
+                match store.get_secret(&u.key, &secret) {
+                    Ok(value) => {
+                        let mut line = format!("  {secret}");
+                        if secret == MEGOLM_BACKUP_SECRET {
+                            if let Ok(b) = store.backup_key(&u.key) {
+                                line.push_str(&format!(
+                                    " — backup key, public key {} ({:?} form)",
+                                    b.key.public_key(),
+                                    b.format
+                                ));
+                            }
+                        } else if let Some((_, Ok(seed))) = store
+                            .cross_signing_seeds(&u.key)
+                            .into_iter()
+                            .find(|(n, _)| *n == secret)
+                        {
+                            line.push_str(&format!(" — Ed25519 public key {}", seed.public_key));
+                        }
+                        if show {
+                            line.push_str(&format!("\n    {}", value.as_str()));
+                        }
+                        println!("{line}");
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        println!("  {secret} — cannot decrypt: {e}");
+                    }
+                }
+            }
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        SsssCommand::Get { name, account_data } => {
+            let (store, u) = unlock_from_stdin(&account_data)?;
+            let value = store.get_secret(&u.key, &name).map_err(Fatal::new)?;
+            println!("{}", value.as_str());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
