@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 mod backup;
+mod key_export;
 mod ssss;
 
 use crate::{
@@ -23,6 +24,8 @@ pub const IMPLEMENTED_KINDS: &[&str] = &[
     "ssss.key_check",
     "ssss.decrypt",
     "ssss.encrypt",
+    "key_export.decrypt",
+    "key_export.encrypt",
 ];
 
 /// A success value: named fields to check against `expected`.
@@ -51,6 +54,8 @@ pub(crate) fn run(case: &Case) -> Result<(), String> {
         "ssss.key_check" => ssss::key_check(&case.input),
         "ssss.decrypt" => ssss::decrypt(&case.input),
         "ssss.encrypt" => ssss::encrypt(&case.input),
+        "key_export.decrypt" => key_export::decrypt(&case.input),
+        "key_export.encrypt" => key_export::encrypt(&case.input),
         other => return Err(format!("unsupported kind {other:?}")),
     };
     judge(outcome, &case.expected)

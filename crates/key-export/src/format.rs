@@ -1,0 +1,218 @@
+//! The binary body and its armour (SPEC.md §6).
+//!
+//! | offset | size | content |
+//! |---|---|---|
+//! | 0 | 1 | version `0x01` |
+//! | 1 | 16 | salt |
+//! | 17 | 16 | IV (bit 63 cleared when generated) |
+//! | 33 | 4 | PBKDF2 rounds, u32 big-endian |
+//! | 37 | n | AES-256-CTR ciphertext of the UTF-8 JSON |
+//! | 37+n | 32 | HMAC-SHA-256 over bytes `[0, 37+n)` |
+
+use aes::Aes256;
+use ctr::cipher::{KeyIvInit, StreamCipher};
+use hmac::{Hmac, KeyInit, Mac};
+use recovery_key::{decode_base64, kdf::pbkdf2_hmac_sha512};
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::ExportedRoomKey;
+
+/// The armour's first line.
+pub const HEADER: &str = "-----BEGIN MEGOLM SESSION DATA-----";
+/// The armour's last line.
+pub const TRAILER: &str = "-----END MEGOLM SESSION DATA-----";
+/// Rounds Element uses, and our default.
+pub const DEFAULT_ROUNDS: u32 = 500_000;
+/// The most rounds accepted (project decision): more is refused before any work.
+pub const MAX_ROUNDS: u32 = 10_000_000;
+const VERSION: u8 = 1;
+pub(crate) const HEAD_LEN: usize = 37;
+pub(crate) const MAC_LEN: usize = 32;
+
+/// AES-CTR with WebCrypto's `length: 64` counter, as Element uses it.
+pub(crate) type Aes256Ctr64 = ctr::Ctr64BE<Aes256>;
+
+/// Why an export file could not be read. Class names are the vector profile's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    /// No BEGIN/END lines, or in the wrong order.
+    #[error(
+        "not an Element key export: the \"{HEADER}\" and \"{TRAILER}\" lines were not found \
+         (in that order)"
+    )]
+    Armor,
+    /// The text between the armour lines is not base64.
+    #[error("the key export is damaged: its contents are not valid base64")]
+    Base64,
+    /// The body is shorter than the fixed header plus the MAC.
+    #[error("the key export is damaged or truncated: {0} bytes, at least 69 are needed")]
+    TooShort(usize),
+    /// Unknown format version.
+    #[error(
+        "unsupported key export version {0} (only version 1 exists); was it written by a newer client?"
+    )]
+    Version(u8),
+    /// The PBKDF2 round count is 0 or above the cap.
+    #[error("refusing a key export with {0} PBKDF2 rounds: it must be between 1 and 10,000,000")]
+    Rounds(u32),
+    /// The passphrase is wrong (or the file was altered).
+    #[error("wrong passphrase for this key export (or the file was modified)")]
+    Mac,
+    /// The system random number generator failed.
+    #[error("the system random number generator failed: {0}")]
+    Random(String),
+    /// Writing the export failed.
+    #[error("cannot write the key export: {0}")]
+    Io(String),
+    /// The decrypted plaintext is not a JSON array of room keys.
+    #[error("the key export decrypted, but it is not a list of room keys: {0}")]
+    Json(String),
+}
+
+impl ExportError {
+    /// The error class of the vector profile.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::Armor => "armor",
+            Self::Base64 => "base64",
+            Self::TooShort(_) => "too_short",
+            Self::Version(_) => "version",
+            Self::Rounds(_) => "rounds",
+            Self::Mac => "mac",
+            Self::Random(_) => "random",
+            Self::Io(_) => "io",
+            Self::Json(_) => "json",
+        }
+    }
+}
+
+/// PBKDF2-HMAC-SHA-512 to 64 bytes: AES key, HMAC key. Boxed, wiped on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct ExportKeys(Box<[u8; 64]>);
+
+impl ExportKeys {
+    pub(crate) fn derive(passphrase: &str, salt: &[u8], rounds: u32) -> Self {
+        let mut k = Box::new([0u8; 64]);
+        pbkdf2_hmac_sha512(passphrase.as_bytes(), salt, rounds, k.as_mut_slice());
+        Self(k)
+    }
+    pub(crate) fn cipher(&self, iv: &[u8; 16]) -> Option<Aes256Ctr64> {
+        Aes256Ctr64::new_from_slices(&self.0[..32], iv).ok()
+    }
+    pub(crate) fn hmac(&self) -> Option<Hmac<Sha256>> {
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0[32..]).ok()
+    }
+}
+
+/// Is this text an export file (does it have the header line)?
+pub fn looks_like_export(text: &str) -> bool {
+    text.lines().any(|l| l.trim() == HEADER)
+}
+
+/// The binary body of an armoured export: the text between the header and trailer lines
+/// (surrounding whitespace and CRLF ignored), all whitespace removed, decoded once
+/// (padded or unpadded base64, any wrapping).
+pub fn dearmor(armored: &str) -> Result<Vec<u8>, ExportError> {
+    let mut lines = armored.lines().map(str::trim);
+    lines
+        .by_ref()
+        .find(|l| *l == HEADER)
+        .ok_or(ExportError::Armor)?;
+    let mut b64 = String::new();
+    let mut closed = false;
+    for line in lines {
+        if line == TRAILER {
+            closed = true;
+            break;
+        }
+        b64.extend(line.chars().filter(|c| !c.is_whitespace()));
+    }
+    if !closed {
+        return Err(ExportError::Armor);
+    }
+    decode_base64(&b64).map_err(|_| ExportError::Base64)
+}
+
+/// Decrypts an armoured export with `passphrase`, returning the plaintext JSON text
+/// (wiped on drop). The version and rounds are checked before any key derivation, and
+/// the HMAC (constant time) before anything is decrypted.
+pub fn decrypt_export(armored: &str, passphrase: &str) -> Result<Zeroizing<Vec<u8>>, ExportError> {
+    let body = dearmor(armored)?;
+    if body.len() < HEAD_LEN + MAC_LEN {
+        return Err(ExportError::TooShort(body.len()));
+    }
+    if body[0] != VERSION {
+        return Err(ExportError::Version(body[0]));
+    }
+    let rounds = u32::from_be_bytes([body[33], body[34], body[35], body[36]]);
+    if rounds == 0 || rounds > MAX_ROUNDS {
+        return Err(ExportError::Rounds(rounds));
+    }
+    let (salt, iv) = (&body[1..17], &body[17..33]);
+    let keys = ExportKeys::derive(passphrase, salt, rounds);
+    let (signed, mac) = body.split_at(body.len() - MAC_LEN);
+    let mut hmac = keys.hmac().ok_or(ExportError::Mac)?;
+    hmac.update(signed);
+    hmac.verify_slice(mac).map_err(|_| ExportError::Mac)?;
+    let mut plaintext = Zeroizing::new(signed[HEAD_LEN..].to_vec());
+    let iv: [u8; 16] = iv
+        .try_into()
+        .map_err(|_| ExportError::TooShort(body.len()))?;
+    keys.cipher(&iv)
+        .ok_or(ExportError::Mac)?
+        .apply_keystream(&mut plaintext);
+    Ok(plaintext)
+}
+
+/// Decrypts an export and parses its room keys.
+pub fn decrypt_sessions(
+    armored: &str,
+    passphrase: &str,
+) -> Result<Vec<ExportedRoomKey>, ExportError> {
+    let text = decrypt_export(armored, passphrase)?;
+    serde_json::from_slice(&text).map_err(|e| ExportError::Json(e.to_string()))
+}
+
+/// Encrypts `plaintext` with a random salt and IV (bit 63 cleared), in Element's layout.
+pub fn encrypt_export(
+    plaintext: &[u8],
+    passphrase: &str,
+    rounds: u32,
+) -> Result<String, ExportError> {
+    let mut out = Vec::new();
+    let mut w = crate::ExportWriter::new(&mut out, passphrase, rounds)?;
+    w.write_raw(plaintext)
+        .map_err(|e| ExportError::Io(e.to_string()))?;
+    w.finish().map_err(|e| ExportError::Io(e.to_string()))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The binary body for a given salt, IV and rounds. **For known-answer vectors**: a
+/// reused salt and IV under the same passphrase reuse the keystream.
+pub fn encrypt_body_with(
+    plaintext: &[u8],
+    passphrase: &str,
+    salt: &[u8; 16],
+    iv: &[u8; 16],
+    rounds: u32,
+) -> Result<Vec<u8>, ExportError> {
+    if rounds == 0 || rounds > MAX_ROUNDS {
+        return Err(ExportError::Rounds(rounds));
+    }
+    let keys = ExportKeys::derive(passphrase, salt, rounds);
+    let mut body = Vec::with_capacity(HEAD_LEN + plaintext.len() + MAC_LEN);
+    body.push(VERSION);
+    body.extend_from_slice(salt);
+    body.extend_from_slice(iv);
+    body.extend_from_slice(&rounds.to_be_bytes());
+    let start = body.len();
+    body.extend_from_slice(plaintext);
+    keys.cipher(iv)
+        .ok_or(ExportError::Mac)?
+        .apply_keystream(&mut body[start..]);
+    let mut hmac = keys.hmac().ok_or(ExportError::Mac)?;
+    hmac.update(&body);
+    body.extend_from_slice(&hmac.finalize().into_bytes());
+    Ok(body)
+}
