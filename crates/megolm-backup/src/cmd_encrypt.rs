@@ -16,16 +16,45 @@ pub(crate) struct EncryptArgs {
     /// Where to write the body; stdout when absent.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// A JSON array of exported room keys (the output of `restore`), `-` for stdin.
+    /// Passphrase file when the input is an Element key-export file (else a prompt).
+    #[arg(long, value_name = "FILE")]
+    export_passphrase_file: Option<PathBuf>,
+    /// Exported room keys: a JSON array (the output of `restore`), or an Element
+    /// key-export file; `-` for stdin.
     sessions_json: PathBuf,
 }
 
 pub(crate) fn read_sessions(path: &std::path::Path) -> Result<Vec<Map<String, Value>>, Fatal> {
+    read_sessions_or_export(path, None)
+}
+
+/// Reads a JSON array of sessions, or an Element key-export file (decrypted with the
+/// passphrase from `pass_file`, or a prompt).
+pub(crate) fn read_sessions_or_export(
+    path: &std::path::Path,
+    pass_file: Option<&std::path::Path>,
+) -> Result<Vec<Map<String, Value>>, Fatal> {
     let (mut input, _) = crate::cmd_restore::open_input(path)?;
     let mut text = zeroize::Zeroizing::new(Vec::new());
     input
         .read_to_end(&mut text)
         .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?;
+    if let Ok(s) = std::str::from_utf8(&text)
+        && key_export::looks_like_export(s)
+    {
+        let phrase = crate::input::passphrase(
+            pass_file,
+            "Export passphrase: ",
+            "--export-passphrase-file",
+            false,
+        )?;
+        let plain = key_export::decrypt_export(s, &phrase).map_err(Fatal::new)?;
+        return serde_json::from_slice(&plain).map_err(|e| {
+            Fatal::new(format!(
+                "the key export decrypted, but is not a list of room keys: {e}"
+            ))
+        });
+    }
     serde_json::from_slice(&text).map_err(|e| {
         Fatal::new(format!(
             "{} is not a JSON array of exported room keys: {e}",
@@ -38,7 +67,8 @@ use std::io::Read as _;
 
 pub(crate) fn run(args: EncryptArgs) -> Result<ExitCode, Fatal> {
     let public = BackupPublicKey::from_base64(&args.public_key).map_err(Fatal::new)?;
-    let sessions = read_sessions(&args.sessions_json)?;
+    let sessions =
+        read_sessions_or_export(&args.sessions_json, args.export_passphrase_file.as_deref())?;
     let (body, errors) = encrypt_sessions(&public, &sessions);
     for e in &errors {
         eprintln!("skipped: {e}");

@@ -41,6 +41,16 @@ pub(crate) struct RestoreArgs {
     /// Where to write the restored sessions (JSON array); stdout when absent.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Write the restored sessions as an Element key-export file instead of JSON; Element
+    /// imports it (Settings → Security & Privacy → Import E2E room keys).
+    #[arg(long, value_name = "FILE", conflicts_with = "out")]
+    export_file: Option<PathBuf>,
+    /// The export passphrase, from this file (else asked on the terminal).
+    #[arg(long, value_name = "FILE", requires = "export_file")]
+    export_passphrase_file: Option<PathBuf>,
+    /// PBKDF2 rounds of the export file.
+    #[arg(long, default_value_t = key_export::DEFAULT_ROUNDS, requires = "export_file")]
+    export_rounds: u32,
     /// Where to write the list of entries that failed (JSON array).
     #[arg(long, value_name = "FILE")]
     failures: Option<PathBuf>,
@@ -158,6 +168,16 @@ pub(crate) fn open_input(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), Fa
 
 pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
     let key = load_key(&args)?;
+    // Ask for the export passphrase before the work, not after it.
+    let export_phrase = match &args.export_file {
+        Some(_) => Some(crate::input::passphrase(
+            args.export_passphrase_file.as_deref(),
+            "Passphrase for the export file: ",
+            "--export-passphrase-file",
+            true,
+        )?),
+        None => None,
+    };
     let (input, total) = open_input(&args.backup_json)?;
     let spill_dir = args
         .out
@@ -195,7 +215,14 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
         )));
     }
     let restored = sink.sessions.len();
-    write_output(args.out.as_deref(), |w| sink.sessions.finish(w))?;
+    match (&args.export_file, &export_phrase) {
+        (Some(path), Some(phrase)) => {
+            crate::cmd_export::write_export_file(path, phrase, args.export_rounds, |emit| {
+                sink.sessions.finish_each(emit)
+            })?;
+        }
+        _ => write_output(args.out.as_deref(), |w| sink.sessions.finish(w))?,
+    }
     sink.failures
         .sort_by(|a, b| (&a.room_id, &a.session_id).cmp(&(&b.room_id, &b.session_id)));
     if let Some(path) = &args.failures {

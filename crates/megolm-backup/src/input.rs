@@ -36,6 +36,39 @@ pub(crate) fn secret_from_file(path: &Path) -> Result<Zeroizing<String>, Fatal> 
     Ok(strip_one_newline(buf))
 }
 
+/// Asks for a secret on the terminal without echo. Fails with advice when there is no
+/// terminal (a script should pass a file instead).
+pub(crate) fn prompt_secret(prompt: &str, file_flag: &str) -> Result<Zeroizing<String>, Fatal> {
+    rpassword::prompt_password(prompt)
+        .map(Zeroizing::new)
+        .map_err(|e| {
+            Fatal::new(format!(
+                "cannot prompt for the passphrase ({e}); give it with {file_flag} FILE"
+            ))
+        })
+}
+
+/// A passphrase from a file when given, else from a prompt; with `confirm`, the prompt
+/// asks twice and the two must match.
+pub(crate) fn passphrase(
+    file: Option<&Path>,
+    prompt: &str,
+    file_flag: &str,
+    confirm: bool,
+) -> Result<Zeroizing<String>, Fatal> {
+    if let Some(path) = file {
+        return secret_from_file(path);
+    }
+    let first = prompt_secret(prompt, file_flag)?;
+    if confirm {
+        let again = prompt_secret("Enter it again: ", file_flag)?;
+        if *again != *first {
+            return Err(Fatal::new("the two passphrases differ"));
+        }
+    }
+    Ok(first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::strip_one_newline;

@@ -11,6 +11,7 @@
 
 mod cmd_bench;
 mod cmd_encrypt;
+mod cmd_export;
 mod cmd_recovery_key;
 mod cmd_restore;
 mod cmd_ssss;
@@ -42,6 +43,9 @@ enum Command {
     Encrypt(cmd_encrypt::EncryptArgs),
     /// Measure restore throughput on this machine.
     Bench(cmd_bench::BenchArgs),
+    /// Element key-export files: decrypt and encrypt, optionally only some rooms.
+    #[command(subcommand)]
+    Export(cmd_export::ExportCommand),
     /// Secret storage (SSSS): unlock it and read secrets from a file of account data.
     #[command(subcommand)]
     Ssss(cmd_ssss::SsssCommand),
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Restore(args) => cmd_restore::run(args),
         Command::Encrypt(args) => cmd_encrypt::run(args),
         Command::Bench(args) => cmd_bench::run(args),
+        Command::Export(cmd) => cmd_export::run(cmd),
         Command::Ssss(cmd) => cmd_ssss::run(cmd),
         Command::Vectors(args) => cmd_vectors::run(args),
     };

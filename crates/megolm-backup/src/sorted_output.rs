@@ -106,42 +106,50 @@ impl SortedJsonArray {
     }
 
     /// Writes the whole sorted array to `out`.
-    pub(crate) fn finish(mut self, out: &mut dyn Write) -> io::Result<()> {
+    pub(crate) fn finish(self, out: &mut dyn Write) -> io::Result<()> {
         out.write_all(b"[")?;
         let mut first = true;
-        let mut emit = |json: &str, out: &mut dyn Write| -> io::Result<()> {
+        self.finish_each(|json| {
             out.write_all(if first { b"\n" } else { b",\n" })?;
             first = false;
             out.write_all(json.as_bytes())
-        };
+        })?;
+        out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
+        out.flush()
+    }
+
+    /// Hands every item's JSON to `emit`, in sorted order.
+    pub(crate) fn finish_each(
+        mut self,
+        mut emit: impl FnMut(&str) -> io::Result<()>,
+    ) -> io::Result<()> {
         if self.runs.is_empty() {
             self.sort_buffer();
             for item in &self.buffer {
-                emit(&item.json, out)?;
+                emit(&item.json)?;
             }
-        } else {
-            if !self.buffer.is_empty() {
-                self.spill()?;
-            }
-            let mut readers = Vec::new();
-            for path in &self.runs {
-                readers.push(BufReader::new(File::open(path)?).lines());
-            }
-            let mut heap = BinaryHeap::new();
-            for (i, r) in readers.iter_mut().enumerate() {
-                if let Some(line) = r.next() {
-                    heap.push(Reverse(parse_line(line?, i)?));
-                }
-            }
-            while let Some(Reverse(head)) = heap.pop() {
-                emit(&head.json, out)?;
-                if let Some(line) = readers[head.run].next() {
-                    heap.push(Reverse(parse_line(line?, head.run)?));
-                }
+            return Ok(());
+        }
+        if !self.buffer.is_empty() {
+            self.spill()?;
+        }
+        let mut readers = Vec::new();
+        for path in &self.runs {
+            readers.push(BufReader::new(File::open(path)?).lines());
+        }
+        let mut heap = BinaryHeap::new();
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some(line) = r.next() {
+                heap.push(Reverse(parse_line(line?, i)?));
             }
         }
-        out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
-        out.flush()
+        while let Some(Reverse(head)) = heap.pop() {
+            emit(&head.json)?;
+            if let Some(line) = readers[head.run].next() {
+                heap.push(Reverse(parse_line(line?, head.run)?));
+            }
+        }
+        Ok(())
     }
 }
 
