@@ -1,0 +1,555 @@
+//! The blocking client.
+
+use std::{collections::BTreeSet, fmt, io::Read, time::Duration};
+
+use backup_cipher::{BackupVersion, KeyBackupData, KeysBackup, RoomKeyBackup};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+use ureq::{Agent, Body, http::Response};
+use zeroize::Zeroizing;
+
+use crate::ClientError;
+
+const API: &str = "/_matrix/client/v3";
+const MAX_RATE_LIMIT_RETRIES: u32 = 8;
+const MAX_TRANSPORT_RETRIES: u32 = 3;
+/// Error bodies are small; never read more than this of one.
+const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+
+/// A logged-in client for one homeserver.
+pub struct Client {
+    agent: Agent,
+    base: String,
+    token: Zeroizing<String>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("homeserver", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who a login or token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LoginInfo {
+    /// The full user id.
+    pub user_id: String,
+    /// The device the token belongs to, when the server says.
+    #[serde(default)]
+    pub device_id: Option<String>,
+}
+
+/// The answer to a keys upload: the backup's new `etag` and key `count`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomKeysUpdate {
+    /// Changes whenever the stored keys change.
+    pub etag: String,
+    /// Keys stored in the backup.
+    pub count: u64,
+}
+
+/// Progress of a chunked upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadProgress {
+    /// Sessions sent so far in this run.
+    pub sent: u64,
+    /// Sessions this run has to send.
+    pub to_send: u64,
+    /// Sessions skipped because the server already holds them.
+    pub skipped: u64,
+}
+
+/// The outcome of [`Client::upload_room_keys`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadReport {
+    /// Sessions uploaded in this run.
+    pub uploaded: u64,
+    /// Sessions skipped because the server already had them (resume).
+    pub skipped: u64,
+    /// The server's answer to the last chunk (`None` when nothing was sent).
+    pub last_update: Option<RoomKeysUpdate>,
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+/// Percent-encodes one path segment (room ids carry `!` and `:`; session ids `/` and `+`).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl Client {
+    /// A client for `homeserver` (e.g. `https://matrix.example.org`) with an access token.
+    pub fn new(homeserver: &str, access_token: &str) -> Self {
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(600)))
+            .build();
+        Self {
+            agent: Agent::new_with_config(config),
+            base: homeserver.trim_end_matches('/').to_owned(),
+            token: Zeroizing::new(access_token.trim().to_owned()),
+        }
+    }
+
+    /// Logs in with `m.login.password` and returns a client holding the new token.
+    pub fn login_password(
+        homeserver: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<(Self, LoginInfo), ClientError> {
+        let anon = Self::new(homeserver, "");
+        let body = json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": user},
+            "password": password,
+            "initial_device_display_name": "megolm-backup",
+        });
+        #[derive(Deserialize)]
+        struct Login {
+            access_token: String,
+            user_id: String,
+            #[serde(default)]
+            device_id: Option<String>,
+        }
+        let login: Login = anon.json(Method::Post, "/login", &[], Some(&body))?;
+        let info = LoginInfo {
+            user_id: login.user_id,
+            device_id: login.device_id,
+        };
+        Ok((Self::new(homeserver, &login.access_token), info))
+    }
+
+    /// The homeserver URL.
+    pub fn homeserver(&self) -> &str {
+        &self.base
+    }
+
+    /// The access token. This exposes the secret.
+    pub fn access_token(&self) -> &str {
+        &self.token
+    }
+
+    /// Who the token belongs to (`GET /account/whoami`).
+    pub fn whoami(&self) -> Result<LoginInfo, ClientError> {
+        self.json(Method::Get, "/account/whoami", &[], None)
+    }
+
+    fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Response<Body>, ClientError> {
+        let url = format!("{}{API}{path}", self.base);
+        let mut rate_limited = 0;
+        let mut transport = 0;
+        loop {
+            let auth = format!("Bearer {}", self.token.as_str());
+            let result = match (method, body) {
+                (Method::Get, _) => self
+                    .agent
+                    .get(&url)
+                    .header("Authorization", &auth)
+                    .query_pairs(query.iter().copied())
+                    .call(),
+                (Method::Delete, _) => self
+                    .agent
+                    .delete(&url)
+                    .header("Authorization", &auth)
+                    .query_pairs(query.iter().copied())
+                    .call(),
+                (Method::Post, b) => self
+                    .agent
+                    .post(&url)
+                    .header("Authorization", &auth)
+                    .query_pairs(query.iter().copied())
+                    .send_json(b.unwrap_or(&json!({}))),
+                (Method::Put, b) => self
+                    .agent
+                    .put(&url)
+                    .header("Authorization", &auth)
+                    .query_pairs(query.iter().copied())
+                    .send_json(b.unwrap_or(&json!({}))),
+            };
+            let response = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    transport += 1;
+                    if transport > MAX_TRANSPORT_RETRIES
+                        || !matches!(method, Method::Get | Method::Put)
+                    {
+                        return Err(ClientError::Transport {
+                            url,
+                            reason: e.to_string(),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(250 * u64::from(transport)));
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            if (200..300).contains(&status) {
+                return Ok(response);
+            }
+            let mut err = error_from(status, response, query);
+            // Synapse (seen with 1.163.2) answers M_WRONG_ROOM_KEYS_VERSION with the
+            // *requested* version as `current_version`; ask for the real one.
+            if let ClientError::WrongVersion {
+                given,
+                current_version,
+            } = &mut err
+                && (current_version.is_empty() || current_version == given)
+                && let Ok(current) = self.backup_version(None)
+                && let Some(v) = current.version
+            {
+                *current_version = v;
+            }
+            if let ClientError::RateLimited { retry_after_ms } = &err {
+                rate_limited += 1;
+                if rate_limited <= MAX_RATE_LIMIT_RETRIES {
+                    let wait = retry_after_ms.unwrap_or(1000).clamp(50, 30_000);
+                    std::thread::sleep(Duration::from_millis(wait));
+                    continue;
+                }
+            }
+            return Err(err);
+        }
+    }
+
+    fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<T, ClientError> {
+        let mut response = self.send(method, path, query, body)?;
+        response
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_json()
+            .map_err(|e| ClientError::Json(e.to_string()))
+    }
+
+    /// The current backup version, or a given one (`GET /room_keys/version[/{v}]`).
+    pub fn backup_version(&self, version: Option<&str>) -> Result<BackupVersion, ClientError> {
+        let path = match version {
+            Some(v) => format!("/room_keys/version/{}", segment(v)),
+            None => "/room_keys/version".to_owned(),
+        };
+        self.json(Method::Get, &path, &[], None)
+    }
+
+    /// Creates a backup version (`POST /room_keys/version`); returns its id.
+    pub fn create_backup_version(&self, version: &BackupVersion) -> Result<String, ClientError> {
+        let body = json!({"algorithm": version.algorithm, "auth_data": version.auth_data});
+        #[derive(Deserialize)]
+        struct Created {
+            version: String,
+        }
+        let c: Created = self.json(Method::Post, "/room_keys/version", &[], Some(&body))?;
+        Ok(c.version)
+    }
+
+    /// Replaces a version's `auth_data` (`PUT /room_keys/version/{v}`).
+    pub fn update_backup_version(
+        &self,
+        version_id: &str,
+        version: &BackupVersion,
+    ) -> Result<(), ClientError> {
+        let body = json!({"algorithm": version.algorithm, "auth_data": version.auth_data, "version": version_id});
+        let _: Value = self.json(
+            Method::Put,
+            &format!("/room_keys/version/{}", segment(version_id)),
+            &[],
+            Some(&body),
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a backup version and its keys (`DELETE /room_keys/version/{v}`).
+    pub fn delete_backup_version(&self, version_id: &str) -> Result<(), ClientError> {
+        let _: Value = self.json(
+            Method::Delete,
+            &format!("/room_keys/version/{}", segment(version_id)),
+            &[],
+            None,
+        )?;
+        Ok(())
+    }
+
+    /// Streams the whole keys download (`GET /room_keys/keys?version=V`), for
+    /// `backup_cipher::restore_reader`; nothing is buffered beyond the reader.
+    pub fn room_keys_reader(&self, version: &str) -> Result<impl Read + Send + use<>, ClientError> {
+        let response = self.send(
+            Method::Get,
+            "/room_keys/keys",
+            &[("version", version)],
+            None,
+        )?;
+        Ok(response.into_body().into_reader())
+    }
+
+    /// All keys of a version, parsed.
+    pub fn room_keys(&self, version: &str) -> Result<KeysBackup, ClientError> {
+        self.json(
+            Method::Get,
+            "/room_keys/keys",
+            &[("version", version)],
+            None,
+        )
+    }
+
+    /// The keys of one room.
+    pub fn room_keys_for_room(
+        &self,
+        version: &str,
+        room_id: &str,
+    ) -> Result<RoomKeyBackup, ClientError> {
+        self.json(
+            Method::Get,
+            &format!("/room_keys/keys/{}", segment(room_id)),
+            &[("version", version)],
+            None,
+        )
+    }
+
+    /// One session's backup entry.
+    pub fn room_key(
+        &self,
+        version: &str,
+        room_id: &str,
+        session_id: &str,
+    ) -> Result<KeyBackupData, ClientError> {
+        let path = format!(
+            "/room_keys/keys/{}/{}",
+            segment(room_id),
+            segment(session_id)
+        );
+        self.json(Method::Get, &path, &[("version", version)], None)
+    }
+
+    /// Uploads keys (`PUT /room_keys/keys?version=V`) in one request.
+    pub fn put_room_keys(
+        &self,
+        version: &str,
+        body: &KeysBackup,
+    ) -> Result<RoomKeysUpdate, ClientError> {
+        let value = serde_json::to_value(body).map_err(|e| ClientError::Json(e.to_string()))?;
+        self.json(
+            Method::Put,
+            "/room_keys/keys",
+            &[("version", version)],
+            Some(&value),
+        )
+    }
+
+    /// Uploads keys of one room (`PUT /room_keys/keys/{roomId}`).
+    pub fn put_room_keys_for_room(
+        &self,
+        version: &str,
+        room_id: &str,
+        body: &RoomKeyBackup,
+    ) -> Result<RoomKeysUpdate, ClientError> {
+        let value = serde_json::to_value(body).map_err(|e| ClientError::Json(e.to_string()))?;
+        self.json(
+            Method::Put,
+            &format!("/room_keys/keys/{}", segment(room_id)),
+            &[("version", version)],
+            Some(&value),
+        )
+    }
+
+    /// Uploads one session (`PUT /room_keys/keys/{roomId}/{sessionId}`).
+    pub fn put_room_key(
+        &self,
+        version: &str,
+        room_id: &str,
+        session_id: &str,
+        data: &KeyBackupData,
+    ) -> Result<RoomKeysUpdate, ClientError> {
+        let value = serde_json::to_value(data).map_err(|e| ClientError::Json(e.to_string()))?;
+        let path = format!(
+            "/room_keys/keys/{}/{}",
+            segment(room_id),
+            segment(session_id)
+        );
+        self.json(Method::Put, &path, &[("version", version)], Some(&value))
+    }
+
+    /// The (room, session) ids a version already holds, from the keys download.
+    pub fn stored_session_ids(
+        &self,
+        version: &str,
+    ) -> Result<BTreeSet<(String, String)>, ClientError> {
+        #[derive(Deserialize)]
+        struct Ids {
+            rooms: std::collections::BTreeMap<String, RoomIds>,
+        }
+        #[derive(Deserialize)]
+        struct RoomIds {
+            sessions: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+        }
+        let reader = self.room_keys_reader(version)?;
+        let ids: Ids = serde_json::from_reader(std::io::BufReader::new(reader))
+            .map_err(|e| ClientError::Json(e.to_string()))?;
+        Ok(ids
+            .rooms
+            .into_iter()
+            .flat_map(|(room, r)| r.sessions.into_keys().map(move |s| (room.clone(), s)))
+            .collect())
+    }
+
+    /// Uploads a backup body in chunks of `chunk_size` sessions, retrying transient
+    /// failures. Resumes: sessions the server already holds are skipped, so a rerun after
+    /// an interruption sends only the rest. `progress` may return `false` to stop after a
+    /// chunk (the next run resumes).
+    pub fn upload_room_keys(
+        &self,
+        version: &str,
+        body: &KeysBackup,
+        chunk_size: usize,
+        mut progress: impl FnMut(UploadProgress) -> bool,
+    ) -> Result<UploadReport, ClientError> {
+        let present = self.stored_session_ids(version)?;
+        let mut todo: Vec<(&String, &String, &KeyBackupData)> = Vec::new();
+        let mut skipped = 0u64;
+        for (room, r) in &body.rooms {
+            for (sid, data) in &r.sessions {
+                if present.contains(&(room.clone(), sid.clone())) {
+                    skipped += 1;
+                } else {
+                    todo.push((room, sid, data));
+                }
+            }
+        }
+        let to_send = todo.len() as u64;
+        let mut report = UploadReport {
+            uploaded: 0,
+            skipped,
+            last_update: None,
+        };
+        for chunk in todo.chunks(chunk_size.max(1)) {
+            let mut part = KeysBackup::default();
+            for (room, sid, data) in chunk {
+                part.rooms
+                    .entry((*room).clone())
+                    .or_default()
+                    .sessions
+                    .insert((*sid).clone(), (*data).clone());
+            }
+            report.last_update = Some(self.put_room_keys(version, &part)?);
+            report.uploaded += chunk.len() as u64;
+            if !progress(UploadProgress {
+                sent: report.uploaded,
+                to_send,
+                skipped,
+            }) {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// One account-data event of the user (`GET /user/{userId}/account_data/{type}`);
+    /// `None` when it is not set.
+    pub fn account_data(
+        &self,
+        user_id: &str,
+        event_type: &str,
+    ) -> Result<Option<Value>, ClientError> {
+        let path = format!(
+            "/user/{}/account_data/{}",
+            segment(user_id),
+            segment(event_type)
+        );
+        match self.json(Method::Get, &path, &[], None) {
+            Ok(v) => Ok(Some(v)),
+            Err(ClientError::NoBackup) => Ok(None),
+            Err(ClientError::Matrix { errcode, .. }) if errcode == "M_NOT_FOUND" => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets one account-data event (`PUT /user/{userId}/account_data/{type}`).
+    pub fn set_account_data(
+        &self,
+        user_id: &str,
+        event_type: &str,
+        content: &Value,
+    ) -> Result<(), ClientError> {
+        let path = format!(
+            "/user/{}/account_data/{}",
+            segment(user_id),
+            segment(event_type)
+        );
+        let _: Value = self.json(Method::Put, &path, &[], Some(content))?;
+        Ok(())
+    }
+}
+
+fn error_from(status: u16, mut response: Response<Body>, query: &[(&str, &str)]) -> ClientError {
+    #[derive(Deserialize, Default)]
+    struct MatrixError {
+        #[serde(default)]
+        errcode: String,
+        #[serde(default)]
+        error: String,
+        #[serde(default)]
+        retry_after_ms: Option<u64>,
+        #[serde(default)]
+        current_version: Option<String>,
+    }
+    let e: MatrixError = response
+        .body_mut()
+        .with_config()
+        .limit(ERROR_BODY_LIMIT)
+        .read_json()
+        .unwrap_or_default();
+    match e.errcode.as_str() {
+        "M_NOT_FOUND"
+            if e.error.to_lowercase().contains("backup") || status == 404 && e.error.is_empty() =>
+        {
+            ClientError::NoBackup
+        }
+        "M_WRONG_ROOM_KEYS_VERSION" => ClientError::WrongVersion {
+            given: query
+                .iter()
+                .find(|(k, _)| *k == "version")
+                .map(|(_, v)| (*v).to_owned())
+                .unwrap_or_default(),
+            current_version: e.current_version.unwrap_or_default(),
+        },
+        "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN" => ClientError::Unauthorized { errcode: e.errcode },
+        "M_FORBIDDEN" => ClientError::Forbidden(e.error),
+        "M_LIMIT_EXCEEDED" => ClientError::RateLimited {
+            retry_after_ms: e.retry_after_ms,
+        },
+        _ if status == 429 => ClientError::RateLimited {
+            retry_after_ms: e.retry_after_ms,
+        },
+        _ => ClientError::Matrix {
+            status,
+            errcode: e.errcode,
+            error: e.error,
+        },
+    }
+}

@@ -1,0 +1,73 @@
+//! Errors of the client-server API, typed.
+
+/// What went wrong talking to the homeserver.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// `GET /room_keys/version` answered 404: there is no backup.
+    #[error(
+        "this account has no key backup on the server (M_NOT_FOUND); create one with `upload` or `setup`"
+    )]
+    NoBackup,
+    /// The version written to is not the current one.
+    #[error(
+        "backup version {given} is not the current one; the current version is {current_version} \
+         (M_WRONG_ROOM_KEYS_VERSION): another client replaced the backup"
+    )]
+    WrongVersion {
+        /// The version the request named.
+        given: String,
+        /// The server's current version.
+        current_version: String,
+    },
+    /// The access token is missing, unknown or expired.
+    #[error("the homeserver refused the access token ({errcode}): log in again to get a new one")]
+    Unauthorized {
+        /// `M_UNKNOWN_TOKEN` or `M_MISSING_TOKEN`.
+        errcode: String,
+    },
+    /// `M_FORBIDDEN`.
+    #[error("the homeserver refused the request (M_FORBIDDEN): {0}")]
+    Forbidden(String),
+    /// Still rate limited after the retries.
+    #[error("the homeserver keeps rate-limiting (M_LIMIT_EXCEEDED); try again later")]
+    RateLimited {
+        /// The last `retry_after_ms`.
+        retry_after_ms: Option<u64>,
+    },
+    /// Any other Matrix error.
+    #[error("the homeserver answered {status} {errcode}: {error}")]
+    Matrix {
+        /// HTTP status.
+        status: u16,
+        /// The `errcode`.
+        errcode: String,
+        /// The `error` text.
+        error: String,
+    },
+    /// The connection failed.
+    #[error("cannot reach the homeserver at {url}: {reason}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The answer was not the JSON expected.
+    #[error("unexpected answer from the homeserver: {0}")]
+    Json(String),
+}
+
+impl ClientError {
+    /// The spec's error code, where there is one.
+    pub fn errcode(&self) -> Option<&str> {
+        match self {
+            Self::NoBackup => Some("M_NOT_FOUND"),
+            Self::WrongVersion { .. } => Some("M_WRONG_ROOM_KEYS_VERSION"),
+            Self::Unauthorized { errcode } => Some(errcode),
+            Self::Forbidden(_) => Some("M_FORBIDDEN"),
+            Self::RateLimited { .. } => Some("M_LIMIT_EXCEEDED"),
+            Self::Matrix { errcode, .. } => Some(errcode),
+            _ => None,
+        }
+    }
+}

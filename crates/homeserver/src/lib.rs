@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod client;
+mod error;
+
+pub use client::{Client, LoginInfo, RoomKeysUpdate, UploadProgress, UploadReport};
+pub use error::ClientError;

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# A real Synapse on loopback for the homeserver tests (see ../shared/SYNAPSE.md).
+#   scripts/synapse.sh start   install (first time) into .synapse/venv, configure, start,
+#                              register the test users; writes .synapse/env
+#   scripts/synapse.sh stop
+# Listens on 127.0.0.1 only, SQLite, rate limits raised, no federation.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=.synapse
+PORT=${MKB_SYNAPSE_PORT:-18008}
+URL="http://127.0.0.1:$PORT"
+
+start() {
+  mkdir -p "$DIR"
+  if [ ! -x "$DIR/venv/bin/python" ] || ! "$DIR/venv/bin/python" -c "import synapse" 2>/dev/null; then
+    echo "synapse.sh: installing matrix-synapse into $DIR/venv (about a minute)" >&2
+    python3 -m venv "$DIR/venv"
+    "$DIR/venv/bin/pip" install --quiet --disable-pip-version-check matrix-synapse >&2
+  fi
+  if [ ! -f "$DIR/data/homeserver.yaml" ]; then
+    mkdir -p "$DIR/data"
+    (cd "$DIR/data" && ../venv/bin/python -m synapse.app.homeserver --server-name localhost \
+      --config-path homeserver.yaml --generate-config --report-stats=no -H localhost >/dev/null)
+    "$DIR/venv/bin/python" - "$DIR/data/homeserver.yaml" "$PORT" <<'PY'
+import sys, yaml
+path, port = sys.argv[1], int(sys.argv[2])
+c = yaml.safe_load(open(path))
+c["listeners"] = [{"port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
+                   "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}]}]
+c["trusted_key_servers"] = []
+c["suppress_key_server_warning"] = True
+fast = {"per_second": 1000, "burst_count": 1000}
+c["rc_message"] = fast
+c["rc_registration"] = fast
+c["rc_login"] = {"address": fast, "account": fast, "failed_attempts": fast}
+c["rc_joins"] = {"local": fast, "remote": fast}
+c["max_upload_size"] = "200M"
+c["federation_domain_whitelist"] = []
+c["enable_registration"] = True
+c["enable_registration_without_verification"] = True
+yaml.safe_dump(c, open(path, "w"))
+PY
+  fi
+  if [ -f "$DIR/data/homeserver.pid" ] && kill -0 "$(cat "$DIR/data/homeserver.pid")" 2>/dev/null; then
+    echo "synapse.sh: already running at $URL" >&2
+  else
+    (cd "$DIR/data" && ../venv/bin/python -m synapse.app.homeserver -c homeserver.yaml --daemonize >/dev/null 2>&1)
+  fi
+  for _ in $(seq 1 120); do
+    if curl -fsS "$URL/_matrix/client/versions" >/dev/null 2>&1; then break; fi
+    sleep 0.5
+  done
+  curl -fsS "$URL/_matrix/client/versions" >/dev/null || { echo "synapse.sh: Synapse did not start" >&2; tail -50 "$DIR/data/homeserver.log" >&2 || true; exit 1; }
+  echo "MKB_HOMESERVER=$URL" > "$DIR/env"
+  echo "synapse.sh: Synapse is up at $URL" >&2
+}
+
+stop() {
+  if [ -f "$DIR/data/homeserver.pid" ]; then
+    kill "$(cat "$DIR/data/homeserver.pid")" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$(cat "$DIR/data/homeserver.pid")" 2>/dev/null || break; sleep 0.25; done
+    rm -f "$DIR/data/homeserver.pid"
+  fi
+}
+
+# Registers a user with the shared secret (idempotent); prints nothing.
+register() {
+  "$DIR/venv/bin/register_new_matrix_user" -c "$DIR/data/homeserver.yaml" -u "$1" -p "$2" --no-admin "$URL" >/dev/null 2>&1 || true
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  register) register "$2" "$3" ;;
+  *) echo "usage: $0 start|stop|register USER PASSWORD" >&2; exit 2 ;;
+esac
