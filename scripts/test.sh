@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A real Synapse on loopback for the homeserver tests: installed from PyPI into
+# .synapse/venv on first use, started here, stopped when this script exits.
+bash scripts/synapse.sh start
+trap 'bash scripts/synapse.sh stop' EXIT
+
 # Unit, integration, doc tests and the vector suite of every crate. The CLI enables the
 # fast X25519 backend (aws-lc), so this run covers it for the whole workspace.
 cargo test --workspace

@@ -7,6 +7,8 @@
 
 mod client;
 mod error;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use client::{Client, LoginInfo, RoomKeysUpdate, UploadProgress, UploadReport};
 pub use error::ClientError;

@@ -1,6 +1,6 @@
 //! The key-backup endpoints against a real Synapse.
 
-mod common;
+use homeserver::testing as common;
 
 use backup_cipher::{
     BackupDecryptionKey, BackupVersion, RestoreOptions, RestoreResult, fixtures, restore_reader,
@@ -9,7 +9,7 @@ use homeserver::{Client, ClientError};
 
 #[test]
 fn no_backup_is_told_clearly() {
-    let Some(url) = common::homeserver() else {
+    let Some(url) = common::homeserver_url() else {
         return;
     };
     let (client, _, _) = common::new_user(&url);
@@ -21,7 +21,7 @@ fn no_backup_is_told_clearly() {
 
 #[test]
 fn invalid_token_is_a_clear_error() {
-    let Some(url) = common::homeserver() else {
+    let Some(url) = common::homeserver_url() else {
         return;
     };
     let client = Client::new(&url, "syt_not_a_real_token");
@@ -33,7 +33,7 @@ fn invalid_token_is_a_clear_error() {
 
 #[test]
 fn create_upload_2000_fetch_and_restore_byte_for_byte() {
-    let Some(url) = common::homeserver() else {
+    let Some(url) = common::homeserver_url() else {
         return;
     };
     let (client, user, _) = common::new_user(&url);
@@ -93,7 +93,7 @@ fn create_upload_2000_fetch_and_restore_byte_for_byte() {
 
 #[test]
 fn a_stale_version_reports_the_current_one() {
-    let Some(url) = common::homeserver() else {
+    let Some(url) = common::homeserver_url() else {
         return;
     };
     let (client, _, _) = common::new_user(&url);
@@ -125,7 +125,7 @@ fn a_stale_version_reports_the_current_one() {
 
 #[test]
 fn an_interrupted_upload_resumes_and_every_session_is_there_once() {
-    let Some(url) = common::homeserver() else {
+    let Some(url) = common::homeserver_url() else {
         return;
     };
     let (client, _, _) = common::new_user(&url);
@@ -167,7 +167,7 @@ fn an_interrupted_upload_resumes_and_every_session_is_there_once() {
 
 #[test]
 fn account_data_round_trips() {
-    let Some(url) = common::homeserver() else {
+    let Some(url) = common::homeserver_url() else {
         return;
     };
     let (client, user, _) = common::new_user(&url);

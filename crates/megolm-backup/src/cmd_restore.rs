@@ -25,7 +25,7 @@ use crate::{
 #[derive(Debug, Args)]
 pub(crate) struct RestoreArgs {
     /// File holding the recovery key or the base64 backup key (`-` = stdin).
-    #[arg(long, value_name = "FILE", required_unless_present_any = ["passphrase_stdin", "account_data"])]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["passphrase_stdin", "account_data", "secret_storage"])]
     key_file: Option<PathBuf>,
     /// Take the backup key from secret storage in this account-data file; the recovery
     /// key (Security Key) or passphrase (Security Phrase) is read from stdin.
@@ -63,24 +63,38 @@ pub(crate) struct RestoreArgs {
     /// Memory budget for sorting the output before spilling to temporary files.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     sort_memory: usize,
-    /// The backup body (GET /room_keys/keys), `-` for stdin.
-    backup_json: PathBuf,
+    /// Fetch the backup from this homeserver instead of a file (see `fetch` for the
+    /// authentication options).
+    #[cfg(feature = "homeserver")]
+    #[command(flatten)]
+    server: crate::cmd_server::ServerArgs,
+    /// With --homeserver: the backup version (default: the current one).
+    #[arg(long, value_name = "V")]
+    version: Option<String>,
+    /// With --homeserver: take the backup key from the account's secret storage on the
+    /// server, unlocked with the recovery key or passphrase on stdin.
+    #[arg(long, conflicts_with_all = ["key_file", "passphrase_stdin", "account_data"])]
+    secret_storage: bool,
+    /// The backup body (GET /room_keys/keys), `-` for stdin; omit with --homeserver.
+    backup_json: Option<PathBuf>,
 }
 
-pub(crate) fn load_key(args: &RestoreArgs) -> Result<BackupDecryptionKey, Fatal> {
-    let info = args
-        .backup_info
-        .as_deref()
-        .map(read_backup_info)
-        .transpose()?;
-    let key = if let Some(path) = &args.account_data {
-        let (store, unlocked) = crate::cmd_ssss::unlock_from_stdin(path)?;
+/// The backup key from whichever source the arguments name, checked against the backup
+/// version when it is known (before any work).
+pub(crate) fn load_key(
+    args: &RestoreArgs,
+    info: Option<&backup_cipher::BackupVersion>,
+    store: Option<ssss::SecretStore>,
+) -> Result<BackupDecryptionKey, Fatal> {
+    let key = if let Some(store) = store {
+        let input = secret_from_stdin()?;
+        let unlocked = store.unlock(&input).map_err(Fatal::new)?;
         let secret = store.backup_key(&unlocked.key).map_err(Fatal::new)?;
         eprintln!(
             "secret storage unlocked with the {}; using the backup key it holds",
             unlocked.method
         );
-        if let Some(info) = &info {
+        if let Some(info) = info {
             secret.check_version(info).map_err(|e| {
                 Fatal::new(format!(
                     "the backup key in secret storage is stale — {e}. Restore with the \
@@ -91,9 +105,11 @@ pub(crate) fn load_key(args: &RestoreArgs) -> Result<BackupDecryptionKey, Fatal>
         secret.key.clone()
     } else if args.passphrase_stdin {
         let phrase = secret_from_stdin()?;
-        let info = info
-            .as_ref()
-            .ok_or_else(|| Fatal::new("--passphrase-stdin needs --backup-info"))?;
+        let info = info.ok_or_else(|| {
+            Fatal::new(
+                "--passphrase-stdin needs the backup version (--backup-info or --homeserver)",
+            )
+        })?;
         BackupDecryptionKey::from_legacy_passphrase(&phrase, &info.auth_data).map_err(Fatal::new)?
     } else {
         let path = args
@@ -102,10 +118,73 @@ pub(crate) fn load_key(args: &RestoreArgs) -> Result<BackupDecryptionKey, Fatal>
             .ok_or_else(|| Fatal::new("give --key-file"))?;
         backup_key_from_text(&secret_from_file(path)?)?
     };
-    if let Some(info) = &info {
+    if let Some(info) = info {
         check_backup_version(&key, info).map_err(Fatal::new)?;
     }
     Ok(key)
+}
+
+/// Does this restore read something secret from stdin?
+fn stdin_busy(args: &RestoreArgs) -> bool {
+    args.passphrase_stdin
+        || args.account_data.is_some()
+        || args.secret_storage
+        || args.key_file.as_deref() == Some(Path::new("-"))
+}
+
+type Source = (BackupDecryptionKey, Box<dyn Read>, Option<u64>);
+
+/// The key and the body to restore, from files or from the homeserver.
+fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
+    #[cfg(feature = "homeserver")]
+    if args.server.homeserver.is_some() {
+        if args.backup_json.is_some() {
+            return Err(Fatal::new(
+                "give either --homeserver or a BACKUP_JSON file, not both",
+            ));
+        }
+        let client = args.server.connect(stdin_busy(args))?;
+        let info = crate::cmd_server::version_info(&client, args.version.as_deref())?;
+        let store = if args.secret_storage {
+            Some(crate::cmd_server::server_secret_store(&client)?)
+        } else {
+            args.account_data
+                .as_deref()
+                .map(crate::cmd_ssss::read_account_data)
+                .transpose()?
+        };
+        let key = load_key(args, Some(&info), store)?;
+        let version = info.version.clone().unwrap_or_default();
+        let reader = client.room_keys_reader(&version).map_err(Fatal::new)?;
+        return Ok((key, Box::new(reader), None));
+    }
+    if args.secret_storage {
+        return Err(Fatal::new(
+            "--secret-storage reads the account data from the homeserver: give --homeserver",
+        ));
+    }
+    let path = args
+        .backup_json
+        .as_deref()
+        .ok_or_else(|| Fatal::new("give the backup body file (BACKUP_JSON), or --homeserver"))?;
+    if path == Path::new("-") && stdin_busy(args) {
+        return Err(Fatal::new(
+            "stdin cannot carry both the key and the backup body",
+        ));
+    }
+    let info = args
+        .backup_info
+        .as_deref()
+        .map(read_backup_info)
+        .transpose()?;
+    let store = args
+        .account_data
+        .as_deref()
+        .map(crate::cmd_ssss::read_account_data)
+        .transpose()?;
+    let key = load_key(args, info.as_ref(), store)?;
+    let (input, total) = open_input(path)?;
+    Ok((key, input, total))
 }
 
 /// Collects results: sessions into the sorted writer, failures in memory (they are few
@@ -167,7 +246,7 @@ pub(crate) fn open_input(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), Fa
 }
 
 pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
-    let key = load_key(&args)?;
+    let (key, input, total) = open_source(&args)?;
     // Ask for the export passphrase before the work, not after it.
     let export_phrase = match &args.export_file {
         Some(_) => Some(crate::input::passphrase(
@@ -178,7 +257,6 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
         )?),
         None => None,
     };
-    let (input, total) = open_input(&args.backup_json)?;
     let spill_dir = args
         .out
         .as_deref()

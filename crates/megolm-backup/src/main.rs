@@ -14,6 +14,8 @@ mod cmd_encrypt;
 mod cmd_export;
 mod cmd_recovery_key;
 mod cmd_restore;
+#[cfg(feature = "homeserver")]
+mod cmd_server;
 mod cmd_ssss;
 mod cmd_vectors;
 mod input;
@@ -39,6 +41,15 @@ enum Command {
     RecoveryKey(cmd_recovery_key::RecoveryKeyCommand),
     /// Restore a whole server-side backup (GET /room_keys/keys body) into exported room keys.
     Restore(cmd_restore::RestoreArgs),
+    /// Download a backup from the homeserver to a file (streamed).
+    #[cfg(feature = "homeserver")]
+    Fetch(cmd_server::FetchArgs),
+    /// Upload exported room keys (JSON or an Element export) to the server-side backup.
+    #[cfg(feature = "homeserver")]
+    Upload(cmd_server::UploadArgs),
+    /// Show the homeserver's backup: version, algorithm, key count, etag, key match.
+    #[cfg(feature = "homeserver")]
+    Info(cmd_server::InfoArgs),
     /// Encrypt exported room keys into a backup body for PUT /room_keys/keys.
     Encrypt(cmd_encrypt::EncryptArgs),
     /// Measure restore throughput on this machine.
@@ -70,6 +81,12 @@ fn main() -> ExitCode {
         Command::RecoveryKey(cmd) => cmd_recovery_key::run(cmd),
         Command::Restore(args) => cmd_restore::run(args),
         Command::Encrypt(args) => cmd_encrypt::run(args),
+        #[cfg(feature = "homeserver")]
+        Command::Fetch(args) => cmd_server::fetch(args),
+        #[cfg(feature = "homeserver")]
+        Command::Upload(args) => cmd_server::upload(args),
+        #[cfg(feature = "homeserver")]
+        Command::Info(args) => cmd_server::info(args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::Export(cmd) => cmd_export::run(cmd),
         Command::Ssss(cmd) => cmd_ssss::run(cmd),

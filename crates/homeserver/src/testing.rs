@@ -1,12 +1,13 @@
-//! The real Synapse the tests talk to (started by `scripts/synapse.sh start`).
-#![allow(dead_code, unreachable_pub)]
+//! Helpers for tests against a real homeserver (started by `scripts/synapse.sh start`).
+//! Only with the `test-util` feature.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use homeserver::Client;
+use crate::Client;
 use serde_json::json;
 
 /// The homeserver URL: `MKB_HOMESERVER`, else the one `scripts/synapse.sh` wrote. Without
 /// one, tests are skipped with a loud message — except in CI, where they must run.
-pub fn homeserver() -> Option<String> {
+pub fn homeserver_url() -> Option<String> {
     if let Ok(url) = std::env::var("MKB_HOMESERVER") {
         return Some(url);
     }
@@ -15,7 +16,7 @@ pub fn homeserver() -> Option<String> {
         t.lines()
             .find_map(|l| l.strip_prefix("MKB_HOMESERVER=").map(str::to_owned))
     });
-    let reachable = url.as_ref().is_some_and(|u| ureq_probe(u));
+    let reachable = url.as_ref().is_some_and(|u| probe(u));
     if reachable {
         return url;
     }
@@ -30,20 +31,28 @@ pub fn homeserver() -> Option<String> {
     None
 }
 
-fn ureq_probe(url: &str) -> bool {
+fn probe(url: &str) -> bool {
     std::net::TcpStream::connect(url.trim_start_matches("http://").trim_end_matches('/')).is_ok()
 }
 
 /// Registers a fresh user; returns a logged-in client, the user id and the password.
 pub fn new_user(url: &str) -> (Client, String, String) {
-    let mut rnd = [0u8; 6];
-    getrandom::fill(&mut rnd).unwrap();
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let name = format!(
-        "t{}",
-        rnd.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        "t{}x{nanos}x{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
     );
     let password = format!("pw-{name}-long-enough");
-    let agent = ureq_agent();
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    );
     let mut r = agent
         .post(&format!("{url}/_matrix/client/v3/register"))
         .send_json(
@@ -57,12 +66,4 @@ pub fn new_user(url: &str) -> (Client, String, String) {
     );
     let (client, info) = Client::login_password(url, &name, &password).unwrap();
     (client, info.user_id, password)
-}
-
-fn ureq_agent() -> ureq::Agent {
-    ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build(),
-    )
 }

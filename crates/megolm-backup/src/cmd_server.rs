@@ -1,0 +1,325 @@
+//! Commands that talk to a homeserver: `fetch`, `upload`, `info`, and the remote part of
+//! `restore`.
+
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+
+use backup_cipher::{BackupDecryptionKey, BackupVersion, signatures::sign_auth_data};
+use clap::Args;
+use homeserver::{Client, ClientError, UploadProgress};
+
+use crate::{
+    Fatal,
+    cmd_restore::write_output,
+    input::{secret_from_file, secret_from_stdin},
+    keys::backup_key_from_text,
+};
+
+/// How to reach and authenticate to the homeserver. The access token and password are
+/// never taken from the command line.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ServerArgs {
+    /// The homeserver's URL, e.g. https://matrix.example.org
+    #[arg(long, value_name = "URL")]
+    pub(crate) homeserver: Option<String>,
+    /// File holding the access token (otherwise the MATRIX_ACCESS_TOKEN variable).
+    #[arg(long, value_name = "FILE")]
+    access_token_file: Option<PathBuf>,
+    /// Log in as this user with a password instead of a token.
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// File holding the password for --user (otherwise read from stdin).
+    #[arg(long, value_name = "FILE", requires = "user")]
+    password_file: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    /// Connects; `stdin_busy` says stdin carries something else (a key), so a password
+    /// must come from a file.
+    pub(crate) fn connect(&self, stdin_busy: bool) -> Result<Client, Fatal> {
+        let url = self
+            .homeserver
+            .as_deref()
+            .ok_or_else(|| Fatal::new("give the homeserver with --homeserver URL"))?;
+        if let Some(user) = &self.user {
+            let password = match &self.password_file {
+                Some(f) => secret_from_file(f)?,
+                None if stdin_busy => {
+                    return Err(Fatal::new(
+                        "stdin carries the key here: give the password with --password-file",
+                    ));
+                }
+                None => secret_from_stdin()?,
+            };
+            let (client, _) = Client::login_password(url, user, &password).map_err(Fatal::new)?;
+            return Ok(client);
+        }
+        let token = match &self.access_token_file {
+            Some(f) => secret_from_file(f)?,
+            None => zeroize::Zeroizing::new(std::env::var("MATRIX_ACCESS_TOKEN").map_err(|_| {
+                Fatal::new("no access token: give --access-token-file FILE, set MATRIX_ACCESS_TOKEN, or use --user")
+            })?),
+        };
+        Ok(Client::new(url, &token))
+    }
+}
+
+/// The backup version to use: the given one or the current one.
+pub(crate) fn version_info(client: &Client, version: Option<&str>) -> Result<BackupVersion, Fatal> {
+    client.backup_version(version).map_err(Fatal::new)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FetchArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Where to write the keys (the GET /room_keys/keys body, streamed).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Where to write the backup version (GET /room_keys/version).
+    #[arg(long, value_name = "FILE")]
+    info_out: Option<PathBuf>,
+    /// The backup version (default: the current one).
+    #[arg(long)]
+    version: Option<String>,
+}
+
+pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
+    let client = args.server.connect(false)?;
+    let info = version_info(&client, args.version.as_deref())?;
+    let version = info
+        .version
+        .clone()
+        .ok_or_else(|| Fatal::new("the server's backup version has no id"))?;
+    if let Some(path) = &args.info_out {
+        write_output(Some(path), |w| {
+            serde_json::to_writer_pretty(&mut *w, &info).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")
+        })?;
+    }
+    let mut reader = client.room_keys_reader(&version).map_err(Fatal::new)?;
+    let mut bytes = 0u64;
+    write_output(Some(&args.out), |w| {
+        bytes = std::io::copy(&mut reader, w)?;
+        Ok(())
+    })?;
+    eprintln!(
+        "fetched backup version {version} ({} keys, {bytes} bytes) to {}",
+        info.count.map_or("?".into(), |c| c.to_string()),
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InfoArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// A key file (recovery key or base64): say whether it belongs to the backup.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// The backup version (default: the current one).
+    #[arg(long)]
+    version: Option<String>,
+}
+
+pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
+    let stdin_busy = args
+        .key_file
+        .as_deref()
+        .is_some_and(|p| p == std::path::Path::new("-"));
+    let client = args.server.connect(stdin_busy)?;
+    let info = match client.backup_version(args.version.as_deref()) {
+        Err(ClientError::NoBackup) => {
+            println!("no key backup on this account");
+            return Ok(ExitCode::from(3));
+        }
+        other => other.map_err(Fatal::new)?,
+    };
+    println!("version:    {}", info.version.as_deref().unwrap_or("?"));
+    println!("algorithm:  {}", info.algorithm);
+    println!(
+        "keys:       {}",
+        info.count.map_or("?".into(), |c| c.to_string())
+    );
+    println!("etag:       {}", info.etag.as_deref().unwrap_or("?"));
+    println!("public key: {}", info.auth_data.public_key);
+    for (user, sigs) in &info.auth_data.signatures {
+        for key_id in sigs.keys() {
+            println!("signed by:  {user} {key_id}");
+        }
+    }
+    if let Some(path) = &args.key_file {
+        let key = backup_key_from_text(&secret_from_file(path)?)?;
+        if key.matches(&info.auth_data) {
+            println!("key:        matches this backup");
+        } else {
+            println!(
+                "key:        does NOT match this backup (its public key is {})",
+                key.public_key()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UploadArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The backup decryption key (recovery key or base64): sessions are encrypted to its
+    /// public key, and a new backup version is created for it when there is none.
+    #[arg(long, value_name = "FILE")]
+    key_file: PathBuf,
+    /// Upload to this version (default: the current one, created when there is none).
+    #[arg(long)]
+    version: Option<String>,
+    /// Sign a newly created version's auth_data with this Ed25519 key (base64 seed in a
+    /// file), e.g. the device key.
+    #[arg(long, value_name = "FILE", requires = "signing_key_id")]
+    signing_key_file: Option<PathBuf>,
+    /// The signing key's id, e.g. ed25519:DEVICEID.
+    #[arg(long, value_name = "KEY_ID")]
+    signing_key_id: Option<String>,
+    /// The user id to sign as (default: the token's owner).
+    #[arg(long)]
+    signing_user: Option<String>,
+    /// Sessions per request.
+    #[arg(long, default_value_t = 1000)]
+    chunk_size: usize,
+    /// Passphrase file when the input is an Element key-export file.
+    #[arg(long, value_name = "FILE")]
+    export_passphrase_file: Option<PathBuf>,
+    /// Exported room keys: a JSON array (restore output) or an Element key-export file.
+    sessions: PathBuf,
+}
+
+fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey, Fatal> {
+    let text = secret_from_file(path)?;
+    let bytes = zeroize::Zeroizing::new(
+        recovery_key::decode_base64(text.trim())
+            .map_err(|e| Fatal::new(format!("the signing key file is not base64: {e}")))?,
+    );
+    let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+        Fatal::new("the signing key file must hold a 32-byte Ed25519 seed in base64")
+    })?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+}
+
+/// Creates a backup version for `key`, signed when a signing key is given.
+pub(crate) fn create_version(
+    client: &Client,
+    key: &BackupDecryptionKey,
+    signing: Option<(&ed25519_dalek::SigningKey, &str, &str)>,
+) -> Result<String, Fatal> {
+    let mut version = BackupVersion::new(key.public_key());
+    if let Some((sk, key_id, user)) = signing {
+        sign_auth_data(&mut version.auth_data, user, key_id, sk).map_err(Fatal::new)?;
+    }
+    client.create_backup_version(&version).map_err(Fatal::new)
+}
+
+pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
+    let stdin_busy = args.key_file == std::path::Path::new("-");
+    let client = args.server.connect(stdin_busy)?;
+    let key = backup_key_from_text(&secret_from_file(&args.key_file)?)?;
+    let sessions = crate::cmd_encrypt::read_sessions_or_export(
+        &args.sessions,
+        args.export_passphrase_file.as_deref(),
+    )?;
+    let version = match client.backup_version(args.version.as_deref()) {
+        Ok(info) => {
+            if !key.matches(&info.auth_data) {
+                return Err(Fatal::new(format!(
+                    "backup version {} belongs to another key (public key {}), not to this one ({}); \
+                     upload to a version of this key or create a new backup",
+                    info.version.as_deref().unwrap_or("?"),
+                    info.auth_data.public_key,
+                    key.public_key()
+                )));
+            }
+            info.version
+                .ok_or_else(|| Fatal::new("the server's backup version has no id"))?
+        }
+        Err(ClientError::NoBackup) if args.version.is_none() => {
+            let sk = args
+                .signing_key_file
+                .as_deref()
+                .map(signing_key)
+                .transpose()?;
+            let user = match (&sk, &args.signing_user) {
+                (Some(_), Some(u)) => u.clone(),
+                (Some(_), None) => client.whoami().map_err(Fatal::new)?.user_id,
+                _ => String::new(),
+            };
+            let key_id = args.signing_key_id.clone().unwrap_or_default();
+            let v = create_version(
+                &client,
+                &key,
+                sk.as_ref().map(|k| (k, key_id.as_str(), user.as_str())),
+            )?;
+            eprintln!("created backup version {v}");
+            v
+        }
+        Err(e) => return Err(Fatal::new(e)),
+    };
+    let (body, errors) = backup_cipher::encrypt_sessions(key.public_key(), &sessions);
+    for e in &errors {
+        eprintln!("skipped: {e}");
+    }
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(|| indicatif::ProgressBar::new(body.session_count() as u64));
+    let report = client
+        .upload_room_keys(&version, &body, args.chunk_size, |p: UploadProgress| {
+            if let Some(b) = &bar {
+                b.set_length(p.to_send);
+                b.set_position(p.sent);
+            }
+            true
+        })
+        .map_err(Fatal::new)?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let (etag, count) = report.last_update.map_or_else(
+        || ("unchanged".to_owned(), "?".to_owned()),
+        |u| (u.etag, u.count.to_string()),
+    );
+    eprintln!(
+        "uploaded {} sessions to backup version {version} ({} already there); the backup now holds {count} keys, etag {etag}",
+        report.uploaded, report.skipped
+    );
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// The account data secret storage needs (default key, its description, the backup key
+/// and cross-signing secrets), read from the server.
+pub(crate) fn server_secret_store(client: &Client) -> Result<ssss::SecretStore, Fatal> {
+    let user = client.whoami().map_err(Fatal::new)?.user_id;
+    let mut events = serde_json::Map::new();
+    let mut get = |t: &str| -> Result<Option<serde_json::Value>, Fatal> {
+        let v = client.account_data(&user, t).map_err(Fatal::new)?;
+        if let Some(v) = &v {
+            events.insert(t.to_owned(), v.clone());
+        }
+        Ok(v)
+    };
+    let default = get(ssss::DEFAULT_KEY_EVENT)?;
+    if let Some(id) = default
+        .as_ref()
+        .and_then(|d| d.get("key"))
+        .and_then(|k| k.as_str())
+    {
+        get(&format!("m.secret_storage.key.{id}"))?;
+    }
+    get(ssss::MEGOLM_BACKUP_SECRET)?;
+    for name in ssss::CROSS_SIGNING_SECRETS {
+        get(name)?;
+    }
+    ssss::SecretStore::from_json(&serde_json::Value::Object(events)).map_err(Fatal::new)
+}

@@ -1,0 +1,378 @@
+//! The homeserver commands against a real Synapse (scripts/synapse.sh start).
+
+mod common;
+use std::path::{Path, PathBuf};
+
+use common::{repo, run, stderr, stdout};
+use homeserver::testing::{homeserver_url, new_user};
+use serde_json::Value;
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mkb-hs-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+struct Account {
+    url: String,
+    token_file: PathBuf,
+    user: String,
+    password: String,
+}
+
+fn account(dir: &Path) -> Option<Account> {
+    let url = homeserver_url()?;
+    let (client, user, password) = new_user(&url);
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{}\n", client.access_token())).unwrap();
+    Some(Account {
+        url,
+        token_file,
+        user,
+        password,
+    })
+}
+
+/// The demo backup's sessions, restored (the reference).
+fn demo_sessions(dir: &Path) -> (PathBuf, String) {
+    let out = dir.join("sessions.json");
+    let o = run(
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            "--out",
+            p(&out),
+            "demo/backup.json",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    (out.clone(), std::fs::read_to_string(out).unwrap())
+}
+
+#[test]
+fn upload_info_fetch_restore_and_recover_into_an_element_export() {
+    let dir = tmp("full");
+    let Some(acc) = account(&dir) else { return };
+    let auth = [
+        "--homeserver",
+        &acc.url,
+        "--access-token-file",
+        p(&acc.token_file),
+    ];
+
+    // No backup yet: told clearly.
+    let o = run(&[&["info"][..], &auth].concat(), "");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stdout(&o).contains("no key backup"));
+    let o = run(
+        &[&["fetch", "--out", p(&dir.join("x.json"))][..], &auth].concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no key backup"), "{}", stderr(&o));
+
+    // Upload the demo's 1,000 sessions: a version is created for the key.
+    let (sessions, reference) = demo_sessions(&dir);
+    let o = run(
+        &[
+            &[
+                "upload",
+                "--key-file",
+                "demo/recovery-key.txt",
+                "--chunk-size",
+                "300",
+            ][..],
+            &auth,
+            &[p(&sessions)],
+        ]
+        .concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("created backup version") && stderr(&o).contains("holds 1000 keys"),
+        "{}",
+        stderr(&o)
+    );
+    // Again: nothing to send.
+    let o = run(
+        &[
+            &["upload", "--key-file", "demo/recovery-key.txt"][..],
+            &auth,
+            &[p(&sessions)],
+        ]
+        .concat(),
+        "",
+    );
+    assert!(
+        stderr(&o).contains("uploaded 0 sessions") && stderr(&o).contains("1000 already there"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = run(
+        &[&["info", "--key-file", "demo/recovery-key.txt"][..], &auth].concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("keys:       1000") && text.contains("matches this backup"),
+        "{text}"
+    );
+    assert!(text.contains("m.megolm_backup.v1.curve25519-aes-sha2"));
+    let other = dir.join("other-key.txt");
+    std::fs::write(
+        &other,
+        "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d\n",
+    )
+    .unwrap();
+    let o = run(
+        &[&["info", "--key-file", p(&other)][..], &auth].concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stdout(&o).contains("does NOT match"));
+
+    // fetch, then restore the file.
+    let body = dir.join("backup.json");
+    let info = dir.join("info.json");
+    let o = run(
+        &[
+            &["fetch", "--out", p(&body), "--info-out", p(&info)][..],
+            &auth,
+        ]
+        .concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            "--backup-info",
+            p(&info),
+            p(&body),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), reference);
+
+    // restore straight from the server, byte for byte.
+    let o = run(
+        &[
+            &["restore", "--key-file", "demo/recovery-key.txt"][..],
+            &auth,
+        ]
+        .concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), reference);
+
+    // The README's three-line recovery: fetch + restore into an Element export; Element's
+    // reader (tools/element-export.mjs) opens it.
+    let pass = dir.join("pass.txt");
+    std::fs::write(&pass, "export pass\n").unwrap();
+    let export = dir.join("element.txt");
+    let o = run(
+        &[
+            &[
+                "restore",
+                "--key-file",
+                "demo/recovery-key.txt",
+                "--export-file",
+                p(&export),
+                "--export-passphrase-file",
+                p(&pass),
+                "--export-rounds",
+                "1000",
+            ][..],
+            &auth,
+        ]
+        .concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = std::process::Command::new("node")
+        .args([
+            p(&repo().join("tools/element-export.mjs")),
+            "decrypt",
+            p(&export),
+            p(&pass),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let element: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(element, serde_json::from_str::<Value>(&reference).unwrap());
+}
+
+#[test]
+fn password_login_bad_token_and_wrong_key() {
+    let dir = tmp("auth");
+    let Some(acc) = account(&dir) else { return };
+    // --user with the password on stdin.
+    let o = run(
+        &["info", "--homeserver", &acc.url, "--user", &acc.user],
+        &format!("{}\n", acc.password),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let bad = dir.join("bad-token");
+    std::fs::write(&bad, "syt_bogus\n").unwrap();
+    let o = run(
+        &[
+            "info",
+            "--homeserver",
+            &acc.url,
+            "--access-token-file",
+            p(&bad),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("refused the access token") && stderr(&o).contains("log in again"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("syt_bogus"), "token printed");
+    let o = run(
+        &[
+            "info",
+            "--homeserver",
+            "http://127.0.0.1:9",
+            "--access-token-file",
+            p(&bad),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot reach the homeserver"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A backup of one key; restore with another is refused before any work.
+    let auth = [
+        "--homeserver",
+        &acc.url,
+        "--access-token-file",
+        p(&acc.token_file),
+    ];
+    let (sessions, _) = demo_sessions(&dir);
+    let o = run(
+        &[
+            &["upload", "--key-file", "demo/recovery-key.txt"][..],
+            &auth,
+            &[p(&sessions)],
+        ]
+        .concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let other = dir.join("other.txt");
+    std::fs::write(
+        &other,
+        "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d\n",
+    )
+    .unwrap();
+    let o = run(
+        &[&["restore", "--key-file", p(&other)][..], &auth].concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("does not belong to backup version"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        &[
+            &["upload", "--key-file", p(&other)][..],
+            &auth,
+            &[p(&sessions)],
+        ]
+        .concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("belongs to another key"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn signed_upload_verifies() {
+    let dir = tmp("signed");
+    let Some(acc) = account(&dir) else { return };
+    let auth = [
+        "--homeserver",
+        &acc.url,
+        "--access-token-file",
+        p(&acc.token_file),
+    ];
+    let seed = [42u8; 32];
+    let sk_file = dir.join("device.key");
+    std::fs::write(&sk_file, recovery_key::encode_base64(&seed)).unwrap();
+    let (sessions, _) = demo_sessions(&dir);
+    let o = run(
+        &[
+            &[
+                "upload",
+                "--key-file",
+                "demo/recovery-key.txt",
+                "--signing-key-file",
+                p(&sk_file),
+                "--signing-key-id",
+                "ed25519:TESTDEVICE",
+            ][..],
+            &auth,
+            &[p(&sessions)],
+        ]
+        .concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let info = dir.join("info.json");
+    let o = run(
+        &[
+            &[
+                "fetch",
+                "--out",
+                p(&dir.join("b.json")),
+                "--info-out",
+                p(&info),
+            ][..],
+            &auth,
+        ]
+        .concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let version: backup_cipher::BackupVersion =
+        serde_json::from_str(&std::fs::read_to_string(&info).unwrap()).unwrap();
+    let mut keys = std::collections::BTreeMap::new();
+    keys.insert(
+        "ed25519:TESTDEVICE".to_owned(),
+        ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key(),
+    );
+    let report =
+        backup_cipher::signatures::verify_auth_data(&version.auth_data, &acc.user, &keys).unwrap();
+    assert_eq!(report.len(), 1);
+    assert_eq!(
+        report[0].status,
+        backup_cipher::signatures::SignatureStatus::Valid
+    );
+}
