@@ -1,9 +1,24 @@
 //! The bodies of the fuzz targets. Each `fuzz_targets/*.rs` calls one of these, and
 //! `tests/replay.rs` feeds them every committed corpus file, so `cargo test` exercises
-//! the corpus without a fuzzer.
+//! the corpus without a fuzzer. Where a target is structure-aware, the raw bytes are
+//! turned into typed input with `arbitrary`, so the fuzzer reaches the crypto instead of
+//! dying in a parser.
 #![forbid(unsafe_code)]
 
-use recovery_key::RecoveryKey;
+use std::sync::LazyLock;
+
+use arbitrary::{Arbitrary, Unstructured};
+use backup_cipher::{BackupDecryptionKey, EncryptedSessionData, RestoreOptions};
+use recovery_key::{PassphraseInfo, RecoveryKey, encode_base64};
+use ssss::{EncryptedSecret, KeyDescription, SecretStorageKey};
+
+/// Inputs asking for more PBKDF2 work than this are cut short in the fuzzer (the cap
+/// itself is tested by unit tests); a fuzzer must stay fast.
+const FUZZ_MAX_ROUNDS: u64 = 64;
+
+static BACKUP_KEY: LazyLock<BackupDecryptionKey> = LazyLock::new(|| {
+    BackupDecryptionKey::from_slice(&[7u8; 32]).unwrap_or_else(|_| unreachable!())
+});
 
 /// Recovery-key decoding of arbitrary bytes (as lossy UTF-8): never panics, and every
 /// key it accepts re-encodes to the same bytes.
@@ -12,10 +27,7 @@ pub fn recovery_key_decode(data: &[u8]) {
     match RecoveryKey::from_base58(&text) {
         Ok(key) => {
             let again = RecoveryKey::from_base58(&key.to_base58_grouped());
-            assert!(
-                again.is_ok_and(|k| k == key),
-                "accepted key does not round-trip"
-            );
+            assert!(again.is_ok_and(|k| k == key), "accepted key does not round-trip");
         }
         Err(e) => {
             // Messages are built for every error; they must not panic either.
@@ -24,8 +36,189 @@ pub fn recovery_key_decode(data: &[u8]) {
     }
 }
 
+/// The `m.pbkdf2` object and the legacy `auth_data` form from JSON; derivation when the
+/// parameters are cheap enough.
+pub fn passphrase_info_json(data: &[u8]) {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
+        if let Ok(info) = serde_json::from_value::<PassphraseInfo>(value.clone()) {
+            let _ = serde_json::to_string(&info);
+            if info.iterations <= FUZZ_MAX_ROUNDS {
+                let _ = info.derive_key("fuzz");
+            }
+        }
+        if let Ok(info) = PassphraseInfo::from_legacy_auth_data(&value)
+            && info.iterations <= FUZZ_MAX_ROUNDS
+        {
+            let _ = info.derive_key("fuzz");
+        }
+    }
+}
+
+/// A key description from JSON, and its key check against a fixed key.
+pub fn key_description_json(data: &[u8]) {
+    let key = SecretStorageKey::from_recovery_key(&RecoveryKey::from_slice(&[3u8; 32]).unwrap_or_else(|_| unreachable!()), "k");
+    if let Ok(desc) = serde_json::from_slice::<KeyDescription>(data) {
+        let _ = desc.check(&key);
+        let _ = serde_json::to_string(&desc);
+    }
+}
+
+/// `session_data` in any shape the wire allows: text fields from the fuzzer (any base64
+/// or not), or raw bytes encoded canonically.
+#[derive(Debug, Arbitrary)]
+enum SessionDataInput {
+    Text { ephemeral: String, ciphertext: String, mac: String },
+    Bytes { ephemeral: [u8; 32], ciphertext: Vec<u8>, mac: [u8; 8] },
+    Json(String),
+}
+
+/// Backup `session_data` decryption with a fixed key.
+pub fn backup_decrypt(data: &[u8]) {
+    let Ok(input) = SessionDataInput::arbitrary(&mut Unstructured::new(data)) else { return };
+    let sd = match input {
+        SessionDataInput::Text { ephemeral, ciphertext, mac } => EncryptedSessionData { ephemeral, ciphertext, mac },
+        SessionDataInput::Bytes { ephemeral, ciphertext, mac } => EncryptedSessionData {
+            ephemeral: encode_base64(&ephemeral),
+            ciphertext: encode_base64(&ciphertext),
+            mac: encode_base64(&mac),
+        },
+        SessionDataInput::Json(text) => match serde_json::from_str(&text) {
+            Ok(sd) => sd,
+            Err(_) => return,
+        },
+    };
+    if let Err(e) = BACKUP_KEY.decrypt(&sd) {
+        let _ = (e.class(), e.to_string());
+    }
+}
+
+/// A valid encryption whose ciphertext the fuzzer then damages, so decryption reaches
+/// AES-CBC and the padding check.
+#[derive(Debug, Arbitrary)]
+struct DifferentialInput {
+    ephemeral_secret: [u8; 32],
+    plaintext: Vec<u8>,
+    flips: Vec<(u16, u8)>,
+    truncate: u8,
+    mac_flip: Option<(u8, u8)>,
+}
+
+/// Differential: our decrypt against vodozemac's `PkDecryption` on canonical encodings
+/// (8-byte MAC, canonical base64): they must agree on success or failure, and on the
+/// plaintext.
+pub fn backup_decrypt_differential(data: &[u8]) {
+    use vodozemac::{Curve25519SecretKey, pk_encryption::{Message, PkDecryption}};
+    let Ok(input) = DifferentialInput::arbitrary(&mut Unstructured::new(data)) else { return };
+    let Ok(sd) = BACKUP_KEY.public_key().encrypt_with_ephemeral_key(&input.plaintext, &input.ephemeral_secret) else { return };
+    let mut ct = recovery_key::decode_base64(&sd.ciphertext).unwrap_or_default();
+    for (pos, x) in &input.flips {
+        if !ct.is_empty() {
+            let i = *pos as usize % ct.len();
+            ct[i] ^= x;
+        }
+    }
+    let keep = ct.len().saturating_sub(input.truncate as usize % 17);
+    ct.truncate(keep);
+    let mut mac = recovery_key::decode_base64(&sd.mac).unwrap_or_default();
+    if let Some((i, x)) = input.mac_flip {
+        mac[i as usize % 8] ^= x;
+    }
+    let ephemeral = recovery_key::decode_base64(&sd.ephemeral).unwrap_or_default();
+    let ours = BACKUP_KEY.decrypt(&EncryptedSessionData {
+        ephemeral: encode_base64(&ephemeral),
+        ciphertext: encode_base64(&ct),
+        mac: encode_base64(&mac),
+    });
+    let theirs = PkDecryption::from_key(Curve25519SecretKey::from_slice(BACKUP_KEY.as_bytes()));
+    let msg = Message::from_base64(&encode_base64(&ct), &encode_base64(&mac), &encode_base64(&ephemeral));
+    let theirs = msg.ok().map(|m| theirs.decrypt(&m));
+    match (ours, theirs) {
+        (Ok(a), Some(Ok(b))) => assert_eq!(a.as_slice(), b.as_slice(), "plaintexts differ"),
+        (Err(_), Some(Err(_)) | None) => {}
+        (ours, theirs) => panic!("disagreement: ours {:?}, vodozemac {:?}", ours.map(|_| ()), theirs.map(|r| r.map(|_| ()))),
+    }
+}
+
+/// A whole `GET /room_keys/keys` body through the restore: never panics, and every entry
+/// is accounted for as restored or failed.
+pub fn restore_body(data: &[u8]) {
+    let opts = RestoreOptions { jobs: Some(1), batch_size: 7, max_body_bytes: 1 << 20 };
+    let _ = backup_cipher::restore_slice(&BACKUP_KEY, data, &opts);
+    let mut sink = backup_cipher::RestoreResult::default();
+    let _ = backup_cipher::restore_reader(&BACKUP_KEY, data, &opts, &mut sink);
+}
+
+#[derive(Debug, Arbitrary)]
+struct SecretInput {
+    name: String,
+    iv: String,
+    ciphertext: String,
+    mac: String,
+    description: Option<(Option<String>, Option<String>)>,
+}
+
+/// SSSS secret decryption and the key check with a fixed key.
+pub fn ssss_secret(data: &[u8]) {
+    let Ok(input) = SecretInput::arbitrary(&mut Unstructured::new(data)) else { return };
+    let key = SecretStorageKey::from_recovery_key(&RecoveryKey::from_slice(&[5u8; 32]).unwrap_or_else(|_| unreachable!()), "k");
+    let sealed = EncryptedSecret { iv: input.iv, ciphertext: input.ciphertext, mac: input.mac };
+    if let Err(e) = ssss::decrypt_secret(&key, &input.name, &sealed) {
+        let _ = (e.class(), e.to_string());
+    }
+    if let Some((iv, mac)) = input.description {
+        let desc = KeyDescription {
+            name: None,
+            algorithm: ssss::SECRET_STORAGE_ALGORITHM.into(),
+            passphrase: None,
+            iv,
+            mac,
+            extra: Default::default(),
+        };
+        let _ = desc.check(&key);
+    }
+}
+
+/// Key-export armour and decryption (rounds above the fuzz limit stop after the header
+/// checks, which run before any derivation anyway).
+pub fn key_export_decrypt(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(body) = key_export::dearmor(&text)
+        && body.len() >= 37
+        && u64::from(u32::from_be_bytes([body[33], body[34], body[35], body[36]])) > FUZZ_MAX_ROUNDS
+        && body[0] == 1
+        && (1..=10_000_000).contains(&u32::from_be_bytes([body[33], body[34], body[35], body[36]]))
+    {
+        return;
+    }
+    if let Err(e) = key_export::decrypt_export(&text, "fuzz") {
+        let _ = (e.class(), e.to_string());
+    }
+}
+
+/// The vector-file loader, and running the cheap cases of what it loads.
+pub fn vector_file(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(file) = vector_runner::parse_file(text) else { return };
+    for case in &file.cases {
+        let cheap = !case.input.to_string().contains("iterations") && !case.input.to_string().contains("armored");
+        if cheap {
+            let _ = vector_runner::run_case(case);
+        }
+    }
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
 /// Every target by name, for the replay test.
-pub const TARGETS: &[(&str, Target)] = &[("recovery_key_decode", recovery_key_decode)];
+pub const TARGETS: &[(&str, Target)] = &[
+    ("recovery_key_decode", recovery_key_decode),
+    ("passphrase_info_json", passphrase_info_json),
+    ("key_description_json", key_description_json),
+    ("backup_decrypt", backup_decrypt),
+    ("backup_decrypt_differential", backup_decrypt_differential),
+    ("restore_body", restore_body),
+    ("ssss_secret", ssss_secret),
+    ("key_export_decrypt", key_export_decrypt),
+    ("vector_file", vector_file),
+];
