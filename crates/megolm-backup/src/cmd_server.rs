@@ -36,6 +36,14 @@ impl ServerArgs {
     /// Connects; `stdin_busy` says stdin carries something else (a key), so a password
     /// must come from a file.
     pub(crate) fn connect(&self, stdin_busy: bool) -> Result<Client, Fatal> {
+        Ok(self.connect_with_password(stdin_busy)?.0)
+    }
+
+    /// Connects, also returning the account password when it was used to log in.
+    pub(crate) fn connect_with_password(
+        &self,
+        stdin_busy: bool,
+    ) -> Result<(Client, Option<zeroize::Zeroizing<String>>), Fatal> {
         let url = self
             .homeserver
             .as_deref()
@@ -51,7 +59,7 @@ impl ServerArgs {
                 None => secret_from_stdin()?,
             };
             let (client, _) = Client::login_password(url, user, &password).map_err(Fatal::new)?;
-            return Ok(client);
+            return Ok((client, Some(password)));
         }
         let token = match &self.access_token_file {
             Some(f) => secret_from_file(f)?,
@@ -59,7 +67,7 @@ impl ServerArgs {
                 Fatal::new("no access token: give --access-token-file FILE, set MATRIX_ACCESS_TOKEN, or use --user")
             })?),
         };
-        Ok(Client::new(url, &token))
+        Ok((Client::new(url, &token), None))
     }
 }
 
@@ -194,7 +202,7 @@ pub(crate) struct UploadArgs {
     sessions: PathBuf,
 }
 
-fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey, Fatal> {
+pub(crate) fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey, Fatal> {
     let text = secret_from_file(path)?;
     let bytes = zeroize::Zeroizing::new(
         recovery_key::decode_base64(text.trim())

@@ -16,6 +16,8 @@ mod cmd_recovery_key;
 mod cmd_restore;
 #[cfg(feature = "homeserver")]
 mod cmd_server;
+#[cfg(feature = "homeserver")]
+mod cmd_setup;
 mod cmd_ssss;
 mod cmd_vectors;
 mod input;
@@ -50,6 +52,12 @@ enum Command {
     /// Show the homeserver's backup: version, algorithm, key count, etag, key match.
     #[cfg(feature = "homeserver")]
     Info(cmd_server::InfoArgs),
+    /// Set up secure backup from scratch (secret storage + a new backup), as Element does.
+    #[cfg(feature = "homeserver")]
+    Setup(cmd_setup::SetupArgs),
+    /// Is secure backup set up, and does the stored backup key match the current backup?
+    #[cfg(feature = "homeserver")]
+    Status(cmd_setup::StatusArgs),
     /// Encrypt exported room keys into a backup body for PUT /room_keys/keys.
     Encrypt(cmd_encrypt::EncryptArgs),
     /// Measure restore throughput on this machine.
@@ -87,6 +95,10 @@ fn main() -> ExitCode {
         Command::Upload(args) => cmd_server::upload(args),
         #[cfg(feature = "homeserver")]
         Command::Info(args) => cmd_server::info(args),
+        #[cfg(feature = "homeserver")]
+        Command::Setup(args) => cmd_setup::setup(args),
+        #[cfg(feature = "homeserver")]
+        Command::Status(args) => cmd_setup::status(args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::Export(cmd) => cmd_export::run(cmd),
         Command::Ssss(cmd) => cmd_ssss::run(cmd),

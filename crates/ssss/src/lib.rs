@@ -7,6 +7,7 @@
 
 mod cipher;
 mod key;
+pub mod setup;
 mod store;
 
 pub use cipher::{

@@ -266,3 +266,65 @@ fn create_key_makes_it_the_default_and_secrets_survive_a_reload() {
     );
     assert!(SecretStore::from_json(&json!("nope")).is_err());
 }
+
+#[test]
+fn setup_from_nothing_unlocks_with_what_the_user_gets() {
+    use ssss::setup::{SecureBackupSetup, SetupSecret, Signer};
+    let sk = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let setup = SecureBackupSetup::create(
+        SetupSecret::GenerateKey,
+        Some("Security Key"),
+        Some(Signer {
+            key: &sk,
+            user_id: "@u:x",
+            key_id: "ed25519:DEV",
+        }),
+    )
+    .unwrap();
+    let types: Vec<&str> = setup.account_data.iter().map(|(t, _)| t.as_str()).collect();
+    assert!(types[0].starts_with("m.secret_storage.key."));
+    assert_eq!(types[1], "m.megolm_backup.v1");
+    assert_eq!(
+        *types.last().unwrap(),
+        "m.secret_storage.default_key",
+        "default pointer last"
+    );
+    assert!(setup.backup_key.matches(&setup.backup_version.auth_data));
+    assert!(setup.backup_version.auth_data.signatures["@u:x"].contains_key("ed25519:DEV"));
+    // A fresh client, with only the recovery key the user was shown.
+    let store = SecretStore::from_json(&Value::Array(
+        setup
+            .account_data
+            .iter()
+            .map(|(t, c)| json!({"type": t, "content": c}))
+            .collect(),
+    ))
+    .unwrap();
+    let shown = setup
+        .secret_storage_key
+        .to_recovery_key()
+        .to_base58_grouped();
+    let u = store.unlock(&shown).unwrap();
+    assert_eq!(u.check, KeyCheck::Ok);
+    let backup = store.backup_key(&u.key).unwrap();
+    backup.check_version(&setup.backup_version).unwrap();
+    assert_eq!(backup.key, setup.backup_key);
+}
+
+#[test]
+fn weak_phrases_and_the_account_password_are_refused() {
+    use ssss::setup::{PassphraseRejected, check_passphrase};
+    for weak in ["password", "hunter2", "correct horse", "matrix123", ""] {
+        let err = check_passphrase(weak, None, &[]).unwrap_err();
+        assert!(matches!(err, PassphraseRejected::Weak { .. }), "{weak}");
+        assert!(err.to_string().contains("4 is needed"), "{err}");
+    }
+    let strong = "vintage lobster juggles quantum marmalade";
+    check_passphrase(strong, None, &[]).unwrap();
+    assert_eq!(
+        check_passphrase(strong, Some(strong), &[]).unwrap_err(),
+        PassphraseRejected::AccountPassword
+    );
+    // The user's own name counts against a phrase.
+    assert!(check_passphrase("alicewonderland1999", None, &["alicewonderland"]).is_err());
+}
