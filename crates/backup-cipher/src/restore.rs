@@ -458,7 +458,9 @@ fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink>(
 }
 
 fn pool(opts: &RestoreOptions) -> Result<Option<rayon::ThreadPool>, RestoreError> {
+    // One job runs inline on the calling thread: no pool to build.
     opts.jobs
+        .filter(|&n| n > 1)
         .map(|n| {
             rayon::ThreadPoolBuilder::new()
                 .num_threads(n.max(1))

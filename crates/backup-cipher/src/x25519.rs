@@ -15,27 +15,39 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// A 32-byte X25519 shared secret, wiped on drop.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub(crate) struct SharedSecret(pub(crate) [u8; 32]);
+pub struct SharedSecret(pub(crate) [u8; 32]);
+
+impl SharedSecret {
+    /// The secret bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
 
 /// The name of the X25519 implementation compiled in, for reports and benches.
 pub const BACKEND: &str = backend::NAME;
 
 /// A prepared private scalar: whatever the backend can precompute once per key.
+///
+/// Hazmat: exposed for benchmarks and for callers building their own constructions.
+/// The bytes are used unclamped; X25519 clamps internally.
 #[derive(Clone)]
-pub(crate) struct Scalar(backend::Secret);
+pub struct Scalar(backend::Secret);
 
 impl Scalar {
-    pub(crate) fn new(bytes: &[u8; 32]) -> Self {
+    /// Prepares a private scalar.
+    pub fn new(bytes: &[u8; 32]) -> Self {
         Self(backend::Secret::new(bytes))
     }
 
-    pub(crate) fn public_key(&self) -> [u8; 32] {
+    /// X25519(scalar, 9): the public key.
+    pub fn public_key(&self) -> [u8; 32] {
         self.0.public_key()
     }
 
     /// X25519 with `their_public`; `None` when the result is all zero (a low-order or
     /// zero point: non-contributory, SPEC.md P11), or when the backend refuses the point.
-    pub(crate) fn diffie_hellman(&self, their_public: &[u8; 32]) -> Option<SharedSecret> {
+    pub fn diffie_hellman(&self, their_public: &[u8; 32]) -> Option<SharedSecret> {
         let out = self.0.diffie_hellman(their_public)?;
         if bool::from(out.0.ct_eq(&[0u8; 32])) {
             None

@@ -2,15 +2,31 @@
 //! into advice a person can act on.
 
 /// The Bitcoin base58 alphabet used by the Matrix "cryptographic key representation".
-pub(crate) const ALPHABET: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+#[cfg(test)]
+const ALPHABET: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn alphabet_check_matches_the_alphabet() {
+        for c in '\0'..='\u{2FF}' {
+            assert_eq!(
+                super::is_base58_char(c),
+                super::ALPHABET.contains(c),
+                "{c:?}"
+            );
+        }
+    }
+}
 
 /// Encodes bytes as plain base58 (Bitcoin alphabet, each leading zero byte → `1`).
 pub fn encode_base58(bytes: &[u8]) -> String {
     bs58::encode(bytes).into_string()
 }
 
+/// The Bitcoin alphabet is the ASCII letters and digits without `0 O I l`.
 pub(crate) fn is_base58_char(c: char) -> bool {
-    c.is_ascii() && ALPHABET.contains(c)
+    c.is_ascii_alphanumeric() && !matches!(c, '0' | 'O' | 'I' | 'l')
 }
 
 /// Does `input` look like a passphrase (Element's "Security Phrase") rather than a
@@ -26,7 +42,8 @@ pub fn looks_like_passphrase(input: &str) -> bool {
     {
         return true;
     }
-    let words: Vec<&str> = input.split_whitespace().collect();
+    // Bounded work on huge input: a phrase is short, only look at its start.
+    let words: Vec<&str> = input.split_whitespace().take(64).collect();
     if words.len() < 3 {
         return false;
     }

@@ -13,6 +13,8 @@ pub const KEY_LEN: usize = 32;
 /// "58" is wrong, see SPEC.md §1).
 pub const ENCODED_LEN: usize = 48;
 const PREFIX: [u8; 2] = [0x8b, 0x01];
+/// Longer base58 input cannot be a key (48 characters) and is not decoded.
+const MAX_DECODE_CHARS: usize = 2 * ENCODED_LEN;
 const DECODED_LEN: usize = PREFIX.len() + KEY_LEN + 1;
 
 /// A 32-byte secret in the Matrix "cryptographic key representation": the raw bytes of a
@@ -69,16 +71,28 @@ impl RecoveryKey {
     /// Decodes a recovery key: strip all Unicode whitespace → base58 → length 35 → prefix
     /// `8B 01` → parity, with one error per step.
     pub fn from_base58(input: &str) -> Result<Self, DecodeError> {
-        let compact: Zeroizing<String> =
-            Zeroizing::new(input.chars().filter(|c| !c.is_whitespace()).collect());
-        if let Some((position, c)) = compact
-            .chars()
-            .enumerate()
-            .find(|(_, c)| !is_base58_char(*c))
-        {
-            return Err(DecodeError::Base58 {
-                character: c,
-                position,
+        // One pass: strip whitespace, find the first character outside the alphabet,
+        // and copy at most what a key can be (base58 decoding is quadratic in its input,
+        // so a 100 MB paste must never reach it).
+        let mut compact = Zeroizing::new(String::with_capacity(ENCODED_LEN));
+        let mut characters = 0usize;
+        for c in input.chars().filter(|c| !c.is_whitespace()) {
+            if !is_base58_char(c) {
+                return Err(DecodeError::Base58 {
+                    character: c,
+                    position: characters,
+                    looks_like_passphrase: looks_like_passphrase(input),
+                });
+            }
+            if characters < MAX_DECODE_CHARS {
+                compact.push(c);
+            }
+            characters += 1;
+        }
+        if characters > MAX_DECODE_CHARS {
+            return Err(DecodeError::Length {
+                decoded_len: characters * 733 / 1000 + 1,
+                characters,
                 looks_like_passphrase: looks_like_passphrase(input),
             });
         }
@@ -95,7 +109,7 @@ impl RecoveryKey {
         if decoded.len() != DECODED_LEN {
             return Err(DecodeError::Length {
                 decoded_len: decoded.len(),
-                characters: compact.chars().count(),
+                characters,
                 looks_like_passphrase: looks_like_passphrase(input),
             });
         }

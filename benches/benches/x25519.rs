@@ -1,0 +1,41 @@
+//! X25519: our backend boundary against the libraries it wraps, called directly.
+
+use std::hint::black_box;
+
+use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey, X25519};
+use backup_cipher::x25519::{BACKEND, Scalar};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn x25519(c: &mut Criterion) {
+    let secret = [7u8; 32];
+    let peer = Scalar::new(&[9u8; 32]).public_key();
+    let mut g = c.benchmark_group("x25519_one_operation");
+    let ours = Scalar::new(&secret);
+    g.bench_function(format!("ours_{BACKEND}"), |b| {
+        b.iter(|| ours.diffie_hellman(black_box(&peer)))
+    });
+    let aws = PrivateKey::from_private_key(&X25519, &secret).unwrap();
+    g.bench_function("aws_lc_rs_agree_alone", |b| {
+        b.iter(|| {
+            agreement::agree(
+                &aws,
+                UnparsedPublicKey::new(&X25519, black_box(&peer)),
+                (),
+                |s| {
+                    let mut out = [0u8; 32];
+                    out.copy_from_slice(s);
+                    Ok(out)
+                },
+            )
+        })
+    });
+    let dalek = x25519_dalek::StaticSecret::from(secret);
+    let dalek_peer = x25519_dalek::PublicKey::from(peer);
+    g.bench_function("x25519_dalek_alone", |b| {
+        b.iter(|| dalek.diffie_hellman(black_box(&dalek_peer)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, x25519);
+criterion_main!(benches);
