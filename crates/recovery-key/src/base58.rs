@@ -5,19 +5,6 @@
 #[cfg(test)]
 const ALPHABET: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn alphabet_check_matches_the_alphabet() {
-        for c in '\0'..='\u{2FF}' {
-            assert_eq!(
-                super::is_base58_char(c),
-                super::ALPHABET.contains(c),
-                "{c:?}"
-            );
-        }
-    }
-}
 
 /// Encodes bytes as plain base58 (Bitcoin alphabet, each leading zero byte → `1`).
 pub fn encode_base58(bytes: &[u8]) -> String {
@@ -55,4 +42,18 @@ pub fn looks_like_passphrase(input: &str) -> bool {
         .count();
     let compact: usize = words.iter().map(|w| w.chars().count()).sum();
     odd * 2 >= words.len() && compact != crate::ENCODED_LEN
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn alphabet_check_matches_the_alphabet() {
+        for c in '\0'..='\u{2FF}' {
+            assert_eq!(
+                super::is_base58_char(c),
+                super::ALPHABET.contains(c),
+                "{c:?}"
+            );
+        }
+    }
 }

@@ -16,7 +16,8 @@ fn secret_types_are_wiped_before_their_memory_is_freed() {
     );
     assert!(freed_with_marker(|| drop(black_box(MARKER.to_vec()))) > 0);
 
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    type Case = (&'static str, Box<dyn Fn()>);
+    let cases: Vec<Case> = vec![
         (
             "RecoveryKey",
             Box::new(|| {
@@ -94,7 +95,7 @@ fn secret_types_are_wiped_before_their_memory_is_freed() {
     ];
     let mut leaks = Vec::new();
     for (name, case) in &cases {
-        let n = freed_with_marker(|| case());
+        let n = freed_with_marker(case);
         if n > 0 {
             leaks.push(format!("{name}: {n} freed block(s) still held the secret"));
         }
