@@ -27,7 +27,10 @@ pub fn recovery_key_decode(data: &[u8]) {
     match RecoveryKey::from_base58(&text) {
         Ok(key) => {
             let again = RecoveryKey::from_base58(&key.to_base58_grouped());
-            assert!(again.is_ok_and(|k| k == key), "accepted key does not round-trip");
+            assert!(
+                again.is_ok_and(|k| k == key),
+                "accepted key does not round-trip"
+            );
         }
         Err(e) => {
             // Messages are built for every error; they must not panic either.
@@ -56,7 +59,10 @@ pub fn passphrase_info_json(data: &[u8]) {
 
 /// A key description from JSON, and its key check against a fixed key.
 pub fn key_description_json(data: &[u8]) {
-    let key = SecretStorageKey::from_recovery_key(&RecoveryKey::from_slice(&[3u8; 32]).unwrap_or_else(|_| unreachable!()), "k");
+    let key = SecretStorageKey::from_recovery_key(
+        &RecoveryKey::from_slice(&[3u8; 32]).unwrap_or_else(|_| unreachable!()),
+        "k",
+    );
     if let Ok(desc) = serde_json::from_slice::<KeyDescription>(data) {
         let _ = desc.check(&key);
         let _ = serde_json::to_string(&desc);
@@ -67,17 +73,39 @@ pub fn key_description_json(data: &[u8]) {
 /// or not), or raw bytes encoded canonically.
 #[derive(Debug, Arbitrary)]
 enum SessionDataInput {
-    Text { ephemeral: String, ciphertext: String, mac: String },
-    Bytes { ephemeral: [u8; 32], ciphertext: Vec<u8>, mac: [u8; 8] },
+    Text {
+        ephemeral: String,
+        ciphertext: String,
+        mac: String,
+    },
+    Bytes {
+        ephemeral: [u8; 32],
+        ciphertext: Vec<u8>,
+        mac: [u8; 8],
+    },
     Json(String),
 }
 
 /// Backup `session_data` decryption with a fixed key.
 pub fn backup_decrypt(data: &[u8]) {
-    let Ok(input) = SessionDataInput::arbitrary(&mut Unstructured::new(data)) else { return };
+    let Ok(input) = SessionDataInput::arbitrary(&mut Unstructured::new(data)) else {
+        return;
+    };
     let sd = match input {
-        SessionDataInput::Text { ephemeral, ciphertext, mac } => EncryptedSessionData { ephemeral, ciphertext, mac },
-        SessionDataInput::Bytes { ephemeral, ciphertext, mac } => EncryptedSessionData {
+        SessionDataInput::Text {
+            ephemeral,
+            ciphertext,
+            mac,
+        } => EncryptedSessionData {
+            ephemeral,
+            ciphertext,
+            mac,
+        },
+        SessionDataInput::Bytes {
+            ephemeral,
+            ciphertext,
+            mac,
+        } => EncryptedSessionData {
             ephemeral: encode_base64(&ephemeral),
             ciphertext: encode_base64(&ciphertext),
             mac: encode_base64(&mac),
@@ -107,9 +135,19 @@ struct DifferentialInput {
 /// (8-byte MAC, canonical base64): they must agree on success or failure, and on the
 /// plaintext.
 pub fn backup_decrypt_differential(data: &[u8]) {
-    use vodozemac::{Curve25519SecretKey, pk_encryption::{Message, PkDecryption}};
-    let Ok(input) = DifferentialInput::arbitrary(&mut Unstructured::new(data)) else { return };
-    let Ok(sd) = BACKUP_KEY.public_key().encrypt_with_ephemeral_key(&input.plaintext, &input.ephemeral_secret) else { return };
+    use vodozemac::{
+        Curve25519SecretKey,
+        pk_encryption::{Message, PkDecryption},
+    };
+    let Ok(input) = DifferentialInput::arbitrary(&mut Unstructured::new(data)) else {
+        return;
+    };
+    let Ok(sd) = BACKUP_KEY
+        .public_key()
+        .encrypt_with_ephemeral_key(&input.plaintext, &input.ephemeral_secret)
+    else {
+        return;
+    };
     let mut ct = recovery_key::decode_base64(&sd.ciphertext).unwrap_or_default();
     for (pos, x) in &input.flips {
         if !ct.is_empty() {
@@ -130,19 +168,31 @@ pub fn backup_decrypt_differential(data: &[u8]) {
         mac: encode_base64(&mac),
     });
     let theirs = PkDecryption::from_key(Curve25519SecretKey::from_slice(BACKUP_KEY.as_bytes()));
-    let msg = Message::from_base64(&encode_base64(&ct), &encode_base64(&mac), &encode_base64(&ephemeral));
+    let msg = Message::from_base64(
+        &encode_base64(&ct),
+        &encode_base64(&mac),
+        &encode_base64(&ephemeral),
+    );
     let theirs = msg.ok().map(|m| theirs.decrypt(&m));
     match (ours, theirs) {
         (Ok(a), Some(Ok(b))) => assert_eq!(a.as_slice(), b.as_slice(), "plaintexts differ"),
         (Err(_), Some(Err(_)) | None) => {}
-        (ours, theirs) => panic!("disagreement: ours {:?}, vodozemac {:?}", ours.map(|_| ()), theirs.map(|r| r.map(|_| ()))),
+        (ours, theirs) => panic!(
+            "disagreement: ours {:?}, vodozemac {:?}",
+            ours.map(|_| ()),
+            theirs.map(|r| r.map(|_| ()))
+        ),
     }
 }
 
 /// A whole `GET /room_keys/keys` body through the restore: never panics, and every entry
 /// is accounted for as restored or failed.
 pub fn restore_body(data: &[u8]) {
-    let opts = RestoreOptions { jobs: Some(1), batch_size: 7, max_body_bytes: 1 << 20 };
+    let opts = RestoreOptions {
+        jobs: Some(1),
+        batch_size: 7,
+        max_body_bytes: 1 << 20,
+    };
     let _ = backup_cipher::restore_slice(&BACKUP_KEY, data, &opts);
     let mut sink = backup_cipher::RestoreResult::default();
     let _ = backup_cipher::restore_reader(&BACKUP_KEY, data, &opts, &mut sink);
@@ -159,9 +209,18 @@ struct SecretInput {
 
 /// SSSS secret decryption and the key check with a fixed key.
 pub fn ssss_secret(data: &[u8]) {
-    let Ok(input) = SecretInput::arbitrary(&mut Unstructured::new(data)) else { return };
-    let key = SecretStorageKey::from_recovery_key(&RecoveryKey::from_slice(&[5u8; 32]).unwrap_or_else(|_| unreachable!()), "k");
-    let sealed = EncryptedSecret { iv: input.iv, ciphertext: input.ciphertext, mac: input.mac };
+    let Ok(input) = SecretInput::arbitrary(&mut Unstructured::new(data)) else {
+        return;
+    };
+    let key = SecretStorageKey::from_recovery_key(
+        &RecoveryKey::from_slice(&[5u8; 32]).unwrap_or_else(|_| unreachable!()),
+        "k",
+    );
+    let sealed = EncryptedSecret {
+        iv: input.iv,
+        ciphertext: input.ciphertext,
+        mac: input.mac,
+    };
     if let Err(e) = ssss::decrypt_secret(&key, &input.name, &sealed) {
         let _ = (e.class(), e.to_string());
     }
@@ -186,7 +245,9 @@ pub fn key_export_decrypt(data: &[u8]) {
         && body.len() >= 37
         && u64::from(u32::from_be_bytes([body[33], body[34], body[35], body[36]])) > FUZZ_MAX_ROUNDS
         && body[0] == 1
-        && (1..=10_000_000).contains(&u32::from_be_bytes([body[33], body[34], body[35], body[36]]))
+        && (1..=10_000_000).contains(&u32::from_be_bytes([
+            body[33], body[34], body[35], body[36],
+        ]))
     {
         return;
     }
@@ -197,10 +258,15 @@ pub fn key_export_decrypt(data: &[u8]) {
 
 /// The vector-file loader, and running the cheap cases of what it loads.
 pub fn vector_file(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(file) = vector_runner::parse_file(text) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(file) = vector_runner::parse_file(text) else {
+        return;
+    };
     for case in &file.cases {
-        let cheap = !case.input.to_string().contains("iterations") && !case.input.to_string().contains("armored");
+        let cheap = !case.input.to_string().contains("iterations")
+            && !case.input.to_string().contains("armored");
         if cheap {
             let _ = vector_runner::run_case(case);
         }

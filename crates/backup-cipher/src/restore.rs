@@ -630,14 +630,22 @@ impl<'de, S: RestoreSink> Visitor<'de> for BodySeed<'_, '_, '_, '_, S> {
         f.write_str(r#"a GET /room_keys/keys body {"rooms": {…}}"#)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut rooms = false;
         while let Some(k) = map.next_key::<Cow<'de, str>>()? {
-            if k == "rooms" {
+            if k == "rooms" && !rooms {
+                rooms = true;
                 map.next_value_seed(RoomsSeed {
                     ctx: &mut *self.ctx,
                 })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
+        }
+        if !rooms {
+            // A version-info file passed by mistake must not "restore" nothing silently.
+            return Err(serde::de::Error::custom(
+                "it has no \"rooms\" field, so it is not a GET /room_keys/keys body (is it the backup version info?)",
+            ));
         }
         Ok(())
     }

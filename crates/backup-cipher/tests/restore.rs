@@ -266,6 +266,8 @@ fn size_limit_and_broken_documents_are_clear_errors() {
 
     for bad in [
         &b"[]"[..],
+        b"{}",
+        b"{\"version\": \"1\", \"auth_data\": {}}",
         b"{\"rooms\": []}",
         b"{\"rooms\": {\"!a\": {\"sessions\": 5}}}",
         b"",

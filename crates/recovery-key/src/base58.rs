@@ -5,7 +5,6 @@
 #[cfg(test)]
 const ALPHABET: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
-
 /// Encodes bytes as plain base58 (Bitcoin alphabet, each leading zero byte → `1`).
 pub fn encode_base58(bytes: &[u8]) -> String {
     bs58::encode(bytes).into_string()
