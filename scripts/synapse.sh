@@ -10,6 +10,12 @@ DIR=.synapse
 PORT=${MKB_SYNAPSE_PORT:-18008}
 URL="http://127.0.0.1:$PORT"
 
+# Does the server answer? (python3 is there anyway: Synapse needs it; curl may not be.)
+up() {
+  python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+    "$URL/_matrix/client/versions" >/dev/null 2>&1
+}
+
 start() {
   mkdir -p "$DIR"
   if [ ! -x "$DIR/venv/bin/python" ] || ! "$DIR/venv/bin/python" -c "import synapse" 2>/dev/null; then
@@ -47,10 +53,10 @@ PY
     (cd "$DIR/data" && ../venv/bin/python -m synapse.app.homeserver -c homeserver.yaml --daemonize >/dev/null 2>&1)
   fi
   for _ in $(seq 1 120); do
-    if curl -fsS "$URL/_matrix/client/versions" >/dev/null 2>&1; then break; fi
+    if up; then break; fi
     sleep 0.5
   done
-  curl -fsS "$URL/_matrix/client/versions" >/dev/null || { echo "synapse.sh: Synapse did not start" >&2; tail -50 "$DIR/data/homeserver.log" >&2 || true; exit 1; }
+  up || { echo "synapse.sh: Synapse did not start" >&2; tail -50 "$DIR/data/homeserver.log" >&2 || true; exit 1; }
   echo "MKB_HOMESERVER=$URL" > "$DIR/env"
   echo "synapse.sh: Synapse is up at $URL" >&2
 }
