@@ -63,8 +63,9 @@ PY
 
 stop() {
   if [ -f "$DIR/data/homeserver.pid" ]; then
-    kill "$(cat "$DIR/data/homeserver.pid")" 2>/dev/null || true
-    for _ in $(seq 1 40); do kill -0 "$(cat "$DIR/data/homeserver.pid")" 2>/dev/null || break; sleep 0.25; done
+    pid=$(cat "$DIR/data/homeserver.pid" 2>/dev/null || true)
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     rm -f "$DIR/data/homeserver.pid"
   fi
 }

@@ -65,8 +65,8 @@ pub fn encrypt_session(
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
     let mut plain = session.clone();
-    plain.remove("room_id");
-    plain.remove("session_id");
+    plain.shift_remove("room_id");
+    plain.shift_remove("session_id");
     let bytes = zeroize::Zeroizing::new(serde_json::to_vec(&plain).unwrap_or_default());
     let session_data = public_key
         .encrypt(&bytes)

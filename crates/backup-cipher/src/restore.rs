@@ -97,13 +97,16 @@ pub struct RestoreFailure {
 }
 
 /// A restored session: the decrypted JSON object exactly as decrypted (no field added,
-/// dropped or renamed), with `room_id` and `session_id` set to the ids the entry is filed
-/// under — the Element key-export format.
+/// dropped or renamed, members in their order), with `room_id` and `session_id` set to
+/// the ids the entry is filed under — the Element key-export format.
+///
+/// It is kept as JSON text: the plaintext with `room_id` and `session_id` written in
+/// front, so a restore never builds and re-serializes a map per session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RestoredSession {
     room_id: String,
     session_id: String,
-    session: Map<String, Value>,
+    json: String,
 }
 
 impl RestoredSession {
@@ -115,19 +118,27 @@ impl RestoredSession {
     pub fn session_id(&self) -> &str {
         &self.session_id
     }
-    /// The whole session object, including `room_id` and `session_id`.
-    pub fn as_json(&self) -> &Map<String, Value> {
-        &self.session
+    /// The session object as JSON text, including `room_id` and `session_id`. This
+    /// exposes the session key.
+    pub fn json_text(&self) -> &str {
+        &self.json
     }
-    /// Takes the session object.
+    /// The session object, parsed.
+    pub fn to_json(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.json).unwrap_or_default()
+    }
+    /// The session object, parsed, consuming the session.
     pub fn into_json(self) -> Map<String, Value> {
-        self.session
+        self.to_json()
     }
 }
 
 impl Serialize for RestoredSession {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.session.serialize(s)
+        match RawValue::from_string(self.json.clone()) {
+            Ok(raw) => raw.serialize(s),
+            Err(e) => Err(serde::ser::Error::custom(e)),
+        }
     }
 }
 
@@ -285,6 +296,19 @@ pub fn restore_entry(
     })
 }
 
+/// The fields a restore checks, read without copying the plaintext.
+#[derive(Deserialize)]
+struct SessionFields<'a> {
+    #[serde(borrow, default)]
+    algorithm: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    session_key: Option<Cow<'a, str>>,
+    #[serde(default)]
+    room_id: Option<IgnoredAny>,
+    #[serde(default)]
+    session_id: Option<IgnoredAny>,
+}
+
 fn restore_parts(
     key: &BackupDecryptionKey,
     room_id: &str,
@@ -294,15 +318,17 @@ fn restore_parts(
     let plaintext = decrypt_parts(key.scalar(), &data.ephemeral, &data.ciphertext, &data.mac)
         .map_err(|e| (RestoreErrorClass::from(&e), e.to_string()))?;
     let json = |m: &str| (RestoreErrorClass::Json, m.to_owned());
-    let mut session: Map<String, Value> = serde_json::from_slice(&plaintext)
+    let text = std::str::from_utf8(&plaintext)
+        .map_err(|_| json("the decrypted session is not UTF-8 JSON"))?;
+    let fields: SessionFields<'_> = serde_json::from_str(text)
         .map_err(|_| json("the decrypted session is not a JSON object"))?;
-    let algorithm = session
-        .get("algorithm")
-        .and_then(Value::as_str)
+    let algorithm = fields
+        .algorithm
+        .as_deref()
         .ok_or_else(|| json("the decrypted session has no algorithm"))?;
-    let embedded = session
-        .get("session_key")
-        .and_then(Value::as_str)
+    let embedded = fields
+        .session_key
+        .as_deref()
         .and_then(session_id_of)
         .ok_or_else(|| {
             json("the decrypted session has no valid session_key (165-byte export form)")
@@ -320,12 +346,32 @@ fn restore_parts(
             "the session key inside does not belong to the session id it is filed under".into(),
         ));
     }
-    session.insert("room_id".into(), Value::String(room_id.to_owned()));
-    session.insert("session_id".into(), Value::String(session_id.to_owned()));
+    let json = if fields.room_id.is_some() || fields.session_id.is_some() {
+        // The plaintext names ids of its own: overwrite them in place (rare).
+        let mut map: Map<String, Value> = serde_json::from_str(text)
+            .map_err(|_| json("the decrypted session is not a JSON object"))?;
+        map.insert("room_id".into(), Value::String(room_id.to_owned()));
+        map.insert("session_id".into(), Value::String(session_id.to_owned()));
+        serde_json::to_string(&map)
+            .map_err(|_| json("the decrypted session is not a JSON object"))?
+    } else {
+        // Write the ids in front of the plaintext's own members, untouched.
+        let body = text.trim_start().strip_prefix('{').unwrap_or_default();
+        let mut out = String::with_capacity(text.len() + room_id.len() + session_id.len() + 32);
+        out.push_str("{\"room_id\":");
+        out.push_str(&Value::String(room_id.to_owned()).to_string());
+        out.push_str(",\"session_id\":");
+        out.push_str(&Value::String(session_id.to_owned()).to_string());
+        if !body.trim_start().starts_with('}') {
+            out.push(',');
+        }
+        out.push_str(body);
+        out
+    };
     Ok(RestoredSession {
         room_id: room_id.to_owned(),
         session_id: session_id.to_owned(),
-        session,
+        json,
     })
 }
 

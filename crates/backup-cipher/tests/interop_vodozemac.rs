@@ -121,9 +121,9 @@ fn restored_megolm_sessions_decrypt_real_messages() {
             .find(|s| s["session_id"] == group.session_id())
             .unwrap();
         // Byte for byte what was backed up, unknown fields included.
-        assert_eq!(session.as_json(), original);
+        assert_eq!(&session.to_json(), original);
         let exported =
-            ExportedSessionKey::from_base64(session.as_json()["session_key"].as_str().unwrap())
+            ExportedSessionKey::from_base64(session.to_json()["session_key"].as_str().unwrap())
                 .unwrap();
         let mut imported = InboundGroupSession::import(&exported, SessionConfig::version_1());
         assert_eq!(imported.session_id(), group.session_id());
