@@ -659,15 +659,22 @@ fn restore_raw(
     }
 }
 
-struct BodySeed<'c, 'k, 's, 'p, S> {
-    ctx: &'c mut Ctx<'k, 's, 'p, S>,
+/// Each level of the body is a map whose visitor is the seed itself.
+macro_rules! map_seed {
+    ($($seed:ident),*) => {$(
+        impl<'de, S: RestoreSink> DeserializeSeed<'de> for $seed<'_, '_, '_, '_, S> {
+            type Value = ();
+            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_map(self)
+            }
+        }
+    )*};
 }
 
-impl<'de, S: RestoreSink> DeserializeSeed<'de> for BodySeed<'_, '_, '_, '_, S> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
+map_seed!(BodySeed, RoomsSeed, RoomSeed, SessionsSeed);
+
+struct BodySeed<'c, 'k, 's, 'p, S> {
+    ctx: &'c mut Ctx<'k, 's, 'p, S>,
 }
 
 impl<'de, S: RestoreSink> Visitor<'de> for BodySeed<'_, '_, '_, '_, S> {
@@ -701,13 +708,6 @@ struct RoomsSeed<'c, 'k, 's, 'p, S> {
     ctx: &'c mut Ctx<'k, 's, 'p, S>,
 }
 
-impl<'de, S: RestoreSink> DeserializeSeed<'de> for RoomsSeed<'_, '_, '_, '_, S> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
 impl<'de, S: RestoreSink> Visitor<'de> for RoomsSeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -729,13 +729,6 @@ struct RoomSeed<'c, 'k, 's, 'p, S> {
     ctx: &'c mut Ctx<'k, 's, 'p, S>,
     room: Arc<str>,
     sessions: bool,
-}
-
-impl<'de, S: RestoreSink> DeserializeSeed<'de> for RoomSeed<'_, '_, '_, '_, S> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
 }
 
 impl<'de, S: RestoreSink> Visitor<'de> for RoomSeed<'_, '_, '_, '_, S> {
@@ -762,13 +755,6 @@ impl<'de, S: RestoreSink> Visitor<'de> for RoomSeed<'_, '_, '_, '_, S> {
 struct SessionsSeed<'c, 'k, 's, 'p, S> {
     ctx: &'c mut Ctx<'k, 's, 'p, S>,
     room: Arc<str>,
-}
-
-impl<'de, S: RestoreSink> DeserializeSeed<'de> for SessionsSeed<'_, '_, '_, '_, S> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
 }
 
 impl<'de, S: RestoreSink> Visitor<'de> for SessionsSeed<'_, '_, '_, '_, S> {

@@ -5,11 +5,10 @@
 mod common;
 use std::{
     collections::BTreeMap,
-    path::{Path, PathBuf},
     process::{Command, Stdio},
 };
 
-use common::{repo, run};
+use common::{repo, run, tmp, write};
 
 /// (id, fragment) of every error row in docs/errors.md.
 fn documented() -> BTreeMap<String, String> {
@@ -38,24 +37,12 @@ fn out(o: &std::process::Output) -> (Option<i32>, String) {
     )
 }
 
-fn tmp() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mkb-errors-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p.to_str().unwrap().to_owned()
-}
-
 const FIXTURE: &str = "crates/megolm-backup/tests/fixtures/account-data.json";
 const ALICE: &str = "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d";
 
 #[test]
 fn every_documented_error_is_what_the_tool_prints() {
-    let dir = tmp();
+    let dir = tmp("errors");
     let expected: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             repo().join("crates/megolm-backup/tests/fixtures/account-data.expected.json"),

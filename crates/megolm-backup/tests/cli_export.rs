@@ -2,16 +2,10 @@
 //! writer that does exactly what Element does (tools/element-export.mjs, Node WebCrypto).
 
 mod common;
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
-use common::{repo, run, stderr, stdout};
+use common::{demo_sessions, p, repo, run, stderr, stdout, tmp};
 use serde_json::Value;
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mkb-export-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn node(args: &[&str]) -> Vec<u8> {
     let out = Command::new("node")
@@ -27,29 +21,6 @@ fn node(args: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-}
-
-fn p(path: &std::path::Path) -> &str {
-    path.to_str().unwrap()
-}
-
-/// The demo backup restored to JSON (the reference every path must reproduce).
-fn demo_sessions(dir: &std::path::Path) -> (PathBuf, String) {
-    let out = dir.join("sessions.json");
-    let o = run(
-        &[
-            "restore",
-            "--key-file",
-            "demo/recovery-key.txt",
-            "--out",
-            p(&out),
-            "demo/backup.json",
-        ],
-        "",
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let text = std::fs::read_to_string(&out).unwrap();
-    (out, text)
 }
 
 #[test]

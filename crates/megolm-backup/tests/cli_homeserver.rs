@@ -3,19 +3,9 @@
 mod common;
 use std::path::{Path, PathBuf};
 
-use common::{repo, run, stderr, stdout};
+use common::{demo_sessions, p, repo, run, stderr, stdout, tmp};
 use homeserver::testing::{homeserver_url, new_user};
 use serde_json::Value;
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mkb-hs-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 struct Account {
     url: String,
@@ -35,24 +25,6 @@ fn account(dir: &Path) -> Option<Account> {
         user,
         password,
     })
-}
-
-/// The demo backup's sessions, restored (the reference).
-fn demo_sessions(dir: &Path) -> (PathBuf, String) {
-    let out = dir.join("sessions.json");
-    let o = run(
-        &[
-            "restore",
-            "--key-file",
-            "demo/recovery-key.txt",
-            "--out",
-            p(&out),
-            "demo/backup.json",
-        ],
-        "",
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    (out.clone(), std::fs::read_to_string(out).unwrap())
 }
 
 #[test]

@@ -1,16 +1,9 @@
 //! `restore`, `encrypt` and `bench`, end to end through the binary.
 
 mod common;
-use std::path::{Path, PathBuf};
 
-use common::{repo, run, stderr, stdout};
+use common::{repo, run, stderr, stdout, tmp, write};
 use serde_json::Value;
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mkb-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The vodozemac-generated restore case: its body, key and expected output come from
 /// vodozemac, not from this workspace.
@@ -26,11 +19,6 @@ fn vodozemac_case() -> Value {
         .find(|c| c["id"] == "vz-restore-3-rooms")
         .unwrap()
         .clone()
-}
-
-fn write(path: &Path, text: &str) -> String {
-    std::fs::write(path, text).unwrap();
-    path.to_str().unwrap().to_owned()
 }
 
 #[test]
@@ -85,16 +73,15 @@ fn restores_the_shipped_demo() {
 fn damaged_backup_restores_the_good_sessions_and_exits_2() {
     let case = vodozemac_case();
     let dir = tmp("damaged");
-    let body = write(
-        &dir.join("body.json"),
-        &case["input"]["backup_json"].to_string(),
-    );
+    let body = write(&dir, "body.json", &case["input"]["backup_json"].to_string());
     let info = write(
-        &dir.join("info.json"),
+        &dir,
+        "info.json",
         &case["input"]["backup_info_json"].to_string(),
     );
     let key = write(
-        &dir.join("key.txt"),
+        &dir,
+        "key.txt",
         &format!("{}\n", case["input"]["key"]["base64"].as_str().unwrap()),
     );
     let failures = dir.join("failures.json");
@@ -148,7 +135,8 @@ fn damaged_backup_restores_the_good_sessions_and_exits_2() {
 fn a_key_for_another_backup_is_refused_before_any_work() {
     let dir = tmp("mismatch");
     let key = write(
-        &dir.join("key.txt"),
+        &dir,
+        "key.txt",
         "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d\n",
     );
     let o = run(
@@ -169,7 +157,7 @@ fn a_key_for_another_backup_is_refused_before_any_work() {
         stderr(&o)
     );
     assert!(stdout(&o).is_empty());
-    let key = write(&dir.join("phrase.txt"), "correct horse battery staple\n");
+    let key = write(&dir, "phrase.txt", "correct horse battery staple\n");
     let o = run(&["restore", "--key-file", &key, "demo/backup.json"], "");
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("passphrase"), "{}", stderr(&o));
@@ -183,7 +171,7 @@ fn legacy_passphrase_backup_restores() {
     let phrase = " spaces kept ";
     let key = recovery_key::derive_bits(phrase.as_bytes(), b"demo-salt", 1000, 256).unwrap();
     let key_b64 = recovery_key::encode_base64(&key);
-    let key_file = write(&dir.join("key.txt"), &key_b64);
+    let key_file = write(&dir, "key.txt", &key_b64);
     // Sessions to back up: the demo's, restored.
     let demo = dir.join("demo-restored.json");
     let o = run(
@@ -212,9 +200,7 @@ fn legacy_passphrase_backup_restores() {
         "",
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let info = write(
-        &dir.join("info.json"),
-        &serde_json::json!({"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "version": "9",
+    let info = write(&dir, "info.json", &serde_json::json!({"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "version": "9",
             "auth_data": {"public_key": public, "private_key_salt": "demo-salt", "private_key_iterations": 1000}})
         .to_string(),
     );

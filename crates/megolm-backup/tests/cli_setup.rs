@@ -4,18 +4,8 @@
 mod common;
 use std::path::{Path, PathBuf};
 
-use common::{run, stderr, stdout};
+use common::{demo_sessions, p, run, stderr, stdout, tmp};
 use homeserver::testing::{homeserver_url, new_user};
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mkb-setup-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 struct Acc {
     url: String,
@@ -44,24 +34,6 @@ fn auth(a: &Acc) -> Vec<&str> {
         "--access-token-file",
         a.token.to_str().unwrap(),
     ]
-}
-
-/// The demo sessions, restored to JSON: what gets uploaded and must come back.
-fn sessions(dir: &Path) -> (PathBuf, String) {
-    let out = dir.join("sessions.json");
-    let o = run(
-        &[
-            "restore",
-            "--key-file",
-            "demo/recovery-key.txt",
-            "--out",
-            p(&out),
-            "demo/backup.json",
-        ],
-        "",
-    );
-    assert_eq!(o.status.code(), Some(0));
-    (out.clone(), std::fs::read_to_string(out).unwrap())
 }
 
 /// Uploads the demo sessions to the account's backup, with the backup key taken from
@@ -141,7 +113,7 @@ fn setup_with_a_generated_key_then_a_fresh_client_restores() {
 
     // Upload sessions with the key from secret storage, then restore them as a fresh
     // client with only the printed Security Key.
-    let (sessions, reference) = sessions(&dir);
+    let (sessions, reference) = demo_sessions(&dir);
     upload_with_key(&a, &dir, &backup_key_from_server(&a, &printed), &sessions);
     let o = run(
         &[&["restore", "--secret-storage"][..], &auth(&a)].concat(),
@@ -255,7 +227,7 @@ fn setup_with_a_phrase_and_phrases_that_are_refused() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("Security Phrase"));
-    let (sessions, reference) = sessions(&dir);
+    let (sessions, reference) = demo_sessions(&dir);
     upload_with_key(&a, &dir, &backup_key_from_server(&a, phrase), &sessions);
     let o = run(
         &[&["restore", "--secret-storage"][..], &auth(&a)].concat(),

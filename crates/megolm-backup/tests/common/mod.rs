@@ -41,3 +41,48 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// A scratch folder unique to this test binary and `name`.
+pub fn tmp(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().ok();
+    let binary = exe
+        .as_deref()
+        .and_then(|p| p.file_stem())
+        .and_then(|s| s.to_str())
+        .unwrap_or("t");
+    let dir = std::env::temp_dir().join(format!("mkb-{binary}-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A path as a command-line argument.
+pub fn p(path: &std::path::Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Writes `text` to `dir/name` and returns the path as an argument.
+pub fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// The shipped demo backup restored to JSON in `dir`: the reference that every path
+/// through the tool must reproduce. Returns the file and its text.
+pub fn demo_sessions(dir: &std::path::Path) -> (PathBuf, String) {
+    let out = dir.join("sessions.json");
+    let o = run(
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            "--out",
+            p(&out),
+            "demo/backup.json",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    (out, text)
+}
