@@ -288,7 +288,12 @@ pub fn restore_entry(
     session_id: &str,
     data: &EncryptedSessionData,
 ) -> Result<RestoredSession, RestoreFailure> {
-    restore_parts(key, room_id, session_id, data).map_err(|(error, message)| RestoreFailure {
+    let parts = (
+        data.ephemeral.as_str(),
+        data.ciphertext.as_str(),
+        data.mac.as_str(),
+    );
+    restore_parts(key, room_id, session_id, parts).map_err(|(error, message)| RestoreFailure {
         room_id: room_id.to_owned(),
         session_id: session_id.to_owned(),
         error,
@@ -313,9 +318,9 @@ fn restore_parts(
     key: &BackupDecryptionKey,
     room_id: &str,
     session_id: &str,
-    data: &EncryptedSessionData,
+    (ephemeral, ciphertext, mac): (&str, &str, &str),
 ) -> Result<RestoredSession, (RestoreErrorClass, String)> {
-    let plaintext = decrypt_parts(key.scalar(), &data.ephemeral, &data.ciphertext, &data.mac)
+    let plaintext = decrypt_parts(key.scalar(), ephemeral, ciphertext, mac)
         .map_err(|e| (RestoreErrorClass::from(&e), e.to_string()))?;
     let json = |m: &str| (RestoreErrorClass::Json, m.to_owned());
     let text = std::str::from_utf8(&plaintext)
@@ -551,8 +556,20 @@ impl<R: Read> Read for CountingReader<R> {
 /// The fields of a `KeyBackupData` a restore needs; the rest is ignored so that entries
 /// from lenient servers still restore.
 #[derive(Deserialize)]
-struct Entry {
-    session_data: EncryptedSessionData,
+struct Entry<'a> {
+    #[serde(borrow)]
+    session_data: SessionDataRef<'a>,
+}
+
+/// `session_data` borrowed from the entry's JSON text (copied only when escaped).
+#[derive(Deserialize)]
+struct SessionDataRef<'a> {
+    #[serde(borrow)]
+    ephemeral: Cow<'a, str>,
+    #[serde(borrow)]
+    ciphertext: Cow<'a, str>,
+    #[serde(borrow)]
+    mac: Cow<'a, str>,
 }
 
 type BatchResult = Vec<Result<RestoredSession, RestoreFailure>>;
@@ -649,7 +666,17 @@ fn restore_raw(
     raw: &RawValue,
 ) -> Result<RestoredSession, RestoreFailure> {
     match serde_json::from_str::<Entry>(raw.get()) {
-        Ok(e) => restore_entry(key, room, &sid, &e.session_data),
+        Ok(e) => {
+            let d = &e.session_data;
+            restore_parts(key, room, &sid, (&d.ephemeral, &d.ciphertext, &d.mac)).map_err(
+                |(error, message)| RestoreFailure {
+                    room_id: room.to_owned(),
+                    session_id: sid.clone(),
+                    error,
+                    message,
+                },
+            )
+        }
         Err(e) => Err(RestoreFailure {
             room_id: room.to_owned(),
             session_id: sid,
