@@ -2,54 +2,22 @@
 //! writer that does exactly what Element does (tools/element-export.mjs, Node WebCrypto).
 
 mod common;
-use std::process::Command;
 
-use common::{demo_sessions, p, repo, run, stderr, stdout, tmp};
+use common::{
+    demo_sessions, element_export, p, repo, restore_demo_to_export, run, stderr, stdout, tmp,
+};
 use serde_json::Value;
-
-fn node(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("node")
-        .arg(repo().join("tools/element-export.mjs"))
-        .args(args)
-        .output()
-        .expect(
-            "Node.js is needed for the Element interop tests (it is on the project's machines)",
-        );
-    assert!(
-        out.status.success(),
-        "node: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 #[test]
 fn restore_into_an_export_that_element_reads() {
     let dir = tmp("to-element");
     let (_, reference) = demo_sessions(&dir);
-    let pass = dir.join("pass.txt");
-    std::fs::write(&pass, " export passphrase \n").unwrap();
-    let export = dir.join("keys.txt");
-    let o = run(
-        &[
-            "restore",
-            "--key-file",
-            "demo/recovery-key.txt",
-            "--export-file",
-            p(&export),
-            "--export-passphrase-file",
-            p(&pass),
-            "--export-rounds",
-            "2000",
-            "demo/backup.json",
-        ],
-        "",
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (export, pass) = restore_demo_to_export(&dir, " export passphrase ", &["demo/backup.json"]);
     let text = std::fs::read_to_string(&export).unwrap();
     assert!(text.starts_with("-----BEGIN MEGOLM SESSION DATA-----\n"));
     assert!(text.ends_with("-----END MEGOLM SESSION DATA-----\n"));
-    let element: Value = serde_json::from_slice(&node(&["decrypt", p(&export), p(&pass)])).unwrap();
+    let element: Value =
+        serde_json::from_slice(&element_export(&["decrypt", p(&export), p(&pass)])).unwrap();
     let ours: Value = serde_json::from_str(&reference).unwrap();
     assert_eq!(element, ours);
     assert_eq!(element.as_array().unwrap().len(), 1000);
@@ -62,7 +30,11 @@ fn an_export_element_wrote_is_read_and_filtered_by_room() {
     let pass = dir.join("pass.txt");
     std::fs::write(&pass, "element side\n").unwrap();
     let export = dir.join("element-export.txt");
-    std::fs::write(&export, node(&["encrypt", p(&sessions), p(&pass), "1500"])).unwrap();
+    std::fs::write(
+        &export,
+        element_export(&["encrypt", p(&sessions), p(&pass), "1500"]),
+    )
+    .unwrap();
 
     let o = run(
         &[
@@ -148,7 +120,7 @@ fn export_encrypt_only_some_rooms_then_element_reads_it() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let element: Vec<Value> =
-        serde_json::from_slice(&node(&["decrypt", p(&export), p(&pass)])).unwrap();
+        serde_json::from_slice(&element_export(&["decrypt", p(&export), p(&pass)])).unwrap();
     assert!(!element.is_empty());
     assert!(
         element
@@ -161,25 +133,7 @@ fn export_encrypt_only_some_rooms_then_element_reads_it() {
 fn backup_to_export_to_backup_keeps_every_session_byte_for_byte() {
     let dir = tmp("round-trip");
     let (_, reference) = demo_sessions(&dir);
-    let pass = dir.join("pass.txt");
-    std::fs::write(&pass, "round trip\n").unwrap();
-    let export = dir.join("export.txt");
-    let o = run(
-        &[
-            "restore",
-            "--key-file",
-            "demo/recovery-key.txt",
-            "--export-file",
-            p(&export),
-            "--export-passphrase-file",
-            p(&pass),
-            "--export-rounds",
-            "1000",
-            "demo/backup.json",
-        ],
-        "",
-    );
-    assert_eq!(o.status.code(), Some(0));
+    let (export, pass) = restore_demo_to_export(&dir, "round trip", &["demo/backup.json"]);
     // The export goes back into a (new) server backup...
     let info: Value = serde_json::from_str(
         &std::fs::read_to_string(repo().join("demo/backup-info.json")).unwrap(),

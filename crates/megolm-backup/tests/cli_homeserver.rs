@@ -3,7 +3,7 @@
 mod common;
 use std::path::{Path, PathBuf};
 
-use common::{demo_sessions, p, repo, run, stderr, stdout, tmp};
+use common::{demo_sessions, element_export, p, restore_demo_to_export, run, stderr, stdout, tmp};
 use homeserver::testing::{homeserver_url, new_user};
 use serde_json::Value;
 
@@ -152,39 +152,9 @@ fn upload_info_fetch_restore_and_recover_into_an_element_export() {
 
     // The README's three-line recovery: fetch + restore into an Element export; Element's
     // reader (tools/element-export.mjs) opens it.
-    let pass = dir.join("pass.txt");
-    std::fs::write(&pass, "export pass\n").unwrap();
-    let export = dir.join("element.txt");
-    let o = run(
-        &[
-            &[
-                "restore",
-                "--key-file",
-                "demo/recovery-key.txt",
-                "--export-file",
-                p(&export),
-                "--export-passphrase-file",
-                p(&pass),
-                "--export-rounds",
-                "1000",
-            ][..],
-            &auth,
-        ]
-        .concat(),
-        "",
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let out = std::process::Command::new("node")
-        .args([
-            p(&repo().join("tools/element-export.mjs")),
-            "decrypt",
-            p(&export),
-            p(&pass),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let element: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (export, pass) = restore_demo_to_export(&dir, "export pass", &auth);
+    let out = element_export(&["decrypt", p(&export), p(&pass)]);
+    let element: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(element, serde_json::from_str::<Value>(&reference).unwrap());
 }
 

@@ -86,3 +86,49 @@ pub fn demo_sessions(dir: &std::path::Path) -> (PathBuf, String) {
     let text = std::fs::read_to_string(&out).unwrap();
     (out, text)
 }
+
+/// Restores the demo key's backup from `source` (`["demo/backup.json"]`, or homeserver
+/// arguments) into an Element export file protected by `passphrase`; returns the export
+/// and the passphrase file.
+pub fn restore_demo_to_export(
+    dir: &std::path::Path,
+    passphrase: &str,
+    source: &[&str],
+) -> (PathBuf, PathBuf) {
+    let pass = dir.join("export-pass.txt");
+    std::fs::write(&pass, format!("{passphrase}\n")).unwrap();
+    let export = dir.join("element-keys.txt");
+    let mut args = vec![
+        "restore",
+        "--key-file",
+        "demo/recovery-key.txt",
+        "--export-file",
+        p(&export),
+        "--export-passphrase-file",
+        p(&pass),
+        "--export-rounds",
+        "1000",
+    ];
+    args.extend_from_slice(source);
+    let o = run(&args, "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    (export, pass)
+}
+
+/// Runs the Element-equivalent export reader/writer (tools/element-export.mjs, Node
+/// WebCrypto) and returns its stdout.
+pub fn element_export(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("node")
+        .arg(repo().join("tools/element-export.mjs"))
+        .args(args)
+        .output()
+        .expect(
+            "Node.js is needed for the Element interop tests (it is on the project's machines)",
+        );
+    assert!(
+        out.status.success(),
+        "node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
