@@ -21,7 +21,24 @@ pub const DEFAULT_ITERATIONS: u32 = 500_000;
 /// Output size of keys: secret-storage and backup keys are always 256 bits.
 pub const KEY_BITS: u32 = 256;
 const SALT_LEN: usize = 32;
-const SALT_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `len` characters drawn uniformly from `[A-Za-z0-9]` with the OS random number
+/// generator, as Element makes salts and secret-storage key ids.
+pub fn random_alphanumeric(len: usize) -> Result<String, getrandom::Error> {
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        let mut buf = [0u8; 64];
+        getrandom::fill(&mut buf)?;
+        // Rejection sampling keeps the characters uniform: 62 * 4 = 248.
+        for b in buf {
+            if (b as usize) < ALPHANUMERIC.len() * 4 && out.len() < len {
+                out.push(ALPHANUMERIC[b as usize % ALPHANUMERIC.len()] as char);
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// The `passphrase` object of an `m.secret_storage.key.*` description:
 /// `{"algorithm": "m.pbkdf2", "salt": …, "iterations": …, "bits": …}`.
@@ -50,17 +67,7 @@ impl PassphraseInfo {
     /// Fresh parameters: 32 random alphanumeric salt characters and 500,000 iterations,
     /// as Element writes them (`bits` omitted, meaning 256).
     pub fn generate() -> Result<Self, getrandom::Error> {
-        let mut salt = String::with_capacity(SALT_LEN);
-        while salt.len() < SALT_LEN {
-            let mut buf = [0u8; 64];
-            getrandom::fill(&mut buf)?;
-            // Rejection sampling keeps the characters uniform: 62 * 4 = 248.
-            for b in buf {
-                if (b as usize) < SALT_ALPHABET.len() * 4 && salt.len() < SALT_LEN {
-                    salt.push(SALT_ALPHABET[b as usize % SALT_ALPHABET.len()] as char);
-                }
-            }
-        }
+        let salt = random_alphanumeric(SALT_LEN)?;
         Ok(Self {
             algorithm: PBKDF2_ALGORITHM.to_owned(),
             salt,

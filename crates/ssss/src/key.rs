@@ -16,7 +16,6 @@ use crate::{
 /// The secret-storage algorithm this crate implements.
 pub const SECRET_STORAGE_ALGORITHM: &str = "m.secret_storage.v1.aes-hmac-sha2";
 const KEY_ID_LEN: usize = 32;
-const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// A secret-storage key: 32 secret bytes and the id its description is stored under.
 ///
@@ -118,17 +117,7 @@ impl PartialEq for SecretStorageKey {
 impl Eq for SecretStorageKey {}
 
 pub(crate) fn random_key_id() -> Result<String, getrandom::Error> {
-    let mut id = String::with_capacity(KEY_ID_LEN);
-    while id.len() < KEY_ID_LEN {
-        let mut buf = [0u8; 64];
-        getrandom::fill(&mut buf)?;
-        for b in buf {
-            if (b as usize) < ALNUM.len() * 4 && id.len() < KEY_ID_LEN {
-                id.push(ALNUM[b as usize % ALNUM.len()] as char);
-            }
-        }
-    }
-    Ok(id)
+    recovery_key::passphrase::random_alphanumeric(KEY_ID_LEN)
 }
 
 /// The content of `m.secret_storage.key.<id>`, with serde exactly as the spec JSON.
