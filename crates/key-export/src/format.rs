@@ -105,6 +105,16 @@ impl ExportKeys {
     }
 }
 
+/// The fixed header: version, salt, IV, rounds (big-endian).
+pub(crate) fn header(salt: &[u8; 16], iv: &[u8; 16], rounds: u32) -> [u8; HEAD_LEN] {
+    let mut head = [0u8; HEAD_LEN];
+    head[0] = VERSION;
+    head[1..17].copy_from_slice(salt);
+    head[17..33].copy_from_slice(iv);
+    head[33..37].copy_from_slice(&rounds.to_be_bytes());
+    head
+}
+
 /// Is this text an export file (does it have the header line)?
 pub fn looks_like_export(text: &str) -> bool {
     text.lines().any(|l| l.trim() == HEADER)
@@ -202,10 +212,7 @@ pub fn encrypt_body_with(
     }
     let keys = ExportKeys::derive(passphrase, salt, rounds);
     let mut body = Vec::with_capacity(HEAD_LEN + plaintext.len() + MAC_LEN);
-    body.push(VERSION);
-    body.extend_from_slice(salt);
-    body.extend_from_slice(iv);
-    body.extend_from_slice(&rounds.to_be_bytes());
+    body.extend_from_slice(&header(salt, iv, rounds));
     let start = body.len();
     body.extend_from_slice(plaintext);
     keys.cipher(iv)

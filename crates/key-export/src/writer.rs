@@ -10,7 +10,7 @@ use serde::Serialize;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::format::{Aes256Ctr64, ExportError, ExportKeys, HEADER, MAX_ROUNDS, TRAILER};
+use crate::format::{Aes256Ctr64, ExportError, ExportKeys, HEADER, MAX_ROUNDS, TRAILER, header};
 
 /// Element base64-encodes the body 96 bytes at a time: 128-character lines, padding only
 /// on the last one.
@@ -54,11 +54,7 @@ impl<W: Write> ExportWriter<W> {
         let keys = ExportKeys::derive(passphrase, salt, rounds);
         let cipher = keys.cipher(iv).ok_or(ExportError::Mac)?;
         let mut hmac = keys.hmac().ok_or(ExportError::Mac)?;
-        let mut head = Vec::with_capacity(37);
-        head.push(1u8);
-        head.extend_from_slice(salt);
-        head.extend_from_slice(iv);
-        head.extend_from_slice(&rounds.to_be_bytes());
+        let head = header(salt, iv, rounds);
         hmac.update(&head);
         let io = |e: io::Error| ExportError::Io(e.to_string());
         out.write_all(HEADER.as_bytes()).map_err(io)?;
