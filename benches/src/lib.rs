@@ -6,7 +6,7 @@ use backup_cipher::{BackupDecryptionKey, fixtures};
 
 /// A fixed backup key for benches.
 pub fn bench_key() -> BackupDecryptionKey {
-    BackupDecryptionKey::from_slice(&[7u8; 32]).unwrap_or_else(|_| unreachable!())
+    BackupDecryptionKey::from_bytes(&[7u8; 32])
 }
 
 /// A `GET /room_keys/keys` body of `n` realistic sessions, as JSON text.

@@ -16,9 +16,8 @@ use ssss::{EncryptedSecret, KeyDescription, SecretStorageKey};
 /// itself is tested by unit tests); a fuzzer must stay fast.
 const FUZZ_MAX_ROUNDS: u64 = 64;
 
-static BACKUP_KEY: LazyLock<BackupDecryptionKey> = LazyLock::new(|| {
-    BackupDecryptionKey::from_slice(&[7u8; 32]).unwrap_or_else(|_| unreachable!())
-});
+static BACKUP_KEY: LazyLock<BackupDecryptionKey> =
+    LazyLock::new(|| BackupDecryptionKey::from_bytes(&[7u8; 32]));
 
 /// Recovery-key decoding of arbitrary bytes (as lossy UTF-8): never panics, and every
 /// key it accepts re-encodes to the same bytes.
@@ -59,10 +58,7 @@ pub fn passphrase_info_json(data: &[u8]) {
 
 /// A key description from JSON, and its key check against a fixed key.
 pub fn key_description_json(data: &[u8]) {
-    let key = SecretStorageKey::from_recovery_key(
-        &RecoveryKey::from_slice(&[3u8; 32]).unwrap_or_else(|_| unreachable!()),
-        "k",
-    );
+    let key = SecretStorageKey::from_recovery_key(&RecoveryKey::from_bytes(&mut [3u8; 32]), "k");
     if let Ok(desc) = serde_json::from_slice::<KeyDescription>(data) {
         let _ = desc.check(&key);
         let _ = serde_json::to_string(&desc);
@@ -212,10 +208,7 @@ pub fn ssss_secret(data: &[u8]) {
     let Ok(input) = SecretInput::arbitrary(&mut Unstructured::new(data)) else {
         return;
     };
-    let key = SecretStorageKey::from_recovery_key(
-        &RecoveryKey::from_slice(&[5u8; 32]).unwrap_or_else(|_| unreachable!()),
-        "k",
-    );
+    let key = SecretStorageKey::from_recovery_key(&RecoveryKey::from_bytes(&mut [5u8; 32]), "k");
     let sealed = EncryptedSecret {
         iv: input.iv,
         ciphertext: input.ciphertext,

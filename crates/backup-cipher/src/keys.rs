@@ -50,6 +50,11 @@ impl BackupDecryptionKey {
         Self::from_slice(&bytes)
     }
 
+    /// From 32 raw bytes.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Self {
+        Self::from_array(bytes)
+    }
+
     /// From exactly 32 raw bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, KeyError> {
         let arr: &[u8; 32] = bytes
