@@ -481,7 +481,10 @@ fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink>(
     let mut ctx = Ctx {
         key,
         scope,
-        batch_size: opts.batch_size.max(1),
+        // Start small so the workers are busy while the parser is still near the start of
+        // the body; the size doubles up to `opts.batch_size`.
+        batch_size: opts.batch_size.clamp(1, 256),
+        max_batch_size: opts.batch_size.max(1),
         batch: Vec::new(),
         in_flight: std::collections::VecDeque::new(),
         inline: opts.jobs == Some(1),
@@ -578,6 +581,7 @@ struct Ctx<'k, 's, 'c, S> {
     key: &'k BackupDecryptionKey,
     scope: &'c rayon::Scope<'k>,
     batch_size: usize,
+    max_batch_size: usize,
     batch: Vec<(Arc<str>, String, Box<RawValue>)>,
     in_flight: std::collections::VecDeque<std::sync::mpsc::Receiver<BatchResult>>,
     inline: bool,
@@ -591,6 +595,7 @@ impl<S: RestoreSink> Ctx<'_, '_, '_, S> {
         self.batch.push((room, session, raw));
         if self.batch.len() >= self.batch_size {
             self.submit();
+            self.batch_size = (self.batch_size * 2).min(self.max_batch_size);
         }
     }
 
