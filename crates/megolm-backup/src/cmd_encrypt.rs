@@ -42,18 +42,7 @@ pub(crate) fn read_sessions_or_export(
     if let Ok(s) = std::str::from_utf8(&text)
         && key_export::looks_like_export(s)
     {
-        let phrase = crate::input::passphrase(
-            pass_file,
-            "Export passphrase: ",
-            "--export-passphrase-file",
-            false,
-        )?;
-        let plain = key_export::decrypt_export(s, &phrase).map_err(Fatal::new)?;
-        return serde_json::from_slice(&plain).map_err(|e| {
-            Fatal::new(format!(
-                "the key export decrypted, but is not a list of room keys: {e}"
-            ))
-        });
+        return crate::cmd_export::decrypt_sessions(s, pass_file, "--export-passphrase-file");
     }
     serde_json::from_slice(&text).map_err(|e| {
         Fatal::new(format!(

@@ -70,8 +70,18 @@ pub(crate) fn read_export(
         std::fs::read_to_string(path)
             .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?,
     );
-    let phrase = passphrase(pass_file, "Export passphrase: ", "--passphrase-file", false)?;
-    let plain = decrypt_export(&text, &phrase).map_err(Fatal::new)?;
+    decrypt_sessions(&text, pass_file, "--passphrase-file")
+}
+
+/// Decrypts an export's text with the passphrase from `pass_file` (else a prompt that
+/// names `file_flag`) and parses its room keys.
+pub(crate) fn decrypt_sessions(
+    text: &str,
+    pass_file: Option<&Path>,
+    file_flag: &str,
+) -> Result<Vec<Map<String, Value>>, Fatal> {
+    let phrase = passphrase(pass_file, "Export passphrase: ", file_flag, false)?;
+    let plain = decrypt_export(text, &phrase).map_err(Fatal::new)?;
     serde_json::from_slice(&plain).map_err(|e| {
         Fatal::new(format!(
             "the key export decrypted, but is not a list of room keys: {e}"

@@ -87,8 +87,7 @@ pub(crate) fn load_key(
     store: Option<ssss::SecretStore>,
 ) -> Result<BackupDecryptionKey, Fatal> {
     let key = if let Some(store) = store {
-        let input = secret_from_stdin()?;
-        let unlocked = store.unlock(&input).map_err(Fatal::new)?;
+        let unlocked = crate::cmd_ssss::unlock_with_stdin(&store)?;
         let secret = store.backup_key(&unlocked.key).map_err(Fatal::new)?;
         eprintln!(
             "secret storage unlocked with the {}; using the backup key it holds",

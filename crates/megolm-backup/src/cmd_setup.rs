@@ -375,8 +375,7 @@ pub(crate) fn status(args: StatusArgs) -> Result<ExitCode, Fatal> {
         None => println!("backup version:     none"),
     }
     if args.check {
-        let input = secret_from_stdin()?;
-        let u = store.unlock(&input).map_err(Fatal::new)?;
+        let u = crate::cmd_ssss::unlock_with_stdin(&store)?;
         let backup = store.backup_key(&u.key).map_err(Fatal::new)?;
         match &current {
             Some(v) if backup.check_version(v).is_ok() => {

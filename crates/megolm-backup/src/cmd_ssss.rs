@@ -39,9 +39,14 @@ pub(crate) fn read_account_data(path: &Path) -> Result<SecretStore, Fatal> {
 /// Reads account data and unlocks its default key with what is on stdin.
 pub(crate) fn unlock_from_stdin(path: &Path) -> Result<(SecretStore, Unlocked), Fatal> {
     let store = read_account_data(path)?;
-    let input = secret_from_stdin()?;
-    let unlocked = store.unlock(&input).map_err(Fatal::new)?;
+    let unlocked = unlock_with_stdin(&store)?;
     Ok((store, unlocked))
+}
+
+/// Unlocks the default key with the recovery key or passphrase on stdin.
+pub(crate) fn unlock_with_stdin(store: &SecretStore) -> Result<Unlocked, Fatal> {
+    let input = secret_from_stdin()?;
+    store.unlock(&input).map_err(Fatal::new)
 }
 
 pub(crate) fn run(cmd: SsssCommand) -> Result<ExitCode, Fatal> {
