@@ -351,7 +351,7 @@ fn restore_parts(
             "the session key inside does not belong to the session id it is filed under".into(),
         ));
     }
-    let json = if fields.room_id.is_some() || fields.session_id.is_some() {
+    let output = if fields.room_id.is_some() || fields.session_id.is_some() {
         // The plaintext names ids of its own: overwrite them in place (rare).
         let mut map: Map<String, Value> = serde_json::from_str(text)
             .map_err(|_| json("the decrypted session is not a JSON object"))?;
@@ -363,10 +363,11 @@ fn restore_parts(
         // Write the ids in front of the plaintext's own members, untouched.
         let body = text.trim_start().strip_prefix('{').unwrap_or_default();
         let mut out = String::with_capacity(text.len() + room_id.len() + session_id.len() + 32);
+        // Serializing a &str cannot fail; it only escapes.
         out.push_str("{\"room_id\":");
-        out.push_str(&Value::String(room_id.to_owned()).to_string());
+        out.push_str(&serde_json::to_string(room_id).unwrap_or_default());
         out.push_str(",\"session_id\":");
-        out.push_str(&Value::String(session_id.to_owned()).to_string());
+        out.push_str(&serde_json::to_string(session_id).unwrap_or_default());
         if !body.trim_start().starts_with('}') {
             out.push(',');
         }
@@ -376,7 +377,7 @@ fn restore_parts(
     Ok(RestoredSession {
         room_id: room_id.to_owned(),
         session_id: session_id.to_owned(),
-        json,
+        json: output,
     })
 }
 
