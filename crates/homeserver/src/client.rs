@@ -255,7 +255,14 @@ impl Client {
             Some(v) => format!("/room_keys/version/{}", segment(v)),
             None => "/room_keys/version".to_owned(),
         };
+        // Here, and only here, M_NOT_FOUND means "this account has no backup".
         self.json(Method::Get, &path, &[], None)
+            .map_err(|e| match e {
+                ClientError::Matrix { errcode, .. } if errcode == "M_NOT_FOUND" => {
+                    ClientError::NoBackup
+                }
+                e => e,
+            })
     }
 
     /// Creates a backup version (`POST /room_keys/version`); returns its id.
@@ -483,7 +490,6 @@ impl Client {
         );
         match self.json(Method::Get, &path, &[], None) {
             Ok(v) => Ok(Some(v)),
-            Err(ClientError::NoBackup) => Ok(None),
             Err(ClientError::Matrix { errcode, .. }) if errcode == "M_NOT_FOUND" => Ok(None),
             Err(e) => Err(e),
         }
@@ -525,11 +531,6 @@ fn error_from(status: u16, mut response: Response<Body>, query: &[(&str, &str)])
         .read_json()
         .unwrap_or_default();
     match e.errcode.as_str() {
-        "M_NOT_FOUND"
-            if e.error.to_lowercase().contains("backup") || status == 404 && e.error.is_empty() =>
-        {
-            ClientError::NoBackup
-        }
         "M_WRONG_ROOM_KEYS_VERSION" => ClientError::WrongVersion {
             given: query
                 .iter()
