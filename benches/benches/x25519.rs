@@ -35,6 +35,25 @@ fn x25519(c: &mut Criterion) {
         b.iter(|| dalek.diffie_hellman(black_box(&dalek_peer)))
     });
     g.finish();
+
+    // Many points with one scalar, as a restore does: per-operation cost.
+    let mut g = c.benchmark_group("x25519_many_per_operation");
+    let points: Vec<[u8; 32]> = (0..64u8)
+        .map(|i| Scalar::new(&[i; 32]).public_key())
+        .collect();
+    g.throughput(criterion::Throughput::Elements(points.len() as u64));
+    g.bench_function(format!("many_{}", ours.many_backend(points.len())), |b| {
+        b.iter(|| ours.diffie_hellman_many(black_box(&points)))
+    });
+    g.bench_function(format!("one_by_one_{BACKEND}"), |b| {
+        b.iter(|| {
+            points
+                .iter()
+                .map(|p| ours.diffie_hellman(black_box(p)))
+                .collect::<Vec<_>>()
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, x25519);

@@ -270,6 +270,27 @@ pub fn vector_file(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by name, for the replay test.
+/// The bulk X25519 (eight AVX-512 IFMA lanes at once where the CPU has them) against
+/// x25519-dalek one point at a time: a 32-byte scalar, then up to 17 points (two full
+/// groups of eight and a padded one).
+pub fn x25519_many(data: &[u8]) {
+    let Some((k, rest)) = data.split_first_chunk::<32>() else {
+        return;
+    };
+    let points: Vec<[u8; 32]> = rest
+        .chunks_exact(32)
+        .take(17)
+        .filter_map(|c| <[u8; 32]>::try_from(c).ok())
+        .collect();
+    let got = backup_cipher::x25519::Scalar::new(k).diffie_hellman_many(&points);
+    assert_eq!(got.len(), points.len());
+    for (p, g) in points.iter().zip(&got) {
+        let want = x25519_dalek::x25519(*k, *p);
+        let want = (want != [0u8; 32]).then_some(want);
+        assert_eq!(g.as_ref().map(|s| *s.as_bytes()), want, "point {p:02x?}");
+    }
+}
+
 pub const TARGETS: &[(&str, Target)] = &[
     ("recovery_key_decode", recovery_key_decode),
     ("passphrase_info_json", passphrase_info_json),
@@ -280,4 +301,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ssss_secret", ssss_secret),
     ("key_export_decrypt", key_export_decrypt),
     ("vector_file", vector_file),
+    ("x25519_many", x25519_many),
 ];

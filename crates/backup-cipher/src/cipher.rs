@@ -27,7 +27,10 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::{BackupDecryptionKey, BackupPublicKey, x25519::Scalar};
+use crate::{
+    BackupDecryptionKey, BackupPublicKey,
+    x25519::{Scalar, SharedSecret},
+};
 
 /// Length of the deployed (truncated) MAC.
 pub const MAC_LEN: usize = 8;
@@ -180,47 +183,85 @@ pub(crate) fn decrypt_parts(
     ciphertext: &str,
     mac: &str,
 ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-    // Decode into stack buffers sized one byte over, so an over-long field is caught
-    // without allocating.
-    let mut eph = [0u8; 33];
-    let eph_len = decode_base64_into(ephemeral, &mut eph).map_err(|_| {
-        if looks_base64(ephemeral) {
-            DecryptError::Key("not 32 bytes")
-        } else {
-            DecryptError::Base64 { field: "ephemeral" }
-        }
-    })?;
-    let mut mac_buf = [0u8; MAC_LEN + 1];
-    let mac_len = decode_base64_into(mac, &mut mac_buf).map_err(|_| {
-        if looks_base64(mac) {
-            DecryptError::Mac
-        } else {
-            DecryptError::Base64 { field: "mac" }
-        }
-    })?;
-    let ct = decode_base64(ciphertext).map_err(|_| DecryptError::Base64 {
-        field: "ciphertext",
-    })?;
-    let eph: [u8; 32] = eph[..eph_len]
-        .try_into()
-        .map_err(|_| DecryptError::Key("not 32 bytes"))?;
+    let decoded = DecodedParts::decode(ephemeral, ciphertext, mac)?;
+    decoded.decrypt(scalar.diffie_hellman(&decoded.ephemeral))
+}
 
-    let shared = scalar.diffie_hellman(&eph).ok_or(DecryptError::Key(
-        "a low-order point (the shared secret is all zero)",
-    ))?;
-    let keys = ExpandedKeys::derive(&shared.0);
-    // Project decision: exactly 8 bytes (libolm, mautrix), compared in constant time.
-    if mac_len != MAC_LEN || !bool::from(keys.empty_mac().ct_eq(&mac_buf[..MAC_LEN])) {
-        return Err(DecryptError::Mac);
+/// One entry's `session_data` decoded and length-checked: everything that comes before
+/// the key agreement, so that a bulk restore can compute many agreements together
+/// ([`Scalar::diffie_hellman_many`]) and then finish each entry with [`Self::decrypt`].
+pub(crate) struct DecodedParts {
+    /// The sender's ephemeral public key.
+    pub(crate) ephemeral: [u8; 32],
+    mac: [u8; MAC_LEN + 1],
+    mac_len: usize,
+    ciphertext: Vec<u8>,
+}
+
+impl DecodedParts {
+    /// Decodes the three fields, reporting the first problem in a fixed order
+    /// (ephemeral base64, MAC base64, ciphertext base64, ephemeral length).
+    pub(crate) fn decode(
+        ephemeral: &str,
+        ciphertext: &str,
+        mac: &str,
+    ) -> Result<Self, DecryptError> {
+        // Decode into stack buffers sized one byte over, so an over-long field is caught
+        // without allocating.
+        let mut eph = [0u8; 33];
+        let eph_len = decode_base64_into(ephemeral, &mut eph).map_err(|_| {
+            if looks_base64(ephemeral) {
+                DecryptError::Key("not 32 bytes")
+            } else {
+                DecryptError::Base64 { field: "ephemeral" }
+            }
+        })?;
+        let mut mac_buf = [0u8; MAC_LEN + 1];
+        let mac_len = decode_base64_into(mac, &mut mac_buf).map_err(|_| {
+            if looks_base64(mac) {
+                DecryptError::Mac
+            } else {
+                DecryptError::Base64 { field: "mac" }
+            }
+        })?;
+        let ct = decode_base64(ciphertext).map_err(|_| DecryptError::Base64 {
+            field: "ciphertext",
+        })?;
+        let eph: [u8; 32] = eph[..eph_len]
+            .try_into()
+            .map_err(|_| DecryptError::Key("not 32 bytes"))?;
+        Ok(Self {
+            ephemeral: eph,
+            mac: mac_buf,
+            mac_len,
+            ciphertext: ct,
+        })
     }
-    if ct.is_empty() || ct.len() % 16 != 0 {
-        return Err(DecryptError::Padding);
+
+    /// Finishes with the X25519 result for [`Self::ephemeral`] (`None`: non-contributory):
+    /// derives the keys, checks the MAC in constant time, then decrypts.
+    pub(crate) fn decrypt(
+        &self,
+        shared: Option<SharedSecret>,
+    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+        let shared = shared.ok_or(DecryptError::Key(
+            "a low-order point (the shared secret is all zero)",
+        ))?;
+        let keys = ExpandedKeys::derive(shared.as_bytes());
+        // Project decision: exactly 8 bytes (libolm, mautrix), compared in constant time.
+        if self.mac_len != MAC_LEN || !bool::from(keys.empty_mac().ct_eq(&self.mac[..MAC_LEN])) {
+            return Err(DecryptError::Mac);
+        }
+        let ct = &self.ciphertext;
+        if ct.is_empty() || !ct.len().is_multiple_of(16) {
+            return Err(DecryptError::Padding);
+        }
+        let pt = cbc::Decryptor::<Aes256>::new_from_slices(keys.aes_key(), keys.iv())
+            .map_err(|_| DecryptError::Padding)?
+            .decrypt_padded_vec::<Pkcs7>(ct)
+            .map_err(|_| DecryptError::Padding)?;
+        Ok(Zeroizing::new(pt))
     }
-    let pt = cbc::Decryptor::<Aes256>::new_from_slices(keys.aes_key(), keys.iv())
-        .map_err(|_| DecryptError::Padding)?
-        .decrypt_padded_vec::<Pkcs7>(&ct)
-        .map_err(|_| DecryptError::Padding)?;
-    Ok(Zeroizing::new(pt))
 }
 
 /// True when `s` uses only base64 characters (so a decode failure is about length).

@@ -25,7 +25,9 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     BACKUP_ALGORITHM, BackupDecryptionKey, BackupVersion, DecryptError, EncryptedSessionData,
-    KeysBackup, MEGOLM_ALGORITHM, cipher::decrypt_parts, types::session_id_of,
+    KeysBackup, MEGOLM_ALGORITHM,
+    cipher::{DecodedParts, decrypt_parts},
+    types::session_id_of,
 };
 
 /// Why one entry could not be restored: a class of the vector profile.
@@ -314,16 +316,77 @@ struct SessionFields<'a> {
     session_id: Option<IgnoredAny>,
 }
 
+type EntryError = (RestoreErrorClass, String);
+
+fn entry_error(e: DecryptError) -> EntryError {
+    (RestoreErrorClass::from(&e), e.to_string())
+}
+
 fn restore_parts(
     key: &BackupDecryptionKey,
     room_id: &str,
     session_id: &str,
     (ephemeral, ciphertext, mac): (&str, &str, &str),
-) -> Result<RestoredSession, (RestoreErrorClass, String)> {
-    let plaintext = decrypt_parts(key.scalar(), ephemeral, ciphertext, mac)
-        .map_err(|e| (RestoreErrorClass::from(&e), e.to_string()))?;
+) -> Result<RestoredSession, EntryError> {
+    let plaintext = decrypt_parts(key.scalar(), ephemeral, ciphertext, mac).map_err(entry_error)?;
+    check_plaintext(room_id, session_id, &plaintext)
+}
+
+/// One entry of a group: its ids, and its `session_data` decoded (or why not).
+struct Pending<'a> {
+    room_id: &'a str,
+    session_id: &'a str,
+    decoded: Result<DecodedParts, EntryError>,
+}
+
+impl<'a> Pending<'a> {
+    fn new(room_id: &'a str, session_id: &'a str, parts: (&str, &str, &str)) -> Self {
+        Self {
+            room_id,
+            session_id,
+            decoded: DecodedParts::decode(parts.0, parts.1, parts.2).map_err(entry_error),
+        }
+    }
+}
+
+/// Entries whose key agreements are computed together (eight lanes of the wide X25519).
+const GROUP: usize = 8;
+
+/// Finishes a group: one [`Scalar::diffie_hellman_many`](crate::x25519::Scalar) call for
+/// every entry that decoded, then each entry on its own, in order.
+fn finish_group(
+    key: &BackupDecryptionKey,
+    group: Vec<Pending<'_>>,
+    out: &mut Vec<Result<RestoredSession, RestoreFailure>>,
+) {
+    let points: Vec<[u8; 32]> = group
+        .iter()
+        .filter_map(|p| p.decoded.as_ref().ok().map(|d| d.ephemeral))
+        .collect();
+    let mut shared = key.scalar().diffie_hellman_many(&points).into_iter();
+    for p in group {
+        let result = p.decoded.and_then(|d| {
+            // One result per decoded entry, in the same order as `points`.
+            let plaintext = d.decrypt(shared.next().flatten()).map_err(entry_error)?;
+            check_plaintext(p.room_id, p.session_id, &plaintext)
+        });
+        out.push(result.map_err(|(error, message)| RestoreFailure {
+            room_id: p.room_id.to_owned(),
+            session_id: p.session_id.to_owned(),
+            error,
+            message,
+        }));
+    }
+}
+
+/// The checks on a decrypted plaintext, and the restored session's JSON text.
+fn check_plaintext(
+    room_id: &str,
+    session_id: &str,
+    plaintext: &[u8],
+) -> Result<RestoredSession, EntryError> {
     let json = |m: &str| (RestoreErrorClass::Json, m.to_owned());
-    let text = std::str::from_utf8(&plaintext)
+    let text = std::str::from_utf8(plaintext)
         .map_err(|_| json("the decrypted session is not UTF-8 JSON"))?;
     let fields: SessionFields<'_> = serde_json::from_str(text)
         .map_err(|_| json("the decrypted session is not a JSON object"))?;
@@ -398,8 +461,18 @@ pub fn restore_keys(
         .collect();
     let run = || -> Vec<Result<RestoredSession, RestoreFailure>> {
         entries
-            .par_iter()
-            .map(|(room, sid, data)| restore_entry(key, room, sid, data))
+            .par_chunks(GROUP)
+            .flat_map_iter(|chunk| {
+                let group = chunk
+                    .iter()
+                    .map(|(room, sid, d)| {
+                        Pending::new(room, sid, (&d.ephemeral, &d.ciphertext, &d.mac))
+                    })
+                    .collect();
+                let mut out = Vec::with_capacity(chunk.len());
+                finish_group(key, group, &mut out);
+                out
+            })
             .collect()
     };
     let results = match pool(opts)? {
@@ -613,18 +686,22 @@ impl<S: RestoreSink> Ctx<'_, '_, '_, S> {
         let key = self.key;
         if self.inline {
             // One job means one thread: no pool, no pipelining.
-            let results: BatchResult = batch
-                .into_iter()
-                .map(|(room, sid, raw)| restore_raw(key, &room, sid, &raw))
-                .collect();
+            let mut results = BatchResult::with_capacity(batch.len());
+            for chunk in batch.chunks(GROUP) {
+                restore_raw_group(key, chunk, &mut results);
+            }
             self.deliver(results);
             return;
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.scope.spawn(move |_| {
             let results: BatchResult = batch
-                .into_par_iter()
-                .map(|(room, sid, raw)| restore_raw(key, &room, sid, &raw))
+                .par_chunks(GROUP)
+                .flat_map_iter(|chunk| {
+                    let mut out = Vec::with_capacity(chunk.len());
+                    restore_raw_group(key, chunk, &mut out);
+                    out
+                })
                 .collect();
             // The receiver lives until every batch is delivered.
             let _ = tx.send(results);
@@ -665,31 +742,36 @@ impl<S: RestoreSink> Ctx<'_, '_, '_, S> {
     }
 }
 
-fn restore_raw(
+/// Restores a group of raw entries (each parsed as a `KeyBackupData` first).
+fn restore_raw_group(
     key: &BackupDecryptionKey,
-    room: &str,
-    sid: String,
-    raw: &RawValue,
-) -> Result<RestoredSession, RestoreFailure> {
-    match serde_json::from_str::<Entry>(raw.get()) {
-        Ok(e) => {
-            let d = &e.session_data;
-            restore_parts(key, room, &sid, (&d.ephemeral, &d.ciphertext, &d.mac)).map_err(
-                |(error, message)| RestoreFailure {
-                    room_id: room.to_owned(),
-                    session_id: sid.clone(),
-                    error,
-                    message,
-                },
-            )
-        }
-        Err(e) => Err(RestoreFailure {
-            room_id: room.to_owned(),
-            session_id: sid,
-            error: RestoreErrorClass::Malformed,
-            message: format!("the backup entry is not a KeyBackupData object: {e}"),
-        }),
-    }
+    chunk: &[(Arc<str>, String, Box<RawValue>)],
+    out: &mut BatchResult,
+) {
+    // The parsed entries borrow from the raw text; keep them alive for the group.
+    let parsed: Vec<Result<Entry<'_>, serde_json::Error>> = chunk
+        .iter()
+        .map(|(_, _, raw)| serde_json::from_str::<Entry>(raw.get()))
+        .collect();
+    let group = chunk
+        .iter()
+        .zip(&parsed)
+        .map(|((room, sid, _), entry)| match entry {
+            Ok(e) => {
+                let d = &e.session_data;
+                Pending::new(room, sid, (&d.ephemeral, &d.ciphertext, &d.mac))
+            }
+            Err(e) => Pending {
+                room_id: room,
+                session_id: sid,
+                decoded: Err((
+                    RestoreErrorClass::Malformed,
+                    format!("the backup entry is not a KeyBackupData object: {e}"),
+                )),
+            },
+        })
+        .collect();
+    finish_group(key, group, out);
 }
 
 /// Each level of the body is a map whose visitor is the seed itself.

@@ -382,3 +382,69 @@ fn debug_prints_no_secret() {
     assert!(shown.contains(&key.public_key().to_base64()));
     assert!(!shown.contains(&key.to_recovery_key().to_base58()));
 }
+
+/// Bulk restore computes its key agreements in groups (eight lanes at once where the CPU
+/// has AVX-512 IFMA); every entry must come out exactly as when restored on its own
+/// through the one-at-a-time path, whatever its neighbours in the group are. Damaged
+/// entries are spread through one room so that groups mix good and bad entries, with
+/// low-order ephemeral keys of several orders among them.
+#[test]
+fn grouped_key_agreement_matches_one_at_a_time() {
+    let key = key();
+    let mut body = fixtures::synthetic_backup(key.public_key(), 61, 3);
+    let (damaged, _) = damaged_backup(1);
+    let bad: Vec<KeyBackupData> = damaged.rooms["!damaged:example.org"]
+        .sessions
+        .values()
+        .cloned()
+        .collect();
+    let low_order = [
+        // 1 (order 1), p − 1 (order 2), a point of order 8, and 0 with the top bit set.
+        "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "7P///////////////////////////////////////38",
+        "4Ot6fDtBuK4WVuP68Z/EatoJjeucMrH9hmIFFl9JuAA",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA",
+    ];
+    let room = body.rooms.keys().next().unwrap().clone();
+    let sessions = &mut body.rooms.get_mut(&room).unwrap().sessions;
+    let good = sessions.values().next().unwrap().clone();
+    for (i, b) in bad.iter().enumerate() {
+        sessions.insert(format!("bad-{i:02}"), b.clone());
+    }
+    for (i, e) in low_order.iter().enumerate() {
+        let mut d = good.clone();
+        d.session_data.ephemeral = (*e).into();
+        sessions.insert(format!("low-order-{i}"), d);
+    }
+    let text = serde_json::to_vec(&body).unwrap();
+    for jobs in [Some(1), None] {
+        let opts = RestoreOptions {
+            jobs,
+            batch_size: 13,
+            ..Default::default()
+        };
+        let grouped = restore_slice(&key, &text, &opts).unwrap();
+        let mut one_by_one = backup_cipher::RestoreResult::default();
+        for (room_id, r) in &body.rooms {
+            for (sid, d) in &r.sessions {
+                match backup_cipher::restore_entry(&key, room_id, sid, &d.session_data) {
+                    Ok(s) => one_by_one.sessions.push(s),
+                    Err(f) => one_by_one.failures.push(f),
+                }
+            }
+        }
+        one_by_one.sort();
+        assert_eq!(grouped.sessions, one_by_one.sessions);
+        assert_eq!(grouped.failures, one_by_one.failures);
+        let low: Vec<_> = grouped
+            .failures
+            .iter()
+            .filter(|f| f.session_id.starts_with("low-order"))
+            .collect();
+        assert_eq!(low.len(), 4);
+        assert!(
+            low.iter().all(|f| f.error == RestoreErrorClass::Key),
+            "{low:?}"
+        );
+    }
+}

@@ -32,6 +32,11 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode, Fatal> {
         text.len() as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
+    println!(
+        "X25519: {} (one operation: {})",
+        backup_cipher::x25519::Scalar::new(key.as_bytes()).many_backend(args.sessions),
+        backup_cipher::x25519::BACKEND
+    );
     let cores = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
