@@ -5,6 +5,7 @@ use std::hint::black_box;
 use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey, X25519};
 use backup_cipher::x25519::{BACKEND, Scalar};
 use criterion::{Criterion, criterion_group, criterion_main};
+use rayon::prelude::*;
 
 fn x25519(c: &mut Criterion) {
     let secret = [7u8; 32];
@@ -45,6 +46,21 @@ fn x25519(c: &mut Criterion) {
     g.bench_function(format!("many_{}", ours.many_backend(points.len())), |b| {
         b.iter(|| ours.diffie_hellman_many(black_box(&points)))
     });
+    // The same on every core, as a restore runs it: what the hardware gives when all
+    // cores compute X25519 at once (cores may share execution units).
+    let wide: Vec<[u8; 32]> = points.iter().cycle().take(1024).copied().collect();
+    g.throughput(criterion::Throughput::Elements(wide.len() as u64));
+    g.bench_function(
+        format!("many_all_cores_{}", ours.many_backend(wide.len())),
+        |b| {
+            b.iter(|| {
+                wide.par_chunks(8)
+                    .map(|c| ours.diffie_hellman_many(black_box(c)).len())
+                    .sum::<usize>()
+            })
+        },
+    );
+    g.throughput(criterion::Throughput::Elements(points.len() as u64));
     g.bench_function(format!("one_by_one_{BACKEND}"), |b| {
         b.iter(|| {
             points
