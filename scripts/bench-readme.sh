@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every figure of the README's performance table, in one run on one machine. Results go
+# to target/bench-readme/*.txt. Takes about 20 minutes on 2 cores (the 100,000-session
+# criterion runs dominate). Run it on an otherwise idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=target/bench-readme
+mkdir -p "$out"
+
+cargo build -q --release -p megolm-backup
+# Large backups for the memory figures (made once; the key is random each time).
+for n in 100000 300000; do
+  [ -f "$out/backup-$n/backup.json" ] ||
+    cargo run -q --release -p backup-cipher --example make_demo_backup -- "$out/backup-$n" "$n"
+done
+
+cargo bench -p benches --bench pbkdf2 2>&1 | grep -E "^pbkdf2|time:" > "$out/pbkdf2.txt"
+cargo bench -p benches --bench x25519 2>&1 | grep -E "^x25519|time:|thrpt:" > "$out/x25519.txt"
+MKB_BENCH_LARGE=1 cargo bench -p benches --bench backup 2>&1 |
+  grep -E "^decrypt|^restore|time:|thrpt:" > "$out/backup.txt"
+./target/release/megolm-backup bench --sessions 100000 --runs 2 > "$out/cli.txt" 2>&1
+for n in 100000 300000; do
+  d="$out/backup-$n"
+  for budget in 33554432 default; do
+    args=()
+    [ "$budget" = default ] || args=(--sort-memory "$budget")
+    /usr/bin/time -v ./target/release/megolm-backup restore "${args[@]}" \
+      --key-file "$d/recovery-key.txt" --out "$d/restored.json" "$d/backup.json" 2>&1 |
+      grep -E "restored|Maximum resident|Elapsed" > "$out/rss-$n-$budget.txt"
+  done
+  rm -f "$d/restored.json"
+done
+echo "results in $out/"
