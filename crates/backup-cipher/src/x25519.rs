@@ -5,7 +5,7 @@
 //!
 //! - default: `x25519-dalek` (pure Rust, any target);
 //! - feature `aws-lc`: `aws-lc-rs`, whose X25519 is s2n-bignum's formally verified
-//!   assembly, about 3× faster on x86-64.
+//!   assembly, about 2× faster on x86-64 (README performance table).
 //!
 //! Both reject a non-contributory (all-zero) result through the same check below, and
 //! both run the whole vector suite and the vodozemac interop tests in CI.
