@@ -28,9 +28,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     BACKUP_ALGORITHM, BackupDecryptionKey, BackupVersion, DecryptError, EncryptedSessionData,
-    KeysBackup, MEGOLM_ALGORITHM,
-    cipher::{DecodedParts, decrypt_parts},
-    types::session_id_of,
+    KeysBackup, MEGOLM_ALGORITHM, cipher::DecodedParts, types::session_id_of, x25519::SharedSecret,
 };
 
 /// Why one entry could not be restored: a class of the vector profile.
@@ -293,17 +291,17 @@ pub fn restore_entry(
     session_id: &str,
     data: &EncryptedSessionData,
 ) -> Result<RestoredSession, RestoreFailure> {
-    let parts = (
-        data.ephemeral.as_str(),
-        data.ciphertext.as_str(),
-        data.mac.as_str(),
+    let pending = Pending::new(
+        room_id,
+        session_id,
+        (&data.ephemeral, &data.ciphertext, &data.mac),
     );
-    restore_parts(key, room_id, session_id, parts).map_err(|(error, message)| RestoreFailure {
-        room_id: room_id.to_owned(),
-        session_id: session_id.to_owned(),
-        error,
-        message,
-    })
+    let shared = pending
+        .decoded
+        .as_ref()
+        .ok()
+        .and_then(|d| key.scalar().diffie_hellman(&d.ephemeral));
+    pending.finish(shared)
 }
 
 /// The fields a restore checks, read without copying the plaintext.
@@ -325,16 +323,6 @@ fn entry_error(e: DecryptError) -> EntryError {
     (RestoreErrorClass::from(&e), e.to_string())
 }
 
-fn restore_parts(
-    key: &BackupDecryptionKey,
-    room_id: &str,
-    session_id: &str,
-    (ephemeral, ciphertext, mac): (&str, &str, &str),
-) -> Result<RestoredSession, EntryError> {
-    let plaintext = decrypt_parts(key.scalar(), ephemeral, ciphertext, mac).map_err(entry_error)?;
-    check_plaintext(room_id, session_id, &plaintext)
-}
-
 /// One entry of a group: its ids, and its `session_data` decoded (or why not).
 struct Pending<'a> {
     room_id: &'a str,
@@ -349,6 +337,27 @@ impl<'a> Pending<'a> {
             session_id,
             decoded: DecodedParts::decode(parts.0, parts.1, parts.2).map_err(entry_error),
         }
+    }
+
+    /// Finishes the entry with the X25519 result for its ephemeral key (`None` when it did
+    /// not decode, or the result is non-contributory): MAC, decryption, plaintext checks.
+    fn finish(self, shared: Option<SharedSecret>) -> Result<RestoredSession, RestoreFailure> {
+        let Self {
+            room_id,
+            session_id,
+            decoded,
+        } = self;
+        decoded
+            .and_then(|d| {
+                let plaintext = d.decrypt(shared).map_err(entry_error)?;
+                check_plaintext(room_id, session_id, &plaintext)
+            })
+            .map_err(|(error, message)| RestoreFailure {
+                room_id: room_id.to_owned(),
+                session_id: session_id.to_owned(),
+                error,
+                message,
+            })
     }
 }
 
@@ -368,17 +377,13 @@ fn finish_group(
         .collect();
     let mut shared = key.scalar().diffie_hellman_many(&points).into_iter();
     for p in group {
-        let result = p.decoded.and_then(|d| {
-            // One result per decoded entry, in the same order as `points`.
-            let plaintext = d.decrypt(shared.next().flatten()).map_err(entry_error)?;
-            check_plaintext(p.room_id, p.session_id, &plaintext)
-        });
-        out.push(result.map_err(|(error, message)| RestoreFailure {
-            room_id: p.room_id.to_owned(),
-            session_id: p.session_id.to_owned(),
-            error,
-            message,
-        }));
+        // One result per decoded entry, in the same order as `points`.
+        let s = if p.decoded.is_ok() {
+            shared.next().flatten()
+        } else {
+            None
+        };
+        out.push(p.finish(s));
     }
 }
 
