@@ -6,7 +6,7 @@ use backup_cipher::{BackupVersion, KeyBackupData, KeysBackup, RoomKeyBackup};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use ureq::{Agent, Body, http::Response};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::ClientError;
 
@@ -495,6 +495,67 @@ impl Client {
         }
     }
 
+    /// The user's cross-signing master public key (`POST /keys/query`), or `None` when
+    /// the account has no cross-signing keys.
+    pub fn master_key(&self, user_id: &str) -> Result<Option<String>, ClientError> {
+        let body = json!({ "device_keys": { user_id: [] } });
+        let response: Value = self.json(Method::Post, "/keys/query", &[], Some(&body))?;
+        Ok(master_key_in_query(&response, user_id))
+    }
+
+    /// Uploads cross-signing keys (`POST /keys/device_signing/upload`, the body from
+    /// `ssss::CrossSigningKeys::upload_body`). Servers let an account without keys
+    /// upload its first ones without more (MSC3967); otherwise they ask for
+    /// user-interactive authentication, answered here with `m.login.password` when a
+    /// password is given, and with [`ClientError::AuthRequired`] when not.
+    pub fn upload_cross_signing_keys(
+        &self,
+        user_id: &str,
+        body: &Value,
+        password: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let path = "/keys/device_signing/upload";
+        match self.json::<Value>(Method::Post, path, &[], Some(body)) {
+            Ok(_) => Ok(()),
+            Err(ClientError::AuthRequired { session, flows }) => {
+                let Some(password) = password else {
+                    return Err(ClientError::AuthRequired { session, flows });
+                };
+                let mut with_auth = body.clone();
+                if let Value::Object(map) = &mut with_auth {
+                    let mut auth = json!({
+                        "type": "m.login.password",
+                        "identifier": {"type": "m.id.user", "user": user_id},
+                        "password": password,
+                    });
+                    if let (Some(s), Value::Object(a)) = (session, &mut auth) {
+                        a.insert("session".into(), Value::String(s));
+                    }
+                    map.insert("auth".into(), auth);
+                }
+                let result = self.json::<Value>(Method::Post, path, &[], Some(&with_auth));
+                if let Value::Object(map) = &mut with_auth
+                    && let Some(Value::Object(auth)) = map.get_mut("auth")
+                    && let Some(Value::String(p)) = auth.get_mut("password")
+                {
+                    p.zeroize();
+                }
+                match result {
+                    Ok(_) => Ok(()),
+                    Err(ClientError::AuthRequired { .. } | ClientError::Forbidden(_)) => {
+                        Err(ClientError::Forbidden(
+                            "the account password was not accepted for replacing the \
+                             cross-signing keys"
+                                .into(),
+                        ))
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sets one account-data event (`PUT /user/{userId}/account_data/{type}`).
     pub fn set_account_data(
         &self,
@@ -523,6 +584,15 @@ fn error_from(status: u16, mut response: Response<Body>, query: &[(&str, &str)])
         retry_after_ms: Option<u64>,
         #[serde(default)]
         current_version: Option<String>,
+        #[serde(default)]
+        session: Option<String>,
+        #[serde(default)]
+        flows: Option<Vec<Flow>>,
+    }
+    #[derive(Deserialize, Default)]
+    struct Flow {
+        #[serde(default)]
+        stages: Vec<String>,
     }
     let e: MatrixError = response
         .body_mut()
@@ -530,6 +600,20 @@ fn error_from(status: u16, mut response: Response<Body>, query: &[(&str, &str)])
         .limit(ERROR_BODY_LIMIT)
         .read_json()
         .unwrap_or_default();
+    if status == 401
+        && let Some(flows) = &e.flows
+        && e.errcode != "M_FORBIDDEN"
+    {
+        let flows = flows
+            .iter()
+            .map(|f| f.stages.join(" then "))
+            .collect::<Vec<_>>()
+            .join(", or ");
+        return ClientError::AuthRequired {
+            session: e.session,
+            flows,
+        };
+    }
     match e.errcode.as_str() {
         "M_WRONG_ROOM_KEYS_VERSION" => ClientError::WrongVersion {
             given: query
@@ -553,4 +637,15 @@ fn error_from(status: u16, mut response: Response<Body>, query: &[(&str, &str)])
             error: e.error,
         },
     }
+}
+
+/// `master_keys.<user_id>.keys` of a `/keys/query` response: the first key's value.
+fn master_key_in_query(response: &Value, user_id: &str) -> Option<String> {
+    response
+        .get("master_keys")?
+        .get(user_id)?
+        .get("keys")?
+        .as_object()?
+        .values()
+        .find_map(|v| v.as_str().map(str::to_owned))
 }

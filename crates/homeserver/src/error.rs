@@ -25,6 +25,18 @@ pub enum ClientError {
         /// `M_UNKNOWN_TOKEN` or `M_MISSING_TOKEN`.
         errcode: String,
     },
+    /// The server wants user-interactive authentication (401 with `flows`), e.g. the
+    /// account password to replace cross-signing keys.
+    #[error(
+        "the homeserver asks you to confirm this with your account password (user-interactive \
+         authentication; it offers {flows}): give the password with --password-file FILE"
+    )]
+    AuthRequired {
+        /// The UIA session to continue.
+        session: Option<String>,
+        /// The offered flows, each as its stage types joined by " then ".
+        flows: String,
+    },
     /// `M_FORBIDDEN`.
     #[error("the homeserver refused the request (M_FORBIDDEN): {0}")]
     Forbidden(String),
@@ -65,6 +77,7 @@ impl ClientError {
             Self::WrongVersion { .. } => Some("M_WRONG_ROOM_KEYS_VERSION"),
             Self::Unauthorized { errcode } => Some(errcode),
             Self::Forbidden(_) => Some("M_FORBIDDEN"),
+            Self::AuthRequired { .. } => None,
             Self::RateLimited { .. } => Some("M_LIMIT_EXCEEDED"),
             Self::Matrix { errcode, .. } => Some(errcode),
             _ => None,

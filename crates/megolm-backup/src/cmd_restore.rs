@@ -11,31 +11,26 @@ use std::{
 
 use backup_cipher::{
     BackupDecryptionKey, Progress, RestoreFailure, RestoreOptions, RestoreSink, RestoredSession,
-    check_backup_version, restore_reader,
+    restore_reader,
 };
 use clap::Args;
 
 use crate::{
     Fatal,
-    input::{secret_from_file, secret_from_stdin},
-    keys::{backup_key_from_text, read_backup_info},
+    keys::{KeyArgs, read_backup_info, recover},
     sorted_output::{SortedJsonArray, create_private},
 };
 
 #[derive(Debug, Args)]
 pub(crate) struct RestoreArgs {
-    /// File holding the recovery key or the base64 backup key (`-` = stdin).
-    #[arg(long, value_name = "FILE", required_unless_present_any = ["passphrase_stdin", "account_data", "secret_storage"])]
-    key_file: Option<PathBuf>,
-    /// Take the backup key from secret storage in this account-data file; the recovery
-    /// key (Security Key) or passphrase (Security Phrase) is read from stdin.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["key_file", "passphrase_stdin"])]
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Secret storage from this account-data file (a /sync response, a list of events, or
+    /// an object of type → content), so the Security Key or Phrase can be used offline.
+    #[arg(long, value_name = "FILE")]
     account_data: Option<PathBuf>,
-    /// Read the passphrase of a legacy passphrase backup from stdin (needs --backup-info).
-    #[arg(long, requires = "backup_info", conflicts_with = "key_file")]
-    passphrase_stdin: bool,
-    /// The backup version (body of GET /room_keys/version): a key that does not match its
-    /// public key is refused before any work.
+    /// The backup version (body of GET /room_keys/version): the key is checked against its
+    /// public key before any work.
     #[arg(long, value_name = "FILE")]
     backup_info: Option<PathBuf>,
     /// Where to write the restored sessions (JSON array); stdout when absent.
@@ -64,71 +59,15 @@ pub(crate) struct RestoreArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     sort_memory: usize,
     /// Fetch the backup from this homeserver instead of a file (see `fetch` for the
-    /// authentication options).
+    /// authentication options); secret storage is read from the account too.
     #[cfg(feature = "homeserver")]
     #[command(flatten)]
     server: crate::cmd_server::ServerArgs,
     /// With --homeserver: the backup version (default: the current one).
     #[arg(long, value_name = "V")]
     version: Option<String>,
-    /// With --homeserver: take the backup key from the account's secret storage on the
-    /// server, unlocked with the recovery key or passphrase on stdin.
-    #[arg(long, conflicts_with_all = ["key_file", "passphrase_stdin", "account_data"])]
-    secret_storage: bool,
     /// The backup body (GET /room_keys/keys), `-` for stdin; omit with --homeserver.
     backup_json: Option<PathBuf>,
-}
-
-/// The backup key from whichever source the arguments name, checked against the backup
-/// version when it is known (before any work).
-pub(crate) fn load_key(
-    args: &RestoreArgs,
-    info: Option<&backup_cipher::BackupVersion>,
-    store: Option<ssss::SecretStore>,
-) -> Result<BackupDecryptionKey, Fatal> {
-    let key = if let Some(store) = store {
-        let unlocked = crate::cmd_ssss::unlock_with_stdin(&store)?;
-        let secret = store.backup_key(&unlocked.key).map_err(Fatal::new)?;
-        eprintln!(
-            "secret storage unlocked with the {}; using the backup key it holds",
-            unlocked.method
-        );
-        if let Some(info) = info {
-            secret.check_version(info).map_err(|e| {
-                Fatal::new(format!(
-                    "the backup key in secret storage is stale — {e}. Restore with the \
-                     recovery key of the current backup, or reset the backup"
-                ))
-            })?;
-        }
-        secret.key.clone()
-    } else if args.passphrase_stdin {
-        let phrase = secret_from_stdin()?;
-        let info = info.ok_or_else(|| {
-            Fatal::new(
-                "--passphrase-stdin needs the backup version (--backup-info or --homeserver)",
-            )
-        })?;
-        BackupDecryptionKey::from_legacy_passphrase(&phrase, &info.auth_data).map_err(Fatal::new)?
-    } else {
-        let path = args
-            .key_file
-            .as_deref()
-            .ok_or_else(|| Fatal::new("give --key-file"))?;
-        backup_key_from_text(&secret_from_file(path)?)?
-    };
-    if let Some(info) = info {
-        check_backup_version(&key, info).map_err(Fatal::new)?;
-    }
-    Ok(key)
-}
-
-/// Does this restore read something secret from stdin?
-fn stdin_busy(args: &RestoreArgs) -> bool {
-    args.passphrase_stdin
-        || args.account_data.is_some()
-        || args.secret_storage
-        || args.key_file.as_deref() == Some(Path::new("-"))
 }
 
 type Source = (BackupDecryptionKey, Box<dyn Read>, Option<u64>);
@@ -142,33 +81,25 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
                 "give either --homeserver or a BACKUP_JSON file, not both",
             ));
         }
-        let client = args.server.connect(stdin_busy(args))?;
+        let client = args.server.connect(args.key.uses_stdin())?;
+        let input = args.key.read()?;
         let info = crate::cmd_server::version_info(&client, args.version.as_deref())?;
-        let store = if args.secret_storage {
-            Some(crate::cmd_server::server_secret_store(&client)?)
-        } else {
-            args.account_data
-                .as_deref()
-                .map(crate::cmd_ssss::read_account_data)
-                .transpose()?
+        let store = match &args.account_data {
+            Some(path) => crate::cmd_ssss::read_account_data(path)?,
+            None => crate::cmd_server::server_secret_store(&client)?,
         };
-        let key = load_key(args, Some(&info), store)?;
+        let key = recover(&input, Some(&store), Some(&info))?.backup_key;
         let version = info.version.clone().unwrap_or_default();
         let reader = client.room_keys_reader(&version).map_err(Fatal::new)?;
         return Ok((key, Box::new(reader), None));
-    }
-    if args.secret_storage {
-        return Err(Fatal::new(
-            "--secret-storage reads the account data from the homeserver: give --homeserver",
-        ));
     }
     let path = args
         .backup_json
         .as_deref()
         .ok_or_else(|| Fatal::new("give the backup body file (BACKUP_JSON), or --homeserver"))?;
-    if path == Path::new("-") && stdin_busy(args) {
+    if path == Path::new("-") && args.key.uses_stdin() {
         return Err(Fatal::new(
-            "stdin cannot carry both the key and the backup body",
+            "stdin cannot carry both the key and the backup body: give the key with --key-file",
         ));
     }
     let info = args
@@ -181,7 +112,8 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
         .as_deref()
         .map(crate::cmd_ssss::read_account_data)
         .transpose()?;
-    let key = load_key(args, info.as_ref(), store)?;
+    let input = args.key.read()?;
+    let key = recover(&input, store.as_ref(), info.as_ref())?.backup_key;
     let (input, total) = open_input(path)?;
     Ok((key, input, total))
 }
@@ -282,6 +214,7 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
     };
     let started = Instant::now();
     let result = restore_reader(&key, input, &opts, &mut sink);
+    let elapsed = started.elapsed();
     if let Some(bar) = &sink.bar {
         bar.finish_and_clear();
     }
@@ -308,7 +241,7 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
             w.write_all(b"\n")
         })?;
     }
-    eprintln!("{}", summary(restored, &sink.failures, progress, started));
+    eprintln!("{}", summary(restored, &sink.failures, progress, elapsed));
     Ok(if sink.failures.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -320,9 +253,11 @@ fn summary(
     restored: u64,
     failures: &[RestoreFailure],
     progress: Progress,
-    started: Instant,
+    elapsed: std::time::Duration,
 ) -> String {
-    let secs = started.elapsed().as_secs_f64();
+    // The restore alone: an export file's key derivation (a deliberate half second) is
+    // not part of the rate.
+    let secs = elapsed.as_secs_f64();
     let mut line = format!(
         "restored {restored} of {} sessions in {secs:.2} s ({:.0} sessions/s)",
         progress.done,

@@ -3,7 +3,7 @@
 
 use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
 
-use backup_cipher::{BackupDecryptionKey, BackupVersion, signatures::sign_auth_data};
+use backup_cipher::{BackupVersion, signatures::sign_auth_data};
 use clap::Args;
 use homeserver::{Client, ClientError, UploadProgress};
 
@@ -11,7 +11,7 @@ use crate::{
     Fatal,
     cmd_restore::write_output,
     input::{secret_from_file, secret_from_stdin},
-    keys::backup_key_from_text,
+    keys::{KeyArgs, recover},
 };
 
 /// How to reach and authenticate to the homeserver. The access token and password are
@@ -27,8 +27,9 @@ pub(crate) struct ServerArgs {
     /// Log in as this user with a password instead of a token.
     #[arg(long, value_name = "USER")]
     user: Option<String>,
-    /// File holding the password for --user (otherwise read from stdin).
-    #[arg(long, value_name = "FILE", requires = "user")]
+    /// File holding the account password: to log in with --user (otherwise read from
+    /// stdin), and for the server's confirmation when cross-signing keys are replaced.
+    #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
 }
 
@@ -61,13 +62,18 @@ impl ServerArgs {
             let (client, _) = Client::login_password(url, user, &password).map_err(Fatal::new)?;
             return Ok((client, Some(password)));
         }
+        let password = self
+            .password_file
+            .as_deref()
+            .map(secret_from_file)
+            .transpose()?;
         let token = match &self.access_token_file {
             Some(f) => secret_from_file(f)?,
             None => zeroize::Zeroizing::new(std::env::var("MATRIX_ACCESS_TOKEN").map_err(|_| {
                 Fatal::new("no access token: give --access-token-file FILE, set MATRIX_ACCESS_TOKEN, or use --user")
             })?),
         };
-        Ok((Client::new(url, &token), None))
+        Ok((Client::new(url, &token), password))
     }
 }
 
@@ -122,20 +128,26 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
 pub(crate) struct InfoArgs {
     #[command(flatten)]
     server: ServerArgs,
-    /// A key file (recovery key or base64): say whether it belongs to the backup.
+    /// A file with the Security Key or Phrase (or the backup's recovery key): say what it
+    /// is and whether it opens this backup (`-` = stdin).
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
+    /// Read that key or phrase from stdin.
+    #[arg(long, visible_alias = "passphrase-stdin")]
+    key_stdin: bool,
     /// The backup version (default: the current one).
     #[arg(long)]
     version: Option<String>,
 }
 
 pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
-    let stdin_busy = args
-        .key_file
-        .as_deref()
-        .is_some_and(|p| p == std::path::Path::new("-"));
-    let client = args.server.connect(stdin_busy)?;
+    let key = (args.key_file.is_some() || args.key_stdin).then(|| KeyArgs {
+        key_file: args.key_file.clone(),
+        key_stdin: args.key_stdin,
+    });
+    let client = args
+        .server
+        .connect(key.as_ref().is_some_and(KeyArgs::uses_stdin))?;
     let info = match client.backup_version(args.version.as_deref()) {
         Err(ClientError::NoBackup) => {
             println!("no key backup on this account");
@@ -156,16 +168,15 @@ pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
             println!("signed by:  {user} {key_id}");
         }
     }
-    if let Some(path) = &args.key_file {
-        let key = backup_key_from_text(&secret_from_file(path)?)?;
-        if key.matches(&info.auth_data) {
-            println!("key:        matches this backup");
-        } else {
-            println!(
-                "key:        does NOT match this backup (its public key is {})",
-                key.public_key()
-            );
-            return Ok(ExitCode::from(2));
+    if let Some(key) = &key {
+        let input = key.read()?;
+        let store = server_secret_store(&client)?;
+        match ssss::recover_backup_key(&input, Some(&store), Some(&info)) {
+            Ok(found) => println!("key:        {}", found.describe()),
+            Err(e) => {
+                println!("key:        does NOT open this backup: {e}");
+                return Ok(ExitCode::from(2));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -175,10 +186,11 @@ pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
 pub(crate) struct UploadArgs {
     #[command(flatten)]
     server: ServerArgs,
-    /// The backup decryption key (recovery key or base64): sessions are encrypted to its
-    /// public key, and a new backup version is created for it when there is none.
-    #[arg(long, value_name = "FILE")]
-    key_file: PathBuf,
+    /// The key: sessions are encrypted to the backup's public key, and a new backup
+    /// version is created for it when there is none (signed with the cross-signing master
+    /// key when secret storage holds it).
+    #[command(flatten)]
+    key: KeyArgs,
     /// Upload to this version (default: the current one, created when there is none).
     #[arg(long)]
     version: Option<String>,
@@ -214,62 +226,55 @@ pub(crate) fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::Signi
     Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
-/// Creates a backup version for `key`, signed when a signing key is given.
-pub(crate) fn create_version(
-    client: &Client,
-    key: &BackupDecryptionKey,
-    signing: Option<(&ed25519_dalek::SigningKey, &str, &str)>,
-) -> Result<String, Fatal> {
-    let mut version = BackupVersion::new(key.public_key());
-    if let Some((sk, key_id, user)) = signing {
-        sign_auth_data(&mut version.auth_data, user, key_id, sk).map_err(Fatal::new)?;
-    }
-    client.create_backup_version(&version).map_err(Fatal::new)
-}
-
 pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
-    let stdin_busy = args.key_file == std::path::Path::new("-");
-    let client = args.server.connect(stdin_busy)?;
-    let key = backup_key_from_text(&secret_from_file(&args.key_file)?)?;
+    let client = args.server.connect(args.key.uses_stdin())?;
+    let input = args.key.read()?;
     let sessions = crate::cmd_encrypt::read_sessions_or_export(
         &args.sessions,
         args.export_passphrase_file.as_deref(),
     )?;
-    let version = match client.backup_version(args.version.as_deref()) {
-        Ok(info) => {
-            if !key.matches(&info.auth_data) {
-                return Err(Fatal::new(format!(
-                    "backup version {} belongs to another key (public key {}), not to this one ({}); \
-                     upload to a version of this key or create a new backup",
-                    info.version.as_deref().unwrap_or("?"),
-                    info.auth_data.public_key,
-                    key.public_key()
-                )));
-            }
-            info.version
-                .ok_or_else(|| Fatal::new("the server's backup version has no id"))?
+    let store = server_secret_store(&client)?;
+    let current = match client.backup_version(args.version.as_deref()) {
+        Ok(info) => Some(info),
+        Err(ClientError::NoBackup) if args.version.is_none() => None,
+        Err(e) => return Err(Fatal::new(e)),
+    };
+    let found = match recover(&input, Some(&store), current.as_ref()) {
+        Err(e) if current.is_some() => {
+            return Err(Fatal::new(format!(
+                "{e}. To upload to a new backup of this key instead, set up recovery again \
+                 (`setup --reset`)"
+            )));
         }
-        Err(ClientError::NoBackup) if args.version.is_none() => {
-            let sk = args
-                .signing_key_file
-                .as_deref()
-                .map(signing_key)
-                .transpose()?;
-            let user = match (&sk, &args.signing_user) {
-                (Some(_), Some(u)) => u.clone(),
-                (Some(_), None) => client.whoami().map_err(Fatal::new)?.user_id,
-                _ => String::new(),
-            };
-            let key_id = args.signing_key_id.clone().unwrap_or_default();
-            let v = create_version(
-                &client,
-                &key,
-                sk.as_ref().map(|k| (k, key_id.as_str(), user.as_str())),
-            )?;
+        other => other?,
+    };
+    let key = found.backup_key.clone();
+    let version = match current {
+        Some(info) => info
+            .version
+            .ok_or_else(|| Fatal::new("the server's backup version has no id"))?,
+        None => {
+            let user = client.whoami().map_err(Fatal::new)?.user_id;
+            let mut version = BackupVersion::new(key.public_key());
+            // Sign as Element does: with the master key from secret storage, so Element
+            // devices trust the new backup.
+            if let Some(unlocked) = &found.secret_storage
+                && let Ok(cs) = ssss::CrossSigningKeys::from_secret_store(&store, &unlocked.key)
+            {
+                cs.sign_backup(&mut version.auth_data, &user)
+                    .map_err(Fatal::new)?;
+            }
+            if let Some(f) = &args.signing_key_file {
+                let sk = signing_key(f)?;
+                let signer = args.signing_user.clone().unwrap_or_else(|| user.clone());
+                let key_id = args.signing_key_id.clone().unwrap_or_default();
+                sign_auth_data(&mut version.auth_data, &signer, &key_id, &sk)
+                    .map_err(Fatal::new)?;
+            }
+            let v = client.create_backup_version(&version).map_err(Fatal::new)?;
             eprintln!("created backup version {v}");
             v
         }
-        Err(e) => return Err(Fatal::new(e)),
     };
     let (body, errors) = backup_cipher::encrypt_sessions(key.public_key(), &sessions);
     for e in &errors {
@@ -290,10 +295,17 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let (etag, count) = report.last_update.map_or_else(
-        || ("unchanged".to_owned(), "?".to_owned()),
-        |u| (u.etag, u.count.to_string()),
-    );
+    let (etag, count) = match report.last_update {
+        Some(u) => (u.etag, u.count.to_string()),
+        // Nothing was sent (a rerun): ask the server what it holds.
+        None => {
+            let now = client.backup_version(Some(&version)).map_err(Fatal::new)?;
+            (
+                now.etag.unwrap_or_else(|| "?".into()),
+                now.count.map_or("?".into(), |c| c.to_string()),
+            )
+        }
+    };
     eprintln!(
         "uploaded {} sessions to backup version {version} ({} already there); the backup now holds {count} keys, etag {etag}",
         report.uploaded, report.skipped

@@ -11,7 +11,7 @@ use backup_cipher::{BackupDecryptionKey, RestoreOptions, RestoreResult, restore_
 use clap::Args;
 use homeserver::{Client, ClientError};
 use ssss::{
-    CROSS_SIGNING_SECRETS, SecretStore,
+    CrossSigningKeys, SecretStore,
     setup::{SecureBackupSetup, SetupSecret, Signer, check_passphrase},
 };
 use zeroize::Zeroizing;
@@ -20,7 +20,7 @@ use crate::{
     Fatal,
     cmd_server::{ServerArgs, server_secret_store},
     input::{prompt_secret, secret_from_file, secret_from_stdin},
-    keys::backup_key_from_text,
+    keys::KeyArgs,
     sorted_output::create_private,
 };
 
@@ -43,6 +43,11 @@ pub(crate) struct SetupArgs {
     /// to carry the old sessions and cross-signing keys over.
     #[arg(long, value_name = "FILE", requires = "reset")]
     old_key_file: Option<PathBuf>,
+    /// Create new cross-signing keys even though the account has some whose private parts
+    /// cannot be read: other people and your other devices then see a new identity and
+    /// must verify you again. Needs the account password (--password-file or --user).
+    #[arg(long)]
+    replace_cross_signing: bool,
     /// Sign the new backup version with this Ed25519 key (base64 seed in a file).
     #[arg(long, value_name = "FILE", requires = "signing_key_id")]
     signing_key_file: Option<PathBuf>,
@@ -55,9 +60,11 @@ pub(crate) struct SetupArgs {
 struct OldSetup {
     version: Option<String>,
     backup_key: Option<BackupDecryptionKey>,
-    secrets: Vec<(&'static str, Zeroizing<String>)>,
+    cross_signing: Option<CrossSigningKeys>,
 }
 
+/// Opens the old setup with what the user had (`--old-key-file`): the old backup's key to
+/// copy its sessions, and the cross-signing keys from the old secret storage.
 fn read_old(
     client: &Client,
     old_key: Option<&str>,
@@ -68,31 +75,71 @@ fn read_old(
         return Ok(OldSetup {
             version,
             backup_key: None,
-            secrets: Vec::new(),
+            cross_signing: None,
         });
     };
     let store = server_secret_store(client)?;
-    if let Ok(u) = store.unlock(text) {
-        eprintln!("old secret storage unlocked with the {}", u.method);
-        let backup_key = store.backup_key(&u.key).ok().map(|s| s.key);
-        let secrets = CROSS_SIGNING_SECRETS
-            .iter()
-            .filter_map(|n| store.get_secret(&u.key, n).ok().map(|v| (*n, v)))
-            .collect();
-        return Ok(OldSetup {
-            version,
-            backup_key,
-            secrets,
-        });
-    }
-    let key = backup_key_from_text(text).map_err(|_| {
-        Fatal::new("the old key file unlocks neither the old secret storage nor is it a backup key")
-    })?;
+    let cross_signing = store
+        .unlock(text)
+        .ok()
+        .and_then(|u| CrossSigningKeys::from_secret_store(&store, &u.key).ok());
+    let backup_key = match ssss::recover_backup_key(text, Some(&store), current) {
+        Ok(found) => {
+            eprintln!("old key: {}", found.describe());
+            Some(found.backup_key)
+        }
+        // Secret storage opened, but its backup key is not the current backup's: the
+        // cross-signing keys still come along.
+        Err(e) if cross_signing.is_some() => {
+            eprintln!("warning: {e}");
+            None
+        }
+        Err(e) => return Err(Fatal::new(format!("the old key (--old-key-file): {e}"))),
+    };
     Ok(OldSetup {
         version,
-        backup_key: Some(key),
-        secrets: Vec::new(),
+        backup_key,
+        cross_signing,
     })
+}
+
+/// The cross-signing keys the new setup uses, and whether they must be uploaded.
+fn choose_cross_signing(
+    master_on_server: Option<&str>,
+    old: Option<&mut OldSetup>,
+    replace: bool,
+    have_password: bool,
+) -> Result<(CrossSigningKeys, bool), Fatal> {
+    let Some(master) = master_on_server else {
+        return Ok((CrossSigningKeys::generate().map_err(Fatal::new)?, true));
+    };
+    let kept = old
+        .and_then(|o| o.cross_signing.take())
+        .filter(|k| k.master_public_key() == master);
+    if let Some(keys) = kept {
+        eprintln!("keeping this account's cross-signing keys (master key {master})");
+        return Ok((keys, false));
+    }
+    if !replace {
+        return Err(Fatal::new(format!(
+            "this account already has cross-signing keys (master key {master}), and their \
+             private parts could not be read from its secret storage. Give the old Security Key \
+             or Phrase with --reset --old-key-file FILE to keep them, or pass \
+             --replace-cross-signing to create new ones: other people and your other devices \
+             will then see a new identity and must verify you again. Nothing was changed"
+        )));
+    }
+    if !have_password {
+        return Err(Fatal::new(
+            "replacing cross-signing keys needs your account password (the server asks for it): \
+             give it with --password-file FILE, or log in with --user. Nothing was changed",
+        ));
+    }
+    eprintln!(
+        "replacing the cross-signing keys (master key {master}): other people and your other \
+         devices will see a new identity and must verify you again"
+    );
+    Ok((CrossSigningKeys::generate().map_err(Fatal::new)?, true))
 }
 
 fn read_phrase(stdin_is_phrase: bool) -> Result<Zeroizing<String>, Fatal> {
@@ -137,6 +184,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
                 .unwrap_or("none"),
         )));
     }
+    let master_on_server = client.master_key(&user).map_err(Fatal::new)?;
 
     let phrase = if args.passphrase {
         let p = read_phrase(stdin_is_phrase)?;
@@ -160,7 +208,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         .as_deref()
         .map(secret_from_file)
         .transpose()?;
-    let old = if args.reset {
+    let mut old = if args.reset {
         Some(read_old(
             &client,
             old_text.as_deref().map(|s| s.as_str()),
@@ -169,6 +217,12 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     } else {
         None
     };
+    let (cross_signing, upload_cross_signing) = choose_cross_signing(
+        master_on_server.as_deref(),
+        old.as_mut(),
+        args.replace_cross_signing,
+        account_password.is_some(),
+    )?;
 
     let signing_key = match &args.signing_key_file {
         Some(f) => Some(crate::cmd_server::signing_key(f)?),
@@ -185,18 +239,46 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         None => (SetupSecret::GenerateKey, "Security Key"),
     };
     let mut setup = SecureBackupSetup::create(secret, Some(name), signer).map_err(Fatal::new)?;
-    if let Some(old) = &old {
-        for (n, v) in &old.secrets {
-            setup.add_secret(n, v).map_err(Fatal::new)?;
-        }
-    }
+    setup
+        .add_cross_signing(&cross_signing, &user)
+        .map_err(Fatal::new)?;
 
-    // 1. The new backup version (the old one stays readable until step 4).
+    // 1. New cross-signing keys first: when the server refuses them, nothing has changed.
+    if upload_cross_signing {
+        let body = cross_signing.upload_body(&user).map_err(Fatal::new)?;
+        client
+            .upload_cross_signing_keys(
+                &user,
+                &body,
+                account_password.as_deref().map(|p| p.as_str()),
+            )
+            .map_err(|e| {
+                Fatal::new(format!(
+                    "cannot upload the cross-signing keys: {e}. Nothing else was changed"
+                ))
+            })?;
+        eprintln!(
+            "uploaded new cross-signing keys (master key {})",
+            cross_signing.master_public_key()
+        );
+    }
+    let unfinished = |e: Fatal| {
+        if upload_cross_signing {
+            Fatal::new(format!(
+                "{e}. Setup did not finish after the new cross-signing keys were uploaded: run it \
+                 again with --reset --replace-cross-signing"
+            ))
+        } else {
+            e
+        }
+    };
+    // 2. The new backup version, signed by the master key (the old one stays readable
+    //    until step 5).
     let version = client
         .create_backup_version(&setup.backup_version)
-        .map_err(Fatal::new)?;
-    eprintln!("created backup version {version}");
-    // 2. Carry the old sessions over.
+        .map_err(|e| unfinished(Fatal::new(e)))?;
+    eprintln!("created backup version {version}, signed by the cross-signing master key");
+    // 3. Carry the old sessions over.
     if let Some(OldSetup {
         version: Some(old_version),
         backup_key,
@@ -204,20 +286,21 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     }) = &old
     {
         match backup_key {
-            Some(old_key) => {
-                carry_over(&client, old_version, old_key, &version, &setup.backup_key)?
-            }
+            Some(old_key) => carry_over(&client, old_version, old_key, &version, &setup.backup_key)
+                .map_err(unfinished)?,
             None => eprintln!(
-                "warning: without --old-key-file the sessions of backup version {old_version} cannot be \
-                 read, so they are not copied; version {old_version} is kept"
+                "warning: without the old backup's key the sessions of backup version {old_version} \
+                 cannot be read, so they are not copied; version {old_version} is kept"
             ),
         }
     }
-    // 3. Secret storage: description, secrets, and the default pointer last.
+    // 4. Secret storage: description, secrets, and the default pointer last.
     for (t, c) in &setup.account_data {
-        client.set_account_data(&user, t, c).map_err(Fatal::new)?;
+        client
+            .set_account_data(&user, t, c)
+            .map_err(|e| unfinished(Fatal::new(e)))?;
     }
-    // 4. Only now retire the old version, when its sessions are safe in the new one.
+    // 5. Only now retire the old version, when its sessions are safe in the new one.
     if let Some(OldSetup {
         version: Some(old_version),
         backup_key: Some(_),
@@ -269,12 +352,27 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
 }
 
 fn verify(client: &Client, store: &SecretStore, given: &str, version: &str) -> Result<(), Fatal> {
-    let u = store
-        .unlock(given)
-        .map_err(|e| Fatal::new(format!("setup could not be verified: {e}")))?;
-    let backup = store.backup_key(&u.key).map_err(Fatal::new)?;
     let info = client.backup_version(Some(version)).map_err(Fatal::new)?;
-    backup.check_version(&info).map_err(Fatal::new)
+    let found = ssss::recover_backup_key(given, Some(store), Some(&info))
+        .map_err(|e| Fatal::new(format!("setup could not be verified: {e}")))?;
+    let unlocked = found
+        .secret_storage
+        .ok_or_else(|| Fatal::new("setup could not be verified: secret storage did not unlock"))?;
+    let user = client.whoami().map_err(Fatal::new)?.user_id;
+    let keys = CrossSigningKeys::from_secret_store(store, &unlocked.key).map_err(|e| {
+        Fatal::new(format!(
+            "setup could not be verified: the cross-signing keys: {e}"
+        ))
+    })?;
+    match client.master_key(&user).map_err(Fatal::new)? {
+        Some(m) if m == keys.master_public_key() => Ok(()),
+        other => Err(Fatal::new(format!(
+            "setup could not be verified: the master key in secret storage ({}) is not the \
+             account's ({})",
+            keys.master_public_key(),
+            other.as_deref().unwrap_or("none")
+        ))),
+    }
 }
 
 fn carry_over(
@@ -325,14 +423,16 @@ fn carry_over(
 pub(crate) struct StatusArgs {
     #[command(flatten)]
     server: ServerArgs,
-    /// Read the Security Key or Phrase from stdin and check that the backup key in secret
-    /// storage belongs to the current backup version.
+    /// Check the Security Key or Phrase (from --key-file, or stdin): say what it is and
+    /// whether the backup key it opens belongs to the current backup version.
     #[arg(long)]
     check: bool,
+    #[command(flatten)]
+    key: KeyArgs,
 }
 
 pub(crate) fn status(args: StatusArgs) -> Result<ExitCode, Fatal> {
-    let client = args.server.connect(args.check)?;
+    let client = args.server.connect(args.check && args.key.uses_stdin())?;
     let store = server_secret_store(&client)?;
     let current = match client.backup_version(None) {
         Ok(v) => Some(v),
@@ -375,19 +475,24 @@ pub(crate) fn status(args: StatusArgs) -> Result<ExitCode, Fatal> {
         None => println!("backup version:     none"),
     }
     if args.check {
-        let u = crate::cmd_ssss::unlock_with_stdin(&store)?;
-        let backup = store.backup_key(&u.key).map_err(Fatal::new)?;
-        match &current {
-            Some(v) if backup.check_version(v).is_ok() => {
-                println!("stored backup key:  matches the current backup version")
-            }
-            Some(_) => {
-                println!(
-                    "stored backup key:  STALE — it belongs to an older backup; run `setup --reset`"
-                );
+        let input = args.key.read()?;
+        match ssss::recover_backup_key(&input, Some(&store), current.as_ref()) {
+            Ok(found) => match &current {
+                Some(_) => println!("your key:           {}", found.describe()),
+                None => println!(
+                    "your key:           {}; there is no backup version to check against",
+                    found.describe()
+                ),
+            },
+            Err(e) => {
+                let verdict = if e.class() == "stale" {
+                    "STALE"
+                } else {
+                    "does NOT open this account's backup"
+                };
+                println!("your key:           {verdict}: {e}");
                 return Ok(ExitCode::from(2));
             }
-            None => println!("stored backup key:  present, but there is no backup version"),
         }
     }
     Ok(if set_up {

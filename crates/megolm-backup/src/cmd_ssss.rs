@@ -5,12 +5,14 @@ use std::{path::Path, process::ExitCode};
 use clap::Subcommand;
 use ssss::{KeyCheck, MEGOLM_BACKUP_SECRET, SecretStore, Unlocked};
 
-use crate::{Fatal, input::secret_from_stdin};
+use crate::{Fatal, keys::KeyArgs};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SsssCommand {
-    /// Unlock secret storage with a recovery key or passphrase on stdin; list its secrets.
+    /// Unlock secret storage with the Security Key or Phrase; list its secrets.
     Unlock {
+        #[command(flatten)]
+        key: KeyArgs,
         /// Account data: an object of type → content, a list of events, or a /sync response.
         #[arg(long, value_name = "FILE")]
         account_data: std::path::PathBuf,
@@ -18,8 +20,10 @@ pub(crate) enum SsssCommand {
         #[arg(long)]
         show: bool,
     },
-    /// Print one secret (recovery key or passphrase on stdin).
+    /// Print one secret (unlocked with the Security Key or Phrase).
     Get {
+        #[command(flatten)]
+        key: KeyArgs,
         /// The secret's name, e.g. m.megolm_backup.v1.
         name: String,
         /// Account data file.
@@ -36,23 +40,22 @@ pub(crate) fn read_account_data(path: &Path) -> Result<SecretStore, Fatal> {
     SecretStore::from_json(&value).map_err(Fatal::new)
 }
 
-/// Reads account data and unlocks its default key with what is on stdin.
-pub(crate) fn unlock_from_stdin(path: &Path) -> Result<(SecretStore, Unlocked), Fatal> {
+/// Reads account data and unlocks its default key with what the user has.
+fn unlock(path: &Path, key: &KeyArgs) -> Result<(SecretStore, Unlocked), Fatal> {
     let store = read_account_data(path)?;
-    let unlocked = unlock_with_stdin(&store)?;
+    let input = key.read()?;
+    let unlocked = store.unlock(&input).map_err(Fatal::new)?;
     Ok((store, unlocked))
-}
-
-/// Unlocks the default key with the recovery key or passphrase on stdin.
-pub(crate) fn unlock_with_stdin(store: &SecretStore) -> Result<Unlocked, Fatal> {
-    let input = secret_from_stdin()?;
-    store.unlock(&input).map_err(Fatal::new)
 }
 
 pub(crate) fn run(cmd: SsssCommand) -> Result<ExitCode, Fatal> {
     match cmd {
-        SsssCommand::Unlock { account_data, show } => {
-            let (store, u) = unlock_from_stdin(&account_data)?;
+        SsssCommand::Unlock {
+            key,
+            account_data,
+            show,
+        } => {
+            let (store, u) = unlock(&account_data, &key)?;
             let id = u.key.key_id().to_owned();
             let name = store
                 .key_description(&id)
@@ -61,7 +64,8 @@ pub(crate) fn run(cmd: SsssCommand) -> Result<ExitCode, Fatal> {
                 .map(|n| format!(" ({n:?})"))
                 .unwrap_or_default();
             println!(
-                "unlocked secret-storage key {id}{name} with the {}",
+                "unlocked secret-storage key {id}{name} with your {} ({})",
+                ssss::element_name(u.method),
                 u.method
             );
             if u.check == KeyCheck::Unverifiable {
@@ -104,8 +108,12 @@ pub(crate) fn run(cmd: SsssCommand) -> Result<ExitCode, Fatal> {
                 ExitCode::from(2)
             })
         }
-        SsssCommand::Get { name, account_data } => {
-            let (store, u) = unlock_from_stdin(&account_data)?;
+        SsssCommand::Get {
+            key,
+            name,
+            account_data,
+        } => {
+            let (store, u) = unlock(&account_data, &key)?;
             let value = store.get_secret(&u.key, &name).map_err(Fatal::new)?;
             println!("{}", value.as_str());
             Ok(ExitCode::SUCCESS)

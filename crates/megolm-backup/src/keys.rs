@@ -1,25 +1,73 @@
-//! Turning what a user typed or saved into a backup key.
+//! Turning what the user has — Element's Security Key or Security Phrase, or a backup key —
+//! into the backup key, the same way on every command.
 
-use backup_cipher::{BackupDecryptionKey, BackupVersion};
-use recovery_key::RecoveryKey;
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+};
 
-use crate::Fatal;
+use backup_cipher::BackupVersion;
+use clap::Args;
+use ssss::{RecoveredBackupKey, SecretStore, recover_backup_key};
+use zeroize::Zeroizing;
 
-/// Reads a backup key given as a recovery key (any whitespace) or as base64 of 32 bytes.
-pub(crate) fn backup_key_from_text(text: &str) -> Result<BackupDecryptionKey, Fatal> {
-    let trimmed = text.trim();
-    match RecoveryKey::from_base58(trimmed) {
-        Ok(k) => Ok(BackupDecryptionKey::from_recovery_key(&k)),
-        Err(rk_err) => {
-            // 43/44 base64 characters of 32 bytes is the other accepted form.
-            if let Ok(k) = BackupDecryptionKey::from_base64(trimmed) {
-                return Ok(k);
+use crate::{
+    Fatal,
+    input::{prompt_secret, secret_from_file, secret_from_stdin},
+};
+
+/// Where the user's key comes from. The same flags on every command that takes a key.
+#[derive(Debug, Args, Clone, Default)]
+pub(crate) struct KeyArgs {
+    /// What Element gave you — the Security Key (newer Element: "Recovery key") or the
+    /// Security Phrase — or the backup's own recovery key, or the backup key in base64, in
+    /// a file (`-` = stdin). Without it the key is read from stdin, or asked for on a
+    /// terminal.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+    /// Read the key or phrase from stdin (the default when stdin is not a terminal).
+    #[arg(long, visible_alias = "passphrase-stdin", alias = "secret-storage")]
+    pub(crate) key_stdin: bool,
+}
+
+impl KeyArgs {
+    /// Does the key come from stdin?
+    pub(crate) fn uses_stdin(&self) -> bool {
+        self.key_stdin
+            || match &self.key_file {
+                Some(path) => path == Path::new("-"),
+                None => true,
             }
-            Err(Fatal::new(format!(
-                "the key file holds neither a recovery key nor base64 of a 32-byte key: {rk_err}"
-            )))
-        }
     }
+
+    /// Reads what the user has: from the file, from stdin, or (on a terminal) from a
+    /// prompt without echo.
+    pub(crate) fn read(&self) -> Result<Zeroizing<String>, Fatal> {
+        if let Some(path) = &self.key_file
+            && !self.key_stdin
+        {
+            return secret_from_file(path);
+        }
+        if !self.key_stdin && std::io::stdin().is_terminal() {
+            return prompt_secret(
+                "Security Key or Security Phrase (or the backup's recovery key): ",
+                "--key-file",
+            );
+        }
+        secret_from_stdin()
+    }
+}
+
+/// Finds the backup key from what the user typed and tells them, in one line on stderr,
+/// what it was.
+pub(crate) fn recover(
+    input: &str,
+    store: Option<&SecretStore>,
+    backup: Option<&BackupVersion>,
+) -> Result<RecoveredBackupKey, Fatal> {
+    let found = recover_backup_key(input, store, backup).map_err(Fatal::new)?;
+    eprintln!("{}", found.describe());
+    Ok(found)
 }
 
 /// Reads a backup version (`GET /room_keys/version` body) from a file.

@@ -154,6 +154,20 @@ fn every_documented_error_is_what_the_tool_prints() {
         &phrase
     );
     add!(
+        "key-no-match",
+        &[
+            "restore",
+            "--account-data",
+            FIXTURE,
+            "--backup-info",
+            "demo/backup-info.json",
+            "--key-file",
+            &other_key,
+            "demo/backup.json"
+        ],
+        ""
+    );
+    add!(
         "corrupt-entry",
         &["restore", "--key-file", &vz_key, &damaged],
         ""
@@ -389,6 +403,40 @@ fn every_documented_error_is_what_the_tool_prints() {
         add!(
             "setup-exists",
             &["setup", "--homeserver", &url, "--access-token-file", &tok],
+            ""
+        );
+        // An account set up by `setup` has cross-signing keys; a reset that cannot read
+        // them from the old secret storage must not silently replace them.
+        let (set_up, _, _) = homeserver::testing::new_user(&url);
+        let tok2 = write(&dir, "token2.txt", set_up.access_token());
+        let first = run(
+            &["setup", "--homeserver", &url, "--access-token-file", &tok2],
+            "",
+        );
+        assert_eq!(first.status.code(), Some(0), "{}", common::stderr(&first));
+        add!(
+            "cross-signing-exists",
+            &[
+                "setup",
+                "--reset",
+                "--homeserver",
+                &url,
+                "--access-token-file",
+                &tok2
+            ],
+            ""
+        );
+        add!(
+            "replace-needs-password",
+            &[
+                "setup",
+                "--reset",
+                "--replace-cross-signing",
+                "--homeserver",
+                &url,
+                "--access-token-file",
+                &tok2
+            ],
             ""
         );
     }

@@ -95,7 +95,10 @@ fn upload_info_fetch_restore_and_recover_into_an_element_export() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(
-        text.contains("keys:       1000") && text.contains("matches this backup"),
+        text.contains("keys:       1000")
+            && text.contains(
+                "the key is the recovery key of the backup itself, which matches backup version"
+            ),
         "{text}"
     );
     assert!(text.contains("m.megolm_backup.v1.curve25519-aes-sha2"));
@@ -110,7 +113,12 @@ fn upload_info_fetch_restore_and_recover_into_an_element_export() {
         "",
     );
     assert_eq!(o.status.code(), Some(2));
-    assert!(stdout(&o).contains("does NOT match"));
+    assert!(
+        stdout(&o).contains("does NOT open this backup")
+            && stdout(&o).contains("it belongs to another backup"),
+        "{}",
+        stdout(&o)
+    );
 
     // fetch, then restore the file.
     let body = dir.join("backup.json");
@@ -234,7 +242,8 @@ fn password_login_bad_token_and_wrong_key() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("does not belong to backup version"),
+        stderr(&o).contains("opens neither the backup nor secret storage")
+            && stderr(&o).contains("it belongs to another backup"),
         "{}",
         stderr(&o)
     );
@@ -249,7 +258,8 @@ fn password_login_bad_token_and_wrong_key() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("belongs to another key"),
+        stderr(&o).contains("it belongs to another backup")
+            && stderr(&o).contains("set up recovery again"),
         "{}",
         stderr(&o)
     );

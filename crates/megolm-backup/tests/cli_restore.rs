@@ -152,7 +152,8 @@ fn a_key_for_another_backup_is_refused_before_any_work() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("does not belong to backup version 1"),
+        stderr(&o).contains("it belongs to another backup")
+            && stderr(&o).contains("backup version 1 has"),
         "{}",
         stderr(&o)
     );

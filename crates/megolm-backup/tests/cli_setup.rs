@@ -36,49 +36,46 @@ fn auth(a: &Acc) -> Vec<&str> {
     ]
 }
 
-/// Uploads the demo sessions to the account's backup, with the backup key taken from
-/// secret storage through the CLI (restore of an empty backup proves the unlock; the
-/// key itself is fetched with `ssss get` on downloaded account data).
-fn upload_with_key(a: &Acc, dir: &Path, backup_key: &str, sessions: &Path) {
-    let key_file = dir.join("backup-key.txt");
-    std::fs::write(&key_file, backup_key).unwrap();
+/// Uploads the demo sessions to the account's backup with what `setup` gave the user
+/// (the Security Key in a file, or the Security Phrase on stdin).
+fn upload_with(a: &Acc, key_args: &[&str], stdin: &str, sessions: &Path) {
     let o = run(
-        &[
-            &["upload", "--key-file", p(&key_file)][..],
-            &auth(a),
-            &[p(sessions)],
-        ]
-        .concat(),
-        "",
+        &[&["upload"][..], key_args, &auth(a), &[p(sessions)]].concat(),
+        stdin,
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unlocked secret storage") && stderr(&o).contains("uploaded 1000"),
+        "{}",
+        stderr(&o)
+    );
 }
 
-/// The backup key in the account's secret storage, read through the library as a fresh
-/// client (only with what the user was given).
-fn backup_key_from_server(a: &Acc, given: &str) -> String {
+/// The backup is what Element trusts: signed by the account's cross-signing master key
+/// (as published by the server), and the self-signing and user-signing keys are signed
+/// by it too. Checked with ed25519-dalek over canonical JSON built here.
+fn assert_signed_by_master(a: &Acc) {
     let client = homeserver::Client::new(&a.url, &std::fs::read_to_string(&a.token).unwrap());
-    let mut events = serde_json::Map::new();
-    for t in ["m.secret_storage.default_key", "m.megolm_backup.v1"] {
-        events.insert(t.into(), client.account_data(&a.user, t).unwrap().unwrap());
-    }
-    let id = events["m.secret_storage.default_key"]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let t = format!("m.secret_storage.key.{id}");
-    events.insert(
-        t.clone(),
-        client.account_data(&a.user, &t).unwrap().unwrap(),
-    );
-    let store = ssss::SecretStore::from_json(&serde_json::Value::Object(events)).unwrap();
-    let u = store.unlock(given).unwrap();
-    store
-        .backup_key(&u.key)
-        .unwrap()
-        .key
-        .to_base64_secret()
-        .to_string()
+    let master = client.master_key(&a.user).unwrap().expect("a master key");
+    let info = client.backup_version(None).unwrap();
+    let sig = &info.auth_data.signatures[&a.user][&format!("ed25519:{master}")];
+    let mut unsigned = serde_json::to_value(&info.auth_data).unwrap();
+    unsigned.as_object_mut().unwrap().remove("signatures");
+    // Canonical JSON of {"public_key": …} plus any extra fields: sorted keys, no spaces.
+    let fields: std::collections::BTreeMap<String, serde_json::Value> =
+        serde_json::from_value(unsigned).unwrap();
+    let message = serde_json::to_string(&fields).unwrap();
+    let key = ed25519_dalek::VerifyingKey::from_bytes(
+        &recovery_key::decode_base64(&master)
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    )
+    .unwrap();
+    let sig =
+        ed25519_dalek::Signature::from_slice(&recovery_key::decode_base64(sig).unwrap()).unwrap();
+    key.verify_strict(message.as_bytes(), &sig)
+        .expect("the backup is signed by the master key");
 }
 
 #[test]
@@ -114,7 +111,8 @@ fn setup_with_a_generated_key_then_a_fresh_client_restores() {
     // Upload sessions with the key from secret storage, then restore them as a fresh
     // client with only the printed Security Key.
     let (sessions, reference) = demo_sessions(&dir);
-    upload_with_key(&a, &dir, &backup_key_from_server(&a, &printed), &sessions);
+    upload_with(&a, &["--key-file", p(&key_out)], "", &sessions);
+    assert_signed_by_master(&a);
     let o = run(
         &[&["restore", "--secret-storage"][..], &auth(&a)].concat(),
         &format!("{printed}\n"),
@@ -128,7 +126,8 @@ fn setup_with_a_generated_key_then_a_fresh_client_restores() {
     assert!(
         text.contains("set up")
             && text.contains("1000 keys")
-            && text.contains("matches the current"),
+            && text.contains("your Security Key (Recovery key) unlocked secret storage")
+            && text.contains("which matches backup version 1"),
         "{text}"
     );
 
@@ -228,12 +227,13 @@ fn setup_with_a_phrase_and_phrases_that_are_refused() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("Security Phrase"));
     let (sessions, reference) = demo_sessions(&dir);
-    upload_with_key(&a, &dir, &backup_key_from_server(&a, phrase), &sessions);
+    upload_with(&a, &[], &format!("{phrase}\n"), &sessions);
+    assert_signed_by_master(&a);
     let o = run(
         &[&["restore", "--secret-storage"][..], &auth(&a)].concat(),
         &format!("{phrase}\n"),
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("with the passphrase"));
+    assert!(stderr(&o).contains("your Security Phrase unlocked secret storage"));
     assert_eq!(stdout(&o), reference);
 }

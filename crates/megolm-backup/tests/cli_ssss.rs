@@ -29,7 +29,10 @@ fn unlock_with_the_passphrase_lists_and_shows_every_secret() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains(exp["key_id"].as_str().unwrap()));
-    assert!(text.contains("with the passphrase"), "{text}");
+    assert!(
+        text.contains("with your Security Phrase (passphrase)"),
+        "{text}"
+    );
     for (name, value) in exp["secrets"].as_object().unwrap() {
         assert!(text.contains(name.as_str()), "{text}");
         assert!(
@@ -58,7 +61,7 @@ fn unlock_with_the_recovery_key_and_get_one_secret() {
     let rk = exp["recovery_key"].as_str().unwrap();
     let o = run(&["ssss", "unlock", "--account-data", DATA], rk);
     assert!(
-        stdout(&o).contains("with the recovery key"),
+        stdout(&o).contains("with your Security Key (recovery key)"),
         "{}",
         stderr(&o)
     );
@@ -157,7 +160,11 @@ fn restore_with_only_the_security_phrase() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), std::fs::read_to_string(&sessions).unwrap());
-    assert!(stderr(&o).contains("unlocked with the passphrase"));
+    assert!(
+        stderr(&o).contains("your Security Phrase unlocked secret storage"),
+        "{}",
+        stderr(&o)
+    );
 
     // A stale key in secret storage: the backup was reset to another key since.
     let o = run(
@@ -173,7 +180,7 @@ fn restore_with_only_the_security_phrase() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("secret storage is stale"),
+        stderr(&o).contains("the backup key stored there is stale"),
         "{}",
         stderr(&o)
     );

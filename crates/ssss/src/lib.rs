@@ -6,14 +6,18 @@
 )]
 
 mod cipher;
+pub mod cross_signing;
 mod key;
+pub mod recover;
 pub mod setup;
 mod store;
 
 pub use cipher::{
     EncryptedSecret, SecretError, decrypt_secret, encrypt_secret, encrypt_secret_with_iv,
 };
+pub use cross_signing::{CrossSigningError, CrossSigningKeys};
 pub use key::{KeyCheck, KeyDescription, SECRET_STORAGE_ALGORITHM, SecretStorageKey};
+pub use recover::{KeySource, RecoverError, RecoveredBackupKey, element_name, recover_backup_key};
 pub use store::{
     AccountDataError, BackupKeyFormat, BackupKeySecret, CROSS_SIGNING_SECRETS, CreateKeyError,
     CrossSigningSeed, DEFAULT_KEY_EVENT, MEGOLM_BACKUP_SECRET, SecretStore, UnlockError,

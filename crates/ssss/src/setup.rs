@@ -7,7 +7,9 @@
 use backup_cipher::{BackupDecryptionKey, BackupVersion, signatures::sign_auth_data};
 use serde_json::Value;
 
-use crate::{CreateKeyError, KeyDescription, SecretError, SecretStorageKey, SecretStore};
+use crate::{
+    CreateKeyError, CrossSigningKeys, KeyDescription, SecretError, SecretStorageKey, SecretStore,
+};
 
 /// The zxcvbn score a Security Phrase needs: 4, as Element requires ("more than 10^10
 /// guesses to crack").
@@ -159,6 +161,23 @@ impl SecureBackupSetup {
             account_data: events,
             store,
         })
+    }
+
+    /// Makes the setup what Element's "Set up recovery" leaves: stores the three
+    /// cross-signing seeds in secret storage (before the default-key pointer) and signs the
+    /// backup version with the master key, so a device that imports them trusts the
+    /// backup. Upload the keys themselves with [`CrossSigningKeys::upload_body`] when they
+    /// are new.
+    pub fn add_cross_signing(
+        &mut self,
+        keys: &CrossSigningKeys,
+        user_id: &str,
+    ) -> Result<(), SetupError> {
+        for (name, value) in keys.secrets() {
+            self.add_secret(name, &value)?;
+        }
+        keys.sign_backup(&mut self.backup_version.auth_data, user_id)
+            .map_err(|e| SetupError::Sign(e.to_string()))
     }
 
     /// Also stores another secret (e.g. a cross-signing seed carried over on a reset)
