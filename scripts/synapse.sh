@@ -7,7 +7,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=.synapse
-PORT=${MKB_SYNAPSE_PORT:-18008}
+# The port: MKB_SYNAPSE_PORT, else the one of the server already running here, else a
+# port the operating system says is free (so two checkouts never share a server).
+running_pid() {
+  [ -f "$DIR/data/homeserver.pid" ] && kill -0 "$(cat "$DIR/data/homeserver.pid")" 2>/dev/null \
+    && cat "$DIR/data/homeserver.pid"
+}
+free_port() {
+  python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"
+}
+port_busy() {
+  python3 -c "import socket, sys; s = socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', int(sys.argv[1]))) != 0)" "$1"
+}
+if [ -n "${MKB_SYNAPSE_PORT:-}" ]; then
+  PORT=$MKB_SYNAPSE_PORT
+elif running_pid >/dev/null && [ -f "$DIR/env" ]; then
+  PORT=$(sed -n 's|^MKB_HOMESERVER=http://127.0.0.1:||p' "$DIR/env")
+else
+  PORT=$(free_port)
+fi
 URL="http://127.0.0.1:$PORT"
 
 # Does the server answer? (python3 is there anyway: Synapse needs it; curl may not be.)
@@ -36,6 +54,7 @@ c["listeners"] = [{"port": port, "bind_addresses": ["127.0.0.1"], "type": "http"
 c["trusted_key_servers"] = []
 c["suppress_key_server_warning"] = True
 fast = {"per_second": 1000, "burst_count": 1000}
+c["rc_key_requests"] = fast
 c["rc_message"] = fast
 c["rc_registration"] = fast
 c["rc_login"] = {"address": fast, "account": fast, "failed_attempts": fast}
@@ -47,9 +66,25 @@ c["enable_registration_without_verification"] = True
 yaml.safe_dump(c, open(path, "w"))
 PY
   fi
-  if [ -f "$DIR/data/homeserver.pid" ] && kill -0 "$(cat "$DIR/data/homeserver.pid")" 2>/dev/null; then
+  if running_pid >/dev/null; then
+    if [ "$(cat "$DIR/env" 2>/dev/null)" != "MKB_HOMESERVER=$URL" ]; then
+      echo "synapse.sh: this checkout's Synapse already runs ($(cat "$DIR/env" 2>/dev/null)); stop it first" >&2
+      exit 1
+    fi
     echo "synapse.sh: already running at $URL" >&2
   else
+    if port_busy "$PORT"; then
+      echo "synapse.sh: port $PORT is already taken by another program; set MKB_SYNAPSE_PORT to a free one" >&2
+      exit 1
+    fi
+    # The listener follows the port chosen for this start.
+    "$DIR/venv/bin/python" - "$DIR/data/homeserver.yaml" "$PORT" <<'PY'
+import sys, yaml
+path, port = sys.argv[1], int(sys.argv[2])
+c = yaml.safe_load(open(path))
+c["listeners"][0]["port"] = port
+yaml.safe_dump(c, open(path, "w"))
+PY
     (cd "$DIR/data" && ../venv/bin/python -m synapse.app.homeserver -c homeserver.yaml --daemonize >/dev/null 2>&1)
   fi
   for _ in $(seq 1 120); do
@@ -57,6 +92,8 @@ PY
     sleep 0.5
   done
   up || { echo "synapse.sh: Synapse did not start" >&2; tail -50 "$DIR/data/homeserver.log" >&2 || true; exit 1; }
+  # The server answering must be ours, not another one on the same port.
+  running_pid >/dev/null || { echo "synapse.sh: something answers at $URL, but our Synapse is not running" >&2; exit 1; }
   echo "MKB_HOMESERVER=$URL" > "$DIR/env"
   echo "synapse.sh: Synapse is up at $URL" >&2
 }

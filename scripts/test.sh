@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 bash scripts/synapse.sh start
 trap 'bash scripts/synapse.sh stop' EXIT
 
+# Element's own code for the interop tests (crates/megolm-backup/tests/element_client.rs):
+# matrix-js-sdk with its Rust crypto (npm ci, pinned by tools/element/package-lock.json)
+# and matrix-react-sdk's export code, from the npm registry. Needs Node.js and npm.
+bash tools/element/setup.sh
+
 # Unit, integration, doc tests and the vector suite of every crate. The CLI enables the
 # fast X25519 backend (aws-lc) and the eight-lane AVX-512 IFMA path (used where the CPU
 # has it), so this run covers both for the whole workspace.

@@ -92,6 +92,10 @@ pub(crate) struct FetchArgs {
     /// Where to write the backup version (GET /room_keys/version).
     #[arg(long, value_name = "FILE")]
     info_out: Option<PathBuf>,
+    /// Where to write the account's secret storage (its account data), for an offline
+    /// `restore --account-data` with the Security Key or Phrase.
+    #[arg(long, value_name = "FILE")]
+    account_data_out: Option<PathBuf>,
     /// The backup version (default: the current one).
     #[arg(long)]
     version: Option<String>,
@@ -107,6 +111,13 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
     if let Some(path) = &args.info_out {
         write_output(Some(path), |w| {
             serde_json::to_writer_pretty(&mut *w, &info).map_err(std::io::Error::other)?;
+            w.write_all(b"\n")
+        })?;
+    }
+    if let Some(path) = &args.account_data_out {
+        let store = server_secret_store(&client)?;
+        write_output(Some(path), |w| {
+            serde_json::to_writer_pretty(&mut *w, &store.to_json()).map_err(std::io::Error::other)?;
             w.write_all(b"\n")
         })?;
     }
