@@ -117,7 +117,8 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
     if let Some(path) = &args.account_data_out {
         let store = server_secret_store(&client)?;
         write_output(Some(path), |w| {
-            serde_json::to_writer_pretty(&mut *w, &store.to_json()).map_err(std::io::Error::other)?;
+            serde_json::to_writer_pretty(&mut *w, &store.to_json())
+                .map_err(std::io::Error::other)?;
             w.write_all(b"\n")
         })?;
     }

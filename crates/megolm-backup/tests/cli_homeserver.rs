@@ -83,7 +83,9 @@ fn upload_info_fetch_restore_and_recover_into_an_element_export() {
         "",
     );
     assert!(
-        stderr(&o).contains("uploaded 0 sessions") && stderr(&o).contains("1000 already there"),
+        stderr(&o).contains("uploaded 0 sessions")
+            && stderr(&o).contains("1000 already there")
+            && stderr(&o).contains("the backup now holds 1000 keys"),
         "{}",
         stderr(&o)
     );

@@ -51,6 +51,11 @@ fn upload_with(a: &Acc, key_args: &[&str], stdin: &str, sessions: &Path) {
     );
 }
 
+fn master_key(a: &Acc) -> String {
+    let client = homeserver::Client::new(&a.url, &std::fs::read_to_string(&a.token).unwrap());
+    client.master_key(&a.user).unwrap().expect("a master key")
+}
+
 /// The backup is what Element trusts: signed by the account's cross-signing master key
 /// (as published by the server), and the self-signing and user-signing keys are signed
 /// by it too. Checked with ed25519-dalek over canonical JSON built here.
@@ -145,7 +150,9 @@ fn setup_with_a_generated_key_then_a_fresh_client_restores() {
     );
     assert_eq!(o.status.code(), Some(0));
 
-    // --reset with the old key: a new key, and every session still readable with it.
+    // --reset with the old key: a new key, the same cross-signing identity, and every
+    // session still readable with it.
+    let master_before = master_key(&a);
     let old = dir.join("old.txt");
     std::fs::write(&old, &printed).unwrap();
     let o = run(
@@ -158,10 +165,13 @@ fn setup_with_a_generated_key_then_a_fresh_client_restores() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("copied 1000 sessions"),
+        stderr(&o).contains("copied 1000 sessions")
+            && stderr(&o).contains("keeping this account's cross-signing keys"),
         "{}",
         stderr(&o)
     );
+    assert_eq!(master_key(&a), master_before);
+    assert_signed_by_master(&a);
     let new_key = stdout(&o).lines().last().unwrap().to_owned();
     assert_ne!(new_key, printed);
     let o = run(
@@ -236,4 +246,29 @@ fn setup_with_a_phrase_and_phrases_that_are_refused() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("your Security Phrase unlocked secret storage"));
     assert_eq!(stdout(&o), reference);
+
+    // A reset that cannot read the old cross-signing keys replaces them only when asked,
+    // and the server's confirmation is answered with the account password.
+    let before = master_key(&a);
+    let o = run(&[&["setup", "--reset"][..], &login].concat(), "");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("already has cross-signing keys"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(master_key(&a), before, "nothing was changed");
+    let o = run(
+        &[&["setup", "--reset", "--replace-cross-signing"][..], &login].concat(),
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("replacing the cross-signing keys")
+            && stderr(&o).contains("uploaded new cross-signing keys"),
+        "{}",
+        stderr(&o)
+    );
+    assert_ne!(master_key(&a), before);
+    assert_signed_by_master(&a);
 }

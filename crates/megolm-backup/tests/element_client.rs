@@ -72,7 +72,12 @@ fn account(name: &str) -> Option<Account> {
 
 impl Account {
     fn auth(&self) -> Vec<&str> {
-        vec!["--homeserver", &self.url, "--access-token-file", p(&self.token)]
+        vec![
+            "--homeserver",
+            &self.url,
+            "--access-token-file",
+            p(&self.token),
+        ]
     }
 
     /// Runs Element's client (`element-client.mjs CMD`) as this user; returns its report.
@@ -170,7 +175,10 @@ fn assert_element_trusts(report: &Value) {
     assert_eq!(report["secret_storage_ready"], true, "{report}");
     assert_eq!(report["trust"]["trusted"], true, "{report}");
     assert_eq!(report["trust"]["matchesDecryptionKey"], true, "{report}");
-    assert_eq!(report["active_backup"], report["backup_version"], "{report}");
+    assert_eq!(
+        report["active_backup"], report["backup_version"],
+        "{report}"
+    );
 }
 
 #[test]
@@ -178,12 +186,20 @@ fn element_sets_up_recovery_and_we_restore_with_its_security_key() {
     let Some(a) = account("el-key") else { return };
     let el = a.element("setup", &["--rooms", "2", "--messages", "3"]);
     assert_eq!(el["secret_storage_ready"], true);
-    let key = write(&a.dir, "security-key.txt", el["security_key"].as_str().unwrap());
+    let key = write(
+        &a.dir,
+        "security-key.txt",
+        el["security_key"].as_str().unwrap(),
+    );
 
     // Online, with the Security Key where the README says to put it.
     let out = a.dir.join("sessions.json");
     let o = run(
-        &[&["restore", "--key-file", &key, "--out", p(&out)][..], &a.auth()].concat(),
+        &[
+            &["restore", "--key-file", &key, "--out", p(&out)][..],
+            &a.auth(),
+        ]
+        .concat(),
         "",
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -262,12 +278,8 @@ fn element_sets_up_recovery_and_we_restore_with_its_security_key() {
         "",
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let plain: Value = serde_json::from_slice(&element_export_code(&[
-        "decrypt",
-        p(&export),
-        &pass,
-    ]))
-    .unwrap();
+    let plain: Value =
+        serde_json::from_slice(&element_export_code(&["decrypt", p(&export), &pass])).unwrap();
     assert_eq!(by_id(&plain), ours);
     let expect = write(&a.dir, "expect.json", &el.to_string());
     let imported = a.element(
@@ -309,14 +321,19 @@ fn element_sets_up_recovery_and_we_restore_with_its_security_key() {
 
 #[test]
 fn element_sets_up_recovery_with_a_phrase_and_we_restore_with_the_phrase() {
-    let Some(a) = account("el-phrase") else { return };
+    let Some(a) = account("el-phrase") else {
+        return;
+    };
     let phrase = "  lantern orchard  seventeen velvet quarries ";
     let el = a.element(
         "setup",
         &["--passphrase", phrase, "--rooms", "1", "--messages", "2"],
     );
     // Typed on stdin, exactly as the user chose it (spaces included).
-    let o = run(&[&["restore"][..], &a.auth()].concat(), &format!("{phrase}\n"));
+    let o = run(
+        &[&["restore"][..], &a.auth()].concat(),
+        &format!("{phrase}\n"),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("your Security Phrase unlocked secret storage"),
@@ -328,7 +345,10 @@ fn element_sets_up_recovery_with_a_phrase_and_we_restore_with_the_phrase() {
 
     // The Security Key Element derived from the phrase works too.
     let key = write(&a.dir, "key.txt", el["security_key"].as_str().unwrap());
-    let o = run(&[&["restore", "--key-file", &key][..], &a.auth()].concat(), "");
+    let o = run(
+        &[&["restore", "--key-file", &key][..], &a.auth()].concat(),
+        "",
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap(), ours);
 
@@ -401,17 +421,18 @@ fn our_setup_is_trusted_and_used_by_element(
     );
     assert_element_trusts(&first);
     assert_eq!(first["restored"]["imported"], 1000, "{first}");
-    assert_eq!(
-        first["new_sessions_in_backup"].as_array().unwrap().len(),
-        4
-    );
+    assert_eq!(first["new_sessions_in_backup"].as_array().unwrap().len(), 4);
 
     // A second fresh device decrypts the first one's messages from the backup alone.
     let expect = write(&a.dir, "first.json", &first.to_string());
     let second = a.element("recover", &[element_key, &["--expect", &expect]].concat());
     assert_element_trusts(&second);
     assert_eq!(second["restored"]["total"], 1002, "{}", second["restored"]);
-    assert_eq!(second["restored"]["imported"], 1002, "{}", second["restored"]);
+    assert_eq!(
+        second["restored"]["imported"], 1002,
+        "{}",
+        second["restored"]
+    );
     assert_all_decrypted(&second, 4);
 
     // And we restore everything Element sees, identically.
@@ -451,7 +472,9 @@ fn our_setup_with_a_security_key_is_trusted_and_used_by_element() {
 
 #[test]
 fn our_setup_with_a_phrase_is_trusted_and_used_by_element() {
-    let Some(a) = account("ours-phrase") else { return };
+    let Some(a) = account("ours-phrase") else {
+        return;
+    };
     let phrase = "quietly juggling seventeen harbour lanterns at dawn";
     let phrase_file = write(&a.dir, "phrase.txt", &format!("{phrase}\n"));
     our_setup_is_trusted_and_used_by_element(

@@ -1,0 +1,189 @@
+//! Finding the backup key from whatever the user has. The account data was written by Node
+//! WebCrypto (`tools/make-ssss-fixture.mjs`), the legacy passphrase key is Element Android's
+//! vector, and public keys are computed with x25519-dalek: nothing here is produced by the
+//! code under test.
+
+use backup_cipher::BackupVersion;
+use serde_json::{Value, json};
+use ssss::{KeySource, RecoverError, SecretStore, recover_backup_key};
+
+fn fixture() -> (SecretStore, Value) {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../megolm-backup/tests/fixtures"
+    );
+    let data: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/account-data.json")).unwrap())
+            .unwrap();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{dir}/account-data.expected.json")).unwrap(),
+    )
+    .unwrap();
+    (SecretStore::from_json(&data).unwrap(), expected)
+}
+
+fn version(public_key: &str, extra: Value) -> BackupVersion {
+    let mut auth = json!({ "public_key": public_key });
+    auth.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    serde_json::from_value(json!({
+        "algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
+        "version": "7",
+        "auth_data": auth,
+    }))
+    .unwrap()
+}
+
+fn public_of(secret: [u8; 32]) -> String {
+    let public = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(secret));
+    recovery_key::encode_base64(public.as_bytes())
+}
+
+fn stored_backup_key(expected: &Value) -> [u8; 32] {
+    recovery_key::decode_base64(expected["secrets"]["m.megolm_backup.v1"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+#[test]
+fn the_security_key_and_the_security_phrase_open_secret_storage() {
+    let (store, exp) = fixture();
+    let key = stored_backup_key(&exp);
+    let current = version(&public_of(key), json!({}));
+    for (input, source) in [
+        (
+            exp["recovery_key"].as_str().unwrap(),
+            KeySource::SecurityKey,
+        ),
+        (
+            exp["passphrase"].as_str().unwrap(),
+            KeySource::SecurityPhrase,
+        ),
+    ] {
+        let found = recover_backup_key(input, Some(&store), Some(&current)).unwrap();
+        assert_eq!(found.source, source);
+        assert_eq!(found.backup_key.as_bytes(), &key);
+        assert_eq!(found.checked_version.as_deref(), Some("7"));
+        let unlocked = found.secret_storage.unwrap();
+        assert_eq!(unlocked.key.key_id(), exp["key_id"].as_str().unwrap());
+        assert!(found_describes(input, &store, &current).contains("unlocked secret storage"));
+    }
+    // Without a version to check against, the same, unchecked.
+    let found =
+        recover_backup_key(exp["recovery_key"].as_str().unwrap(), Some(&store), None).unwrap();
+    assert_eq!(found.source, KeySource::SecurityKey);
+    assert!(found.describe().contains("not checked"));
+}
+
+fn found_describes(input: &str, store: &SecretStore, v: &BackupVersion) -> String {
+    recover_backup_key(input, Some(store), Some(v))
+        .unwrap()
+        .describe()
+}
+
+#[test]
+fn the_backup_key_itself_is_recognised_in_both_forms() {
+    let (store, exp) = fixture();
+    let key = stored_backup_key(&exp);
+    let current = version(&public_of(key), json!({}));
+    let as_base64 = exp["secrets"]["m.megolm_backup.v1"].as_str().unwrap();
+    let found = recover_backup_key(as_base64, Some(&store), Some(&current)).unwrap();
+    assert_eq!(found.source, KeySource::BackupKeyBase64);
+    assert!(found.secret_storage.is_none());
+    let mut bytes = key;
+    let as_recovery_key = recovery_key::RecoveryKey::from_bytes(&mut bytes).to_base58_grouped();
+    for store in [Some(&store), None] {
+        let found = recover_backup_key(&as_recovery_key, store, Some(&current)).unwrap();
+        assert_eq!(found.source, KeySource::BackupRecoveryKey);
+        assert_eq!(found.backup_key.as_bytes(), &key);
+    }
+}
+
+#[test]
+fn stale_only_when_secret_storage_opens_and_its_key_is_not_the_backups() {
+    let (store, exp) = fixture();
+    let other = version(&public_of([9; 32]), json!({}));
+    let err = recover_backup_key(
+        exp["passphrase"].as_str().unwrap(),
+        Some(&store),
+        Some(&other),
+    )
+    .unwrap_err();
+    assert_eq!(err.class(), "stale");
+    let text = err.to_string();
+    assert!(
+        text.contains("your Security Phrase unlocked secret storage"),
+        "{text}"
+    );
+    assert!(
+        text.contains(exp["backup_public_key"].as_str().unwrap()),
+        "{text}"
+    );
+
+    // A key that opens nothing is never called stale; the message lists every try.
+    let alice = "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d";
+    let err = recover_backup_key(alice, Some(&store), Some(&other)).unwrap_err();
+    assert!(matches!(err, RecoverError::NoMatch { .. }), "{err}");
+    let text = err.to_string();
+    assert!(!text.contains("stale"), "{text}");
+    assert!(text.contains("it belongs to another backup"), "{text}");
+    assert!(
+        text.contains("not the one for this account's secret storage"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_phrase_without_secret_storage_says_what_is_missing() {
+    let current = version(&public_of([3; 32]), json!({}));
+    let err = recover_backup_key("my long security phrase", None, Some(&current)).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("there was no secret storage to try"),
+        "{text}"
+    );
+    assert!(text.contains("it reads like a passphrase"), "{text}");
+    let err = recover_backup_key(
+        "my long security phrase",
+        Some(&SecretStore::default()),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("secret storage is not set up on this account"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_legacy_passphrase_backup_opens_with_its_passphrase() {
+    // Element Android's KeysBackupPasswordTest "Data from RiotWeb".
+    let key: [u8; 32] =
+        hex::decode("74e0e5e00903b2a278176cda163df1c8ebadec6473f72184c39a409eb8941455")
+            .unwrap()
+            .try_into()
+            .unwrap();
+    let legacy = version(
+        &public_of(key),
+        json!({"private_key_salt": "TO0lxhQ9aYgGfMsclVWPIAublg8h9Nlu", "private_key_iterations": 500000}),
+    );
+    let found = recover_backup_key("This is a passphrase!", None, Some(&legacy)).unwrap();
+    assert_eq!(found.source, KeySource::LegacyBackupPassphrase);
+    assert_eq!(found.backup_key.as_bytes(), &key);
+    let err = recover_backup_key("This is a passphrase", None, Some(&legacy)).unwrap_err();
+    assert!(
+        err.to_string().contains("it is not that passphrase"),
+        "{err}"
+    );
+}
+
+#[test]
+fn another_algorithm_is_refused_before_any_work() {
+    let mut v = version(&public_of([1; 32]), json!({}));
+    v.algorithm = "org.example.other".into();
+    let err = recover_backup_key("anything", None, Some(&v)).unwrap_err();
+    assert_eq!(err.class(), "algorithm");
+}
