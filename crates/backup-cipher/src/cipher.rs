@@ -20,8 +20,8 @@
 use aes::Aes256;
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, block_padding::Pkcs7};
 use hkdf::HkdfExtract;
-use hmac::{Hmac, KeyInit, Mac};
-use recovery_key::{decode_base64, encode_base64, encoding::decode_base64_into};
+use hmac::Mac;
+use recovery_key::{decode_base64, encode_base64, encoding::decode_base64_into, kdf::hmac_sha256};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -54,39 +54,52 @@ pub struct EncryptedSessionData {
     pub mac: String,
 }
 
-/// HKDF output split into its three parts, boxed and wiped on drop.
+/// HKDF output split into its three parts, boxed and wiped on drop. Each is a fixed-size
+/// array, so AES-CBC and the MAC are built by constructors that cannot fail.
 #[derive(Zeroize, ZeroizeOnDrop)]
-struct ExpandedKeys(Box<[u8; 80]>);
+struct ExpandedKeys(Box<SplitKeys>);
+
+#[derive(Zeroize)]
+struct SplitKeys {
+    aes: [u8; 32],
+    mac: [u8; 32],
+    iv: [u8; 16],
+}
 
 impl ExpandedKeys {
     fn derive(shared: &[u8; 32]) -> Self {
-        let mut okm = Box::new([0u8; 80]);
-        // HKDF-SHA-256 with 32 zero bytes of salt and empty info (§3.2 step 3); 80 bytes
-        // are always within HKDF's 255 * 32 limit.
+        let mut okm = Zeroizing::new([0u8; 80]);
+        // HKDF-SHA-256 with 32 zero bytes of salt and empty info (§3.2 step 3);
+        // HKDF-Expand fails only for outputs over 255 × 32 bytes, and this one is 80.
         let mut extract = ZERO_SALT_EXTRACT.clone();
         extract.input_ikm(shared);
         let (_, hkdf) = extract.finalize();
         let _ = hkdf.expand(&[], okm.as_mut_slice());
-        Self(okm)
-    }
-    fn aes_key(&self) -> &[u8] {
-        &self.0[..32]
-    }
-    fn mac_key(&self) -> &[u8] {
-        &self.0[32..64]
-    }
-    fn iv(&self) -> &[u8] {
-        &self.0[64..80]
+        let mut keys = Box::new(SplitKeys {
+            aes: [0; 32],
+            mac: [0; 32],
+            iv: [0; 16],
+        });
+        keys.aes.copy_from_slice(&okm[..32]);
+        keys.mac.copy_from_slice(&okm[32..64]);
+        keys.iv.copy_from_slice(&okm[64..]);
+        Self(keys)
     }
 
     /// BUG (deployed, kept for compatibility): libolm MACed zero bytes of the
     /// ciphertext, so the MAC is HMAC(mac_key, "") truncated to 8 bytes.
     fn empty_mac(&self) -> [u8; MAC_LEN] {
         let mut out = [0u8; MAC_LEN];
-        if let Ok(mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(self.mac_key()) {
-            out.copy_from_slice(&mac.finalize().into_bytes()[..MAC_LEN]);
-        }
+        out.copy_from_slice(&hmac_sha256(&self.0.mac).finalize().into_bytes()[..MAC_LEN]);
         out
+    }
+
+    fn encryptor(&self) -> cbc::Encryptor<Aes256> {
+        cbc::Encryptor::<Aes256>::new(&self.0.aes.into(), &self.0.iv.into())
+    }
+
+    fn decryptor(&self) -> cbc::Decryptor<Aes256> {
+        cbc::Decryptor::<Aes256>::new(&self.0.aes.into(), &self.0.iv.into())
     }
 }
 
@@ -158,9 +171,7 @@ impl BackupPublicKey {
         let eph = Scalar::new(ephemeral_private_key);
         let shared = eph.diffie_hellman(&self.0).ok_or(EncryptError::Key)?;
         let keys = ExpandedKeys::derive(&shared.0);
-        let ct = cbc::Encryptor::<Aes256>::new_from_slices(keys.aes_key(), keys.iv())
-            .map_err(|_| EncryptError::Key)?
-            .encrypt_padded_vec::<Pkcs7>(plaintext);
+        let ct = keys.encryptor().encrypt_padded_vec::<Pkcs7>(plaintext);
         Ok(EncryptedSessionData {
             ephemeral: encode_base64(&eph.public_key()),
             ciphertext: encode_base64(&ct),
@@ -256,8 +267,8 @@ impl DecodedParts {
         if ct.is_empty() || !ct.len().is_multiple_of(16) {
             return Err(DecryptError::Padding);
         }
-        let pt = cbc::Decryptor::<Aes256>::new_from_slices(keys.aes_key(), keys.iv())
-            .map_err(|_| DecryptError::Padding)?
+        let pt = keys
+            .decryptor()
             .decrypt_padded_vec::<Pkcs7>(ct)
             .map_err(|_| DecryptError::Padding)?;
         Ok(Zeroizing::new(pt))

@@ -25,6 +25,7 @@ use serde::{
 };
 use serde_json::{Map, Value, value::RawValue};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::{
     BACKUP_ALGORITHM, BackupDecryptionKey, BackupVersion, DecryptError, EncryptedSessionData,
@@ -105,11 +106,21 @@ pub struct RestoreFailure {
 ///
 /// It is kept as JSON text: the plaintext with `room_id` and `session_id` written in
 /// front, so a restore never builds and re-serializes a map per session.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct RestoredSession {
     room_id: String,
     session_id: String,
-    json: String,
+    json: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for RestoredSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The JSON holds the session key: only the ids are shown.
+        f.debug_struct("RestoredSession")
+            .field("room_id", &self.room_id)
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RestoredSession {
@@ -138,7 +149,8 @@ impl RestoredSession {
 
 impl Serialize for RestoredSession {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match RawValue::from_string(self.json.clone()) {
+        // Borrowed, so no unwiped copy of the session key is made.
+        match serde_json::from_str::<&RawValue>(&self.json) {
             Ok(raw) => raw.serialize(s),
             Err(e) => Err(serde::ser::Error::custom(e)),
         }
@@ -448,7 +460,7 @@ fn check_plaintext(
     Ok(RestoredSession {
         room_id: room_id.to_owned(),
         session_id: session_id.to_owned(),
-        json: output,
+        json: Zeroizing::new(output),
     })
 }
 

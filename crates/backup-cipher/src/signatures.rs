@@ -55,12 +55,16 @@ pub enum CanonicalJsonError {
     /// Canonical JSON allows integers only.
     #[error("canonical JSON allows only integers, found {0}")]
     Float(String),
+    /// The value could not be turned into JSON at all.
+    #[error("cannot serialize the value to sign: {0}")]
+    Serialize(String),
 }
 
 /// The bytes that are signed: `auth_data` without `signatures` and `unsigned`, with every
 /// other field (known or not) kept.
 pub fn signed_bytes(auth_data: &AuthData) -> Result<String, CanonicalJsonError> {
-    let mut value = serde_json::to_value(auth_data).unwrap_or(Value::Null);
+    let mut value =
+        serde_json::to_value(auth_data).map_err(|e| CanonicalJsonError::Serialize(e.to_string()))?;
     if let Value::Object(map) = &mut value {
         map.remove("signatures");
         map.remove("unsigned");

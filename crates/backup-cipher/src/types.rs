@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use recovery_key::{decode_base64, encode_base64};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::{BackupPublicKey, EncryptedSessionData, KeyError};
 
@@ -22,6 +23,31 @@ pub const SHARED_HISTORY_NAMES: [&str; 3] = [
 /// Length of a Megolm session key in export form.
 pub const EXPORTED_SESSION_KEY_LEN: usize = 165;
 
+/// A Megolm session key in export form (base64 of 165 bytes): whoever holds it reads the
+/// room's messages. Wiped when dropped, never shown by `Debug`; serde reads and writes it
+/// as the plain string of the wire format.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(transparent)]
+pub struct SessionKey(String);
+
+impl SessionKey {
+    /// Wraps the base64 text.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The base64 text. This exposes the secret.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKey(<redacted>)")
+    }
+}
+
 /// The decrypted plaintext of one backed-up session (`BackedUpSessionData`).
 ///
 /// Unknown fields are kept in [`extra`](Self::extra), including `shared_history` under
@@ -33,7 +59,7 @@ pub struct BackedUpRoomKey {
     /// Curve25519 key of the device that created the session.
     pub sender_key: String,
     /// The session key in Megolm export form (165 bytes, base64).
-    pub session_key: String,
+    pub session_key: SessionKey,
     /// Keys the sending device claimed, `{"ed25519": …}`.
     #[serde(default)]
     pub sender_claimed_keys: BTreeMap<String, String>,
@@ -66,12 +92,12 @@ impl BackedUpRoomKey {
     /// The session id this key belongs to: the Ed25519 key at bytes 133..165 of the
     /// exported session key, unpadded base64.
     pub fn session_id(&self) -> Option<String> {
-        session_id_of(&self.session_key).map(|k| encode_base64(&k))
+        session_id_of(self.session_key.expose()).map(|k| encode_base64(&k))
     }
 
     /// The first message index the key can decrypt (bytes 1..5 of the export form).
     pub fn first_message_index(&self) -> Option<u32> {
-        let bytes = decode_base64(&self.session_key).ok()?;
+        let bytes = decode_base64(self.session_key.expose()).ok()?;
         (bytes.len() == EXPORTED_SESSION_KEY_LEN)
             .then(|| u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]))
     }

@@ -383,6 +383,30 @@ fn debug_prints_no_secret() {
     assert!(!shown.contains(&key.to_recovery_key().to_base58()));
 }
 
+/// Session keys are secrets: neither a restored session nor a backed-up room key shows
+/// its session key through `Debug` (it printed them before).
+#[test]
+fn debug_shows_no_session_key() {
+    let key = key();
+    let body = fixtures::synthetic_backup(key.public_key(), 3, 1);
+    let result = restore_keys(&key, &body, &RestoreOptions::default()).unwrap();
+    assert_eq!(result.sessions.len(), 3);
+    for s in &result.sessions {
+        let plain: Value = serde_json::from_str(s.json_text()).unwrap();
+        let session_key = plain["session_key"].as_str().unwrap();
+        let shown = format!("{s:?} {s:#?}");
+        assert!(!shown.contains(session_key), "{shown}");
+        assert!(!shown.contains(&session_key[..20]), "{shown}");
+        assert!(shown.contains(s.session_id()), "{shown}");
+        let typed: backup_cipher::BackedUpRoomKey = serde_json::from_value(plain.clone()).unwrap();
+        let shown = format!("{typed:?}");
+        assert!(!shown.contains(&session_key[..20]), "{shown}");
+        assert!(shown.contains("redacted"), "{shown}");
+        // serde still writes the wire form.
+        assert_eq!(serde_json::to_value(&typed).unwrap()["session_key"], session_key);
+    }
+}
+
 /// Bulk restore computes its key agreements in groups (eight lanes at once where the CPU
 /// has AVX-512 IFMA); every entry must come out exactly as when restored on its own
 /// through the one-at-a-time path, whatever its neighbours in the group are. Damaged

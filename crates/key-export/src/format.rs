@@ -11,8 +11,11 @@
 
 use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};
-use hmac::{Hmac, KeyInit, Mac};
-use recovery_key::{decode_base64, kdf::pbkdf2_hmac_sha512};
+use hmac::{Hmac, Mac};
+use recovery_key::{
+    decode_base64,
+    kdf::{hmac_sha256, pbkdf2_hmac_sha512},
+};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -87,21 +90,35 @@ impl ExportError {
     }
 }
 
-/// PBKDF2-HMAC-SHA-512 to 64 bytes: AES key, HMAC key. Boxed, wiped on drop.
+/// PBKDF2-HMAC-SHA-512 to 64 bytes: AES key, HMAC key. Boxed, wiped on drop. Both are
+/// fixed-size arrays, so the cipher and the MAC are built by constructors that cannot
+/// fail.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub(crate) struct ExportKeys(Box<[u8; 64]>);
+pub(crate) struct ExportKeys(Box<SplitKeys>);
+
+#[derive(Zeroize)]
+struct SplitKeys {
+    aes: [u8; 32],
+    mac: [u8; 32],
+}
 
 impl ExportKeys {
     pub(crate) fn derive(passphrase: &str, salt: &[u8], rounds: u32) -> Self {
-        let mut k = Box::new([0u8; 64]);
+        let mut k = Zeroizing::new([0u8; 64]);
         pbkdf2_hmac_sha512(passphrase.as_bytes(), salt, rounds, k.as_mut_slice());
-        Self(k)
+        let mut keys = Box::new(SplitKeys {
+            aes: [0; 32],
+            mac: [0; 32],
+        });
+        keys.aes.copy_from_slice(&k[..32]);
+        keys.mac.copy_from_slice(&k[32..]);
+        Self(keys)
     }
-    pub(crate) fn cipher(&self, iv: &[u8; 16]) -> Option<Aes256Ctr64> {
-        Aes256Ctr64::new_from_slices(&self.0[..32], iv).ok()
+    pub(crate) fn cipher(&self, iv: &[u8; 16]) -> Aes256Ctr64 {
+        Aes256Ctr64::new(&self.0.aes.into(), &(*iv).into())
     }
-    pub(crate) fn hmac(&self) -> Option<Hmac<Sha256>> {
-        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0[32..]).ok()
+    pub(crate) fn hmac(&self) -> Hmac<Sha256> {
+        hmac_sha256(&self.0.mac)
     }
 }
 
@@ -162,16 +179,14 @@ pub fn decrypt_export(armored: &str, passphrase: &str) -> Result<Zeroizing<Vec<u
     let (salt, iv) = (&body[1..17], &body[17..33]);
     let keys = ExportKeys::derive(passphrase, salt, rounds);
     let (signed, mac) = body.split_at(body.len() - MAC_LEN);
-    let mut hmac = keys.hmac().ok_or(ExportError::Mac)?;
+    let mut hmac = keys.hmac();
     hmac.update(signed);
     hmac.verify_slice(mac).map_err(|_| ExportError::Mac)?;
     let mut plaintext = Zeroizing::new(signed[HEAD_LEN..].to_vec());
     let iv: [u8; 16] = iv
         .try_into()
         .map_err(|_| ExportError::TooShort(body.len()))?;
-    keys.cipher(&iv)
-        .ok_or(ExportError::Mac)?
-        .apply_keystream(&mut plaintext);
+    keys.cipher(&iv).apply_keystream(&mut plaintext);
     Ok(plaintext)
 }
 
@@ -215,10 +230,8 @@ pub fn encrypt_body_with(
     body.extend_from_slice(&header(salt, iv, rounds));
     let start = body.len();
     body.extend_from_slice(plaintext);
-    keys.cipher(iv)
-        .ok_or(ExportError::Mac)?
-        .apply_keystream(&mut body[start..]);
-    let mut hmac = keys.hmac().ok_or(ExportError::Mac)?;
+    keys.cipher(iv).apply_keystream(&mut body[start..]);
+    let mut hmac = keys.hmac();
     hmac.update(&body);
     body.extend_from_slice(&hmac.finalize().into_bytes());
     Ok(body)

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use backup_cipher::SessionKey;
 use serde_json::{Map, Value};
 
 /// One exported room key (`ExportedSessionData`): the backup plaintext plus `room_id`
@@ -19,8 +20,9 @@ pub struct ExportedRoomKey {
     pub session_id: String,
     /// Curve25519 key of the device that created the session.
     pub sender_key: String,
-    /// The session key in export form, base64.
-    pub session_key: String,
+    /// The session key in export form, base64 (a secret: wiped on drop, redacted in
+    /// `Debug`).
+    pub session_key: SessionKey,
     /// Keys the sending device claimed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_claimed_keys: Option<BTreeMap<String, String>>,

@@ -52,8 +52,8 @@ impl<W: Write> ExportWriter<W> {
             return Err(ExportError::Rounds(rounds));
         }
         let keys = ExportKeys::derive(passphrase, salt, rounds);
-        let cipher = keys.cipher(iv).ok_or(ExportError::Mac)?;
-        let mut hmac = keys.hmac().ok_or(ExportError::Mac)?;
+        let cipher = keys.cipher(iv);
+        let mut hmac = keys.hmac();
         let head = header(salt, iv, rounds);
         hmac.update(&head);
         let io = |e: io::Error| ExportError::Io(e.to_string());

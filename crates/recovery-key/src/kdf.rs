@@ -7,8 +7,8 @@
 //! block, with no hashing-API overhead. The result is checked against the `pbkdf2` crate
 //! in this crate's tests.
 
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::{Digest, Sha512, block_api::compress512};
+use hmac::{Hmac, KeyInit, Mac, digest::Key};
+use sha2::{Digest, Sha256, Sha512, block_api::compress512};
 use zeroize::{Zeroize, Zeroizing};
 
 const BLOCK: usize = 128;
@@ -37,10 +37,15 @@ pub fn pbkdf2_hmac_sha512(password: &[u8], salt: &[u8], rounds: u32, out: &mut [
     let inner = Zeroizing::new(pad_state(&key_block, 0x36));
     let outer = Zeroizing::new(pad_state(&key_block, 0x5c));
 
-    // HMAC for U1 (salt of any length) through the ordinary API.
-    let Ok(prf) = <Hmac<Sha512> as KeyInit>::new_from_slice(password) else {
-        // HMAC accepts keys of every length; nothing sensible to do otherwise.
-        return;
+    // HMAC for U1 (salt of any length) through the ordinary API, keyed with the key block
+    // itself: the password zero-padded to the block, or its hash when longer (RFC 2104
+    // §2), which is the same HMAC key, through the constructor that cannot fail.
+    let prf = {
+        let mut key = Key::<Hmac<Sha512>>::default();
+        key.copy_from_slice(key_block.as_slice());
+        let prf = <Hmac<Sha512> as KeyInit>::new(&key);
+        key.as_mut_slice().zeroize();
+        prf
     };
 
     for (i, chunk) in out.chunks_mut(OUT).enumerate() {
@@ -71,6 +76,18 @@ pub fn pbkdf2_hmac_sha512(password: &[u8], salt: &[u8], rounds: u32, out: &mut [
         }
         chunk.copy_from_slice(&acc[..chunk.len()]);
     }
+}
+
+/// HMAC-SHA-256 keyed with a 32-byte key, through the constructor that cannot fail: HMAC
+/// zero-pads a key shorter than its 64-byte block (RFC 2104 §2), so the padded block is
+/// the same key. The MACs of secret storage, backups and key exports all use one, so none
+/// of them has an error path that could leave a MAC unset.
+pub fn hmac_sha256(key: &[u8; 32]) -> Hmac<Sha256> {
+    let mut block = Key::<Hmac<Sha256>>::default();
+    block[..32].copy_from_slice(key);
+    let mac = <Hmac<Sha256> as KeyInit>::new(&block);
+    block.as_mut_slice().zeroize();
+    mac
 }
 
 fn pad_state(key_block: &[u8; BLOCK], pad: u8) -> [u64; 8] {
@@ -112,6 +129,18 @@ mod tests {
             "e1d9c16aa681708a45f5c7c4e215ceb66e011a2e9f0040713f18aefdb866d53c\
              f76cab2868a39b9f7840edce4fef5a82be67335c77a6068e04112754f27ccf4e"
         );
+    }
+
+    #[test]
+    fn padded_hmac_key_is_the_same_key() {
+        // RFC 4231 test case 2 uses a short key ("Jefe"); here a 32-byte key against the
+        // hmac crate's slice constructor, which pads internally.
+        let key = [0x0bu8; 32];
+        let mut ours = hmac_sha256(&key);
+        ours.update(b"Hi There");
+        let mut theirs = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+        theirs.update(b"Hi There");
+        assert_eq!(ours.finalize().into_bytes(), theirs.finalize().into_bytes());
     }
 
     proptest! {

@@ -3,8 +3,8 @@
 use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};
 use hkdf::Hkdf;
-use hmac::{Hmac, KeyInit, Mac};
-use recovery_key::{decode_base64, encode_base64};
+use hmac::Mac;
+use recovery_key::{decode_base64, encode_base64, kdf::hmac_sha256};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -66,34 +66,39 @@ impl SecretError {
 }
 
 /// HKDF-SHA-256(ikm = key, salt = 32 zero bytes, info = name) to 64 bytes: AES key, MAC
-/// key. Boxed and wiped on drop.
+/// key. Boxed and wiped on drop; both keys are fixed-size arrays, so the cipher and the
+/// MAC are built by constructors that cannot fail.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub(crate) struct SecretKeys(Box<[u8; 64]>);
+pub(crate) struct SecretKeys(Box<SplitKeys>);
+
+#[derive(Zeroize)]
+struct SplitKeys {
+    aes: [u8; 32],
+    mac: [u8; 32],
+}
 
 impl SecretKeys {
     pub(crate) fn derive(key: &SecretStorageKey, name: &str) -> Self {
-        let mut okm = Box::new([0u8; 64]);
-        // 64 bytes are always within HKDF's limit.
+        let mut okm = Zeroizing::new([0u8; 64]);
+        // HKDF-Expand fails only for outputs over 255 × 32 bytes; this one is 64.
         let _ = Hkdf::<Sha256>::new(Some(&[0u8; 32]), key.as_bytes())
             .expand(name.as_bytes(), okm.as_mut_slice());
-        Self(okm)
-    }
-    fn aes_key(&self) -> &[u8] {
-        &self.0[..32]
+        let mut keys = Box::new(SplitKeys {
+            aes: [0; 32],
+            mac: [0; 32],
+        });
+        keys.aes.copy_from_slice(&okm[..32]);
+        keys.mac.copy_from_slice(&okm[32..]);
+        Self(keys)
     }
     fn mac(&self, ciphertext: &[u8]) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        if let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0[32..]) {
-            mac.update(ciphertext);
-            out.copy_from_slice(&mac.finalize().into_bytes());
-        }
-        out
+        let mut mac = hmac_sha256(&self.0.mac);
+        mac.update(ciphertext);
+        mac.finalize().into_bytes().into()
     }
     /// AES-256-CTR in place; CTR is its own inverse.
     pub(crate) fn apply(&self, iv: &[u8; 16], data: &mut [u8]) {
-        if let Ok(mut c) = Aes256Ctr64::new_from_slices(self.aes_key(), iv) {
-            c.apply_keystream(data);
-        }
+        Aes256Ctr64::new(&self.0.aes.into(), &(*iv).into()).apply_keystream(data);
     }
 }
 
