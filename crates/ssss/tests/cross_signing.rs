@@ -57,3 +57,11 @@ fn seeds_round_trip_through_secret_storage() {
     let other = SecretStorageKey::generate().unwrap();
     assert!(CrossSigningKeys::from_secret_store(&store, &other).is_err());
 }
+
+/// AES-CTR (secret storage, key exports) wipes its key schedule and counter when dropped:
+/// the `ctr` crate is built with its `zeroize` feature, or this does not compile.
+#[test]
+fn ctr_state_is_wiped_on_drop() {
+    fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    wiped_on_drop::<ctr::Ctr64BE<aes::Aes256>>();
+}
