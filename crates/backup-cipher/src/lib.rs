@@ -23,7 +23,6 @@ pub use restore::{
     restore_reader, restore_slice,
 };
 pub use types::{
-    SessionKey,
     AuthData, BACKUP_ALGORITHM, BackedUpRoomKey, BackupVersion, EXPORTED_SESSION_KEY_LEN,
-    KeyBackupData, KeysBackup, MEGOLM_ALGORITHM, RoomKeyBackup, SHARED_HISTORY_NAMES,
+    KeyBackupData, KeysBackup, MEGOLM_ALGORITHM, RoomKeyBackup, SHARED_HISTORY_NAMES, SessionKey,
 };

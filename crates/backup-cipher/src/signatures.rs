@@ -63,8 +63,8 @@ pub enum CanonicalJsonError {
 /// The bytes that are signed: `auth_data` without `signatures` and `unsigned`, with every
 /// other field (known or not) kept.
 pub fn signed_bytes(auth_data: &AuthData) -> Result<String, CanonicalJsonError> {
-    let mut value =
-        serde_json::to_value(auth_data).map_err(|e| CanonicalJsonError::Serialize(e.to_string()))?;
+    let mut value = serde_json::to_value(auth_data)
+        .map_err(|e| CanonicalJsonError::Serialize(e.to_string()))?;
     if let Value::Object(map) = &mut value {
         map.remove("signatures");
         map.remove("unsigned");

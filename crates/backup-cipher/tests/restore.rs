@@ -403,7 +403,10 @@ fn debug_shows_no_session_key() {
         assert!(!shown.contains(&session_key[..20]), "{shown}");
         assert!(shown.contains("redacted"), "{shown}");
         // serde still writes the wire form.
-        assert_eq!(serde_json::to_value(&typed).unwrap()["session_key"], session_key);
+        assert_eq!(
+            serde_json::to_value(&typed).unwrap()["session_key"],
+            session_key
+        );
     }
 }
 

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use backup_cipher::SessionKey;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One exported room key (`ExportedSessionData`): the backup plaintext plus `room_id`
