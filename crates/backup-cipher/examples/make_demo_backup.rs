@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let body = fixtures::synthetic_backup(key.public_key(), n, 2026);
     std::fs::write(
         format!("{dir}/recovery-key.txt"),
-        format!("{}\n", key.to_recovery_key().to_base58_grouped()),
+        format!("{}\n", key.to_recovery_key().to_base58_grouped().as_str()),
     )?;
     std::fs::write(
         format!("{dir}/backup-info.json"),

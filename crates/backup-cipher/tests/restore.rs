@@ -380,7 +380,7 @@ fn debug_prints_no_secret() {
         "{shown}"
     );
     assert!(shown.contains(&key.public_key().to_base64()));
-    assert!(!shown.contains(&key.to_recovery_key().to_base58()));
+    assert!(!shown.contains(key.to_recovery_key().to_base58().as_str()));
 }
 
 /// Session keys are secrets: neither a restored session nor a backed-up room key shows

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use key_export::{DEFAULT_ROUNDS, ExportWriter, decrypt_export};
 use serde_json::{Map, Value};
 
-use crate::{Fatal, cmd_restore::write_output, input::passphrase, sorted_output::create_private};
+use crate::{Fatal, cmd_restore::write_output, input::passphrase, secret_file::SecretFile};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ExportCommand {
@@ -96,14 +96,17 @@ pub(crate) fn write_export_file(
     rounds: u32,
     feed: impl FnOnce(&mut dyn FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()>,
 ) -> Result<u64, Fatal> {
-    let file = create_private(out)
+    let mut file = SecretFile::create(out)
         .map_err(|e| Fatal::new(format!("cannot create {}: {e}", out.display())))?;
-    let mut w =
-        ExportWriter::new(std::io::BufWriter::new(file), phrase, rounds).map_err(Fatal::new)?;
     let io = |e: std::io::Error| Fatal::new(format!("cannot write {}: {e}", out.display()));
+    let mut w = ExportWriter::new(std::io::BufWriter::new(&mut file), phrase, rounds)
+        .map_err(Fatal::new)?;
     feed(&mut |json: &str| w.write_session_json(json.as_bytes())).map_err(io)?;
     let n = w.sessions();
-    w.finish().map_err(io)?;
+    w.finish()
+        .and_then(|mut inner| std::io::Write::flush(&mut inner))
+        .map_err(io)?;
+    file.commit().map_err(io)?;
     Ok(n)
 }
 

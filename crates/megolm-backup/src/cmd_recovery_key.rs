@@ -35,7 +35,7 @@ pub(crate) fn run(cmd: RecoveryKeyCommand) -> Result<ExitCode, Fatal> {
             let key = RecoveryKey::generate().map_err(|e| {
                 Fatal::new(format!("the system random number generator failed: {e}"))
             })?;
-            println!("{}", key.to_base58_grouped());
+            println!("{}", key.to_base58_grouped().as_str());
         }
         RecoveryKeyCommand::Decode => {
             let text = secret_from_stdin()?;
@@ -49,7 +49,7 @@ pub(crate) fn run(cmd: RecoveryKeyCommand) -> Result<ExitCode, Fatal> {
                     .map_err(|e| Fatal::new(format!("the key on stdin is {e}")))?,
             );
             let key = RecoveryKey::from_slice(&bytes).map_err(Fatal::new)?;
-            println!("{}", key.to_base58_grouped());
+            println!("{}", key.to_base58_grouped().as_str());
         }
         RecoveryKeyCommand::FromPassphrase {
             salt,
@@ -65,7 +65,7 @@ pub(crate) fn run(cmd: RecoveryKeyCommand) -> Result<ExitCode, Fatal> {
                 extra: Default::default(),
             };
             let key = info.derive_key(&phrase).map_err(Fatal::new)?;
-            println!("{}", key.to_base58_grouped());
+            println!("{}", key.to_base58_grouped().as_str());
         }
     }
     Ok(ExitCode::SUCCESS)

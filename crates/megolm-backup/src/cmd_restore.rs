@@ -18,7 +18,8 @@ use clap::Args;
 use crate::{
     Fatal,
     keys::{KeyArgs, read_backup_info, recover},
-    sorted_output::{SortedJsonArray, create_private},
+    secret_file::SecretFile,
+    sorted_output::SortedJsonArray,
 };
 
 #[derive(Debug, Args)]
@@ -278,23 +279,29 @@ fn summary(
     line
 }
 
-/// Writes to a file created with mode 0600 (it holds session keys), or to stdout.
+/// Writes to a secret file (mode 0600, atomically: see `secret_file`), or to stdout.
 pub(crate) fn write_output(
     path: Option<&Path>,
     f: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<(), Fatal> {
-    let result = match path {
+    match path {
         Some(p) if p != Path::new("-") => {
-            let file = create_private(p)
+            let mut file = SecretFile::create(p)
                 .map_err(|e| Fatal::new(format!("cannot create {}: {e}", p.display())))?;
-            let mut w = BufWriter::new(file);
-            f(&mut w).and_then(|()| w.flush())
+            let mut w = BufWriter::new(&mut file);
+            f(&mut w)
+                .and_then(|()| w.flush())
+                .map_err(|e| Fatal::new(format!("cannot write {}: {e}", p.display())))?;
+            drop(w);
+            file.commit()
+                .map_err(|e| Fatal::new(format!("cannot write {}: {e}", p.display())))
         }
         _ => {
             let stdout = io::stdout();
             let mut w = BufWriter::new(stdout.lock());
-            f(&mut w).and_then(|()| w.flush())
+            f(&mut w)
+                .and_then(|()| w.flush())
+                .map_err(|e| Fatal::new(format!("cannot write output: {e}")))
         }
-    };
-    result.map_err(|e| Fatal::new(format!("cannot write output: {e}")))
+    }
 }

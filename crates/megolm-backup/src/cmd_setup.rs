@@ -21,7 +21,7 @@ use crate::{
     cmd_server::{ServerArgs, server_secret_store},
     input::{prompt_secret, secret_from_file, secret_from_stdin},
     keys::KeyArgs,
-    sorted_output::create_private,
+    secret_file::SecretFile,
 };
 
 #[derive(Debug, Args)]
@@ -318,9 +318,10 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         .to_recovery_key()
         .to_base58_grouped();
     if let Some(path) = &args.key_out {
-        let mut f = create_private(path)
+        let mut f = SecretFile::create(path)
             .map_err(|e| Fatal::new(format!("cannot create {}: {e}", path.display())))?;
-        writeln!(f, "{shown}")
+        writeln!(f, "{}", shown.as_str())
+            .and_then(|()| f.commit())
             .map_err(|e| Fatal::new(format!("cannot write {}: {e}", path.display())))?;
     }
     if phrase.is_some() {
@@ -332,13 +333,11 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
             "Secure backup is set up. Your Security Key — store it somewhere safe, it is shown only once:"
         );
     }
-    println!("{shown}");
+    println!("{}", shown.as_str());
 
     // Read everything back, as a fresh client would, and unlock it with what the user has.
     let store = server_secret_store(&client)?;
-    let given = phrase
-        .clone()
-        .unwrap_or_else(|| Zeroizing::new(shown.clone()));
+    let given = phrase.clone().unwrap_or_else(|| shown.clone());
     verify(&client, &store, &given, &version)?;
     eprintln!(
         "verified: a fresh read of the account unlocks secret storage with your {} and finds the key of backup version {version}",

@@ -22,6 +22,7 @@ mod cmd_ssss;
 mod cmd_vectors;
 mod input;
 mod keys;
+mod secret_file;
 mod sorted_output;
 
 use std::process::ExitCode;
@@ -85,6 +86,7 @@ impl Fatal {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    secret_file::remove_on_interrupt();
     let result = match cli.command {
         Command::RecoveryKey(cmd) => cmd_recovery_key::run(cmd),
         Command::Restore(args) => cmd_restore::run(args),

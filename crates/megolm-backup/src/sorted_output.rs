@@ -3,18 +3,20 @@
 //! to a temporary file as one JSON line per session, and the runs are merged at the end.
 //!
 //! The spill files hold decrypted session keys, like the output itself: they are
-//! created beside the output with mode 0600 and removed when the writer is done (also on
-//! error, through `Drop`).
+//! created beside the output with mode 0600 and random names, and removed when the writer
+//! is done (also on error, through `Drop`, and on interrupt: see `secret_file`).
 
 use std::{
     cmp::Reverse,
     collections::BinaryHeap,
-    fs::{self, File, OpenOptions},
+    fs::File,
     io::{self, BufRead, BufReader, BufWriter, Write},
     path::{Path, PathBuf},
 };
 
 use serde::Serialize;
+
+use crate::secret_file::ScratchFile;
 
 /// One item to sort: its key and its serialized JSON.
 struct Item {
@@ -26,11 +28,10 @@ struct Item {
 /// Sorts serialized items by (room id, session id) within a memory budget.
 pub(crate) struct SortedJsonArray {
     dir: PathBuf,
-    prefix: String,
     buffer: Vec<Item>,
     buffered_bytes: usize,
     budget_bytes: usize,
-    runs: Vec<PathBuf>,
+    runs: Vec<ScratchFile>,
     count: u64,
 }
 
@@ -39,11 +40,6 @@ impl SortedJsonArray {
     pub(crate) fn new(dir: &Path, budget_bytes: usize) -> Self {
         Self {
             dir: dir.to_owned(),
-            prefix: format!(
-                ".megolm-backup-sort-{}-{:p}",
-                std::process::id(),
-                &budget_bytes
-            ),
             buffer: Vec::new(),
             buffered_bytes: 0,
             budget_bytes: budget_bytes.max(1),
@@ -85,12 +81,8 @@ impl SortedJsonArray {
 
     fn spill(&mut self) -> io::Result<()> {
         self.sort_buffer();
-        let path = self
-            .dir
-            .join(format!("{}-{}", self.prefix, self.runs.len()));
-        let file = create_private(&path)?;
-        self.runs.push(path);
-        let mut w = BufWriter::new(file);
+        let mut run = ScratchFile::new_in(&self.dir)?;
+        let mut w = BufWriter::new(run.file());
         for item in self.buffer.drain(..) {
             // Ids and JSON are serialized JSON strings/objects: one line each, never
             // containing a raw newline.
@@ -101,6 +93,8 @@ impl SortedJsonArray {
             w.write_all(b"\n")?;
         }
         w.flush()?;
+        drop(w);
+        self.runs.push(run);
         self.buffered_bytes = 0;
         Ok(())
     }
@@ -134,8 +128,8 @@ impl SortedJsonArray {
             self.spill()?;
         }
         let mut readers = Vec::new();
-        for path in &self.runs {
-            readers.push(BufReader::new(File::open(path)?).lines());
+        for run in &self.runs {
+            readers.push(BufReader::new(File::open(run.path())?).lines());
         }
         let mut heap = BinaryHeap::new();
         for (i, r) in readers.iter_mut().enumerate() {
@@ -150,14 +144,6 @@ impl SortedJsonArray {
             }
         }
         Ok(())
-    }
-}
-
-impl Drop for SortedJsonArray {
-    fn drop(&mut self) {
-        for path in &self.runs {
-            let _ = fs::remove_file(path);
-        }
     }
 }
 
@@ -181,18 +167,6 @@ fn parse_line(line: String, run: usize) -> io::Result<Head> {
         run,
         json: json.to_owned(),
     })
-}
-
-/// Creates a file only the owner can read.
-pub(crate) fn create_private(path: &Path) -> io::Result<File> {
-    let mut opts = OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    opts.open(path)
 }
 
 #[cfg(test)]

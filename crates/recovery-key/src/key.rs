@@ -125,20 +125,24 @@ impl RecoveryKey {
         Ok(Self { bytes })
     }
 
-    /// The compact base58 form (48 characters, no spaces). This exposes the secret.
-    pub fn to_base58(&self) -> String {
+    /// The compact base58 form (48 characters, no spaces), wiped when dropped. This
+    /// exposes the secret.
+    pub fn to_base58(&self) -> Zeroizing<String> {
         let mut buf = Zeroizing::new([0u8; DECODED_LEN]);
         buf[..2].copy_from_slice(&PREFIX);
         buf[2..2 + KEY_LEN].copy_from_slice(self.bytes.as_slice());
         buf[DECODED_LEN - 1] = buf[..DECODED_LEN - 1].iter().fold(0u8, |acc, b| acc ^ b);
-        bs58::encode(buf.as_slice()).into_string()
+        // Encoded into a buffer of the final size, so no reallocation leaves a copy behind.
+        let mut out = Zeroizing::new(String::with_capacity(ENCODED_LEN + 8));
+        let _ = bs58::encode(buf.as_slice()).onto(&mut *out);
+        out
     }
 
-    /// The displayed form: a space after every 4th character (12 groups, 59 characters).
-    /// This exposes the secret.
-    pub fn to_base58_grouped(&self) -> String {
-        let compact = Zeroizing::new(self.to_base58());
-        let mut out = String::with_capacity(compact.len() + compact.len() / 4);
+    /// The displayed form: a space after every 4th character (12 groups, 59 characters),
+    /// wiped when dropped. This exposes the secret.
+    pub fn to_base58_grouped(&self) -> Zeroizing<String> {
+        let compact = self.to_base58();
+        let mut out = Zeroizing::new(String::with_capacity(compact.len() + compact.len() / 4));
         for (i, c) in compact.chars().enumerate() {
             if i > 0 && i % 4 == 0 {
                 out.push(' ');

@@ -23,11 +23,11 @@ fn debug_prints_no_secret_byte() {
 fn grouped_and_compact_forms() {
     let key = alice();
     assert_eq!(
-        key.to_base58(),
+        key.to_base58().as_str(),
         "EsTcLW2KPGiFwKEA3As5g5c4BXwkqeeJZJV8Q9fugUMNUE4d"
     );
     assert_eq!(
-        key.to_base58_grouped(),
+        key.to_base58_grouped().as_str(),
         "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d"
     );
 }

@@ -118,7 +118,10 @@ fn recovery_key_decode(input: &Value) -> CaseResult<Checks> {
 
 fn recovery_key_encode(input: &Value) -> CaseResult<Checks> {
     let key = key(crate::values::field(input, "key")?)?;
-    Ok(vec![("recovery_key", Check::Str(key.to_base58_grouped()))])
+    Ok(vec![(
+        "recovery_key",
+        Check::Str(key.to_base58_grouped().to_string()),
+    )])
 }
 
 fn passphrase_derive(input: &Value) -> CaseResult<Checks> {
