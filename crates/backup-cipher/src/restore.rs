@@ -52,6 +52,9 @@ pub enum RestoreErrorClass {
     SessionId,
     /// The entry itself is not a `KeyBackupData` object with a `session_data`.
     Malformed,
+    /// A bug in this library stopped the entry's restore (a worker panicked); the rest
+    /// of the restore went on.
+    Internal,
 }
 
 impl RestoreErrorClass {
@@ -66,6 +69,7 @@ impl RestoreErrorClass {
             Self::Algorithm => "algorithm",
             Self::SessionId => "session_id",
             Self::Malformed => "malformed",
+            Self::Internal => "internal",
         }
     }
 }
@@ -383,6 +387,41 @@ fn finish_group(
     group: Vec<Pending<'_>>,
     out: &mut Vec<Result<RestoredSession, RestoreFailure>>,
 ) {
+    // A bug must cost the entries of its group, never the whole restore: a panic becomes
+    // one `internal` failure per entry.
+    let ids: Vec<(&str, &str)> = group.iter().map(|p| (p.room_id, p.session_id)).collect();
+    let start = out.len();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        finish_group_unguarded(key, group, out);
+    }));
+    if outcome.is_err() {
+        out.truncate(start);
+        out.extend(ids.into_iter().map(|(room_id, session_id)| {
+            Err(RestoreFailure {
+                room_id: room_id.to_owned(),
+                session_id: session_id.to_owned(),
+                error: RestoreErrorClass::Internal,
+                message: "an internal error (a bug in this tool) stopped this entry's restore; \
+                          the other entries were restored. Please report it"
+                    .into(),
+            })
+        }));
+    }
+}
+
+/// Entries filed under this room make their group panic, to test the guard above.
+#[cfg(test)]
+const PANIC_ROOM: &str = "!panic-for-the-test:example.org";
+
+fn finish_group_unguarded(
+    key: &BackupDecryptionKey,
+    group: Vec<Pending<'_>>,
+    out: &mut Vec<Result<RestoredSession, RestoreFailure>>,
+) {
+    #[cfg(test)]
+    if group.iter().any(|p| p.room_id == PANIC_ROOM) {
+        panic!("a test asked this group to panic");
+    }
     let points: Vec<[u8; 32]> = group
         .iter()
         .filter_map(|p| p.decoded.as_ref().ok().map(|d| d.ephemeral))
@@ -903,5 +942,47 @@ impl<'de, S: RestoreSink> Visitor<'de> for SessionsSeed<'_, '_, '_, '_, S> {
             self.ctx.push(self.room.clone(), sid, raw);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{RoomKeyBackup, fixtures};
+
+    /// A panic in a worker costs exactly the entries of its group, counted as `internal`
+    /// failures; every other entry is restored, inline and on a pool.
+    #[test]
+    fn a_panicking_group_fails_its_entries_and_nothing_else() {
+        let key = BackupDecryptionKey::from_bytes(&[7; 32]);
+        let mut body = fixtures::synthetic_backup(key.public_key(), 40, 3);
+        let good: u64 = body.session_count() as u64;
+        // Eight entries (one group, as the first room in order) that make their group panic.
+        let donor = body.rooms.values().next().cloned().unwrap_or_default();
+        let sessions = donor.sessions.into_iter().take(GROUP).collect();
+        body.rooms
+            .insert(PANIC_ROOM.to_owned(), RoomKeyBackup { sessions });
+        let text = serde_json::to_vec(&body).unwrap();
+        for jobs in [Some(1), Some(2)] {
+            let opts = RestoreOptions {
+                jobs,
+                ..RestoreOptions::default()
+            };
+            // The in-memory, the slice and the streaming paths.
+            let mut streamed = RestoreResult::default();
+            restore_reader(&key, text.as_slice(), &opts, &mut streamed).unwrap();
+            for result in [
+                restore_keys(&key, &body, &opts).unwrap(),
+                restore_slice(&key, &text, &opts).unwrap(),
+                streamed,
+            ] {
+                assert_eq!(result.sessions.len() as u64, good, "jobs {jobs:?}");
+                assert_eq!(result.failures.len(), GROUP, "jobs {jobs:?}");
+                for f in &result.failures {
+                    assert_eq!(f.room_id, PANIC_ROOM);
+                    assert_eq!(f.error.as_str(), "internal");
+                }
+            }
+        }
     }
 }
