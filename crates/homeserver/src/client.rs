@@ -20,7 +20,24 @@ const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 pub struct Client {
     agent: Agent,
     base: String,
-    token: Zeroizing<String>,
+    /// `Bearer <access token>`, built once and wiped on drop.
+    authorization: Zeroizing<String>,
+}
+
+const BEARER: &str = "Bearer ";
+
+/// Wipes the string values of `fields` in a JSON object (a request body that carried a
+/// password) once it has been sent.
+fn wipe_fields(body: &mut Value, fields: &[&str]) {
+    if let Value::Object(map) = body {
+        for (k, v) in map.iter_mut() {
+            match v {
+                Value::String(s) if fields.contains(&k.as_str()) => s.zeroize(),
+                Value::Object(_) => wipe_fields(v, fields),
+                _ => {}
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Client {
@@ -103,7 +120,13 @@ impl Client {
         Self {
             agent: Agent::new_with_config(config),
             base: homeserver.trim_end_matches('/').to_owned(),
-            token: Zeroizing::new(access_token.trim().to_owned()),
+            authorization: {
+                let token = access_token.trim();
+                let mut header = Zeroizing::new(String::with_capacity(BEARER.len() + token.len()));
+                header.push_str(BEARER);
+                header.push_str(token);
+                header
+            },
         }
     }
 
@@ -114,7 +137,7 @@ impl Client {
         password: &str,
     ) -> Result<(Self, LoginInfo), ClientError> {
         let anon = Self::new(homeserver, "");
-        let body = json!({
+        let mut body = json!({
             "type": "m.login.password",
             "identifier": {"type": "m.id.user", "user": user},
             "password": password,
@@ -127,12 +150,16 @@ impl Client {
             #[serde(default)]
             device_id: Option<String>,
         }
-        let login: Login = anon.json(Method::Post, "/login", &[], Some(&body))?;
+        let result: Result<Login, _> = anon.json(Method::Post, "/login", &[], Some(&body));
+        wipe_fields(&mut body, &["password"]);
+        let mut login = result?;
+        let client = Self::new(homeserver, &login.access_token);
+        login.access_token.zeroize();
         let info = LoginInfo {
             user_id: login.user_id,
             device_id: login.device_id,
         };
-        Ok((Self::new(homeserver, &login.access_token), info))
+        Ok((client, info))
     }
 
     /// The homeserver URL.
@@ -142,7 +169,7 @@ impl Client {
 
     /// The access token. This exposes the secret.
     pub fn access_token(&self) -> &str {
-        &self.token
+        self.authorization.get(BEARER.len()..).unwrap_or_default()
     }
 
     /// Who the token belongs to (`GET /account/whoami`).
@@ -161,30 +188,30 @@ impl Client {
         let mut rate_limited = 0;
         let mut transport = 0;
         loop {
-            let auth = format!("Bearer {}", self.token.as_str());
+            let auth = self.authorization.as_str();
             let result = match (method, body) {
                 (Method::Get, _) => self
                     .agent
                     .get(&url)
-                    .header("Authorization", &auth)
+                    .header("Authorization", auth)
                     .query_pairs(query.iter().copied())
                     .call(),
                 (Method::Delete, _) => self
                     .agent
                     .delete(&url)
-                    .header("Authorization", &auth)
+                    .header("Authorization", auth)
                     .query_pairs(query.iter().copied())
                     .call(),
                 (Method::Post, b) => self
                     .agent
                     .post(&url)
-                    .header("Authorization", &auth)
+                    .header("Authorization", auth)
                     .query_pairs(query.iter().copied())
                     .send_json(b.unwrap_or(&json!({}))),
                 (Method::Put, b) => self
                     .agent
                     .put(&url)
-                    .header("Authorization", &auth)
+                    .header("Authorization", auth)
                     .query_pairs(query.iter().copied())
                     .send_json(b.unwrap_or(&json!({}))),
             };
@@ -534,12 +561,7 @@ impl Client {
                     map.insert("auth".into(), auth);
                 }
                 let result = self.json::<Value>(Method::Post, path, &[], Some(&with_auth));
-                if let Value::Object(map) = &mut with_auth
-                    && let Some(Value::Object(auth)) = map.get_mut("auth")
-                    && let Some(Value::String(p)) = auth.get_mut("password")
-                {
-                    p.zeroize();
-                }
+                wipe_fields(&mut with_auth, &["password"]);
                 match result {
                     Ok(_) => Ok(()),
                     Err(ClientError::AuthRequired { .. } | ClientError::Forbidden(_)) => {

@@ -18,10 +18,22 @@ pub(crate) fn is_base58_char(c: char) -> bool {
 /// Does `input` look like a passphrase (Element's "Security Phrase") rather than a
 /// recovery key (Element's "Security Key")?
 ///
-/// True when the text has a character outside the base58 alphabet other than whitespace
-/// (`0 O I l`, punctuation, non-ASCII letters), or when it is several words whose lengths
-/// are not the groups of four a displayed key has. Used only to word error messages.
+/// False for key-shaped text (48 characters starting "Es", any spacing): that is a
+/// mistyped key. Otherwise true when the text has a character outside the base58 alphabet
+/// other than whitespace (`0 O I l`, punctuation, non-ASCII letters), or when it is
+/// several words whose lengths are not the groups of four a displayed key has. Used to
+/// word error messages, and to keep a phrase's characters out of them.
 pub fn looks_like_passphrase(input: &str) -> bool {
+    // Key-shaped (48 characters starting "Es", whatever the spacing): a mistyped key,
+    // not a phrase, even with a look-alike character in it.
+    let mut key_chars = input
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take(crate::ENCODED_LEN + 1);
+    let starts_like_a_key = key_chars.next() == Some('E') && key_chars.next() == Some('s');
+    if starts_like_a_key && key_chars.count() + 2 == crate::ENCODED_LEN {
+        return false;
+    }
     if input
         .chars()
         .any(|c| !c.is_whitespace() && !is_base58_char(c))

@@ -78,10 +78,12 @@ impl RecoveryKey {
         let mut characters = 0usize;
         for c in input.chars().filter(|c| !c.is_whitespace()) {
             if !is_base58_char(c) {
+                // A passphrase is a secret: none of its characters goes into the error.
+                let passphrase = looks_like_passphrase(input);
                 return Err(DecodeError::Base58 {
-                    character: c,
-                    position: characters,
-                    looks_like_passphrase: looks_like_passphrase(input),
+                    character: if passphrase { '\0' } else { c },
+                    position: if passphrase { 0 } else { characters },
+                    looks_like_passphrase: passphrase,
                 });
             }
             if characters < MAX_DECODE_CHARS {
@@ -179,9 +181,10 @@ pub enum DecodeError {
     /// A character outside the base58 alphabet.
     #[error("{}", base58_message(*character, *position, *looks_like_passphrase))]
     Base58 {
-        /// The first offending character.
+        /// The first offending character; `'\0'` when the input reads like a passphrase
+        /// (a secret: none of its characters is kept).
         character: char,
-        /// Its position among the non-whitespace characters.
+        /// Its position among the non-whitespace characters (0 for a passphrase).
         position: usize,
         /// The input reads like a passphrase rather than a key.
         looks_like_passphrase: bool,
@@ -256,10 +259,7 @@ fn base58_message(c: char, position: usize, passphrase: bool) -> String {
         _ => "",
     };
     if passphrase {
-        format!(
-            "not a recovery key: character {shown} at position {} is not used in recovery keys{what}; {PASSPHRASE_HINT}",
-            position + 1
-        )
+        format!("not a recovery key: {PASSPHRASE_HINT}")
     } else {
         format!(
             "not a recovery key: character {shown} at position {} is not used in recovery keys{what}",

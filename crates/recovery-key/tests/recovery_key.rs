@@ -163,3 +163,22 @@ proptest! {
         let _ = RecoveryKey::from_base58(&s);
     }
 }
+
+/// A Security Phrase typed where a key is expected is a secret: the error says what it
+/// looks like, but holds none of its characters (it named the first odd one before).
+#[test]
+fn a_passphrase_leaves_nothing_of_itself_in_the_error() {
+    let phrase = "correct horse battery staple!";
+    let err = RecoveryKey::from_base58(phrase).unwrap_err();
+    assert!(err.looks_like_passphrase());
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("looks like a passphrase"), "{shown}");
+    assert!(!shown.contains('!'), "{shown}");
+    assert!(!shown.contains("position 1"), "{shown}");
+    assert!(!shown.contains("'l'") && !shown.contains("'0'"), "{shown}");
+    // A mistyped key is not a secret in the same way: its bad character is named.
+    let err =
+        RecoveryKey::from_base58("EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE40")
+            .unwrap_err();
+    assert!(err.to_string().contains("character '0'"), "{err}");
+}
