@@ -17,11 +17,11 @@ bash tools/element/setup.sh
 # Unit, integration, doc tests and the vector suite of every crate. The CLI enables the
 # fast X25519 backend (aws-lc) and the eight-lane AVX-512 IFMA path (used where the CPU
 # has it), so this run covers both for the whole workspace.
-cargo test --workspace
+MKB_EXPECT_X25519=aws-lc-rs cargo test --workspace
 # The crypto crates, the vector suite and the vodozemac interop again on the portable
 # default backend (x25519-dalek): built without the CLI, no feature enables aws-lc or
 # ifma, so bulk restore computes one X25519 at a time.
-cargo test -p backup-cipher -p vector-runner
+MKB_EXPECT_X25519=x25519-dalek cargo test -p backup-cipher -p vector-runner
 # Every criterion bench once, as a smoke test (timings are not asserted).
 cargo test --workspace --benches
 # Fuzz corpora replayed without a fuzzer.

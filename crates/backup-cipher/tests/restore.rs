@@ -98,6 +98,26 @@ fn check(
     expect: &BTreeMap<String, RestoreErrorClass>,
 ) {
     assert_eq!(result_sessions.len(), n, "every good session restored");
+    // And restored exactly: each equals the session that was encrypted into the body
+    // (damaged_backup encrypts fixtures::synthetic_sessions(n, 7)).
+    let originals: BTreeMap<(String, String), serde_json::Map<String, Value>> =
+        fixtures::synthetic_sessions(n, 7)
+            .into_iter()
+            .map(|m| {
+                let id = (
+                    m["room_id"].as_str().unwrap().to_owned(),
+                    m["session_id"].as_str().unwrap().to_owned(),
+                );
+                (id, m)
+            })
+            .collect();
+    for s in result_sessions {
+        let id = (s.room_id().to_owned(), s.session_id().to_owned());
+        let original = originals
+            .get(&id)
+            .unwrap_or_else(|| panic!("{id:?} was not in the body"));
+        assert_eq!(&s.to_json(), original, "{id:?}");
+    }
     assert_eq!(failures.len(), expect.len());
     for f in failures {
         assert_eq!(f.room_id, "!damaged:example.org");

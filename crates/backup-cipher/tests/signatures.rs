@@ -92,3 +92,50 @@ fn signatures_cover_unknown_fields_and_report_each_key() {
     );
     assert!(verify_auth_data(&auth, "@b:x", &keys).unwrap().is_empty());
 }
+
+/// Signatures checked against bytes written by hand, not by `signed_bytes`: ours verify
+/// over the canonical JSON a person writes from the spec, and a signature made by
+/// ed25519-dalek directly over that text verifies through `verify_auth_data`.
+#[test]
+fn signatures_agree_with_canonical_json_written_by_hand() {
+    let public = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo";
+    let by_hand = format!(r#"{{"private_key_iterations":500000,"public_key":"{public}"}}"#);
+    let mut auth: AuthData = serde_json::from_value(json!({
+        "public_key": public,
+        "private_key_iterations": 500000,
+    }))
+    .unwrap();
+    let device = signing_key(3);
+
+    // Ours, verified by ed25519-dalek over the hand-written text.
+    sign_auth_data(&mut auth, "@a:x", "ed25519:DEV", &device).unwrap();
+    let sig = &auth.signatures["@a:x"]["ed25519:DEV"];
+    let sig =
+        ed25519_dalek::Signature::from_slice(&recovery_key::decode_base64(sig).unwrap()).unwrap();
+    device
+        .verifying_key()
+        .verify(by_hand.as_bytes(), &sig)
+        .unwrap();
+
+    // Theirs: ed25519-dalek signs the hand-written text; we must accept it, and reject it
+    // once a signed field changes.
+    use ed25519_dalek::Signer;
+    let theirs = recovery_key::encode_base64(&signing_key(4).sign(by_hand.as_bytes()).to_bytes());
+    let mut other: AuthData = serde_json::from_value(json!({
+        "public_key": public,
+        "private_key_iterations": 500000,
+        "signatures": {"@a:x": {"ed25519:OTHER": theirs}},
+    }))
+    .unwrap();
+    let keys = BTreeMap::from([("ed25519:OTHER".to_owned(), signing_key(4).verifying_key())]);
+    let status = |a: &AuthData| {
+        verify_auth_data(a, "@a:x", &keys).unwrap()[0]
+            .status
+            .clone()
+    };
+    assert_eq!(status(&other), SignatureStatus::Valid);
+    other
+        .extra
+        .insert("private_key_iterations".into(), json!(500001));
+    assert_eq!(status(&other), SignatureStatus::Invalid);
+}

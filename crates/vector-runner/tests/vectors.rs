@@ -70,8 +70,31 @@ fn a_wrong_expectation_fails() {
     assert_eq!(report.summary(), "2 passed, 2 failed");
 }
 
+/// The X25519 backend this run exercises computes RFC 7748 §6.1 (Alice's public key from
+/// her private key), and is the one `scripts/test.sh` says this run must use
+/// (`MKB_EXPECT_X25519`): aws-lc-rs when the workspace is built with the CLI, x25519-dalek
+/// when the crypto crates are built alone.
 #[test]
-fn report_backend() {
-    // Which X25519 implementation this run exercised (see scripts/test.sh).
-    eprintln!("X25519 backend: {}", backup_cipher::x25519::BACKEND);
+fn the_x25519_backend_is_the_expected_one_and_computes_rfc7748() {
+    let mut alice = [0u8; 32];
+    for (i, b) in alice.iter_mut().enumerate() {
+        let hex = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a";
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    let key = backup_cipher::BackupDecryptionKey::from_bytes(&alice);
+    let public: String = key
+        .public_key()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        public,
+        "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+    );
+    let backend = backup_cipher::x25519::BACKEND;
+    eprintln!("X25519 backend: {backend}");
+    if let Ok(expected) = std::env::var("MKB_EXPECT_X25519") {
+        assert_eq!(backend, expected, "this run was meant to use {expected}");
+    }
 }

@@ -27,8 +27,12 @@
 //! is a masked blend whose mask comes from the scalar bit by arithmetic, not a branch.
 //! The canonical encoding at the end ([`to_bytes`]) is branch-free scalar code.
 
-use archmage::prelude::*;
-use core::arch::x86_64::__m512i;
+// The one place with `unsafe` in this crate (see SECURITY.md): entering the
+// `#[target_feature]` code after run-time detection. Everything below it is safe code:
+// intrinsics are safe to call inside functions compiled for their features.
+#![allow(unsafe_code)]
+
+use core::arch::x86_64::*;
 use zeroize::Zeroize;
 
 const MASK51: u64 = (1 << 51) - 1;
@@ -36,14 +40,16 @@ const MASK51: u64 = (1 << 51) - 1;
 /// A field element in each of eight lanes.
 type Fe = [__m512i; 5];
 
-/// Proof that this CPU has AVX-512 IFMA (and the rest of x86-64-v4x).
+/// Proof that this CPU has AVX-512 F and IFMA: only [`detect`](Self::detect) makes one.
 #[derive(Clone, Copy)]
-pub(super) struct Ifma(X64V4xToken);
+pub(super) struct Ifma(());
 
 impl Ifma {
-    /// `Some` when the CPU running us has the instructions.
+    /// `Some` when the CPU running us has the instructions (checked by the standard
+    /// library's run-time detection).
     pub(super) fn detect() -> Option<Self> {
-        X64V4xToken::summon().map(Self)
+        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512ifma"))
+            .then_some(Self(()))
     }
 
     /// X25519(`scalar`, `points[i]`) for eight points, canonical little-endian bytes.
@@ -59,7 +65,9 @@ impl Ifma {
                 u[limb][lane] = v;
             }
         }
-        let mut out_limbs = ladder_x8(self.0, &k, &u);
+        // SAFETY: `ladder_x8` needs AVX-512 F and IFMA; `self` exists only when
+        // `detect` found both on this CPU. It reads and writes only its arguments.
+        let mut out_limbs = unsafe { ladder_x8(&k, &u) };
         k.zeroize();
         let mut out = [[0u8; 32]; 8];
         for (lane, o) in out.iter_mut().enumerate() {
@@ -77,16 +85,16 @@ impl Ifma {
 
 /// The ladder for eight points; returns x₂/z₂ in limbs (lane-major per limb), not yet
 /// canonical.
-#[arcane(import_intrinsics)]
-fn ladder_x8(_t: X64V4xToken, k: &[u8; 32], u: &[[u64; 8]; 5]) -> [[u64; 8]; 5] {
+#[target_feature(enable = "avx512f,avx512ifma")]
+fn ladder_x8(k: &[u8; 32], u: &[[u64; 8]; 5]) -> [[u64; 8]; 5] {
     let zero = _mm512_setzero_si512();
     let one = [_mm512_set1_epi64(1), zero, zero, zero, zero];
     let x1: Fe = [
-        _mm512_loadu_si512(&u[0]),
-        _mm512_loadu_si512(&u[1]),
-        _mm512_loadu_si512(&u[2]),
-        _mm512_loadu_si512(&u[3]),
-        _mm512_loadu_si512(&u[4]),
+        load(&u[0]),
+        load(&u[1]),
+        load(&u[2]),
+        load(&u[3]),
+        load(&u[4]),
     ];
     let mut x2 = one;
     let mut z2 = [zero; 5];
@@ -119,13 +127,40 @@ fn ladder_x8(_t: X64V4xToken, k: &[u8; 32], u: &[[u64; 8]; 5]) -> [[u64; 8]; 5] 
     let r = mul(x2, invert(z2));
     let mut out = [[0u64; 8]; 5];
     for (o, limb) in out.iter_mut().zip(r) {
-        _mm512_storeu_si512(o, limb);
+        *o = store(limb);
     }
     out
 }
 
+/// Eight lanes from memory, with a safe intrinsic (no raw pointer).
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn load(v: &[u64; 8]) -> __m512i {
+    let l = |i: usize| v[i] as i64;
+    _mm512_set_epi64(l(7), l(6), l(5), l(4), l(3), l(2), l(1), l(0))
+}
+
+/// Eight lanes to memory, with safe intrinsics (no raw pointer); once per eight X25519.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn store(v: __m512i) -> [u64; 8] {
+    let lo = _mm512_extracti64x4_epi64::<0>(v);
+    let hi = _mm512_extracti64x4_epi64::<1>(v);
+    [
+        _mm256_extract_epi64::<0>(lo) as u64,
+        _mm256_extract_epi64::<1>(lo) as u64,
+        _mm256_extract_epi64::<2>(lo) as u64,
+        _mm256_extract_epi64::<3>(lo) as u64,
+        _mm256_extract_epi64::<0>(hi) as u64,
+        _mm256_extract_epi64::<1>(hi) as u64,
+        _mm256_extract_epi64::<2>(hi) as u64,
+        _mm256_extract_epi64::<3>(hi) as u64,
+    ]
+}
+
 /// Swaps `a` and `b` in every lane when `swap` is 1, without branching on it.
-#[rite(v4x, import_intrinsics)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn cswap(swap: u8, a: &mut Fe, b: &mut Fe) {
     // 0 → 0x00, 1 → 0xFF; black_box keeps the optimiser from turning it into a branch.
     let mask: u8 = core::hint::black_box(0u8.wrapping_sub(swap));
@@ -138,7 +173,8 @@ fn cswap(swap: u8, a: &mut Fe, b: &mut Fe) {
 }
 
 /// 19·x as shifts and adds (x below 2^59).
-#[rite(v4x, import_intrinsics)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn times19(x: __m512i) -> __m512i {
     _mm512_add_epi64(
         _mm512_add_epi64(_mm512_slli_epi64::<4>(x), _mm512_slli_epi64::<1>(x)),
@@ -147,7 +183,8 @@ fn times19(x: __m512i) -> __m512i {
 }
 
 /// One parallel carry step: limbs below 2^62 in, below 2^51 + 19·2^11 out.
-#[rite(v4x, import_intrinsics)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn carry(a: Fe) -> Fe {
     let m = _mm512_set1_epi64(MASK51 as i64);
     let c0 = _mm512_srli_epi64::<51>(a[0]);
@@ -165,7 +202,8 @@ fn carry(a: Fe) -> Fe {
 }
 
 /// a + b, limb by limb, not carried.
-#[rite(v4x, import_intrinsics)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn add_unreduced(a: Fe, b: Fe) -> Fe {
     [
         _mm512_add_epi64(a[0], b[0]),
@@ -177,14 +215,16 @@ fn add_unreduced(a: Fe, b: Fe) -> Fe {
 }
 
 /// a + b, carried (inputs carried).
-#[rite(v4x)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn add(a: Fe, b: Fe) -> Fe {
     carry(add_unreduced(a, b))
 }
 
 /// a − b as a + 2p − b, carried. `b`'s limbs must be at most 2p's (2^52 − 38 and
 /// 2^52 − 2), which every carried value is.
-#[rite(v4x, import_intrinsics)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn sub(a: Fe, b: Fe) -> Fe {
     let p0 = _mm512_set1_epi64(((1u64 << 52) - 38) as i64);
     let pi = _mm512_set1_epi64(((1u64 << 52) - 2) as i64);
@@ -199,7 +239,8 @@ fn sub(a: Fe, b: Fe) -> Fe {
 
 /// Folds the ten product columns (low halves `lo[k]` of weight 2^(51k), high halves
 /// `hi[k]` of weight 2^52·2^(51k) = 2·2^(51(k+1))) into five limbs mod p, carried.
-#[rite(v4x, import_intrinsics)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn reduce(lo: [__m512i; 9], hi: [__m512i; 9]) -> Fe {
     let dbl = |x: __m512i| _mm512_add_epi64(x, x);
     let mut z = [_mm512_setzero_si512(); 10];
@@ -219,7 +260,8 @@ fn reduce(lo: [__m512i; 9], hi: [__m512i; 9]) -> Fe {
 }
 
 /// a·b mod p (limbs below 2^52 in, carried out).
-#[rite(v4x, import_intrinsics)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn mul(a: Fe, b: Fe) -> Fe {
     let mut lo = [_mm512_setzero_si512(); 9];
     let mut hi = [_mm512_setzero_si512(); 9];
@@ -233,7 +275,8 @@ fn mul(a: Fe, b: Fe) -> Fe {
 }
 
 /// a² mod p: the ten cross products once, doubled, plus the five squares.
-#[rite(v4x, import_intrinsics)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn sqr(a: Fe) -> Fe {
     let mut lo = [_mm512_setzero_si512(); 9];
     let mut hi = [_mm512_setzero_si512(); 9];
@@ -255,7 +298,8 @@ fn sqr(a: Fe) -> Fe {
 }
 
 /// a^(2^n).
-#[rite(v4x)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn sqr_n(mut a: Fe, n: u32) -> Fe {
     for _ in 0..n {
         a = sqr(a);
@@ -264,7 +308,8 @@ fn sqr_n(mut a: Fe, n: u32) -> Fe {
 }
 
 /// 121665·e, not carried: limbs below 2^52 + 38·2^17.
-#[rite(v4x, import_intrinsics)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn mul_a24_unreduced(e: Fe) -> Fe {
     let a24 = _mm512_set1_epi64(121_665);
     let zero = _mm512_setzero_si512();
@@ -285,7 +330,8 @@ fn mul_a24_unreduced(e: Fe) -> Fe {
 }
 
 /// z^(p−2) = z^(2^255 − 21), the usual chain of 254 squarings and 11 multiplications.
-#[rite(v4x)]
+#[target_feature(enable = "avx512f,avx512ifma")]
+#[inline]
 fn invert(z: Fe) -> Fe {
     let z2 = sqr(z);
     let z9 = mul(sqr_n(z2, 2), z);
@@ -451,12 +497,16 @@ mod tests {
         out
     }
 
+    /// The lanes under test: only on a CPU that has them (the tests that call this are
+    /// ignored elsewhere, with the reason).
+    fn ifma() -> Ifma {
+        Ifma::detect().expect("build.rs found AVX-512 IFMA on this CPU, but detection did not")
+    }
+
     #[test]
+    #[cfg_attr(not(mkb_host_ifma), ignore = "this CPU has no AVX-512 IFMA")]
     fn rfc7748_vectors_in_every_lane() {
-        let Some(ifma) = Ifma::detect() else {
-            eprintln!("no AVX-512 IFMA on this CPU: nothing to test");
-            return;
-        };
+        let ifma = ifma();
         // RFC 7748 §5.2, the two single-shot vectors.
         let cases = [
             (
@@ -481,10 +531,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(mkb_host_ifma), ignore = "this CPU has no AVX-512 IFMA")]
     fn rfc7748_iterated_1000() {
-        let Some(ifma) = Ifma::detect() else {
-            return;
-        };
+        let ifma = ifma();
         let mut k = [0u8; 32];
         k[0] = 9;
         let mut u = k;
@@ -507,10 +556,9 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(not(mkb_host_ifma), ignore = "this CPU has no AVX-512 IFMA")]
     fn edge_points_match_dalek() {
-        let Some(ifma) = Ifma::detect() else {
-            return;
-        };
+        let ifma = ifma();
         let mut pts = Vec::new();
         let with = |lo: u8, top: u8, fill: u8| {
             let mut b = [fill; 32];
@@ -552,8 +600,9 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         #[test]
+        #[cfg_attr(not(mkb_host_ifma), ignore = "this CPU has no AVX-512 IFMA")]
         fn random_batches_match_dalek(k: [u8; 32], pts: [[u8; 32]; 8]) {
-            let Some(ifma) = Ifma::detect() else { return Ok(()); };
+            let ifma = ifma();
             let out = ifma.x25519_x8(&k, &pts);
             for (p, o) in pts.iter().zip(out) {
                 proptest::prop_assert_eq!(o, dalek(&k, p));
