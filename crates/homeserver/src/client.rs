@@ -5,7 +5,11 @@ use std::{collections::BTreeSet, fmt, io::Read, time::Duration};
 use backup_cipher::{BackupVersion, KeyBackupData, KeysBackup, RoomKeyBackup};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
-use ureq::{Agent, Body, http::Response};
+use ureq::{
+    Agent, Body,
+    http::Response,
+    tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider},
+};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::ClientError;
@@ -16,10 +20,31 @@ const MAX_TRANSPORT_RETRIES: u32 = 3;
 /// Error bodies are small; never read more than this of one.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
+/// How to reach the homeserver: which certificates to trust, and whether plain `http://`
+/// to a host other than this machine is allowed.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// Trust only the certificate authorities in this PEM text (a homeserver behind a
+    /// private CA) instead of the system trust store.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Send the access token or password over plain `http://` to a host that is not this
+    /// machine. Anyone on the path can read them then.
+    pub allow_insecure_http: bool,
+}
+
+impl ConnectOptions {
+    /// The defaults: the system trust store, `http://` only to loopback.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 /// A logged-in client for one homeserver.
 pub struct Client {
     agent: Agent,
     base: String,
+    allow_insecure_http: bool,
     /// `Bearer <access token>`, built once and wiped on drop.
     authorization: Zeroizing<String>,
 }
@@ -111,15 +136,62 @@ fn segment(s: &str) -> String {
 }
 
 impl Client {
-    /// A client for `homeserver` (e.g. `https://matrix.example.org`) with an access token.
+    /// A client for `homeserver` (e.g. `https://matrix.example.org`) with an access token,
+    /// trusting the system's certificate authorities.
     pub fn new(homeserver: &str, access_token: &str) -> Self {
+        Self::build(homeserver, access_token, RootCerts::PlatformVerifier, false)
+    }
+
+    /// A client with [`ConnectOptions`] (a private CA, plain `http://`).
+    pub fn with_options(
+        homeserver: &str,
+        access_token: &str,
+        options: &ConnectOptions,
+    ) -> Result<Self, ClientError> {
+        let roots = match &options.ca_pem {
+            None => RootCerts::PlatformVerifier,
+            Some(pem) => {
+                let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(pem)
+                    .filter_map(|item| match item {
+                        Ok(PemItem::Certificate(c)) => Some(Ok(c)),
+                        Ok(_) => None,
+                        Err(e) => Some(Err(e)),
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| ClientError::CaFile(e.to_string()))?;
+                if certs.is_empty() {
+                    return Err(ClientError::CaFile(
+                        "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+                    ));
+                }
+                RootCerts::new_with_certs(&certs)
+            }
+        };
+        Ok(Self::build(
+            homeserver,
+            access_token,
+            roots,
+            options.allow_insecure_http,
+        ))
+    }
+
+    fn build(homeserver: &str, access_token: &str, roots: RootCerts, insecure: bool) -> Self {
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(roots)
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .build();
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(600)))
+            .tls_config(tls)
             .build();
         Self {
             agent: Agent::new_with_config(config),
             base: homeserver.trim_end_matches('/').to_owned(),
+            allow_insecure_http: insecure,
             authorization: {
                 let token = access_token.trim();
                 let mut header = Zeroizing::new(String::with_capacity(BEARER.len() + token.len()));
@@ -136,7 +208,17 @@ impl Client {
         user: &str,
         password: &str,
     ) -> Result<(Self, LoginInfo), ClientError> {
-        let anon = Self::new(homeserver, "");
+        Self::login_password_with(homeserver, user, password, &ConnectOptions::default())
+    }
+
+    /// [`login_password`](Self::login_password) with [`ConnectOptions`].
+    pub fn login_password_with(
+        homeserver: &str,
+        user: &str,
+        password: &str,
+        options: &ConnectOptions,
+    ) -> Result<(Self, LoginInfo), ClientError> {
+        let anon = Self::with_options(homeserver, "", options)?;
         let mut body = json!({
             "type": "m.login.password",
             "identifier": {"type": "m.id.user", "user": user},
@@ -153,7 +235,7 @@ impl Client {
         let result: Result<Login, _> = anon.json(Method::Post, "/login", &[], Some(&body));
         wipe_fields(&mut body, &["password"]);
         let mut login = result?;
-        let client = Self::new(homeserver, &login.access_token);
+        let client = Self::with_options(homeserver, &login.access_token, options)?;
         login.access_token.zeroize();
         let info = LoginInfo {
             user_id: login.user_id,
@@ -185,6 +267,9 @@ impl Client {
         body: Option<&Value>,
     ) -> Result<Response<Body>, ClientError> {
         let url = format!("{}{API}{path}", self.base);
+        if !self.allow_insecure_http && cleartext_to_another_host(&self.base) {
+            return Err(ClientError::InsecureHttp(self.base.clone()));
+        }
         let mut rate_limited = 0;
         let mut transport = 0;
         loop {
@@ -661,6 +746,24 @@ fn error_from(status: u16, mut response: Response<Body>, query: &[(&str, &str)])
     }
 }
 
+/// Plain `http://` to a host that is not this machine (where an access token or password
+/// would cross a network in the clear).
+fn cleartext_to_another_host(base: &str) -> bool {
+    let Some(rest) = base.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
 /// `master_keys.<user_id>.keys` of a `/keys/query` response: the first key's value.
 fn master_key_in_query(response: &Value, user_id: &str) -> Option<String> {
     response
@@ -670,4 +773,33 @@ fn master_key_in_query(response: &Value, user_id: &str) -> Option<String> {
         .as_object()?
         .values()
         .find_map(|v| v.as_str().map(str::to_owned))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cleartext_to_another_host;
+
+    #[test]
+    fn only_loopback_may_be_plain_http() {
+        for ok in [
+            "https://matrix.example.org",
+            "http://127.0.0.1:8008",
+            "http://127.5.6.7",
+            "http://localhost:8008/",
+            "http://LOCALHOST",
+            "http://[::1]:8008",
+        ] {
+            assert!(!cleartext_to_another_host(ok), "{ok}");
+        }
+        for refused in [
+            "http://matrix.example.org",
+            "http://192.168.1.10:8008",
+            "http://[2001:db8::1]:80",
+            "http://0.0.0.0:9",
+            "http://localhost.example.org",
+            "http://127.0.0.1.example.org",
+        ] {
+            assert!(cleartext_to_another_host(refused), "{refused}");
+        }
+    }
 }

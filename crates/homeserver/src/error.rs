@@ -64,6 +64,16 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// Plain `http://` to another host, which would send the token or password in the
+    /// clear.
+    #[error(
+        "refusing to send your access token or password over plain http:// to {0}: anyone on \
+         the way could read it. Use https://, or pass --allow-insecure-http if you must"
+    )]
+    InsecureHttp(String),
+    /// The `--ca-file` could not be used.
+    #[error("cannot use the CA file: {0}")]
+    CaFile(String),
     /// The answer was not the JSON expected.
     #[error("unexpected answer from the homeserver: {0}")]
     Json(String),

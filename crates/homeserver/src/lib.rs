@@ -10,5 +10,5 @@ mod error;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-pub use client::{Client, LoginInfo, RoomKeysUpdate, UploadProgress, UploadReport};
+pub use client::{Client, ConnectOptions, LoginInfo, RoomKeysUpdate, UploadProgress, UploadReport};
 pub use error::ClientError;

@@ -31,6 +31,14 @@ pub(crate) struct ServerArgs {
     /// stdin), and for the server's confirmation when cross-signing keys are replaced.
     #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
+    /// Trust only the certificate authorities in this PEM file (a homeserver behind a
+    /// private CA) instead of the system trust store.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Allow plain http:// to a host other than this machine (the token or password then
+    /// crosses the network in the clear).
+    #[arg(long)]
+    allow_insecure_http: bool,
 }
 
 impl ServerArgs {
@@ -49,6 +57,13 @@ impl ServerArgs {
             .homeserver
             .as_deref()
             .ok_or_else(|| Fatal::new("give the homeserver with --homeserver URL"))?;
+        let mut options = homeserver::ConnectOptions::new();
+        options.allow_insecure_http = self.allow_insecure_http;
+        if let Some(path) = &self.ca_file {
+            options.ca_pem = Some(std::fs::read(path).map_err(|e| {
+                Fatal::new(format!("cannot read the CA file {}: {e}", path.display()))
+            })?);
+        }
         if let Some(user) = &self.user {
             let password = match &self.password_file {
                 Some(f) => secret_from_file(f)?,
@@ -59,7 +74,8 @@ impl ServerArgs {
                 }
                 None => secret_from_stdin()?,
             };
-            let (client, _) = Client::login_password(url, user, &password).map_err(Fatal::new)?;
+            let (client, _) =
+                Client::login_password_with(url, user, &password, &options).map_err(Fatal::new)?;
             return Ok((client, Some(password)));
         }
         let password = self
@@ -73,7 +89,10 @@ impl ServerArgs {
                 Fatal::new("no access token: give --access-token-file FILE, set MATRIX_ACCESS_TOKEN, or use --user")
             })?),
         };
-        Ok((Client::new(url, &token), password))
+        Ok((
+            Client::with_options(url, &token, &options).map_err(Fatal::new)?,
+            password,
+        ))
     }
 }
 

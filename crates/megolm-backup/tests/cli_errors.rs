@@ -315,6 +315,31 @@ fn every_documented_error_is_what_the_tool_prints() {
         ],
         ""
     );
+    add!(
+        "insecure-http",
+        &[
+            "info",
+            "--homeserver",
+            "http://0.0.0.0:9",
+            "--access-token-file",
+            &token
+        ],
+        ""
+    );
+    let not_pem = write(&dir, "not.pem", "no certificate here\n");
+    add!(
+        "ca-file",
+        &[
+            "info",
+            "--homeserver",
+            "https://127.0.0.1:9",
+            "--access-token-file",
+            &token,
+            "--ca-file",
+            &not_pem
+        ],
+        ""
+    );
     let no_token = Command::new(env!("CARGO_BIN_EXE_megolm-backup"))
         .args(["info", "--homeserver", "http://127.0.0.1:9"])
         .env_remove("MATRIX_ACCESS_TOKEN")
