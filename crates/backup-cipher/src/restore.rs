@@ -324,13 +324,53 @@ pub fn restore_entry(
 #[derive(Deserialize)]
 struct SessionFields<'a> {
     #[serde(borrow, default)]
-    algorithm: Option<Cow<'a, str>>,
+    algorithm: Option<PlainStr<'a>>,
     #[serde(borrow, default)]
-    session_key: Option<Cow<'a, str>>,
+    session_key: Option<PlainStr<'a>>,
     #[serde(default)]
     room_id: Option<IgnoredAny>,
     #[serde(default)]
     session_id: Option<IgnoredAny>,
+}
+
+/// A string of the decrypted plaintext: borrowed from it when it has no escapes (always,
+/// for base64), else a copy that is wiped on drop. (serde's own `Option<Cow<str>>` always
+/// copies, and that copy of the session key was freed unwiped: the spy allocator of
+/// `crates/zeroize-audit` found it.)
+enum PlainStr<'a> {
+    Borrowed(&'a str),
+    Owned(Zeroizing<String>),
+}
+
+impl PlainStr<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Borrowed(s) => s,
+            Self::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for PlainStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PlainStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(PlainStr::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(PlainStr::Owned(Zeroizing::new(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(PlainStr::Owned(Zeroizing::new(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 type EntryError = (RestoreErrorClass, String);
@@ -451,11 +491,13 @@ fn check_plaintext(
         .map_err(|_| json("the decrypted session is not a JSON object"))?;
     let algorithm = fields
         .algorithm
-        .as_deref()
+        .as_ref()
+        .map(PlainStr::as_str)
         .ok_or_else(|| json("the decrypted session has no algorithm"))?;
     let embedded = fields
         .session_key
-        .as_deref()
+        .as_ref()
+        .map(PlainStr::as_str)
         .and_then(session_id_of)
         .ok_or_else(|| {
             json("the decrypted session has no valid session_key (165-byte export form)")
