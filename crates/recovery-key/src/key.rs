@@ -28,7 +28,7 @@ const DECODED_LEN: usize = PREFIX.len() + KEY_LEN + 1;
 /// use recovery_key::RecoveryKey;
 /// let key: RecoveryKey = "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d".parse()?;
 /// assert_eq!(key.as_bytes()[0], 0x77);
-/// assert_eq!(key.to_base58(), "EsTcLW2KPGiFwKEA3As5g5c4BXwkqeeJZJV8Q9fugUMNUE4d");
+/// assert_eq!(key.to_base58().as_str(), "EsTcLW2KPGiFwKEA3As5g5c4BXwkqeeJZJV8Q9fugUMNUE4d");
 /// # Ok::<(), recovery_key::DecodeError>(())
 /// ```
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
