@@ -112,14 +112,19 @@ pub(crate) fn session_id_of(session_key: &str) -> Option<[u8; 32]> {
     bytes[133..165].try_into().ok()
 }
 
-/// One session in a backup (`KeyBackupData`).
+/// One session in a backup (`KeyBackupData`). The spec requires the three counters, but
+/// a restore needs only `session_data`, so an entry from a lenient server that lacks
+/// them reads as 0 / 0 / false on every restore path (the streaming one never looks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyBackupData {
     /// The first message index the backed-up key can decrypt.
+    #[serde(default)]
     pub first_message_index: u64,
     /// How many times the key was forwarded.
+    #[serde(default)]
     pub forwarded_count: u64,
     /// Whether the device that backed the key up had verified its sender.
+    #[serde(default)]
     pub is_verified: bool,
     /// The encrypted session.
     pub session_data: EncryptedSessionData,

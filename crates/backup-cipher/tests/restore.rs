@@ -495,3 +495,51 @@ fn grouped_key_agreement_matches_one_at_a_time() {
         );
     }
 }
+
+/// One body with entries that lack the counters the spec requires but a restore does not
+/// need: the in-memory, slice and streaming restores read it the same way. Before, the in-memory path refused the whole body over one missing `is_verified`.
+#[test]
+fn every_restore_path_tolerates_the_same_missing_fields() {
+    let key = key();
+    let body = fixtures::synthetic_backup(key.public_key(), 6, 4);
+    let mut value = serde_json::to_value(&body).unwrap();
+    let rooms = value["rooms"].as_object_mut().unwrap();
+    let mut entries: Vec<&mut Value> = rooms
+        .values_mut()
+        .flat_map(|r| r["sessions"].as_object_mut().unwrap().values_mut())
+        .collect();
+    entries[0].as_object_mut().unwrap().remove("is_verified");
+    entries[1]
+        .as_object_mut()
+        .unwrap()
+        .remove("first_message_index");
+    entries[2]
+        .as_object_mut()
+        .unwrap()
+        .remove("forwarded_count");
+    for f in ["is_verified", "first_message_index", "forwarded_count"] {
+        entries[3].as_object_mut().unwrap().remove(f);
+    }
+    let text = serde_json::to_vec(&value).unwrap();
+    let opts = RestoreOptions::default();
+
+    let parsed: KeysBackup = serde_json::from_value(value).unwrap();
+    let in_memory = restore_keys(&key, &parsed, &opts).unwrap();
+    let slice = restore_slice(&key, &text, &opts).unwrap();
+    let mut streamed = Collect {
+        restored: vec![],
+        failed: vec![],
+        progress: vec![],
+    };
+    restore_reader(&key, text.as_slice(), &opts, &mut streamed).unwrap();
+    let texts = |s: &[RestoredSession]| {
+        let mut v: Vec<String> = s.iter().map(|s| s.json_text().to_owned()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(in_memory.sessions.len(), 6);
+    assert_eq!(texts(&in_memory.sessions), texts(&slice.sessions));
+    assert_eq!(texts(&in_memory.sessions), texts(&streamed.restored));
+    assert!(in_memory.failures.is_empty() && slice.failures.is_empty());
+    assert!(streamed.failed.is_empty());
+}
