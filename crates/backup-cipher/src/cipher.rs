@@ -158,12 +158,22 @@ impl BackupPublicKey {
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<EncryptedSessionData, EncryptError> {
         let mut eph = Zeroizing::new([0u8; 32]);
         getrandom::fill(eph.as_mut_slice()).map_err(|e| EncryptError::Random(e.to_string()))?;
-        self.encrypt_with_ephemeral_key(plaintext, &eph)
+        self.seal_with(plaintext, &eph)
     }
 
-    /// Encrypts with the given ephemeral private key. **For known-answer vectors only**:
-    /// reusing an ephemeral key across sessions reuses the AES key and IV.
+    /// Encrypts with the given ephemeral private key. **For known-answer vectors only**
+    /// (feature `hazmat`): reusing an ephemeral key across sessions reuses the AES key
+    /// and IV.
+    #[cfg(feature = "hazmat")]
     pub fn encrypt_with_ephemeral_key(
+        &self,
+        plaintext: &[u8],
+        ephemeral_private_key: &[u8; 32],
+    ) -> Result<EncryptedSessionData, EncryptError> {
+        self.seal_with(plaintext, ephemeral_private_key)
+    }
+
+    fn seal_with(
         &self,
         plaintext: &[u8],
         ephemeral_private_key: &[u8; 32],

@@ -9,12 +9,23 @@
 
 pub mod cipher;
 pub mod encrypt;
+/// Synthetic sessions and backups for tests and benches (feature `test-fixtures`).
+#[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
 mod keys;
 pub mod restore;
 pub mod signatures;
 mod types;
+/// The X25519 backends behind one boundary. Public only with the `hazmat` feature: a
+/// misused scalar API is a footgun, and a client needs none of it.
+#[cfg(feature = "hazmat")]
 pub mod x25519;
+#[cfg(not(feature = "hazmat"))]
+#[allow(unreachable_pub, dead_code)]
+mod x25519;
+
+/// The name of the X25519 implementation compiled in (for reports and benches).
+pub const X25519_BACKEND: &str = x25519::BACKEND;
 
 pub use cipher::{DecryptError, EncryptError, EncryptedSessionData};
 pub use encrypt::{EncryptSessionError, encrypt_session, encrypt_sessions};

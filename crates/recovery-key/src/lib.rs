@@ -7,7 +7,13 @@
 
 mod base58;
 pub mod encoding;
+/// PBKDF2-HMAC-SHA-512 and HMAC-SHA-256 building blocks. Public only with the `hazmat`
+/// feature (the sibling crates of this workspace use it); a client needs none of it.
+#[cfg(feature = "hazmat")]
 pub mod kdf;
+#[cfg(not(feature = "hazmat"))]
+#[allow(unreachable_pub, dead_code)]
+mod kdf;
 mod key;
 pub mod passphrase;
 

@@ -112,12 +112,22 @@ pub fn encrypt_secret(
     getrandom::fill(&mut iv).map_err(|e| SecretError::Random(e.to_string()))?;
     // Clear bit 63 (the top bit of byte 8) so 64- and 128-bit counters agree (§5.2).
     iv[8] &= 0x7f;
-    Ok(encrypt_secret_with_iv(key, name, plaintext, &iv))
+    Ok(seal_with_iv(key, name, plaintext, &iv))
 }
 
-/// Encrypts with the given IV. **For known-answer vectors and the key check only**:
+/// Encrypts with the given IV. **For known-answer vectors only** (feature `hazmat`):
 /// reusing an IV under the same key and name reveals the XOR of the plaintexts.
+#[cfg(feature = "hazmat")]
 pub fn encrypt_secret_with_iv(
+    key: &SecretStorageKey,
+    name: &str,
+    plaintext: &[u8],
+    iv: &[u8; 16],
+) -> EncryptedSecret {
+    seal_with_iv(key, name, plaintext, iv)
+}
+
+pub(crate) fn seal_with_iv(
     key: &SecretStorageKey,
     name: &str,
     plaintext: &[u8],

@@ -12,9 +12,9 @@ pub mod recover;
 pub mod setup;
 mod store;
 
-pub use cipher::{
-    EncryptedSecret, SecretError, decrypt_secret, encrypt_secret, encrypt_secret_with_iv,
-};
+#[cfg(feature = "hazmat")]
+pub use cipher::encrypt_secret_with_iv;
+pub use cipher::{EncryptedSecret, SecretError, decrypt_secret, encrypt_secret};
 pub use cross_signing::{CrossSigningError, CrossSigningKeys};
 pub use key::{KeyCheck, KeyDescription, SECRET_STORAGE_ALGORITHM, SecretStorageKey};
 pub use recover::{KeySource, RecoverError, RecoveredBackupKey, element_name, recover_backup_key};

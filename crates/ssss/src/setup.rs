@@ -11,11 +11,13 @@ use crate::{
     CreateKeyError, CrossSigningKeys, KeyDescription, SecretError, SecretStorageKey, SecretStore,
 };
 
+#[cfg(feature = "passphrase-policy")]
 /// The zxcvbn score a Security Phrase needs: 4, as Element requires ("more than 10^10
 /// guesses to crack").
 pub const MIN_PASSPHRASE_SCORE: u8 = 4;
 
 /// Why a Security Phrase was refused.
+#[cfg(feature = "passphrase-policy")]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PassphraseRejected {
     /// Too easy to guess.
@@ -39,6 +41,7 @@ pub enum PassphraseRejected {
     AccountPassword,
 }
 
+#[cfg(feature = "passphrase-policy")]
 /// Checks a Security Phrase: zxcvbn score at least [`MIN_PASSPHRASE_SCORE`] (the user's
 /// own identifiers count against it), and not the account password.
 pub fn check_passphrase(
