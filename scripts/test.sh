@@ -22,6 +22,8 @@ MKB_EXPECT_X25519=aws-lc-rs cargo test --workspace
 # default backend (x25519-dalek): built without the CLI, no feature enables aws-lc or
 # ifma, so bulk restore computes one X25519 at a time.
 MKB_EXPECT_X25519=x25519-dalek cargo test -p backup-cipher -p vector-runner
+# Restoring from async code (tokio), on the shipped demo backup.
+cargo run -q -p backup-cipher --example async_restore
 # Every criterion bench once, as a smoke test (timings are not asserted).
 cargo test --workspace --benches
 # Fuzz corpora replayed without a fuzzer.

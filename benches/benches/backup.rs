@@ -83,28 +83,12 @@ fn whole_restore(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("ours_all_cores", n), &text, |b, t| {
             b.iter_with_large_drop(|| {
-                restore_slice(
-                    &key,
-                    t,
-                    &RestoreOptions {
-                        jobs: Some(cores),
-                        ..Default::default()
-                    },
-                )
-                .unwrap()
+                restore_slice(&key, t, &RestoreOptions::default().with_jobs(Some(cores))).unwrap()
             })
         });
         g.bench_with_input(BenchmarkId::new("ours_1_thread", n), &text, |b, t| {
             b.iter_with_large_drop(|| {
-                restore_slice(
-                    &key,
-                    t,
-                    &RestoreOptions {
-                        jobs: Some(1),
-                        ..Default::default()
-                    },
-                )
-                .unwrap()
+                restore_slice(&key, t, &RestoreOptions::default().with_jobs(Some(1))).unwrap()
             })
         });
         g.bench_with_input(

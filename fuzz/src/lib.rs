@@ -184,11 +184,10 @@ pub fn backup_decrypt_differential(data: &[u8]) {
 /// A whole `GET /room_keys/keys` body through the restore: never panics, and every entry
 /// is accounted for as restored or failed.
 pub fn restore_body(data: &[u8]) {
-    let opts = RestoreOptions {
-        jobs: Some(1),
-        batch_size: 7,
-        max_body_bytes: 1 << 20,
-    };
+    let opts = RestoreOptions::default()
+        .with_jobs(Some(1))
+        .with_batch_size(7)
+        .with_max_body_bytes(1 << 20);
     let _ = backup_cipher::restore_slice(&BACKUP_KEY, data, &opts);
     let mut sink = backup_cipher::RestoreResult::default();
     let _ = backup_cipher::restore_reader(&BACKUP_KEY, data, &opts, &mut sink);

@@ -182,6 +182,12 @@ pub trait RestoreSink {
     fn failed(&mut self, failure: RestoreFailure);
     /// Called after each batch.
     fn progress(&mut self, _progress: Progress) {}
+    /// Asked after each batch: `true` stops the restore, which then returns
+    /// [`RestoreError::Cancelled`] (what was delivered before stays delivered). The same
+    /// style as the homeserver client's uploads.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// All results of a restore, in memory.
@@ -214,6 +220,7 @@ impl RestoreSink for RestoreResult {
 
 /// How a restore runs.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RestoreOptions {
     /// Worker threads; `None` uses every core.
     pub jobs: Option<usize>,
@@ -221,6 +228,32 @@ pub struct RestoreOptions {
     pub batch_size: usize,
     /// Refuse bodies larger than this many bytes.
     pub max_body_bytes: u64,
+    /// How many entries the body holds, when the caller knows (the `count` of the backup
+    /// version): reported as [`Progress::total`].
+    pub expected_total: Option<u64>,
+}
+
+impl RestoreOptions {
+    /// Worker threads (`None`: every core; `Some(1)`: the calling thread only).
+    pub fn with_jobs(mut self, jobs: Option<usize>) -> Self {
+        self.jobs = jobs;
+        self
+    }
+    /// Entries decrypted per parallel batch.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+    /// The body-size limit in bytes.
+    pub fn with_max_body_bytes(mut self, max_body_bytes: u64) -> Self {
+        self.max_body_bytes = max_body_bytes;
+        self
+    }
+    /// How many entries the body holds, when known (reported as [`Progress::total`]).
+    pub fn with_expected_total(mut self, total: Option<u64>) -> Self {
+        self.expected_total = total;
+        self
+    }
 }
 
 impl Default for RestoreOptions {
@@ -229,6 +262,7 @@ impl Default for RestoreOptions {
             jobs: None,
             batch_size: 2048,
             max_body_bytes: 64 << 30,
+            expected_total: None,
         }
     }
 }
@@ -267,6 +301,9 @@ pub enum RestoreError {
     /// The worker pool could not start.
     #[error("cannot start worker threads: {0}")]
     Threads(String),
+    /// The sink asked to stop ([`RestoreSink::cancelled`]).
+    #[error("the restore was cancelled")]
+    Cancelled,
 }
 
 impl RestoreError {
@@ -277,6 +314,7 @@ impl RestoreError {
             Self::Algorithm(_) => "algorithm",
             Self::Body(_) | Self::TooLarge(_) => "json",
             Self::Io(_) | Self::Threads(_) => "io",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -619,7 +657,7 @@ pub fn restore_slice(
 /// The calling thread parses; batches are decrypted in the worker pool while the next one
 /// is parsed. At most [`IN_FLIGHT`] batches are held at once, so memory is bounded by
 /// `IN_FLIGHT × batch_size` entries whatever the size of the body.
-pub fn restore_reader<R: Read, S: RestoreSink>(
+pub fn restore_reader<R: Read, S: RestoreSink + ?Sized>(
     key: &BackupDecryptionKey,
     reader: R,
     opts: &RestoreOptions,
@@ -645,7 +683,7 @@ pub fn restore_reader<R: Read, S: RestoreSink>(
 /// Batches decrypting at once while the next is parsed.
 pub const IN_FLIGHT: usize = 2;
 
-fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink>(
+fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink + ?Sized>(
     key: &'scope BackupDecryptionKey,
     mut de: serde_json::Deserializer<R>,
     counter: Arc<std::sync::atomic::AtomicU64>,
@@ -664,8 +702,12 @@ fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink>(
         in_flight: std::collections::VecDeque::new(),
         inline: opts.jobs == Some(1),
         sink,
-        progress: Progress::default(),
+        progress: Progress {
+            total: opts.expected_total,
+            ..Progress::default()
+        },
         bytes: counter,
+        cancelled: false,
     };
     let parsed = BodySeed { ctx: &mut ctx }
         .deserialize(&mut de)
@@ -673,6 +715,9 @@ fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink>(
     if let Err(e) = parsed {
         // Whatever was decrypted before the document broke off is still delivered.
         ctx.finish();
+        if ctx.cancelled {
+            return Err(RestoreError::Cancelled);
+        }
         if let Some(limit) = too_large(&e) {
             return Err(RestoreError::TooLarge(limit));
         }
@@ -683,6 +728,9 @@ fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink>(
         });
     }
     ctx.finish();
+    if ctx.cancelled {
+        return Err(RestoreError::Cancelled);
+    }
     Ok(ctx.progress)
 }
 
@@ -752,7 +800,7 @@ struct SessionDataRef<'a> {
 
 type BatchResult = Vec<Result<RestoredSession, RestoreFailure>>;
 
-struct Ctx<'k, 's, 'c, S> {
+struct Ctx<'k, 's, 'c, S: ?Sized> {
     key: &'k BackupDecryptionKey,
     scope: &'c rayon::Scope<'k>,
     batch_size: usize,
@@ -763,9 +811,11 @@ struct Ctx<'k, 's, 'c, S> {
     sink: &'s mut S,
     progress: Progress,
     bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// The sink asked to stop: no more entries are taken.
+    cancelled: bool,
 }
 
-impl<S: RestoreSink> Ctx<'_, '_, '_, S> {
+impl<S: RestoreSink + ?Sized> Ctx<'_, '_, '_, S> {
     fn push(&mut self, room: Arc<str>, session: String, raw: Box<RawValue>) {
         self.batch.push((room, session, raw));
         if self.batch.len() >= self.batch_size {
@@ -832,6 +882,7 @@ impl<S: RestoreSink> Ctx<'_, '_, '_, S> {
         }
         self.progress.bytes_read = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
         self.sink.progress(self.progress);
+        self.cancelled = self.cancelled || self.sink.cancelled();
     }
 
     fn finish(&mut self) {
@@ -878,7 +929,7 @@ fn restore_raw_group(
 /// Each level of the body is a map whose visitor is the seed itself.
 macro_rules! map_seed {
     ($($seed:ident),*) => {$(
-        impl<'de, S: RestoreSink> DeserializeSeed<'de> for $seed<'_, '_, '_, '_, S> {
+        impl<'de, S: RestoreSink + ?Sized> DeserializeSeed<'de> for $seed<'_, '_, '_, '_, S> {
             type Value = ();
             fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
                 d.deserialize_map(self)
@@ -889,11 +940,11 @@ macro_rules! map_seed {
 
 map_seed!(BodySeed, RoomsSeed, RoomSeed, SessionsSeed);
 
-struct BodySeed<'c, 'k, 's, 'p, S> {
+struct BodySeed<'c, 'k, 's, 'p, S: ?Sized> {
     ctx: &'c mut Ctx<'k, 's, 'p, S>,
 }
 
-impl<'de, S: RestoreSink> Visitor<'de> for BodySeed<'_, '_, '_, '_, S> {
+impl<'de, S: RestoreSink + ?Sized> Visitor<'de> for BodySeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(r#"a GET /room_keys/keys body {"rooms": {…}}"#)
@@ -920,11 +971,11 @@ impl<'de, S: RestoreSink> Visitor<'de> for BodySeed<'_, '_, '_, '_, S> {
     }
 }
 
-struct RoomsSeed<'c, 'k, 's, 'p, S> {
+struct RoomsSeed<'c, 'k, 's, 'p, S: ?Sized> {
     ctx: &'c mut Ctx<'k, 's, 'p, S>,
 }
 
-impl<'de, S: RestoreSink> Visitor<'de> for RoomsSeed<'_, '_, '_, '_, S> {
+impl<'de, S: RestoreSink + ?Sized> Visitor<'de> for RoomsSeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object of rooms by room id")
@@ -941,13 +992,13 @@ impl<'de, S: RestoreSink> Visitor<'de> for RoomsSeed<'_, '_, '_, '_, S> {
     }
 }
 
-struct RoomSeed<'c, 'k, 's, 'p, S> {
+struct RoomSeed<'c, 'k, 's, 'p, S: ?Sized> {
     ctx: &'c mut Ctx<'k, 's, 'p, S>,
     room: Arc<str>,
     sessions: bool,
 }
 
-impl<'de, S: RestoreSink> Visitor<'de> for RoomSeed<'_, '_, '_, '_, S> {
+impl<'de, S: RestoreSink + ?Sized> Visitor<'de> for RoomSeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, r#"room {} as {{"sessions": {{…}}}}"#, self.room)
@@ -968,18 +1019,22 @@ impl<'de, S: RestoreSink> Visitor<'de> for RoomSeed<'_, '_, '_, '_, S> {
     }
 }
 
-struct SessionsSeed<'c, 'k, 's, 'p, S> {
+struct SessionsSeed<'c, 'k, 's, 'p, S: ?Sized> {
     ctx: &'c mut Ctx<'k, 's, 'p, S>,
     room: Arc<str>,
 }
 
-impl<'de, S: RestoreSink> Visitor<'de> for SessionsSeed<'_, '_, '_, '_, S> {
+impl<'de, S: RestoreSink + ?Sized> Visitor<'de> for SessionsSeed<'_, '_, '_, '_, S> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "the sessions of room {} by session id", self.room)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(sid) = map.next_key::<String>()? {
+            if self.ctx.cancelled {
+                // Stop reading: the caller asked to (the error becomes `Cancelled`).
+                return Err(serde::de::Error::custom("cancelled"));
+            }
             let raw: Box<RawValue> = map.next_value()?;
             self.ctx.push(self.room.clone(), sid, raw);
         }

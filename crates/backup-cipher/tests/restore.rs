@@ -142,15 +142,7 @@ fn one_bad_entry_never_costs_a_good_one() {
     sorted.sort();
     assert_eq!(ids, sorted);
     // The typed entry point agrees.
-    let typed = restore_keys(
-        &key(),
-        &body,
-        &RestoreOptions {
-            jobs: Some(1),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let typed = restore_keys(&key(), &body, &RestoreOptions::default().with_jobs(Some(1))).unwrap();
     assert_eq!(typed.sessions, r.sessions);
     assert_eq!(typed.failures, r.failures);
 }
@@ -242,11 +234,9 @@ fn streaming_batches_report_progress_and_agree() {
         failed: vec![],
         progress: vec![],
     };
-    let opts = RestoreOptions {
-        batch_size: 16,
-        jobs: Some(2),
-        ..Default::default()
-    };
+    let opts = RestoreOptions::default()
+        .with_batch_size(16)
+        .with_jobs(Some(2));
     let done = restore_reader(&key(), std::io::Cursor::new(&text), &opts, &mut sink).unwrap();
     check(&sink.restored, &sink.failed, 100, &expect);
     assert_eq!(done.done, 107);
@@ -260,10 +250,7 @@ fn streaming_batches_report_progress_and_agree() {
 fn size_limit_and_broken_documents_are_clear_errors() {
     let key = key();
     let body = serde_json::to_vec(&fixtures::synthetic_backup(key.public_key(), 50, 1)).unwrap();
-    let opts = RestoreOptions {
-        max_body_bytes: 1000,
-        ..Default::default()
-    };
+    let opts = RestoreOptions::default().with_max_body_bytes(1000);
     let err = restore_slice(&key, &body, &opts).unwrap_err();
     assert!(matches!(err, RestoreError::TooLarge(1000)), "{err:?}");
     assert!(err.to_string().contains("limit"));
@@ -275,10 +262,7 @@ fn size_limit_and_broken_documents_are_clear_errors() {
         failed: vec![],
         progress: vec![],
     };
-    let opts = RestoreOptions {
-        batch_size: 8,
-        ..Default::default()
-    };
+    let opts = RestoreOptions::default().with_batch_size(8);
     let cut = &body[..body.len() * 3 / 4];
     let err = restore_reader(&key, cut, &opts, &mut sink).unwrap_err();
     assert!(matches!(err, RestoreError::Body(_)), "{err:?}");
@@ -465,11 +449,9 @@ fn grouped_key_agreement_matches_one_at_a_time() {
     }
     let text = serde_json::to_vec(&body).unwrap();
     for jobs in [Some(1), None] {
-        let opts = RestoreOptions {
-            jobs,
-            batch_size: 13,
-            ..Default::default()
-        };
+        let opts = RestoreOptions::default()
+            .with_jobs(jobs)
+            .with_batch_size(13);
         let grouped = restore_slice(&key, &text, &opts).unwrap();
         let mut one_by_one = backup_cipher::RestoreResult::default();
         for (room_id, r) in &body.rooms {
@@ -542,4 +524,51 @@ fn every_restore_path_tolerates_the_same_missing_fields() {
     assert_eq!(texts(&in_memory.sessions), texts(&streamed.restored));
     assert!(in_memory.failures.is_empty() && slice.failures.is_empty());
     assert!(streamed.failed.is_empty());
+}
+
+/// A sink behind `&mut dyn RestoreSink` stops a restore after its first batch; the
+/// restore says it was cancelled, everything delivered before stays delivered, and the
+/// expected total is reported with every progress call.
+#[test]
+fn a_dyn_sink_cancels_and_sees_the_total() {
+    struct StopAfterFirstBatch {
+        restored: u64,
+        batches: u32,
+        totals: Vec<Option<u64>>,
+    }
+    impl RestoreSink for StopAfterFirstBatch {
+        fn restored(&mut self, _: RestoredSession) {
+            self.restored += 1;
+        }
+        fn failed(&mut self, _: RestoreFailure) {}
+        fn progress(&mut self, p: Progress) {
+            self.batches += 1;
+            self.totals.push(p.total);
+        }
+        fn cancelled(&self) -> bool {
+            self.batches >= 1
+        }
+    }
+    let key = key();
+    let text = serde_json::to_vec(&fixtures::synthetic_backup(key.public_key(), 3000, 2)).unwrap();
+    for jobs in [Some(1), Some(2)] {
+        let opts = RestoreOptions::default()
+            .with_jobs(jobs)
+            .with_batch_size(256)
+            .with_expected_total(Some(3000));
+        let mut stop = StopAfterFirstBatch {
+            restored: 0,
+            batches: 0,
+            totals: vec![],
+        };
+        let sink: &mut dyn RestoreSink = &mut stop;
+        let err = restore_reader(&key, text.as_slice(), &opts, sink).unwrap_err();
+        assert!(matches!(err, RestoreError::Cancelled), "{err:?}");
+        assert!(
+            stop.restored > 0 && stop.restored < 3000,
+            "{}",
+            stop.restored
+        );
+        assert!(stop.totals.iter().all(|t| *t == Some(3000)));
+    }
 }

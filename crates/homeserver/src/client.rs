@@ -40,6 +40,19 @@ impl ConnectOptions {
     }
 }
 
+/// Hears of an upload's progress, chunk by chunk, and may stop it: the same style as a
+/// restore's `backup_cipher::RestoreSink`. `()` is a sink that listens to nothing.
+pub trait UploadSink {
+    /// Called after each chunk the server accepted.
+    fn progress(&mut self, _progress: UploadProgress) {}
+    /// Asked after each chunk: `true` stops the upload (a rerun resumes).
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+impl UploadSink for () {}
+
 /// A logged-in client for one homeserver.
 pub struct Client {
     agent: Agent,
@@ -539,14 +552,14 @@ impl Client {
 
     /// Uploads a backup body in chunks of `chunk_size` sessions, retrying transient
     /// failures. Resumes: sessions the server already holds are skipped, so a rerun after
-    /// an interruption sends only the rest. `progress` may return `false` to stop after a
-    /// chunk (the next run resumes).
-    pub fn upload_room_keys(
+    /// an interruption sends only the rest. `sink` hears of each chunk and may cancel
+    /// after it (the next run resumes) — the same style as a restore's `RestoreSink`.
+    pub fn upload_room_keys<S: UploadSink + ?Sized>(
         &self,
         version: &str,
         body: &KeysBackup,
         chunk_size: usize,
-        mut progress: impl FnMut(UploadProgress) -> bool,
+        sink: &mut S,
     ) -> Result<UploadReport, ClientError> {
         let present = self.stored_session_ids(version)?;
         let mut todo: Vec<(&String, &String, &KeyBackupData)> = Vec::new();
@@ -577,11 +590,12 @@ impl Client {
             }
             report.last_update = Some(self.put_room_keys(version, &part)?);
             report.uploaded += chunk.len() as u64;
-            if !progress(UploadProgress {
+            sink.progress(UploadProgress {
                 sent: report.uploaded,
                 to_send,
                 skipped,
-            }) {
+            });
+            if sink.cancelled() {
                 break;
             }
         }

@@ -10,5 +10,7 @@ mod error;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
-pub use client::{Client, ConnectOptions, LoginInfo, RoomKeysUpdate, UploadProgress, UploadReport};
+pub use client::{
+    Client, ConnectOptions, LoginInfo, RoomKeysUpdate, UploadProgress, UploadReport, UploadSink,
+};
 pub use error::ClientError;

@@ -50,7 +50,7 @@ fn create_upload_2000_fetch_and_restore_byte_for_byte() {
     let (body, errors) = backup_cipher::encrypt_sessions(key.public_key(), &sessions);
     assert!(errors.is_empty());
     let report = client
-        .upload_room_keys(&version, &body, 500, |_| true)
+        .upload_room_keys(&version, &body, 500, &mut ())
         .unwrap();
     assert_eq!(report.uploaded, 2000);
     assert_eq!(report.last_update.as_ref().unwrap().count, 2000);
@@ -135,18 +135,28 @@ fn an_interrupted_upload_resumes_and_every_session_is_there_once() {
         .unwrap();
     let body = fixtures::synthetic_backup(key.public_key(), 2000, 21);
     // Interrupted after three chunks of 200.
-    let mut chunks = 0;
+    struct StopAfter(u32);
+    impl homeserver::UploadSink for StopAfter {
+        fn progress(&mut self, _: homeserver::UploadProgress) {
+            self.0 = self.0.saturating_sub(1);
+        }
+        fn cancelled(&self) -> bool {
+            self.0 == 0
+        }
+    }
     let first = client
-        .upload_room_keys(&version, &body, 200, |_| {
-            chunks += 1;
-            chunks < 3
-        })
+        .upload_room_keys(
+            &version,
+            &body,
+            200,
+            &mut StopAfter(3) as &mut dyn homeserver::UploadSink,
+        )
         .unwrap();
     assert_eq!(first.uploaded, 600);
     assert_eq!(client.backup_version(None).unwrap().count, Some(600));
     // The rerun sends only the rest.
     let second = client
-        .upload_room_keys(&version, &body, 200, |_| true)
+        .upload_room_keys(&version, &body, 200, &mut ())
         .unwrap();
     assert_eq!((second.skipped, second.uploaded), (600, 1400));
     assert_eq!(second.last_update.unwrap().count, 2000);
@@ -160,7 +170,7 @@ fn an_interrupted_upload_resumes_and_every_session_is_there_once() {
     assert_eq!(stored, expected);
     // A third run has nothing to do.
     let third = client
-        .upload_room_keys(&version, &body, 200, |_| true)
+        .upload_room_keys(&version, &body, 200, &mut ())
         .unwrap();
     assert_eq!((third.skipped, third.uploaded), (2000, 0));
 }

@@ -42,10 +42,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode, Fatal> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut rates = Vec::new();
     for jobs in [1, cores] {
-        let opts = RestoreOptions {
-            jobs: Some(jobs),
-            ..RestoreOptions::default()
-        };
+        let opts = RestoreOptions::default().with_jobs(Some(jobs));
         let mut secs = f64::INFINITY;
         for run in 0..=args.runs.max(1) {
             let t = Instant::now();

@@ -71,7 +71,16 @@ pub(crate) struct RestoreArgs {
     backup_json: Option<PathBuf>,
 }
 
-type Source = (BackupDecryptionKey, Box<dyn Read>, Option<u64>);
+/// The key, the body, and how much of it there is: bytes of a file, or sessions of a
+/// server's backup (its version's `count`).
+type Source = (BackupDecryptionKey, Box<dyn Read>, Amount);
+
+/// What a restore's progress is measured against.
+#[derive(Clone, Copy)]
+enum Amount {
+    Bytes(Option<u64>),
+    Sessions(u64),
+}
 
 /// The key and the body to restore, from files or from the homeserver.
 fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
@@ -92,7 +101,8 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
         let key = recover(&input, Some(&store), Some(&info))?.backup_key;
         let version = info.version.clone().unwrap_or_default();
         let reader = client.room_keys_reader(&version).map_err(Fatal::new)?;
-        return Ok((key, Box::new(reader), None));
+        let amount = info.count.map_or(Amount::Bytes(None), Amount::Sessions);
+        return Ok((key, Box::new(reader), amount));
     }
     let path = args
         .backup_json
@@ -116,7 +126,7 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
     let input = args.key.read()?;
     let key = recover(&input, store.as_ref(), info.as_ref())?.backup_key;
     let (input, total) = open_input(path)?;
-    Ok((key, input, total))
+    Ok((key, input, Amount::Bytes(total)))
 }
 
 /// Collects results: sessions into the sorted writer, failures in memory (they are few
@@ -141,7 +151,11 @@ impl RestoreSink for CliSink {
     }
     fn progress(&mut self, p: Progress) {
         if let Some(bar) = &self.bar {
-            bar.set_position(p.bytes_read);
+            bar.set_position(if p.total.is_some() {
+                p.done
+            } else {
+                p.bytes_read
+            });
             bar.set_message(format!(
                 "{} sessions, {} failed",
                 p.done - p.failed,
@@ -151,18 +165,26 @@ impl RestoreSink for CliSink {
     }
 }
 
-fn progress_bar(total_bytes: Option<u64>) -> Option<indicatif::ProgressBar> {
+fn progress_bar(amount: Amount) -> Option<indicatif::ProgressBar> {
     if !io::stderr().is_terminal() {
         return None;
     }
-    let bar = match total_bytes {
-        Some(n) => indicatif::ProgressBar::new(n),
-        None => indicatif::ProgressBar::new_spinner(),
+    let (bar, template) = match amount {
+        Amount::Sessions(n) => (
+            indicatif::ProgressBar::new(n),
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} sessions {msg}",
+        ),
+        Amount::Bytes(Some(n)) => (
+            indicatif::ProgressBar::new(n),
+            "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}",
+        ),
+        Amount::Bytes(None) => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} [{elapsed_precise}] {bytes} {msg}",
+        ),
     };
-    let style = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}",
-    )
-    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style = indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     Some(bar)
 }
@@ -178,7 +200,7 @@ pub(crate) fn open_input(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), Fa
 }
 
 pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
-    let (key, input, total) = open_source(&args)?;
+    let (key, input, amount) = open_source(&args)?;
     // Ask for the export passphrase before the work, not after it.
     let export_phrase = match &args.export_file {
         Some(_) => Some(crate::input::passphrase(
@@ -205,14 +227,16 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
     let mut sink = CliSink {
         sessions: SortedJsonArray::new(&spill_dir, args.sort_memory),
         failures: Vec::new(),
-        bar: progress_bar(total),
+        bar: progress_bar(amount),
         error: None,
     };
-    let opts = RestoreOptions {
-        jobs: args.jobs,
-        max_body_bytes: args.max_body_bytes,
-        ..RestoreOptions::default()
-    };
+    let opts = RestoreOptions::default()
+        .with_jobs(args.jobs)
+        .with_max_body_bytes(args.max_body_bytes)
+        .with_expected_total(match amount {
+            Amount::Sessions(n) => Some(n),
+            Amount::Bytes(_) => None,
+        });
     let started = Instant::now();
     let result = restore_reader(&key, input, &opts, &mut sink);
     let elapsed = started.elapsed();

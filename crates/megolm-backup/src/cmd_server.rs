@@ -314,14 +314,17 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
     let bar = std::io::stderr()
         .is_terminal()
         .then(|| indicatif::ProgressBar::new(body.session_count() as u64));
-    let report = client
-        .upload_room_keys(&version, &body, args.chunk_size, |p: UploadProgress| {
-            if let Some(b) = &bar {
+    struct Bar<'a>(&'a Option<indicatif::ProgressBar>);
+    impl homeserver::UploadSink for Bar<'_> {
+        fn progress(&mut self, p: UploadProgress) {
+            if let Some(b) = self.0 {
                 b.set_length(p.to_send);
                 b.set_position(p.sent);
             }
-            true
-        })
+        }
+    }
+    let report = client
+        .upload_room_keys(&version, &body, args.chunk_size, &mut Bar(&bar))
         .map_err(Fatal::new)?;
     if let Some(b) = &bar {
         b.finish_and_clear();

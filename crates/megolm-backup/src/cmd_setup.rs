@@ -398,7 +398,7 @@ fn carry_over(
         );
     }
     let report = client
-        .upload_room_keys(new_version, &body, 1000, |_| true)
+        .upload_room_keys(new_version, &body, 1000, &mut ())
         .map_err(Fatal::new)?;
     let count = client
         .backup_version(Some(new_version))

@@ -64,10 +64,7 @@ fn backup_body_of_100_mb() {
     let err = restore_slice(
         &key,
         huge.as_bytes(),
-        &RestoreOptions {
-            max_body_bytes: 1 << 20,
-            ..Default::default()
-        },
+        &RestoreOptions::default().with_max_body_bytes(1 << 20),
     )
     .unwrap_err();
     assert!(err.to_string().contains("larger than the limit"));
