@@ -12,6 +12,8 @@ use ureq::{
 };
 use zeroize::{Zeroize, Zeroizing};
 
+use flows::path_segment;
+
 use crate::ClientError;
 
 const API: &str = "/_matrix/client/v3";
@@ -133,19 +135,6 @@ enum Method {
     Post,
     Put,
     Delete,
-}
-
-/// Percent-encodes one path segment (room ids carry `!` and `:`; session ids `/` and `+`).
-fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Client {
@@ -279,6 +268,50 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Response<Body>, ClientError> {
+        self.send_inner(method, path, query, body, false)
+    }
+
+    /// Runs a flow of the `flows` crate to its end over this client: each request it asks
+    /// for is sent, and each answer (errors included) fed back.
+    pub fn run<F: flows::Flow>(&self, mut flow: F) -> Result<F::Output, ClientError> {
+        while let Some(request) = flow.next_request() {
+            let method = match request.method {
+                flows::Method::Get => Method::Get,
+                flows::Method::Post => Method::Post,
+                flows::Method::Put => Method::Put,
+                _ => Method::Delete,
+            };
+            let path = request
+                .path
+                .strip_prefix(API)
+                .ok_or_else(|| ClientError::Json(format!("a flow asked for {}", request.path)))?;
+            let mut response = self.send_inner(method, path, &[], request.body.as_ref(), true)?;
+            let status = response.status().as_u16();
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(256 * 1024 * 1024)
+                .read_to_string()
+                .map_err(|e| ClientError::Json(e.to_string()))?;
+            let body = if text.trim().is_empty() {
+                json!({})
+            } else {
+                serde_json::from_str(&text).map_err(|e| ClientError::Json(e.to_string()))?
+            };
+            flow.receive(flows::Response::new(status, body))
+                .map_err(ClientError::Flow)?;
+        }
+        flow.finish().map_err(ClientError::Flow)
+    }
+
+    fn send_inner(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        errors_are_answers: bool,
+    ) -> Result<Response<Body>, ClientError> {
         let url = format!("{}{API}{path}", self.base);
         if !self.allow_insecure_http && cleartext_to_another_host(&self.base) {
             return Err(ClientError::InsecureHttp(self.base.clone()));
@@ -330,7 +363,7 @@ impl Client {
                 }
             };
             let status = response.status().as_u16();
-            if (200..300).contains(&status) {
+            if (200..300).contains(&status) || (errors_are_answers && status != 429) {
                 return Ok(response);
             }
             let mut err = error_from(status, response, query);
@@ -377,7 +410,7 @@ impl Client {
     /// The current backup version, or a given one (`GET /room_keys/version[/{v}]`).
     pub fn backup_version(&self, version: Option<&str>) -> Result<BackupVersion, ClientError> {
         let path = match version {
-            Some(v) => format!("/room_keys/version/{}", segment(v)),
+            Some(v) => format!("/room_keys/version/{}", path_segment(v)),
             None => "/room_keys/version".to_owned(),
         };
         // Here, and only here, M_NOT_FOUND means "this account has no backup".
@@ -410,7 +443,7 @@ impl Client {
         let body = json!({"algorithm": version.algorithm, "auth_data": version.auth_data, "version": version_id});
         let _: Value = self.json(
             Method::Put,
-            &format!("/room_keys/version/{}", segment(version_id)),
+            &format!("/room_keys/version/{}", path_segment(version_id)),
             &[],
             Some(&body),
         )?;
@@ -421,7 +454,7 @@ impl Client {
     pub fn delete_backup_version(&self, version_id: &str) -> Result<(), ClientError> {
         let _: Value = self.json(
             Method::Delete,
-            &format!("/room_keys/version/{}", segment(version_id)),
+            &format!("/room_keys/version/{}", path_segment(version_id)),
             &[],
             None,
         )?;
@@ -458,7 +491,7 @@ impl Client {
     ) -> Result<RoomKeyBackup, ClientError> {
         self.json(
             Method::Get,
-            &format!("/room_keys/keys/{}", segment(room_id)),
+            &format!("/room_keys/keys/{}", path_segment(room_id)),
             &[("version", version)],
             None,
         )
@@ -473,8 +506,8 @@ impl Client {
     ) -> Result<KeyBackupData, ClientError> {
         let path = format!(
             "/room_keys/keys/{}/{}",
-            segment(room_id),
-            segment(session_id)
+            path_segment(room_id),
+            path_segment(session_id)
         );
         self.json(Method::Get, &path, &[("version", version)], None)
     }
@@ -504,7 +537,7 @@ impl Client {
         let value = serde_json::to_value(body).map_err(|e| ClientError::Json(e.to_string()))?;
         self.json(
             Method::Put,
-            &format!("/room_keys/keys/{}", segment(room_id)),
+            &format!("/room_keys/keys/{}", path_segment(room_id)),
             &[("version", version)],
             Some(&value),
         )
@@ -521,8 +554,8 @@ impl Client {
         let value = serde_json::to_value(data).map_err(|e| ClientError::Json(e.to_string()))?;
         let path = format!(
             "/room_keys/keys/{}/{}",
-            segment(room_id),
-            segment(session_id)
+            path_segment(room_id),
+            path_segment(session_id)
         );
         self.json(Method::Put, &path, &[("version", version)], Some(&value))
     }
@@ -611,8 +644,8 @@ impl Client {
     ) -> Result<Option<Value>, ClientError> {
         let path = format!(
             "/user/{}/account_data/{}",
-            segment(user_id),
-            segment(event_type)
+            path_segment(user_id),
+            path_segment(event_type)
         );
         match self.json(Method::Get, &path, &[], None) {
             Ok(v) => Ok(Some(v)),
@@ -686,8 +719,8 @@ impl Client {
     ) -> Result<(), ClientError> {
         let path = format!(
             "/user/{}/account_data/{}",
-            segment(user_id),
-            segment(event_type)
+            path_segment(user_id),
+            path_segment(event_type)
         );
         let _: Value = self.json(Method::Put, &path, &[], Some(content))?;
         Ok(())

@@ -74,6 +74,9 @@ pub enum ClientError {
     /// The `--ca-file` could not be used.
     #[error("cannot use the CA file: {0}")]
     CaFile(String),
+    /// A flow run over this client failed.
+    #[error(transparent)]
+    Flow(flows::FlowError),
     /// The answer was not the JSON expected.
     #[error("unexpected answer from the homeserver: {0}")]
     Json(String),

@@ -93,12 +93,26 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
         }
         let client = args.server.connect(args.key.uses_stdin())?;
         let input = args.key.read()?;
-        let info = crate::cmd_server::version_info(&client, args.version.as_deref())?;
-        let store = match &args.account_data {
-            Some(path) => crate::cmd_ssss::read_account_data(path)?,
-            None => crate::cmd_server::server_secret_store(&client)?,
+        let (info, key) = match &args.account_data {
+            // Secret storage from a file, the backup from the server.
+            Some(path) => {
+                let info = crate::cmd_server::version_info(&client, args.version.as_deref())?;
+                let store = crate::cmd_ssss::read_account_data(path)?;
+                let key = recover(&input, Some(&store), Some(&info))?.backup_key;
+                (info, key)
+            }
+            None => {
+                let found = crate::cmd_server::recover_from_server(
+                    &client,
+                    &input,
+                    args.version.as_deref(),
+                )?;
+                let info = found
+                    .version
+                    .ok_or_else(|| Fatal::new(homeserver::ClientError::NoBackup))?;
+                (info, found.key.backup_key)
+            }
         };
-        let key = recover(&input, Some(&store), Some(&info))?.backup_key;
         let version = info.version.clone().unwrap_or_default();
         let reader = client.room_keys_reader(&version).map_err(Fatal::new)?;
         let amount = info.count.map_or(Amount::Bytes(None), Amount::Sessions);

@@ -11,7 +11,7 @@ use crate::{
     Fatal,
     cmd_restore::write_output,
     input::{secret_from_file, secret_from_stdin},
-    keys::{KeyArgs, recover},
+    keys::KeyArgs,
 };
 
 /// How to reach and authenticate to the homeserver. The access token and password are
@@ -201,13 +201,18 @@ pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
     }
     if let Some(key) = &key {
         let input = key.read()?;
-        let store = server_secret_store(&client)?;
-        match ssss::recover_backup_key(&input, Some(&store), Some(&info)) {
-            Ok(found) => println!("key:        {}", found.describe()),
-            Err(e) => {
+        let user = client.whoami().map_err(Fatal::new)?.user_id;
+        let mut flow = flows::RecoveryFlow::new(&user, &input);
+        if let Some(v) = &info.version {
+            flow = flow.for_version(v);
+        }
+        match client.run(flow) {
+            Ok(found) => println!("key:        {}", found.key.describe()),
+            Err(ClientError::Flow(flows::FlowError::Recover(e))) => {
                 println!("key:        does NOT open this backup: {e}");
                 return Ok(ExitCode::from(2));
             }
+            Err(e) => return Err(Fatal::new(e)),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -264,21 +269,20 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
         &args.sessions,
         args.export_passphrase_file.as_deref(),
     )?;
-    let store = server_secret_store(&client)?;
-    let current = match client.backup_version(args.version.as_deref()) {
-        Ok(info) => Some(info),
-        Err(ClientError::NoBackup) if args.version.is_none() => None,
-        Err(e) => return Err(Fatal::new(e)),
-    };
-    let found = match recover(&input, Some(&store), current.as_ref()) {
-        Err(e) if current.is_some() => {
+    let found = match recover_from_server(&client, &input, args.version.as_deref()) {
+        Err(e) => {
             return Err(Fatal::new(format!(
                 "{e}. To upload to a new backup of this key instead, set up recovery again \
                  (`setup --reset`)"
             )));
         }
-        other => other?,
+        Ok(found) => found,
     };
+    if found.version.is_none() && args.version.is_some() {
+        return Err(Fatal::new(ClientError::NoBackup));
+    }
+    let (current, store) = (found.version, found.secret_storage);
+    let found = found.key;
     let key = found.backup_key.clone();
     let version = match current {
         Some(info) => info
@@ -352,28 +356,29 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
 }
 
 /// The account data secret storage needs (default key, its description, the backup key
-/// and cross-signing secrets), read from the server.
+/// and cross-signing secrets), read from the server by the library's flow.
 pub(crate) fn server_secret_store(client: &Client) -> Result<ssss::SecretStore, Fatal> {
     let user = client.whoami().map_err(Fatal::new)?.user_id;
-    let mut events = serde_json::Map::new();
-    let mut get = |t: &str| -> Result<Option<serde_json::Value>, Fatal> {
-        let v = client.account_data(&user, t).map_err(Fatal::new)?;
-        if let Some(v) = &v {
-            events.insert(t.to_owned(), v.clone());
-        }
-        Ok(v)
-    };
-    let default = get(ssss::DEFAULT_KEY_EVENT)?;
-    if let Some(id) = default
-        .as_ref()
-        .and_then(|d| d.get("key"))
-        .and_then(|k| k.as_str())
-    {
-        get(&format!("m.secret_storage.key.{id}"))?;
+    Ok(client
+        .run(flows::SecretStorageFlow::new(&user))
+        .map_err(Fatal::new)?
+        .1)
+}
+
+/// What the user typed, turned into the backup key by the library's recovery flow over
+/// this client (the backup version, `version` or the current one, is `None` when the
+/// account has no backup). Says in one line what the input was.
+pub(crate) fn recover_from_server(
+    client: &Client,
+    input: &str,
+    version: Option<&str>,
+) -> Result<flows::RecoveredBackup, Fatal> {
+    let user = client.whoami().map_err(Fatal::new)?.user_id;
+    let mut flow = flows::RecoveryFlow::new(&user, input);
+    if let Some(v) = version {
+        flow = flow.for_version(v);
     }
-    get(ssss::MEGOLM_BACKUP_SECRET)?;
-    for name in ssss::CROSS_SIGNING_SECRETS {
-        get(name)?;
-    }
-    ssss::SecretStore::from_json(&serde_json::Value::Object(events)).map_err(Fatal::new)
+    let found = client.run(flow).map_err(Fatal::new)?;
+    eprintln!("{}", found.key.describe());
+    Ok(found)
 }

@@ -1,0 +1,162 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod recovery;
+
+pub use recovery::{RecoveredBackup, RecoveryFlow, SecretStorageFlow};
+
+use serde_json::Value;
+
+/// The client-server API prefix every request of these flows uses.
+pub const API_PREFIX: &str = "/_matrix/client/v3";
+
+/// An HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Method {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+}
+
+/// A request for the caller to send, authenticated with the user's access token.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Request {
+    /// The method.
+    pub method: Method,
+    /// The path from the homeserver's base URL, percent-encoded, with its query string:
+    /// `/_matrix/client/v3/room_keys/version`.
+    pub path: String,
+    /// The JSON body, for POST and PUT.
+    pub body: Option<Value>,
+}
+
+impl Request {
+    fn get(path: String) -> Self {
+        Self {
+            method: Method::Get,
+            path,
+            body: None,
+        }
+    }
+}
+
+/// What the server answered: the HTTP status and the JSON body (`{}` when it had none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: Value,
+}
+
+impl Response {
+    /// A response with this status and body.
+    pub fn new(status: u16, body: Value) -> Self {
+        Self { status, body }
+    }
+    /// A 200 response.
+    pub fn ok(body: Value) -> Self {
+        Self::new(200, body)
+    }
+    fn errcode(&self) -> &str {
+        self.body
+            .get("errcode")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+    fn is_not_found(&self) -> bool {
+        self.status == 404 && self.errcode() == "M_NOT_FOUND"
+    }
+    fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+    fn error(&self) -> FlowError {
+        FlowError::Server {
+            status: self.status,
+            errcode: self.errcode().to_owned(),
+            error: self
+                .body
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+}
+
+/// A flow: ask it for requests, send them, feed the responses back, then finish.
+///
+/// ```text
+/// while let Some(request) = flow.next_request() {
+///     let response = send(request)?;   // your HTTP stack, blocking or async
+///     flow.receive(response)?;
+/// }
+/// let output = flow.finish()?;
+/// ```
+pub trait Flow {
+    /// What the flow produces.
+    type Output;
+    /// The next request to send, or `None` when the flow has what it needs.
+    fn next_request(&mut self) -> Option<Request>;
+    /// The answer to the request last returned by [`next_request`](Self::next_request).
+    fn receive(&mut self, response: Response) -> Result<(), FlowError>;
+    /// The result, once [`next_request`](Self::next_request) returned `None`.
+    fn finish(self) -> Result<Self::Output, FlowError>;
+}
+
+/// Why a flow failed. Each message says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FlowError {
+    /// The server answered with an error the flow cannot go on from.
+    #[error("the homeserver answered {status} {errcode}: {error}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The Matrix `errcode`.
+        errcode: String,
+        /// The `error` text.
+        error: String,
+    },
+    /// The server's answer is not what the specification says it is.
+    #[error("unexpected answer from the homeserver to {request}: {reason}")]
+    Unexpected {
+        /// Which request.
+        request: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A response was fed in when no request was pending, or `finish` came too early.
+    #[error("the flow was driven out of order: {0}")]
+    OutOfOrder(&'static str),
+    /// What the user typed did not lead to the backup key.
+    #[error(transparent)]
+    Recover(#[from] ssss::RecoverError),
+    /// The account data is not secret storage as the specification describes it.
+    #[error(transparent)]
+    AccountData(#[from] ssss::AccountDataError),
+}
+
+/// Percent-encodes one path segment (user ids, event types, version ids).
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
