@@ -3,7 +3,7 @@
 //! # Hazard
 //!
 //! The MAC of this algorithm, as deployed by every client since libolm, is the HMAC of
-//! the **empty string** (SPEC.md §3.2 step 5, P1). It proves only that the entry was
+//! the **empty string** (spec "m.megolm_backup.v1.curve25519-aes-sha2"; docs/interop.md P1). It proves only that the entry was
 //! encrypted to the key we hold; it does **not** authenticate the ciphertext. Anyone who
 //! knows the backup's public key — that is, the homeserver — can write entries that
 //! decrypt and verify. Treat restored sessions as unauthenticated.

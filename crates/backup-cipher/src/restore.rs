@@ -1,6 +1,6 @@
 //! Bulk restore: a whole `GET /room_keys/keys` body in, restored sessions and one failure
-//! record per bad entry out. One corrupt entry never stops or loses the others (SPEC.md
-//! P14).
+//! record per bad entry out. One corrupt entry never stops or loses the others
+//! (docs/interop.md P14).
 //!
 //! There is one code path. The body is parsed incrementally (from a reader or a slice);
 //! entries are collected into batches of [`RestoreOptions::batch_size`], each batch is

@@ -1,5 +1,5 @@
 //! Trust in a backup version: Ed25519 signatures on `auth_data` over canonical JSON
-//! (spec appendices "Signing JSON"; SPEC.md §0.3, §3.7, P16).
+//! (spec appendix "Signing JSON", "Server-side key backups"; docs/interop.md P16).
 
 use std::collections::BTreeMap;
 

@@ -13,7 +13,7 @@ use crate::{BackupPublicKey, EncryptedSessionData, KeyError};
 pub const BACKUP_ALGORITHM: &str = "m.megolm_backup.v1.curve25519-aes-sha2";
 /// The room-key algorithm of backed-up sessions.
 pub const MEGOLM_ALGORITHM: &str = "m.megolm.v1.aes-sha2";
-/// The names under which clients write the `shared_history` flag (SPEC.md P10): the
+/// The names under which clients write the `shared_history` flag (docs/interop.md P10): the
 /// spec's, rust-sdk's stable one, and the MSC3061 unstable one.
 pub const SHARED_HISTORY_NAMES: [&str; 3] = [
     "shared_history",
@@ -154,7 +154,7 @@ impl KeysBackup {
 /// The `auth_data` of a backup version. Unknown fields (including the legacy
 /// `private_key_*` ones) are kept, so signatures verify over exactly what was signed.
 /// `public_key` stays text: a malformed one from another client must not make the whole
-/// version unreadable (SPEC.md P5); [`public_key`](Self::public_key) decodes it.
+/// version unreadable (docs/interop.md P5); [`public_key`](Self::public_key) decodes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuthData {
     /// The backup's Curve25519 public key, base64.

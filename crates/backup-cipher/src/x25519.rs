@@ -61,7 +61,7 @@ impl Scalar {
     }
 
     /// X25519 with `their_public`; `None` when the result is all zero (a low-order or
-    /// zero point: non-contributory, SPEC.md P11), or when the backend refuses the point.
+    /// zero point: non-contributory, docs/interop.md P11), or when the backend refuses the point.
     pub fn diffie_hellman(&self, their_public: &[u8; 32]) -> Option<SharedSecret> {
         contributory(self.secret.diffie_hellman(their_public)?)
     }
@@ -206,7 +206,7 @@ mod backend {
     impl Secret {
         pub(super) fn new(bytes: &[u8; 32]) -> Self {
             // aws-lc clamps internally, exactly like RFC 7748 and x25519-dalek; the raw
-            // unclamped bytes are what we keep (SPEC.md P18). Any 32 bytes are accepted,
+            // unclamped bytes are what we keep (docs/interop.md P18). Any 32 bytes are accepted,
             // so `key` is `None` only if the library itself fails.
             let key = PrivateKey::from_private_key(&X25519, bytes).ok();
             let public = key

@@ -303,7 +303,7 @@ fn key_must_match_the_backup_version() {
     let key = key();
     let mut version = BackupVersion::new(key.public_key());
     check_backup_version(&key, &version).unwrap();
-    // Padded base64 still matches: keys are compared as bytes (SPEC.md P4).
+    // Padded base64 still matches: keys are compared as bytes (docs/interop.md P4).
     version.auth_data.public_key = format!("{}=", key.public_key().to_base64());
     check_backup_version(&key, &version).unwrap();
     let other = BackupDecryptionKey::generate().unwrap();
@@ -312,7 +312,7 @@ fn key_must_match_the_backup_version() {
     let err = check_backup_version(&key, &version).unwrap_err();
     assert_eq!(err.class(), "key_mismatch");
     assert!(err.to_string().contains("version 7") && err.to_string().contains("stale"));
-    // A malformed public key (SPEC.md P5) does not match and does not panic.
+    // A malformed public key (docs/interop.md P5) does not match and does not panic.
     version.auth_data.public_key = "not a key".into();
     assert_eq!(
         check_backup_version(&key, &version).unwrap_err().class(),

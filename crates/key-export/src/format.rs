@@ -1,4 +1,4 @@
-//! The binary body and its armour (SPEC.md §6).
+//! The binary body and its armour (spec "Key exports").
 //!
 //! | offset | size | content |
 //! |---|---|---|

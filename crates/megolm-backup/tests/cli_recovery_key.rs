@@ -50,7 +50,7 @@ fn generate_prints_a_decodable_grouped_key() {
 
 #[test]
 fn from_passphrase_matches_the_mautrix_vector() {
-    // mautrix crypto/ssss/meta_test.go key1 (SPEC.md §2).
+    // mautrix crypto/ssss/meta_test.go key1 (spec "Deriving keys from passphrases").
     let out = run(
         &[
             "recovery-key",

@@ -1,4 +1,4 @@
-//! Base64 as Matrix uses it (SPEC.md §0.1): standard alphabet, written unpadded, read
+//! Base64 as Matrix uses it (spec appendix "Unpadded Base64"): standard alphabet, written unpadded, read
 //! padded or unpadded, with non-zero trailing bits accepted (real libolm MACs carry
 //! them; project decision). Keys decoded from base64 are compared as bytes, never as
 //! strings.

@@ -10,7 +10,7 @@ use crate::base58::{is_base58_char, looks_like_passphrase};
 /// Length of the raw key in bytes.
 pub const KEY_LEN: usize = 32;
 /// Length of the compact base58 form of every recovery key (48 characters; MSC1219's
-/// "58" is wrong, see SPEC.md §1).
+/// "58" is wrong, see docs/interop.md P8).
 pub const ENCODED_LEN: usize = 48;
 const PREFIX: [u8; 2] = [0x8b, 0x01];
 /// Longer base58 input cannot be a key (48 characters) and is not decoded.
@@ -22,7 +22,7 @@ const DECODED_LEN: usize = PREFIX.len() + KEY_LEN + 1;
 ///
 /// The bytes are boxed (so moves do not leave copies on the stack), wiped on drop, never
 /// printed by `Debug`, and compared in constant time. The raw bytes are stored unclamped,
-/// exactly as encoded (SPEC.md P18).
+/// exactly as encoded (docs/interop.md P18).
 ///
 /// ```
 /// use recovery_key::RecoveryKey;

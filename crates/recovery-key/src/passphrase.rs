@@ -3,7 +3,7 @@
 //!
 //! The passphrase is used as its UTF-8 bytes exactly as typed (no Unicode normalisation,
 //! no trimming) and the salt as the UTF-8 bytes of the stored string, never base64-decoded
-//! (SPEC.md §2, P9). The iteration count is chosen by whoever wrote the account data (the
+//! (spec "Deriving keys from passphrases"; docs/interop.md P9). The iteration count is chosen by whoever wrote the account data (the
 //! homeserver can change it), so it is capped before any work is done.
 
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use crate::{RecoveryKey, kdf::pbkdf2_hmac_sha512};
 
 /// The only passphrase algorithm Matrix defines.
 pub const PBKDF2_ALGORITHM: &str = "m.pbkdf2";
-/// The largest iteration count accepted (project decision, SPEC.md §2).
+/// The largest iteration count accepted (project decision: docs/interop.md).
 pub const MAX_ITERATIONS: u64 = 10_000_000;
 /// Iterations used for fresh parameters, as Element and the rust SDK use.
 pub const DEFAULT_ITERATIONS: u32 = 500_000;

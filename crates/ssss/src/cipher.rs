@@ -1,4 +1,4 @@
-//! Encrypting one secret (SPEC.md §5.2).
+//! Encrypting one secret (spec "m.secret_storage.v1.aes-hmac-sha2").
 
 use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};
@@ -13,7 +13,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::SecretStorageKey;
 
 /// AES-CTR counting in the low 64 bits of the IV, big-endian, wrapping within 64 bits:
-/// WebCrypto's `length: 64`, which Element uses (project decision, SPEC.md §5.2).
+/// WebCrypto's `length: 64`, which Element uses (project decision: docs/interop.md).
 type Aes256Ctr64 = ctr::Ctr64BE<Aes256>;
 
 /// One encrypted secret: `{"iv", "ciphertext", "mac"}`, base64 (written unpadded, read

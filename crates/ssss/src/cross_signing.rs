@@ -1,6 +1,5 @@
-//! Cross-signing keys, as Element's "Set up recovery" creates them (spec "Cross-signing";
-//! SPEC.md §5.3a): a master key, a self-signing key and a user-signing key (Ed25519), the
-//! last two signed by the master key; their seeds kept in secret storage; and the backup
+//! Cross-signing keys, as Element's "Set up recovery" creates them (spec "Cross-signing"):
+//! a master key, a self-signing key and a user-signing key (Ed25519), the last two signed by the master key; their seeds kept in secret storage; and the backup
 //! version signed by the master key, which is what makes an Element device trust the
 //! backup and upload its own room keys to it.
 

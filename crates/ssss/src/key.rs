@@ -167,7 +167,7 @@ impl KeyCheck {
 }
 
 impl KeyDescription {
-    /// Runs the key check (SPEC.md §5.3): re-encrypts 32 zero bytes under the empty name
+    /// Runs the key check (spec "Key storage"): re-encrypts 32 zero bytes under the empty name
     /// with the stored IV and compares MACs as bytes, in constant time. IVs longer than 16
     /// bytes use their first 16 (project decision); a MAC of another length than 32 bytes
     /// never matches, one shorter than 32 is an error.

@@ -199,7 +199,7 @@ pub struct BackupKeySecret {
 
 impl BackupKeySecret {
     /// Does the key belong to the current backup version? A key that does not is stale:
-    /// the backup was reset since it was stored (SPEC.md P15).
+    /// the backup was reset since it was stored (docs/interop.md P15).
     pub fn check_version(&self, version: &BackupVersion) -> Result<(), RestoreError> {
         check_backup_version(&self.key, version)
     }

@@ -233,7 +233,7 @@ fn cross_signing_seeds_with_their_public_keys() {
     let (name, master) = &seeds[0];
     assert_eq!(*name, "m.cross_signing.master");
     let master = master.as_ref().unwrap();
-    // mautrix's vector: this padded seed starts 68f97fd1922eecf6 (SPEC.md §5.3).
+    // mautrix's vector: this padded seed starts 68f97fd1922eecf6 (spec "Key storage").
     assert_eq!(hex::encode(&master.seed()[..8]), "68f97fd1922eecf6");
     assert_eq!(master.public_key.len(), 43);
     assert!(!format!("{master:?}").contains("68f97f"));
