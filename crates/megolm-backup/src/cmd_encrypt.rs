@@ -4,9 +4,9 @@ use std::{path::PathBuf, process::ExitCode};
 
 use backup_cipher::{BackupPublicKey, encrypt_sessions};
 use clap::Args;
-use serde_json::{Map, Value};
 
-use crate::{Fatal, cmd_restore::write_output};
+use crate::files::read_sessions_or_export;
+use crate::{Fatal, files::write_output};
 
 #[derive(Debug, Args)]
 pub(crate) struct EncryptArgs {
@@ -23,36 +23,6 @@ pub(crate) struct EncryptArgs {
     /// key-export file; `-` for stdin.
     sessions_json: PathBuf,
 }
-
-pub(crate) fn read_sessions(path: &std::path::Path) -> Result<Vec<Map<String, Value>>, Fatal> {
-    read_sessions_or_export(path, None)
-}
-
-/// Reads a JSON array of sessions, or an Element key-export file (decrypted with the
-/// passphrase from `pass_file`, or a prompt).
-pub(crate) fn read_sessions_or_export(
-    path: &std::path::Path,
-    pass_file: Option<&std::path::Path>,
-) -> Result<Vec<Map<String, Value>>, Fatal> {
-    let (mut input, _) = crate::cmd_restore::open_input(path)?;
-    let mut text = zeroize::Zeroizing::new(Vec::new());
-    input
-        .read_to_end(&mut text)
-        .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?;
-    if let Ok(s) = std::str::from_utf8(&text)
-        && key_export::looks_like_export(s)
-    {
-        return crate::cmd_export::decrypt_sessions(s, pass_file, "--export-passphrase-file");
-    }
-    serde_json::from_slice(&text).map_err(|e| {
-        Fatal::new(format!(
-            "{} is not a JSON array of exported room keys: {e}",
-            path.display()
-        ))
-    })
-}
-
-use std::io::Read as _;
 
 pub(crate) fn run(args: EncryptArgs) -> Result<ExitCode, Fatal> {
     let public = BackupPublicKey::from_base64(&args.public_key).map_err(Fatal::new)?;

@@ -1,16 +1,13 @@
 //! `megolm-backup export …`: Element key-export files.
 
-use std::{
-    collections::BTreeSet,
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{collections::BTreeSet, path::PathBuf, process::ExitCode};
 
 use clap::{Args, Subcommand};
-use key_export::{DEFAULT_ROUNDS, ExportWriter, decrypt_export};
+use key_export::DEFAULT_ROUNDS;
 use serde_json::{Map, Value};
 
-use crate::{Fatal, cmd_restore::write_output, input::passphrase, secret_file::SecretFile};
+use crate::files::{read_export, write_export_file};
+use crate::{Fatal, files::write_output, input::passphrase};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ExportCommand {
@@ -61,55 +58,6 @@ pub(crate) fn room_filter(rooms: &[String]) -> impl Fn(&Map<String, Value>) -> b
     }
 }
 
-/// Decrypts an export file into its sessions.
-pub(crate) fn read_export(
-    path: &Path,
-    pass_file: Option<&Path>,
-) -> Result<Vec<Map<String, Value>>, Fatal> {
-    let text = zeroize::Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?,
-    );
-    decrypt_sessions(&text, pass_file, "--passphrase-file")
-}
-
-/// Decrypts an export's text with the passphrase from `pass_file` (else a prompt that
-/// names `file_flag`) and parses its room keys.
-pub(crate) fn decrypt_sessions(
-    text: &str,
-    pass_file: Option<&Path>,
-    file_flag: &str,
-) -> Result<Vec<Map<String, Value>>, Fatal> {
-    let phrase = passphrase(pass_file, "Export passphrase: ", file_flag, false)?;
-    let plain = decrypt_export(text, &phrase).map_err(Fatal::new)?;
-    serde_json::from_slice(&plain).map_err(|e| {
-        Fatal::new(format!(
-            "the key export decrypted, but is not a list of room keys: {e}"
-        ))
-    })
-}
-
-/// Streams sessions (JSON text of each object) into an export file created with mode 0600.
-pub(crate) fn write_export_file(
-    out: &Path,
-    phrase: &str,
-    rounds: u32,
-    feed: impl FnOnce(&mut dyn FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()>,
-) -> Result<u64, Fatal> {
-    let mut file = SecretFile::create(out)
-        .map_err(|e| Fatal::new(format!("cannot create {}: {e}", out.display())))?;
-    let io = |e: std::io::Error| Fatal::new(format!("cannot write {}: {e}", out.display()));
-    let mut w = ExportWriter::new(std::io::BufWriter::new(&mut file), phrase, rounds)
-        .map_err(Fatal::new)?;
-    feed(&mut |json: &str| w.write_session_json(json.as_bytes())).map_err(io)?;
-    let n = w.sessions();
-    w.finish()
-        .and_then(|mut inner| std::io::Write::flush(&mut inner))
-        .map_err(io)?;
-    file.commit().map_err(io)?;
-    Ok(n)
-}
-
 pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
     match cmd {
         ExportCommand::Decrypt { file, common, out } => {
@@ -132,7 +80,7 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
             out,
             rounds,
         } => {
-            let sessions = crate::cmd_encrypt::read_sessions(&sessions_json)?;
+            let sessions = crate::files::read_sessions(&sessions_json)?;
             let phrase = passphrase(
                 common.passphrase_file.as_deref(),
                 "New export passphrase: ",

@@ -2,8 +2,7 @@
 
 use std::{
     collections::BTreeMap,
-    fs::File,
-    io::{self, BufWriter, IsTerminal, Read, Write},
+    io::{self, IsTerminal, Read},
     path::{Path, PathBuf},
     process::ExitCode,
     time::Instant,
@@ -15,10 +14,10 @@ use backup_cipher::{
 };
 use clap::Args;
 
+use crate::files::{open_input, write_output};
 use crate::{
     Fatal,
     keys::{KeyArgs, read_backup_info, recover},
-    secret_file::SecretFile,
     sorted_output::SortedJsonArray,
 };
 
@@ -63,7 +62,7 @@ pub(crate) struct RestoreArgs {
     /// authentication options); secret storage is read from the account too.
     #[cfg(feature = "homeserver")]
     #[command(flatten)]
-    server: crate::cmd_server::ServerArgs,
+    server: crate::server::ServerArgs,
     /// With --homeserver: the backup version (default: the current one).
     #[arg(long, value_name = "V")]
     version: Option<String>,
@@ -77,6 +76,7 @@ type Source = (BackupDecryptionKey, Box<dyn Read>, Amount);
 
 /// What a restore's progress is measured against.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "homeserver"), allow(dead_code))]
 enum Amount {
     Bytes(Option<u64>),
     Sessions(u64),
@@ -96,17 +96,14 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
         let (info, key) = match &args.account_data {
             // Secret storage from a file, the backup from the server.
             Some(path) => {
-                let info = crate::cmd_server::version_info(&client, args.version.as_deref())?;
-                let store = crate::cmd_ssss::read_account_data(path)?;
+                let info = crate::server::version_info(&client, args.version.as_deref())?;
+                let store = crate::files::read_account_data(path)?;
                 let key = recover(&input, Some(&store), Some(&info))?.backup_key;
                 (info, key)
             }
             None => {
-                let found = crate::cmd_server::recover_from_server(
-                    &client,
-                    &input,
-                    args.version.as_deref(),
-                )?;
+                let found =
+                    crate::server::recover_from_server(&client, &input, args.version.as_deref())?;
                 let info = found
                     .version
                     .ok_or_else(|| Fatal::new(homeserver::ClientError::NoBackup))?;
@@ -135,7 +132,7 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
     let store = args
         .account_data
         .as_deref()
-        .map(crate::cmd_ssss::read_account_data)
+        .map(crate::files::read_account_data)
         .transpose()?;
     let input = args.key.read()?;
     let key = recover(&input, store.as_ref(), info.as_ref())?.backup_key;
@@ -203,16 +200,6 @@ fn progress_bar(amount: Amount) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-pub(crate) fn open_input(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), Fatal> {
-    if path == Path::new("-") {
-        return Ok((Box::new(io::stdin().lock()), None));
-    }
-    let file =
-        File::open(path).map_err(|e| Fatal::new(format!("cannot open {}: {e}", path.display())))?;
-    let len = file.metadata().ok().map(|m| m.len());
-    Ok((Box::new(file), len))
-}
-
 pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
     let (key, input, amount) = open_source(&args)?;
     // Ask for the export passphrase before the work, not after it.
@@ -266,7 +253,7 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
     let restored = sink.sessions.len();
     match (&args.export_file, &export_phrase) {
         (Some(path), Some(phrase)) => {
-            crate::cmd_export::write_export_file(path, phrase, args.export_rounds, |emit| {
+            crate::files::write_export_file(path, phrase, args.export_rounds, |emit| {
                 sink.sessions.finish_each(emit)
             })?;
         }
@@ -315,31 +302,4 @@ fn summary(
         ));
     }
     line
-}
-
-/// Writes to a secret file (mode 0600, atomically: see `secret_file`), or to stdout.
-pub(crate) fn write_output(
-    path: Option<&Path>,
-    f: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> Result<(), Fatal> {
-    match path {
-        Some(p) if p != Path::new("-") => {
-            let mut file = SecretFile::create(p)
-                .map_err(|e| Fatal::new(format!("cannot create {}: {e}", p.display())))?;
-            let mut w = BufWriter::new(&mut file);
-            f(&mut w)
-                .and_then(|()| w.flush())
-                .map_err(|e| Fatal::new(format!("cannot write {}: {e}", p.display())))?;
-            drop(w);
-            file.commit()
-                .map_err(|e| Fatal::new(format!("cannot write {}: {e}", p.display())))
-        }
-        _ => {
-            let stdout = io::stdout();
-            let mut w = BufWriter::new(stdout.lock());
-            f(&mut w)
-                .and_then(|()| w.flush())
-                .map_err(|e| Fatal::new(format!("cannot write output: {e}")))
-        }
-    }
 }

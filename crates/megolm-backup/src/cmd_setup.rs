@@ -18,10 +18,10 @@ use zeroize::Zeroizing;
 
 use crate::{
     Fatal,
-    cmd_server::{ServerArgs, server_secret_store},
     input::{prompt_secret, secret_from_file, secret_from_stdin},
     keys::KeyArgs,
     secret_file::SecretFile,
+    server::{ServerArgs, server_secret_store},
 };
 
 #[derive(Debug, Args)]
@@ -225,7 +225,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     )?;
 
     let signing_key = match &args.signing_key_file {
-        Some(f) => Some(crate::cmd_server::signing_key(f)?),
+        Some(f) => Some(crate::server::signing_key(f)?),
         None => None,
     };
     let key_id = args.signing_key_id.clone().unwrap_or_default();

@@ -5,6 +5,7 @@ use std::{path::Path, process::ExitCode};
 use clap::Subcommand;
 use ssss::{KeyCheck, MEGOLM_BACKUP_SECRET, SecretStore, Unlocked};
 
+use crate::files::read_account_data;
 use crate::{Fatal, keys::KeyArgs};
 
 #[derive(Debug, Subcommand)]
@@ -30,14 +31,6 @@ pub(crate) enum SsssCommand {
         #[arg(long, value_name = "FILE")]
         account_data: std::path::PathBuf,
     },
-}
-
-pub(crate) fn read_account_data(path: &Path) -> Result<SecretStore, Fatal> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Fatal::new(format!("{} is not JSON: {e}", path.display())))?;
-    SecretStore::from_json(&value).map_err(Fatal::new)
 }
 
 /// Reads account data and unlocks its default key with what the user has.

@@ -20,9 +20,12 @@ mod cmd_server;
 mod cmd_setup;
 mod cmd_ssss;
 mod cmd_vectors;
+mod files;
 mod input;
 mod keys;
 mod secret_file;
+#[cfg(feature = "homeserver")]
+mod server;
 mod sorted_output;
 
 use std::process::ExitCode;

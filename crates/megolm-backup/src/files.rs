@@ -1,0 +1,137 @@
+//! Reading and writing the files the commands share: backup bodies, account data,
+//! exported room keys (JSON or an Element export file), and outputs that hold secrets.
+//! Commands depend on this module, never on each other.
+
+use std::{
+    fs::File,
+    io::{self, BufWriter, Read, Write},
+    path::Path,
+};
+
+use key_export::{ExportWriter, decrypt_export};
+use serde_json::{Map, Value};
+use ssss::SecretStore;
+
+use crate::{Fatal, input::passphrase, secret_file::SecretFile};
+
+/// Writes to a secret file (mode 0600, atomically: see `secret_file`), or to stdout.
+pub(crate) fn write_output(
+    path: Option<&Path>,
+    f: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), Fatal> {
+    match path {
+        Some(p) if p != Path::new("-") => {
+            let mut file = SecretFile::create(p)
+                .map_err(|e| Fatal::new(format!("cannot create {}: {e}", p.display())))?;
+            let mut w = BufWriter::new(&mut file);
+            f(&mut w)
+                .and_then(|()| w.flush())
+                .map_err(|e| Fatal::new(format!("cannot write {}: {e}", p.display())))?;
+            drop(w);
+            file.commit()
+                .map_err(|e| Fatal::new(format!("cannot write {}: {e}", p.display())))
+        }
+        _ => {
+            let stdout = io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            f(&mut w)
+                .and_then(|()| w.flush())
+                .map_err(|e| Fatal::new(format!("cannot write output: {e}")))
+        }
+    }
+}
+
+pub(crate) fn open_input(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), Fatal> {
+    if path == Path::new("-") {
+        return Ok((Box::new(io::stdin().lock()), None));
+    }
+    let file =
+        File::open(path).map_err(|e| Fatal::new(format!("cannot open {}: {e}", path.display())))?;
+    let len = file.metadata().ok().map(|m| m.len());
+    Ok((Box::new(file), len))
+}
+
+pub(crate) fn read_account_data(path: &Path) -> Result<SecretStore, Fatal> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Fatal::new(format!("{} is not JSON: {e}", path.display())))?;
+    SecretStore::from_json(&value).map_err(Fatal::new)
+}
+
+pub(crate) fn read_sessions(path: &std::path::Path) -> Result<Vec<Map<String, Value>>, Fatal> {
+    read_sessions_or_export(path, None)
+}
+
+/// Reads a JSON array of sessions, or an Element key-export file (decrypted with the
+/// passphrase from `pass_file`, or a prompt).
+pub(crate) fn read_sessions_or_export(
+    path: &std::path::Path,
+    pass_file: Option<&std::path::Path>,
+) -> Result<Vec<Map<String, Value>>, Fatal> {
+    let (mut input, _) = open_input(path)?;
+    let mut text = zeroize::Zeroizing::new(Vec::new());
+    input
+        .read_to_end(&mut text)
+        .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?;
+    if let Ok(s) = std::str::from_utf8(&text)
+        && key_export::looks_like_export(s)
+    {
+        return decrypt_sessions(s, pass_file, "--export-passphrase-file");
+    }
+    serde_json::from_slice(&text).map_err(|e| {
+        Fatal::new(format!(
+            "{} is not a JSON array of exported room keys: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Decrypts an export file into its sessions.
+pub(crate) fn read_export(
+    path: &Path,
+    pass_file: Option<&Path>,
+) -> Result<Vec<Map<String, Value>>, Fatal> {
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?,
+    );
+    decrypt_sessions(&text, pass_file, "--passphrase-file")
+}
+
+/// Decrypts an export's text with the passphrase from `pass_file` (else a prompt that
+/// names `file_flag`) and parses its room keys.
+pub(crate) fn decrypt_sessions(
+    text: &str,
+    pass_file: Option<&Path>,
+    file_flag: &str,
+) -> Result<Vec<Map<String, Value>>, Fatal> {
+    let phrase = passphrase(pass_file, "Export passphrase: ", file_flag, false)?;
+    let plain = decrypt_export(text, &phrase).map_err(Fatal::new)?;
+    serde_json::from_slice(&plain).map_err(|e| {
+        Fatal::new(format!(
+            "the key export decrypted, but is not a list of room keys: {e}"
+        ))
+    })
+}
+
+/// Streams sessions (JSON text of each object) into an export file created with mode 0600.
+pub(crate) fn write_export_file(
+    out: &Path,
+    phrase: &str,
+    rounds: u32,
+    feed: impl FnOnce(&mut dyn FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()>,
+) -> Result<u64, Fatal> {
+    let mut file = SecretFile::create(out)
+        .map_err(|e| Fatal::new(format!("cannot create {}: {e}", out.display())))?;
+    let io = |e: std::io::Error| Fatal::new(format!("cannot write {}: {e}", out.display()));
+    let mut w = ExportWriter::new(std::io::BufWriter::new(&mut file), phrase, rounds)
+        .map_err(Fatal::new)?;
+    feed(&mut |json: &str| w.write_session_json(json.as_bytes())).map_err(io)?;
+    let n = w.sessions();
+    w.finish()
+        .and_then(|mut inner| std::io::Write::flush(&mut inner))
+        .map_err(io)?;
+    file.commit().map_err(io)?;
+    Ok(n)
+}

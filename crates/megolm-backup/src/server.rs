@@ -1,0 +1,140 @@
+//! Reaching the homeserver, shared by the commands that talk to one: the connection
+//! options, and the library's flows run over the blocking client.
+
+use std::path::PathBuf;
+
+use backup_cipher::BackupVersion;
+use clap::Args;
+use homeserver::Client;
+
+use crate::{
+    Fatal,
+    input::{secret_from_file, secret_from_stdin},
+};
+
+/// How to reach and authenticate to the homeserver. The access token and password are
+/// never taken from the command line.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ServerArgs {
+    /// The homeserver's URL, e.g. https://matrix.example.org
+    #[arg(long, value_name = "URL")]
+    pub(crate) homeserver: Option<String>,
+    /// File holding the access token (otherwise the MATRIX_ACCESS_TOKEN variable).
+    #[arg(long, value_name = "FILE")]
+    access_token_file: Option<PathBuf>,
+    /// Log in as this user with a password instead of a token.
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// File holding the account password: to log in with --user (otherwise read from
+    /// stdin), and for the server's confirmation when cross-signing keys are replaced.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Trust only the certificate authorities in this PEM file (a homeserver behind a
+    /// private CA) instead of the system trust store.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Allow plain http:// to a host other than this machine (the token or password then
+    /// crosses the network in the clear).
+    #[arg(long)]
+    allow_insecure_http: bool,
+}
+
+impl ServerArgs {
+    /// Connects; `stdin_busy` says stdin carries something else (a key), so a password
+    /// must come from a file.
+    pub(crate) fn connect(&self, stdin_busy: bool) -> Result<Client, Fatal> {
+        Ok(self.connect_with_password(stdin_busy)?.0)
+    }
+
+    /// Connects, also returning the account password when it was used to log in.
+    pub(crate) fn connect_with_password(
+        &self,
+        stdin_busy: bool,
+    ) -> Result<(Client, Option<zeroize::Zeroizing<String>>), Fatal> {
+        let url = self
+            .homeserver
+            .as_deref()
+            .ok_or_else(|| Fatal::new("give the homeserver with --homeserver URL"))?;
+        let mut options = homeserver::ConnectOptions::new();
+        options.allow_insecure_http = self.allow_insecure_http;
+        if let Some(path) = &self.ca_file {
+            options.ca_pem = Some(std::fs::read(path).map_err(|e| {
+                Fatal::new(format!("cannot read the CA file {}: {e}", path.display()))
+            })?);
+        }
+        if let Some(user) = &self.user {
+            let password = match &self.password_file {
+                Some(f) => secret_from_file(f)?,
+                None if stdin_busy => {
+                    return Err(Fatal::new(
+                        "stdin carries the key here: give the password with --password-file",
+                    ));
+                }
+                None => secret_from_stdin()?,
+            };
+            let (client, _) =
+                Client::login_password_with(url, user, &password, &options).map_err(Fatal::new)?;
+            return Ok((client, Some(password)));
+        }
+        let password = self
+            .password_file
+            .as_deref()
+            .map(secret_from_file)
+            .transpose()?;
+        let token = match &self.access_token_file {
+            Some(f) => secret_from_file(f)?,
+            None => zeroize::Zeroizing::new(std::env::var("MATRIX_ACCESS_TOKEN").map_err(|_| {
+                Fatal::new("no access token: give --access-token-file FILE, set MATRIX_ACCESS_TOKEN, or use --user")
+            })?),
+        };
+        Ok((
+            Client::with_options(url, &token, &options).map_err(Fatal::new)?,
+            password,
+        ))
+    }
+}
+
+/// The backup version to use: the given one or the current one.
+pub(crate) fn version_info(client: &Client, version: Option<&str>) -> Result<BackupVersion, Fatal> {
+    client.backup_version(version).map_err(Fatal::new)
+}
+
+pub(crate) fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey, Fatal> {
+    let text = secret_from_file(path)?;
+    let bytes = zeroize::Zeroizing::new(
+        recovery_key::decode_base64(text.trim())
+            .map_err(|e| Fatal::new(format!("the signing key file is not base64: {e}")))?,
+    );
+    let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+        Fatal::new("the signing key file must hold a 32-byte Ed25519 seed in base64")
+    })?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+}
+
+/// The account data secret storage needs (default key, its description, the backup key
+/// and cross-signing secrets), read from the server by the library's flow.
+pub(crate) fn server_secret_store(client: &Client) -> Result<ssss::SecretStore, Fatal> {
+    let user = client.whoami().map_err(Fatal::new)?.user_id;
+    Ok(client
+        .run(flows::SecretStorageFlow::new(&user))
+        .map_err(Fatal::new)?
+        .1)
+}
+
+/// What the user typed, turned into the backup key by the library's recovery flow over
+/// this client (the backup version, `version` or the current one, is `None` when the
+/// account has no backup). Says in one line what the input was.
+pub(crate) fn recover_from_server(
+    client: &Client,
+    input: &str,
+    version: Option<&str>,
+) -> Result<flows::RecoveredBackup, Fatal> {
+    let user = client.whoami().map_err(Fatal::new)?.user_id;
+    let mut flow = flows::RecoveryFlow::new(&user, input);
+    if let Some(v) = version {
+        flow = flow.for_version(v);
+    }
+    let found = client.run(flow).map_err(Fatal::new)?;
+    eprintln!("{}", found.key.describe());
+    Ok(found)
+}
