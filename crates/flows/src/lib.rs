@@ -6,8 +6,13 @@
 )]
 
 mod recovery;
+pub mod setup;
 
 pub use recovery::{RecoveredBackup, RecoveryFlow, SecretStorageFlow};
+pub use setup::{
+    AccountState, AccountStateFlow, CarryOver, PlanError, SetupChoices, SetupPlan, plan_setup,
+    with_password,
+};
 
 use serde_json::Value;
 

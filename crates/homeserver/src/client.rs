@@ -275,33 +275,40 @@ impl Client {
     /// for is sent, and each answer (errors included) fed back.
     pub fn run<F: flows::Flow>(&self, mut flow: F) -> Result<F::Output, ClientError> {
         while let Some(request) = flow.next_request() {
-            let method = match request.method {
-                flows::Method::Get => Method::Get,
-                flows::Method::Post => Method::Post,
-                flows::Method::Put => Method::Put,
-                _ => Method::Delete,
-            };
-            let path = request
-                .path
-                .strip_prefix(API)
-                .ok_or_else(|| ClientError::Json(format!("a flow asked for {}", request.path)))?;
-            let mut response = self.send_inner(method, path, &[], request.body.as_ref(), true)?;
-            let status = response.status().as_u16();
-            let text = response
-                .body_mut()
-                .with_config()
-                .limit(256 * 1024 * 1024)
-                .read_to_string()
-                .map_err(|e| ClientError::Json(e.to_string()))?;
-            let body = if text.trim().is_empty() {
-                json!({})
-            } else {
-                serde_json::from_str(&text).map_err(|e| ClientError::Json(e.to_string()))?
-            };
-            flow.receive(flows::Response::new(status, body))
-                .map_err(ClientError::Flow)?;
+            let response = self.send_request(&request)?;
+            flow.receive(response).map_err(ClientError::Flow)?;
         }
         flow.finish().map_err(ClientError::Flow)
+    }
+
+    /// Sends one request a flow or a plan of the `flows` crate made, and returns the
+    /// server's answer whatever its status (rate limits are waited out; a connection that
+    /// cannot be made is an error).
+    pub fn send_request(&self, request: &flows::Request) -> Result<flows::Response, ClientError> {
+        let method = match request.method {
+            flows::Method::Get => Method::Get,
+            flows::Method::Post => Method::Post,
+            flows::Method::Put => Method::Put,
+            _ => Method::Delete,
+        };
+        let path = request
+            .path
+            .strip_prefix(API)
+            .ok_or_else(|| ClientError::Json(format!("a flow asked for {}", request.path)))?;
+        let mut response = self.send_inner(method, path, &[], request.body.as_ref(), true)?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| ClientError::Json(e.to_string()))?;
+        let body = if text.trim().is_empty() {
+            json!({})
+        } else {
+            serde_json::from_str(&text).map_err(|e| ClientError::Json(e.to_string()))?
+        };
+        Ok(flows::Response::new(status, body))
     }
 
     fn send_inner(

@@ -12,7 +12,7 @@ use clap::Args;
 use homeserver::{Client, ClientError};
 use ssss::{
     CrossSigningKeys, SecretStore,
-    setup::{SecureBackupSetup, SetupSecret, Signer, check_passphrase},
+    setup::{SetupSecret, Signer, check_passphrase},
 };
 use zeroize::Zeroizing;
 
@@ -56,92 +56,6 @@ pub(crate) struct SetupArgs {
     signing_key_id: Option<String>,
 }
 
-/// What a reset carries from the old setup.
-struct OldSetup {
-    version: Option<String>,
-    backup_key: Option<BackupDecryptionKey>,
-    cross_signing: Option<CrossSigningKeys>,
-}
-
-/// Opens the old setup with what the user had (`--old-key-file`): the old backup's key to
-/// copy its sessions, and the cross-signing keys from the old secret storage.
-fn read_old(
-    client: &Client,
-    old_key: Option<&str>,
-    current: Option<&backup_cipher::BackupVersion>,
-) -> Result<OldSetup, Fatal> {
-    let version = current.and_then(|v| v.version.clone());
-    let Some(text) = old_key else {
-        return Ok(OldSetup {
-            version,
-            backup_key: None,
-            cross_signing: None,
-        });
-    };
-    let store = server_secret_store(client)?;
-    let cross_signing = store
-        .unlock(text)
-        .ok()
-        .and_then(|u| CrossSigningKeys::from_secret_store(&store, &u.key).ok());
-    let backup_key = match ssss::recover_backup_key(text, Some(&store), current) {
-        Ok(found) => {
-            eprintln!("old key: {}", found.describe());
-            Some(found.backup_key)
-        }
-        // Secret storage opened, but its backup key is not the current backup's: the
-        // cross-signing keys still come along.
-        Err(e) if cross_signing.is_some() => {
-            eprintln!("warning: {e}");
-            None
-        }
-        Err(e) => return Err(Fatal::new(format!("the old key (--old-key-file): {e}"))),
-    };
-    Ok(OldSetup {
-        version,
-        backup_key,
-        cross_signing,
-    })
-}
-
-/// The cross-signing keys the new setup uses, and whether they must be uploaded.
-fn choose_cross_signing(
-    master_on_server: Option<&str>,
-    old: Option<&mut OldSetup>,
-    replace: bool,
-    have_password: bool,
-) -> Result<(CrossSigningKeys, bool), Fatal> {
-    let Some(master) = master_on_server else {
-        return Ok((CrossSigningKeys::generate().map_err(Fatal::new)?, true));
-    };
-    let kept = old
-        .and_then(|o| o.cross_signing.take())
-        .filter(|k| k.master_public_key() == master);
-    if let Some(keys) = kept {
-        eprintln!("keeping this account's cross-signing keys (master key {master})");
-        return Ok((keys, false));
-    }
-    if !replace {
-        return Err(Fatal::new(format!(
-            "this account already has cross-signing keys (master key {master}), and their \
-             private parts could not be read from its secret storage. Give the old Security Key \
-             or Phrase with --reset --old-key-file FILE to keep them, or pass \
-             --replace-cross-signing to create new ones: other people and your other devices \
-             will then see a new identity and must verify you again. Nothing was changed"
-        )));
-    }
-    if !have_password {
-        return Err(Fatal::new(
-            "replacing cross-signing keys needs your account password (the server asks for it): \
-             give it with --password-file FILE, or log in with --user. Nothing was changed",
-        ));
-    }
-    eprintln!(
-        "replacing the cross-signing keys (master key {master}): other people and your other \
-         devices will see a new identity and must verify you again"
-    );
-    Ok((CrossSigningKeys::generate().map_err(Fatal::new)?, true))
-}
-
 fn read_phrase(stdin_is_phrase: bool) -> Result<Zeroizing<String>, Fatal> {
     if stdin_is_phrase {
         return secret_from_stdin();
@@ -158,33 +72,17 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     let stdin_is_phrase = args.passphrase && !std::io::stdin().is_terminal();
     let (client, account_password) = args.server.connect_with_password(stdin_is_phrase)?;
     let user = client.whoami().map_err(Fatal::new)?.user_id;
-
-    // Never overwrite an existing setup without --reset.
-    let default_key = client
-        .account_data(&user, ssss::DEFAULT_KEY_EVENT)
+    // What the account has; the library plans everything from it.
+    let state = client
+        .run(flows::AccountStateFlow::new(&user))
         .map_err(Fatal::new)?;
-    let default_key_id = default_key
-        .as_ref()
-        .and_then(|d| d.get("key"))
-        .and_then(|k| k.as_str())
-        .map(str::to_owned);
-    let current = match client.backup_version(None) {
-        Ok(v) => Some(v),
-        Err(ClientError::NoBackup) => None,
-        Err(e) => return Err(Fatal::new(e)),
-    };
-    if (default_key_id.is_some() || current.is_some()) && !args.reset {
-        return Err(Fatal::new(format!(
-            "secure backup is already set up on {user} (secret-storage key {}, backup version {}); nothing \
-             was changed. Use --reset to replace it, with --old-key-file to carry the old sessions over",
-            default_key_id.as_deref().unwrap_or("none"),
-            current
-                .as_ref()
-                .and_then(|v| v.version.as_deref())
-                .unwrap_or("none"),
-        )));
+    if !args.reset && (state.secret_storage.default_key_id().is_some() || state.version.is_some()) {
+        // Refuse before asking for a phrase.
+        let refused = flows::plan_setup(&state, flows::SetupChoices::new(SetupSecret::GenerateKey));
+        if let Err(e) = refused {
+            return Err(Fatal::new(e));
+        }
     }
-    let master_on_server = client.master_key(&user).map_err(Fatal::new)?;
 
     let phrase = if args.passphrase {
         let p = read_phrase(stdin_is_phrase)?;
@@ -208,22 +106,6 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         .as_deref()
         .map(secret_from_file)
         .transpose()?;
-    let mut old = if args.reset {
-        Some(read_old(
-            &client,
-            old_text.as_deref().map(|s| s.as_str()),
-            current.as_ref(),
-        )?)
-    } else {
-        None
-    };
-    let (cross_signing, upload_cross_signing) = choose_cross_signing(
-        master_on_server.as_deref(),
-        old.as_mut(),
-        args.replace_cross_signing,
-        account_password.is_some(),
-    )?;
-
     let signing_key = match &args.signing_key_file {
         Some(f) => Some(crate::server::signing_key(f)?),
         None => None,
@@ -234,36 +116,44 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         user_id: &user,
         key_id: &key_id,
     });
-    let (secret, name) = match &phrase {
-        Some(p) => (SetupSecret::Passphrase(p), "Security Phrase"),
-        None => (SetupSecret::GenerateKey, "Security Key"),
+    let secret = match &phrase {
+        Some(p) => SetupSecret::Passphrase(p),
+        None => SetupSecret::GenerateKey,
     };
-    let mut setup = SecureBackupSetup::create(secret, Some(name), signer).map_err(Fatal::new)?;
-    setup
-        .add_cross_signing(&cross_signing, &user)
-        .map_err(Fatal::new)?;
+    let mut choices = flows::SetupChoices::new(secret)
+        .replace_cross_signing(args.replace_cross_signing)
+        .have_password(account_password.is_some())
+        .signer(signer);
+    if args.reset {
+        choices = choices.reset(old_text.as_deref().map(|s| s.as_str()));
+    }
+    let plan = flows::plan_setup(&state, choices).map_err(Fatal::new)?;
+    for note in &plan.notes {
+        eprintln!("{note}");
+    }
 
     // 1. New cross-signing keys first: when the server refuses them, nothing has changed.
-    if upload_cross_signing {
-        let body = cross_signing.upload_body(&user).map_err(Fatal::new)?;
-        client
-            .upload_cross_signing_keys(
-                &user,
-                &body,
-                account_password.as_deref().map(|p| p.as_str()),
-            )
-            .map_err(|e| {
-                Fatal::new(format!(
-                    "cannot upload the cross-signing keys: {e}. Nothing else was changed"
-                ))
-            })?;
+    if let Some(request) = &plan.upload_cross_signing {
+        let mut response = client.send_request(request).map_err(Fatal::new)?;
+        if let Some(password) = &account_password
+            && let Some(with_auth) = flows::with_password(request, &response, &user, password)
+        {
+            response = client.send_request(&with_auth).map_err(Fatal::new)?;
+        }
+        if !(200..300).contains(&response.status) {
+            return Err(Fatal::new(format!(
+                "cannot upload the cross-signing keys: the homeserver answered {} {}. Nothing \
+                 else was changed",
+                response.status, response.body
+            )));
+        }
         eprintln!(
             "uploaded new cross-signing keys (master key {})",
-            cross_signing.master_public_key()
+            plan.cross_signing.master_public_key()
         );
     }
     let unfinished = |e: Fatal| {
-        if upload_cross_signing {
+        if plan.upload_cross_signing.is_some() {
             Fatal::new(format!(
                 "{e}. Setup did not finish after the new cross-signing keys were uploaded: run it \
                  again with --reset --replace-cross-signing"
@@ -272,48 +162,52 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
             e
         }
     };
-    // 2. The new backup version, signed by the master key (the old one stays readable
-    //    until step 5).
-    let version = client
-        .create_backup_version(&setup.backup_version)
-        .map_err(|e| unfinished(Fatal::new(e)))?;
+    let send = |request: &flows::Request| -> Result<serde_json::Value, Fatal> {
+        let response = client.send_request(request).map_err(Fatal::new)?;
+        if !(200..300).contains(&response.status) {
+            return Err(unfinished(Fatal::new(format!(
+                "the homeserver answered {} {}",
+                response.status, response.body
+            ))));
+        }
+        Ok(response.body)
+    };
+    // 2. The new backup version, signed by the master key.
+    let version = send(&plan.create_version)?
+        .get("version")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| unfinished(Fatal::new("the new backup version has no id")))?;
     eprintln!("created backup version {version}, signed by the cross-signing master key");
     // 3. Carry the old sessions over.
-    if let Some(OldSetup {
-        version: Some(old_version),
-        backup_key,
-        ..
-    }) = &old
-    {
-        match backup_key {
-            Some(old_key) => carry_over(&client, old_version, old_key, &version, &setup.backup_key)
-                .map_err(unfinished)?,
-            None => eprintln!(
-                "warning: without the old backup's key the sessions of backup version {old_version} \
-                 cannot be read, so they are not copied; version {old_version} is kept"
-            ),
-        }
+    if let Some(old) = &plan.carry_over {
+        carry_over(
+            &client,
+            &old.old_version,
+            &old.old_key,
+            &version,
+            &plan.setup.backup_key,
+        )
+        .map_err(unfinished)?;
+    }
+    if let Some(old_version) = &plan.old_version_kept {
+        eprintln!(
+            "warning: without the old backup's key the sessions of backup version {old_version} \
+             cannot be read, so they are not copied; version {old_version} is kept"
+        );
     }
     // 4. Secret storage: description, secrets, and the default pointer last.
-    for (t, c) in &setup.account_data {
-        client
-            .set_account_data(&user, t, c)
-            .map_err(|e| unfinished(Fatal::new(e)))?;
+    for request in &plan.account_data {
+        send(request)?;
     }
     // 5. Only now retire the old version, when its sessions are safe in the new one.
-    if let Some(OldSetup {
-        version: Some(old_version),
-        backup_key: Some(_),
-        ..
-    }) = &old
-    {
-        client
-            .delete_backup_version(old_version)
-            .map_err(Fatal::new)?;
-        eprintln!("deleted the old backup version {old_version}");
+    if let (Some(request), Some(old)) = (&plan.delete_old_version, &plan.carry_over) {
+        send(request)?;
+        eprintln!("deleted the old backup version {}", old.old_version);
     }
 
-    let shown = setup
+    let shown = plan
+        .setup
         .secret_storage_key
         .to_recovery_key()
         .to_base58_grouped();
