@@ -7,12 +7,14 @@
 
 mod recovery;
 pub mod setup;
+mod upload;
 
 pub use recovery::{RecoveredBackup, RecoveryFlow, SecretStorageFlow};
 pub use setup::{
     AccountState, AccountStateFlow, CarryOver, PlanError, SetupChoices, SetupPlan, plan_setup,
     with_password,
 };
+pub use upload::{UploadFlow, UploadOutcome};
 
 use serde_json::Value;
 

@@ -12,7 +12,7 @@ use ureq::{
 };
 use zeroize::{Zeroize, Zeroizing};
 
-use flows::path_segment;
+use flows::{Flow as _, path_segment};
 
 use crate::ClientError;
 
@@ -601,45 +601,43 @@ impl Client {
         chunk_size: usize,
         sink: &mut S,
     ) -> Result<UploadReport, ClientError> {
+        // What the server holds is streamed (it can be large); the library's flow plans
+        // the chunks from it.
         let present = self.stored_session_ids(version)?;
-        let mut todo: Vec<(&String, &String, &KeyBackupData)> = Vec::new();
-        let mut skipped = 0u64;
-        for (room, r) in &body.rooms {
-            for (sid, data) in &r.sessions {
-                if present.contains(&(room.clone(), sid.clone())) {
-                    skipped += 1;
-                } else {
-                    todo.push((room, sid, data));
-                }
-            }
-        }
-        let to_send = todo.len() as u64;
-        let mut report = UploadReport {
-            uploaded: 0,
-            skipped,
-            last_update: None,
-        };
-        for chunk in todo.chunks(chunk_size.max(1)) {
-            let mut part = KeysBackup::default();
-            for (room, sid, data) in chunk {
-                part.rooms
-                    .entry((*room).clone())
-                    .or_default()
-                    .sessions
-                    .insert((*sid).clone(), (*data).clone());
-            }
-            report.last_update = Some(self.put_room_keys(version, &part)?);
-            report.uploaded += chunk.len() as u64;
+        let mut flow = flows::UploadFlow::new(version, body, chunk_size).skipping(&present);
+        while let Some(request) = flow.next_request() {
+            let path = request.path.strip_prefix(API).unwrap_or(&request.path);
+            let path = path.split('?').next().unwrap_or(path);
+            // Typed errors (a replaced backup version, …) through the ordinary path.
+            let update: RoomKeysUpdate = self.json(
+                Method::Put,
+                path,
+                &[("version", version)],
+                request.body.as_ref(),
+            )?;
+            flow.receive(flows::Response::ok(
+                serde_json::json!({"etag": update.etag, "count": update.count}),
+            ))
+            .map_err(ClientError::Flow)?;
+            let o = flow.outcome();
             sink.progress(UploadProgress {
-                sent: report.uploaded,
-                to_send,
-                skipped,
+                sent: o.uploaded,
+                to_send: o.to_send,
+                skipped: o.skipped,
             });
             if sink.cancelled() {
-                break;
+                flow.cancel();
             }
         }
-        Ok(report)
+        let outcome = flow.finish().map_err(ClientError::Flow)?;
+        Ok(UploadReport {
+            uploaded: outcome.uploaded,
+            skipped: outcome.skipped,
+            last_update: match (outcome.etag, outcome.count) {
+                (Some(etag), Some(count)) => Some(RoomKeysUpdate { etag, count }),
+                _ => None,
+            },
+        })
     }
 
     /// One account-data event of the user (`GET /user/{userId}/account_data/{type}`);

@@ -1,0 +1,192 @@
+//! Uploading sessions to a backup version in chunks, skipping what the server holds.
+
+use std::collections::BTreeSet;
+
+use backup_cipher::{KeyBackupData, KeysBackup};
+use serde_json::Value;
+
+use crate::{API_PREFIX, Flow, FlowError, Method, Request, Response, path_segment};
+
+/// How an upload went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UploadOutcome {
+    /// Sessions sent in this run.
+    pub uploaded: u64,
+    /// Sessions skipped because the server already held them (a resumed upload).
+    pub skipped: u64,
+    /// Sessions this run had to send.
+    pub to_send: u64,
+    /// The server's `etag` after the last chunk (`None` when nothing was sent).
+    pub etag: Option<String>,
+    /// The server's key count after the last chunk (`None` when nothing was sent).
+    pub count: Option<u64>,
+}
+
+/// `PUT /room_keys/keys?version=V` of a body, `chunk_size` sessions at a time, skipping the
+/// sessions the server already holds ([`skipping`](Self::skipping): the caller lists them,
+/// e.g. by streaming `GET /room_keys/keys`, which can be larger than memory should hold).
+/// Rerun after an interruption, it sends only the rest. [`cancel`](Self::cancel) stops it
+/// after the chunk in flight.
+#[derive(Debug)]
+pub struct UploadFlow<'a> {
+    version: String,
+    todo: Vec<(&'a str, &'a str, &'a KeyBackupData)>,
+    chunk_size: usize,
+    next: usize,
+    in_flight: Option<usize>,
+    cancelled: bool,
+    outcome: UploadOutcome,
+}
+
+impl<'a> UploadFlow<'a> {
+    /// Uploads `body` to `version`.
+    pub fn new(version: &str, body: &'a KeysBackup, chunk_size: usize) -> Self {
+        let todo: Vec<_> = body
+            .rooms
+            .iter()
+            .flat_map(|(room, r)| {
+                r.sessions
+                    .iter()
+                    .map(move |(sid, data)| (room.as_str(), sid.as_str(), data))
+            })
+            .collect();
+        let outcome = UploadOutcome {
+            to_send: todo.len() as u64,
+            ..UploadOutcome::default()
+        };
+        Self {
+            version: version.to_owned(),
+            todo,
+            chunk_size: chunk_size.max(1),
+            next: 0,
+            in_flight: None,
+            cancelled: false,
+            outcome,
+        }
+    }
+
+    /// Leaves out the (room id, session id) pairs the server already holds.
+    pub fn skipping(mut self, stored: &BTreeSet<(String, String)>) -> Self {
+        let before = self.todo.len();
+        self.todo
+            .retain(|(room, sid, _)| !stored.contains(&((*room).to_owned(), (*sid).to_owned())));
+        self.outcome.skipped = (before - self.todo.len()) as u64;
+        self.outcome.to_send = self.todo.len() as u64;
+        self
+    }
+
+    /// Stops after the chunk in flight.
+    pub fn cancel(&mut self) {
+        self.cancelled = true;
+    }
+
+    /// What has happened so far.
+    pub fn outcome(&self) -> &UploadOutcome {
+        &self.outcome
+    }
+}
+
+impl Flow for UploadFlow<'_> {
+    type Output = UploadOutcome;
+
+    fn next_request(&mut self) -> Option<Request> {
+        if self.cancelled || self.next >= self.todo.len() {
+            return None;
+        }
+        let end = (self.next + self.chunk_size).min(self.todo.len());
+        let mut part = KeysBackup::default();
+        for (room, sid, data) in &self.todo[self.next..end] {
+            part.rooms
+                .entry((*room).to_owned())
+                .or_default()
+                .sessions
+                .insert((*sid).to_owned(), (*data).clone());
+        }
+        self.in_flight = Some(end - self.next);
+        self.next = end;
+        Some(Request {
+            method: Method::Put,
+            path: format!(
+                "{API_PREFIX}/room_keys/keys?version={}",
+                path_segment(&self.version)
+            ),
+            body: serde_json::to_value(&part).ok(),
+        })
+    }
+
+    fn receive(&mut self, response: Response) -> Result<(), FlowError> {
+        let sent = self.in_flight.take().ok_or(FlowError::OutOfOrder(
+            "a response came with no request pending",
+        ))?;
+        if !response.is_success() {
+            return Err(response.error());
+        }
+        self.outcome.uploaded += sent as u64;
+        self.outcome.etag = response
+            .body
+            .get("etag")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        self.outcome.count = response.body.get("count").and_then(Value::as_u64);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<UploadOutcome, FlowError> {
+        if self.in_flight.is_some() {
+            return Err(FlowError::OutOfOrder(
+                "finish came before the last response",
+            ));
+        }
+        Ok(self.outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn chunks_skip_what_the_server_holds_and_stop_when_cancelled() {
+        let key = backup_cipher::BackupDecryptionKey::from_bytes(&[3; 32]);
+        let body = backup_cipher::fixtures::synthetic_backup(key.public_key(), 25, 1);
+        let first: (String, String) = body
+            .rooms
+            .iter()
+            .next()
+            .map(|(r, s)| (r.clone(), s.sessions.keys().next().cloned().unwrap()))
+            .unwrap();
+        let stored = BTreeSet::from([first.clone()]);
+        let mut flow = UploadFlow::new("7", &body, 10).skipping(&stored);
+        let mut sizes = Vec::new();
+        while let Some(request) = flow.next_request() {
+            assert_eq!(request.path, "/_matrix/client/v3/room_keys/keys?version=7");
+            let part: KeysBackup = serde_json::from_value(request.body.unwrap()).unwrap();
+            assert!(
+                !part
+                    .rooms
+                    .get(&first.0)
+                    .is_some_and(|r| r.sessions.contains_key(&first.1))
+            );
+            sizes.push(part.session_count());
+            flow.receive(Response::ok(json!({"etag": "e", "count": 99})))
+                .unwrap();
+        }
+        assert_eq!(sizes, [10, 10, 4]);
+        let outcome = flow.finish().unwrap();
+        assert_eq!(
+            (outcome.uploaded, outcome.skipped, outcome.to_send),
+            (24, 1, 24)
+        );
+        assert_eq!(outcome.count, Some(99));
+
+        let mut flow = UploadFlow::new("7", &body, 10);
+        assert!(flow.next_request().is_some());
+        flow.receive(Response::ok(json!({"etag": "e", "count": 10})))
+            .unwrap();
+        flow.cancel();
+        assert!(flow.next_request().is_none());
+        assert_eq!(flow.finish().unwrap().uploaded, 10);
+    }
+}
