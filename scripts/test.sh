@@ -22,6 +22,9 @@ MKB_EXPECT_X25519=aws-lc-rs cargo test --workspace
 # default backend (x25519-dalek): built without the CLI, no feature enables aws-lc or
 # ifma, so bulk restore computes one X25519 at a time.
 MKB_EXPECT_X25519=x25519-dalek cargo test -p backup-cipher -p vector-runner
+# The crypto crates and the flows without rayon (feature `parallel` off): everything on
+# the calling thread.
+cargo test -p backup-cipher -p megolm-backup-flows --no-default-features
 # Restoring from async code (tokio), on the shipped demo backup.
 cargo run -q -p backup-cipher --example async_restore
 # Every criterion bench once, as a smoke test (timings are not asserted).

@@ -1,7 +1,7 @@
 //! The reverse of a restore: exported room keys (the Element key-export / restore
 //! output form) in, a `PUT /room_keys/keys` body out.
 
-use rayon::prelude::*;
+use crate::par::*;
 use serde_json::{Map, Value};
 
 use crate::{

@@ -13,6 +13,7 @@ pub mod encrypt;
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
 mod keys;
+mod par;
 pub mod restore;
 pub mod signatures;
 mod types;

@@ -18,7 +18,6 @@ use std::{
     sync::Arc,
 };
 
-use rayon::prelude::*;
 use serde::{
     Deserialize, Deserializer, Serialize,
     de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor},
@@ -28,6 +27,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::{
+    par::{self, *},
     BACKUP_ALGORITHM, BackupDecryptionKey, BackupVersion, DecryptError, EncryptedSessionData,
     KeysBackup, MEGOLM_ALGORITHM, cipher::DecodedParts, types::session_id_of, x25519::SharedSecret,
 };
@@ -645,7 +645,7 @@ pub fn restore_slice(
     let de = || serde_json::Deserializer::from_slice(body);
     match &pool {
         Some(p) => p.in_place_scope(|s| restore_in_scope(key, de(), counter, opts, &mut out, s)),
-        None => rayon::in_place_scope(|s| restore_in_scope(key, de(), counter, opts, &mut out, s)),
+        None => par::in_place_scope(|s| restore_in_scope(key, de(), counter, opts, &mut out, s)),
     }?;
     out.sort();
     Ok(out)
@@ -676,7 +676,7 @@ pub fn restore_reader<R: Read, S: RestoreSink + ?Sized>(
     let de = || serde_json::Deserializer::from_reader(reader);
     match &pool {
         Some(p) => p.in_place_scope(|s| restore_in_scope(key, de(), counter, opts, sink, s)),
-        None => rayon::in_place_scope(|s| restore_in_scope(key, de(), counter, opts, sink, s)),
+        None => par::in_place_scope(|s| restore_in_scope(key, de(), counter, opts, sink, s)),
     }
 }
 
@@ -689,7 +689,7 @@ fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink + 
     counter: Arc<std::sync::atomic::AtomicU64>,
     opts: &RestoreOptions,
     sink: &mut S,
-    scope: &rayon::Scope<'scope>,
+    scope: &par::Scope<'scope>,
 ) -> Result<Progress, RestoreError> {
     let mut ctx = Ctx {
         key,
@@ -734,17 +734,24 @@ fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink + 
     Ok(ctx.progress)
 }
 
-fn pool(opts: &RestoreOptions) -> Result<Option<rayon::ThreadPool>, RestoreError> {
+#[cfg(feature = "parallel")]
+fn pool(opts: &RestoreOptions) -> Result<Option<par::ThreadPool>, RestoreError> {
     // One job runs inline on the calling thread: no pool to build.
     opts.jobs
         .filter(|&n| n > 1)
         .map(|n| {
-            rayon::ThreadPoolBuilder::new()
+            par::ThreadPoolBuilder::new()
                 .num_threads(n.max(1))
                 .build()
                 .map_err(|e| RestoreError::Threads(e.to_string()))
         })
         .transpose()
+}
+
+/// Without the `parallel` feature everything runs on the calling thread.
+#[cfg(not(feature = "parallel"))]
+fn pool(_: &RestoreOptions) -> Result<Option<par::ThreadPool>, RestoreError> {
+    Ok(None)
 }
 
 const TOO_LARGE: &str = "megolm-backup: body exceeds limit";
@@ -802,7 +809,7 @@ type BatchResult = Vec<Result<RestoredSession, RestoreFailure>>;
 
 struct Ctx<'k, 's, 'c, S: ?Sized> {
     key: &'k BackupDecryptionKey,
-    scope: &'c rayon::Scope<'k>,
+    scope: &'c par::Scope<'k>,
     batch_size: usize,
     max_batch_size: usize,
     batch: Vec<(Arc<str>, String, Box<RawValue>)>,
