@@ -106,6 +106,7 @@ impl ExpandedKeys {
 /// Why one `session_data` could not be decrypted. The class names are the vector
 /// profile's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecryptError {
     /// A field is not base64.
     #[error("the entry's {field} is not valid base64: the backup entry is corrupt")]
@@ -144,10 +145,11 @@ impl DecryptError {
 
 /// Why encryption failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncryptError {
     /// The system random number generator failed.
     #[error("the system random number generator failed: {0}")]
-    Random(String),
+    Random(#[source] getrandom::Error),
     /// The public key is a low-order point: no secret can be agreed with it.
     #[error("the backup public key is a low-order point and cannot be encrypted to")]
     Key,
@@ -157,7 +159,7 @@ impl BackupPublicKey {
     /// Encrypts one session's plaintext JSON with a fresh ephemeral key.
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<EncryptedSessionData, EncryptError> {
         let mut eph = Zeroizing::new([0u8; 32]);
-        getrandom::fill(eph.as_mut_slice()).map_err(|e| EncryptError::Random(e.to_string()))?;
+        getrandom::fill(eph.as_mut_slice()).map_err(EncryptError::Random)?;
         self.seal_with(plaintext, &eph)
     }
 

@@ -10,6 +10,7 @@ use crate::{
 
 /// Why a session could not be encrypted into a backup.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncryptSessionError {
     /// A required field is missing or not a string.
     #[error("session {index}: {field} is missing or not a string")]

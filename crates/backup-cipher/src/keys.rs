@@ -193,6 +193,7 @@ impl<'de> Deserialize<'de> for BackupPublicKey {
 
 /// A key that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The text is not base64.
     #[error("the key is not valid base64: {0}")]

@@ -27,14 +27,18 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::{
-    par::{self, *},
     BACKUP_ALGORITHM, BackupDecryptionKey, BackupVersion, DecryptError, EncryptedSessionData,
-    KeysBackup, MEGOLM_ALGORITHM, cipher::DecodedParts, types::session_id_of, x25519::SharedSecret,
+    KeysBackup, MEGOLM_ALGORITHM,
+    cipher::DecodedParts,
+    par::{self, *},
+    types::session_id_of,
+    x25519::SharedSecret,
 };
 
 /// Why one entry could not be restored: a class of the vector profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RestoreErrorClass {
     /// A `session_data` field is not base64.
     Base64,
@@ -269,6 +273,7 @@ impl Default for RestoreOptions {
 
 /// A restore that could not run at all.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RestoreError {
     /// The key does not belong to the backup version.
     #[error(

@@ -51,6 +51,7 @@ fn write_canonical(value: &Value, out: &mut String) -> Result<(), CanonicalJsonE
 
 /// A value that has no canonical JSON form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CanonicalJsonError {
     /// Canonical JSON allows integers only.
     #[error("canonical JSON allows only integers, found {0}")]
@@ -74,6 +75,7 @@ pub fn signed_bytes(auth_data: &AuthData) -> Result<String, CanonicalJsonError> 
 
 /// What one signature on `auth_data` says.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SignatureStatus {
     /// Valid signature by a key the caller trusts.
     Valid,

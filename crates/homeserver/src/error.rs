@@ -2,6 +2,7 @@
 
 /// What went wrong talking to the homeserver.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// `GET /room_keys/version` answered 404: there is no backup.
     #[error(

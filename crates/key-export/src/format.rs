@@ -38,6 +38,7 @@ pub(crate) type Aes256Ctr64 = ctr::Ctr64BE<Aes256>;
 
 /// Why an export file could not be read. Class names are the vector profile's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExportError {
     /// No BEGIN/END lines, or in the wrong order.
     #[error(
@@ -64,7 +65,7 @@ pub enum ExportError {
     Mac,
     /// The system random number generator failed.
     #[error("the system random number generator failed: {0}")]
-    Random(String),
+    Random(#[source] getrandom::Error),
     /// Writing the export failed.
     #[error("cannot write the key export: {0}")]
     Io(String),

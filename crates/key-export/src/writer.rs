@@ -34,8 +34,8 @@ impl<W: Write> ExportWriter<W> {
     pub fn new(out: W, passphrase: &str, rounds: u32) -> Result<Self, ExportError> {
         let mut salt = [0u8; 16];
         let mut iv = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| ExportError::Random(e.to_string()))?;
-        getrandom::fill(&mut iv).map_err(|e| ExportError::Random(e.to_string()))?;
+        getrandom::fill(&mut salt).map_err(ExportError::Random)?;
+        getrandom::fill(&mut iv).map_err(ExportError::Random)?;
         iv[8] &= 0x7f;
         Self::with_parameters(out, passphrase, &salt, &iv, rounds)
     }

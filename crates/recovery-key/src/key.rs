@@ -177,6 +177,7 @@ impl fmt::Debug for RecoveryKey {
 
 /// Why a recovery key could not be decoded. Each variant is one step of the decoder.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// A character outside the base58 alphabet.
     #[error("{}", base58_message(*character, *position, *looks_like_passphrase))]

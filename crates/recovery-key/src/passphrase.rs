@@ -157,6 +157,7 @@ pub fn derive_bits(
 
 /// Why a passphrase could not be turned into a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PassphraseError {
     /// The iteration count is 0 or above the cap.
     #[error(

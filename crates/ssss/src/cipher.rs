@@ -31,6 +31,7 @@ pub struct EncryptedSecret {
 /// Why a secret could not be decrypted or a key checked. Class names are the vector
 /// profile's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SecretError {
     /// The MAC does not verify: wrong key, or the secret was stored under another name.
     #[error(
@@ -49,7 +50,7 @@ pub enum SecretError {
     Base64(&'static str),
     /// The system random number generator failed.
     #[error("the system random number generator failed: {0}")]
-    Random(String),
+    Random(#[source] getrandom::Error),
 }
 
 impl SecretError {
@@ -109,7 +110,7 @@ pub fn encrypt_secret(
     plaintext: &[u8],
 ) -> Result<EncryptedSecret, SecretError> {
     let mut iv = [0u8; 16];
-    getrandom::fill(&mut iv).map_err(|e| SecretError::Random(e.to_string()))?;
+    getrandom::fill(&mut iv).map_err(SecretError::Random)?;
     // Clear bit 63 (the top bit of byte 8) so 64- and 128-bit counters agree (§5.2).
     iv[8] &= 0x7f;
     Ok(seal_with_iv(key, name, plaintext, &iv))

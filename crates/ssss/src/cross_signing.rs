@@ -41,7 +41,7 @@ pub enum CrossSigningError {
     Secret(#[from] AccountDataError),
     /// The system random number generator failed.
     #[error("the system random number generator failed: {0}")]
-    Random(String),
+    Random(#[source] getrandom::Error),
     /// A value could not be put in canonical JSON for signing.
     #[error("cannot sign: {0}")]
     Sign(#[from] CanonicalJsonError),
@@ -49,7 +49,7 @@ pub enum CrossSigningError {
 
 fn random_signing_key() -> Result<SigningKey, CrossSigningError> {
     let mut seed = Zeroizing::new([0u8; 32]);
-    getrandom::fill(seed.as_mut_slice()).map_err(|e| CrossSigningError::Random(e.to_string()))?;
+    getrandom::fill(seed.as_mut_slice()).map_err(CrossSigningError::Random)?;
     Ok(SigningKey::from_bytes(&seed))
 }
 

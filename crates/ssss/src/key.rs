@@ -87,7 +87,7 @@ impl SecretStorageKey {
     /// the empty name with a fresh IV; only `iv` and `mac` are kept).
     pub fn describe(&self, name: Option<&str>) -> Result<KeyDescription, SecretError> {
         let mut iv = [0u8; 16];
-        getrandom::fill(&mut iv).map_err(|e| SecretError::Random(e.to_string()))?;
+        getrandom::fill(&mut iv).map_err(SecretError::Random)?;
         iv[8] &= 0x7f;
         Ok(KeyDescription {
             name: name.map(str::to_owned),
@@ -145,6 +145,7 @@ pub struct KeyDescription {
 
 /// What the key check says of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KeyCheck {
     /// The key is the one described.
     Ok,

@@ -19,6 +19,7 @@ pub const MIN_PASSPHRASE_SCORE: u8 = 4;
 /// Why a Security Phrase was refused.
 #[cfg(feature = "passphrase-policy")]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PassphraseRejected {
     /// Too easy to guess.
     #[error(
@@ -74,6 +75,7 @@ pub fn check_passphrase(
 
 /// What the secret-storage key is made from.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum SetupSecret<'a> {
     /// A random key, shown to the user as a recovery key (Security Key).
     GenerateKey,
@@ -113,6 +115,7 @@ pub struct SecureBackupSetup {
 
 /// Why a setup could not be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SetupError {
     /// Creating the key failed.
     #[error(transparent)]
@@ -122,7 +125,10 @@ pub enum SetupError {
     Secret(#[from] SecretError),
     /// The system random number generator failed.
     #[error("the system random number generator failed: {0}")]
-    Random(String),
+    Random(#[source] getrandom::Error),
+    /// The new key's description could not be read back.
+    #[error(transparent)]
+    AccountData(#[from] crate::AccountDataError),
     /// Signing `auth_data` failed.
     #[error("cannot sign the backup's auth_data: {0}")]
     Sign(String),
@@ -141,11 +147,8 @@ impl SecureBackupSetup {
             SetupSecret::Passphrase(p) => Some(p),
         };
         let (key, mut events) = store.create_key(phrase, key_name)?;
-        let key_description = store
-            .key_description(key.key_id())
-            .map_err(|e| SetupError::Random(e.to_string()))?;
-        let backup_key =
-            BackupDecryptionKey::generate().map_err(|e| SetupError::Random(e.to_string()))?;
+        let key_description = store.key_description(key.key_id())?;
+        let backup_key = BackupDecryptionKey::generate().map_err(SetupError::Random)?;
         let secret_event = store.set_backup_key(&key, &backup_key)?;
         // create_key returned [description, default]; put the secret between them.
         let default = events.pop();

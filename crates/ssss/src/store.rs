@@ -33,6 +33,7 @@ pub struct SecretStore {
 
 /// Account data that could not be read, or a secret that is not there.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AccountDataError {
     /// The JSON is none of the accepted shapes.
     #[error(
@@ -97,6 +98,7 @@ pub enum AccountDataError {
 
 /// How the user's input unlocked the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UnlockMethod {
     /// It was a recovery key (Security Key).
     RecoveryKey,
@@ -127,6 +129,7 @@ pub struct Unlocked {
 
 /// Why what the user typed did not unlock secret storage. Each case says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum UnlockError {
     /// Account data problem (no default key, missing description…).
     #[error(transparent)]
@@ -179,6 +182,7 @@ pub enum UnlockError {
 
 /// How the backup key secret was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BackupKeyFormat {
     /// Unpadded base64 (rust-sdk, mautrix; what we write).
     Unpadded,
@@ -486,11 +490,10 @@ impl SecretStore {
         passphrase: Option<&str>,
         name: Option<&str>,
     ) -> Result<(SecretStorageKey, Vec<(String, Value)>), CreateKeyError> {
-        let key_id = random_key_id().map_err(|e| CreateKeyError::Random(e.to_string()))?;
+        let key_id = random_key_id().map_err(CreateKeyError::Random)?;
         let (key, info) = match passphrase {
             Some(p) => {
-                let info = PassphraseInfo::generate()
-                    .map_err(|e| CreateKeyError::Random(e.to_string()))?;
+                let info = PassphraseInfo::generate().map_err(CreateKeyError::Random)?;
                 (
                     SecretStorageKey::from_passphrase(p, &info, &key_id)
                         .map_err(CreateKeyError::Passphrase)?,
@@ -498,8 +501,7 @@ impl SecretStore {
                 )
             }
             None => {
-                let rk =
-                    RecoveryKey::generate().map_err(|e| CreateKeyError::Random(e.to_string()))?;
+                let rk = RecoveryKey::generate().map_err(CreateKeyError::Random)?;
                 (SecretStorageKey::from_recovery_key(&rk, &key_id), None)
             }
         };
@@ -590,10 +592,11 @@ impl SecretStore {
 
 /// Why a new key could not be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CreateKeyError {
     /// The system random number generator failed.
     #[error("the system random number generator failed: {0}")]
-    Random(String),
+    Random(#[source] getrandom::Error),
     /// Passphrase derivation failed.
     #[error(transparent)]
     Passphrase(PassphraseError),

@@ -140,6 +140,7 @@ impl Report {
 
 /// A vector file that could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// The file or folder could not be read.
     #[error("cannot read {path}: {source}")]
