@@ -2,10 +2,10 @@
 //! output form) in, a `PUT /room_keys/keys` body out.
 
 use crate::par::*;
-use serde_json::{Map, Value};
 
 use crate::{
-    BackupPublicKey, EncryptError, KeyBackupData, KeysBackup, types::EXPORTED_SESSION_KEY_LEN,
+    BackupPublicKey, EncryptError, KeyBackupData, KeysBackup, RoomKey,
+    types::EXPORTED_SESSION_KEY_LEN,
 };
 
 /// Why a session could not be encrypted into a backup.
@@ -36,25 +36,17 @@ pub enum EncryptSessionError {
     },
 }
 
-/// Encrypts one exported room key: the plaintext is the object without `room_id` and
-/// `session_id` (which the backup files it under), byte for byte as given otherwise.
+/// Encrypts one room key: the plaintext is the key without `room_id` and `session_id`
+/// (which the backup files it under), every other member as read and in the order read.
 /// `first_message_index` comes from the session key, `forwarded_count` from the
 /// forwarding chain, `is_verified` is false (as rust-sdk writes).
 pub fn encrypt_session(
     public_key: &BackupPublicKey,
     index: usize,
-    session: &Map<String, Value>,
+    session: &RoomKey,
 ) -> Result<(String, String, KeyBackupData), EncryptSessionError> {
-    let text = |field: &'static str| {
-        session
-            .get(field)
-            .and_then(Value::as_str)
-            .ok_or(EncryptSessionError::Field { index, field })
-    };
-    let room_id = text("room_id")?.to_owned();
-    let session_id = text("session_id")?.to_owned();
     let key = zeroize::Zeroizing::new(
-        recovery_key::decode_base64(text("session_key")?)
+        recovery_key::decode_base64(session.session_key.expose())
             .map_err(|_| EncryptSessionError::SessionKey { index })?,
     );
     if key.len() != EXPORTED_SESSION_KEY_LEN {
@@ -62,19 +54,21 @@ pub fn encrypt_session(
     }
     let first_message_index = u32::from_be_bytes([key[1], key[2], key[3], key[4]]);
     let forwarded_count = session
-        .get("forwarding_curve25519_key_chain")
-        .and_then(Value::as_array)
+        .forwarding_curve25519_key_chain
+        .as_ref()
         .map_or(0, Vec::len);
-    let mut plain = session.clone();
-    plain.shift_remove("room_id");
-    plain.shift_remove("session_id");
-    let bytes = zeroize::Zeroizing::new(serde_json::to_vec(&plain).unwrap_or_default());
+    let bytes = session
+        .plaintext_json()
+        .map_err(|_| EncryptSessionError::Field {
+            index,
+            field: "extra",
+        })?;
     let session_data = public_key
         .encrypt(&bytes)
         .map_err(|source| EncryptSessionError::Encrypt { index, source })?;
     Ok((
-        room_id,
-        session_id,
+        session.room_id.clone(),
+        session.session_id.clone(),
         KeyBackupData {
             first_message_index: u64::from(first_message_index),
             forwarded_count: forwarded_count as u64,
@@ -87,7 +81,7 @@ pub fn encrypt_session(
 /// Encrypts many sessions on all cores. Bad sessions are reported, the rest encrypted.
 pub fn encrypt_sessions(
     public_key: &BackupPublicKey,
-    sessions: &[Map<String, Value>],
+    sessions: &[RoomKey],
 ) -> (KeysBackup, Vec<EncryptSessionError>) {
     let results: Vec<_> = sessions
         .par_iter()

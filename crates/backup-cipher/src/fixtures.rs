@@ -3,12 +3,12 @@
 //! whose session ids match them. The session keys are random bytes, not usable Megolm
 //! ratchets.
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use crate::{BackupPublicKey, KeysBackup, encrypt::encrypt_sessions};
+use crate::{BackupPublicKey, KeysBackup, RoomKey, encrypt::encrypt_sessions};
 
 /// `n` exported room keys spread over `n / 20 + 1` rooms, from a deterministic seed.
-pub fn synthetic_sessions(n: usize, seed: u64) -> Vec<Map<String, Value>> {
+pub fn synthetic_sessions(n: usize, seed: u64) -> Vec<RoomKey> {
     let mut rng = SplitMix(seed);
     let rooms = n / 20 + 1;
     (0..n)
@@ -31,12 +31,10 @@ pub fn synthetic_sessions(n: usize, seed: u64) -> Vec<Map<String, Value>> {
                 "session_key": recovery_key::encode_base64(&key),
                 "shared_history": false,
             });
-            match obj {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            }
+            serde_json::from_value(obj)
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .unwrap_or_default()
 }
 
 /// A `GET /room_keys/keys` body of `n` synthetic sessions encrypted to `public_key`.

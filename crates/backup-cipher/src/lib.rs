@@ -15,6 +15,7 @@ pub mod fixtures;
 mod keys;
 mod par;
 pub mod restore;
+mod room_key;
 pub mod signatures;
 mod types;
 /// The X25519 backends behind one boundary. Public only with the `hazmat` feature: a
@@ -36,6 +37,7 @@ pub use restore::{
     RestoreSink, RestoredSession, check_backup_version, restore_entry, restore_keys,
     restore_reader, restore_slice,
 };
+pub use room_key::RoomKey;
 pub use types::{
     AuthData, BACKUP_ALGORITHM, BackedUpRoomKey, BackupVersion, EXPORTED_SESSION_KEY_LEN,
     KeyBackupData, KeysBackup, MEGOLM_ALGORITHM, RoomKeyBackup, SHARED_HISTORY_NAMES, SessionKey,

@@ -145,6 +145,10 @@ impl RestoredSession {
     pub fn json_text(&self) -> &str {
         &self.json
     }
+    /// The session as the typed room key (the same type export files and uploads use).
+    pub fn room_key(&self) -> Result<crate::RoomKey, serde_json::Error> {
+        serde_json::from_str(&self.json)
+    }
     /// The session object, parsed.
     pub fn to_json(&self) -> Map<String, Value> {
         serde_json::from_str(&self.json).unwrap_or_default()

@@ -5,7 +5,7 @@ use backup_cipher::{
     restore_slice,
 };
 use proptest::prelude::*;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use vodozemac::{
     Curve25519PublicKey, Curve25519SecretKey,
     megolm::{ExportedSessionKey, GroupSession, InboundGroupSession, SessionConfig},
@@ -87,10 +87,7 @@ fn restored_megolm_sessions_decrypt_real_messages() {
             "session_key": exported.to_base64(),
             "m.shared_history": true,
         });
-        let Value::Object(map) = obj else {
-            unreachable!()
-        };
-        sessions.push(map);
+        sessions.push(serde_json::from_value::<backup_cipher::RoomKey>(obj).unwrap());
         outbound.push(group);
     }
     let (body, errors) = encrypt_sessions(key.public_key(), &sessions);
@@ -116,12 +113,21 @@ fn restored_megolm_sessions_decrypt_real_messages() {
             .iter()
             .find(|s| s.session_id() == group.session_id())
             .unwrap();
-        let original: &Map<String, Value> = sessions
+        let original = sessions
             .iter()
-            .find(|s| s["session_id"] == group.session_id())
+            .find(|s| s.session_id == group.session_id())
             .unwrap();
-        // Byte for byte what was backed up, unknown fields included.
-        assert_eq!(&session.to_json(), original);
+        // Byte for byte what was backed up (unknown fields included, members in their
+        // order), with the ids written in front.
+        let plain = original.plaintext_json().unwrap();
+        let expected = format!(
+            "{{\"room_id\":{},\"session_id\":{},{}",
+            serde_json::to_string(&original.room_id).unwrap(),
+            serde_json::to_string(&original.session_id).unwrap(),
+            std::str::from_utf8(&plain[1..]).unwrap()
+        );
+        assert_eq!(session.json_text(), expected);
+        assert_eq!(&session.room_key().unwrap(), original);
         let exported =
             ExportedSessionKey::from_base64(session.to_json()["session_key"].as_str().unwrap())
                 .unwrap();

@@ -103,11 +103,11 @@ fn check(
     let originals: BTreeMap<(String, String), serde_json::Map<String, Value>> =
         fixtures::synthetic_sessions(n, 7)
             .into_iter()
-            .map(|m| {
-                let id = (
-                    m["room_id"].as_str().unwrap().to_owned(),
-                    m["session_id"].as_str().unwrap().to_owned(),
-                );
+            .map(|k| {
+                let id = (k.room_id.clone(), k.session_id.clone());
+                let Value::Object(m) = serde_json::to_value(&k).unwrap() else {
+                    unreachable!()
+                };
                 (id, m)
             })
             .collect();

@@ -2,9 +2,9 @@
 
 use std::{collections::BTreeSet, path::PathBuf, process::ExitCode};
 
+use backup_cipher::RoomKey;
 use clap::{Args, Subcommand};
 use key_export::DEFAULT_ROUNDS;
-use serde_json::{Map, Value};
 
 use crate::files::{read_export, write_export_file};
 use crate::{Fatal, files::write_output, input::passphrase};
@@ -48,14 +48,9 @@ pub(crate) struct ExportArgs {
 }
 
 /// Keeps the sessions of the given rooms (all when none are given).
-pub(crate) fn room_filter(rooms: &[String]) -> impl Fn(&Map<String, Value>) -> bool + '_ {
+pub(crate) fn room_filter(rooms: &[String]) -> impl Fn(&RoomKey) -> bool + '_ {
     let set: BTreeSet<&str> = rooms.iter().map(String::as_str).collect();
-    move |s| {
-        set.is_empty()
-            || s.get("room_id")
-                .and_then(Value::as_str)
-                .is_some_and(|r| set.contains(r))
-    }
+    move |s| set.is_empty() || set.contains(s.room_id.as_str())
 }
 
 pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
@@ -63,7 +58,7 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
         ExportCommand::Decrypt { file, common, out } => {
             let sessions = read_export(&file, common.passphrase_file.as_deref())?;
             let keep = room_filter(&common.rooms);
-            let kept: Vec<&Map<String, Value>> = sessions.iter().filter(|s| keep(s)).collect();
+            let kept: Vec<&RoomKey> = sessions.iter().filter(|s| keep(s)).collect();
             write_output(out.as_deref(), |w| {
                 serde_json::to_writer_pretty(&mut *w, &kept).map_err(std::io::Error::other)?;
                 w.write_all(b"\n")
@@ -90,7 +85,10 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
             let keep = room_filter(&common.rooms);
             let n = write_export_file(&out, &phrase, rounds, |emit| {
                 for s in sessions.iter().filter(|s| keep(s)) {
-                    emit(&serde_json::to_string(s).map_err(std::io::Error::other)?)?;
+                    let json = zeroize::Zeroizing::new(
+                        serde_json::to_string(s).map_err(std::io::Error::other)?,
+                    );
+                    emit(&json)?;
                 }
                 Ok(())
             })?;

@@ -279,16 +279,18 @@ fn carry_over(
     let reader = client.room_keys_reader(old_version).map_err(Fatal::new)?;
     restore_reader(old_key, reader, &RestoreOptions::default(), &mut restored)
         .map_err(Fatal::new)?;
+    let restored_count = restored.sessions.len();
     let sessions: Vec<_> = restored
         .sessions
         .into_iter()
-        .map(|s| s.into_json())
+        .filter_map(|s| s.room_key().ok())
         .collect();
+    let unreadable = restored_count - sessions.len();
     let (body, errors) = backup_cipher::encrypt_sessions(new_key.public_key(), &sessions);
-    if !errors.is_empty() || !restored.failures.is_empty() {
+    let lost = restored.failures.len() + errors.len() + unreadable;
+    if lost > 0 {
         eprintln!(
-            "warning: {} entries of the old backup could not be restored and are not copied",
-            restored.failures.len() + errors.len()
+            "warning: {lost} entries of the old backup could not be restored and are not copied"
         );
     }
     let report = client

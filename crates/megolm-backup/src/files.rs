@@ -8,8 +8,8 @@ use std::{
     path::Path,
 };
 
+use backup_cipher::RoomKey;
 use key_export::{ExportWriter, decrypt_export};
-use serde_json::{Map, Value};
 use ssss::SecretStore;
 
 use crate::{Fatal, input::passphrase, secret_file::SecretFile};
@@ -59,7 +59,7 @@ pub(crate) fn read_account_data(path: &Path) -> Result<SecretStore, Fatal> {
     SecretStore::from_json(&value).map_err(Fatal::new)
 }
 
-pub(crate) fn read_sessions(path: &std::path::Path) -> Result<Vec<Map<String, Value>>, Fatal> {
+pub(crate) fn read_sessions(path: &std::path::Path) -> Result<Vec<RoomKey>, Fatal> {
     read_sessions_or_export(path, None)
 }
 
@@ -68,7 +68,7 @@ pub(crate) fn read_sessions(path: &std::path::Path) -> Result<Vec<Map<String, Va
 pub(crate) fn read_sessions_or_export(
     path: &std::path::Path,
     pass_file: Option<&std::path::Path>,
-) -> Result<Vec<Map<String, Value>>, Fatal> {
+) -> Result<Vec<RoomKey>, Fatal> {
     let (mut input, _) = open_input(path)?;
     let mut text = zeroize::Zeroizing::new(Vec::new());
     input
@@ -88,10 +88,7 @@ pub(crate) fn read_sessions_or_export(
 }
 
 /// Decrypts an export file into its sessions.
-pub(crate) fn read_export(
-    path: &Path,
-    pass_file: Option<&Path>,
-) -> Result<Vec<Map<String, Value>>, Fatal> {
+pub(crate) fn read_export(path: &Path, pass_file: Option<&Path>) -> Result<Vec<RoomKey>, Fatal> {
     let text = zeroize::Zeroizing::new(
         std::fs::read_to_string(path)
             .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?,
@@ -105,7 +102,7 @@ pub(crate) fn decrypt_sessions(
     text: &str,
     pass_file: Option<&Path>,
     file_flag: &str,
-) -> Result<Vec<Map<String, Value>>, Fatal> {
+) -> Result<Vec<RoomKey>, Fatal> {
     let phrase = passphrase(pass_file, "Export passphrase: ", file_flag, false)?;
     let plain = decrypt_export(text, &phrase).map_err(Fatal::new)?;
     serde_json::from_slice(&plain).map_err(|e| {
