@@ -127,6 +127,22 @@ async function waitForBackup(client, keys) {
   );
 }
 
+/** Fetches each message from the server and decrypts it with the keys this device has. */
+async function decryptAll(client, messages) {
+  const decrypted = [];
+  for (const m of messages) {
+    const ev = new sdk.MatrixEvent(await client.fetchRoomEvent(m.room_id, m.event_id));
+    await client.decryptEventIfNeeded(ev);
+    decrypted.push({
+      room_id: m.room_id,
+      event_id: m.event_id,
+      ok: !ev.isDecryptionFailure() && ev.getContent().body === m.body,
+      body: ev.getContent().body ?? null,
+    });
+  }
+  return decrypted;
+}
+
 /** Creates `rooms` encrypted rooms and sends `perRoom` messages in each. */
 async function sendMessages(client, rooms, perRoom, who) {
   const crypto = client.getCrypto();
@@ -264,18 +280,7 @@ async function recover(args) {
   const restored = await crypto.restoreKeyBackup();
   result.restored = { total: restored.total, imported: restored.imported };
 
-  result.decrypted = [];
-  for (const m of expect.messages) {
-    const raw = await client.fetchRoomEvent(m.room_id, m.event_id);
-    const ev = new sdk.MatrixEvent(raw);
-    await client.decryptEventIfNeeded(ev);
-    result.decrypted.push({
-      room_id: m.room_id,
-      event_id: m.event_id,
-      ok: !ev.isDecryptionFailure() && ev.getContent().body === m.body,
-      body: ev.getContent().body ?? null,
-    });
-  }
+  result.decrypted = await decryptAll(client, expect.messages);
 
   // This device's own new room keys must reach the backup: Element backs up only to a
   // backup it trusts.
@@ -308,17 +313,10 @@ async function importExport(args) {
   );
   const client = await startDevice(need(args, "homeserver"), need(args, "user"), need(args, "password"), {});
   await client.getCrypto().importRoomKeysAsJson(json);
-  const result = { imported: (await client.getCrypto().exportRoomKeys()).length, decrypted: [] };
-  for (const m of expect.messages) {
-    const ev = new sdk.MatrixEvent(await client.fetchRoomEvent(m.room_id, m.event_id));
-    await client.decryptEventIfNeeded(ev);
-    result.decrypted.push({
-      room_id: m.room_id,
-      event_id: m.event_id,
-      ok: !ev.isDecryptionFailure() && ev.getContent().body === m.body,
-      body: ev.getContent().body ?? null,
-    });
-  }
+  const result = {
+    imported: (await client.getCrypto().exportRoomKeys()).length,
+    decrypted: await decryptAll(client, expect.messages),
+  };
   writeFileSync(need(args, "out"), JSON.stringify(result, null, 2));
   client.stopClient();
 }

@@ -14,10 +14,10 @@ use ctr::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Hmac, Mac};
 use recovery_key::{
     decode_base64,
-    kdf::{hmac_sha256, pbkdf2_hmac_sha512},
+    kdf::{AesHmacKeys, pbkdf2_hmac_sha512},
 };
 use sha2::Sha256;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::ExportedRoomKey;
 
@@ -91,35 +91,21 @@ impl ExportError {
     }
 }
 
-/// PBKDF2-HMAC-SHA-512 to 64 bytes: AES key, HMAC key. Boxed, wiped on drop. Both are
-/// fixed-size arrays, so the cipher and the MAC are built by constructors that cannot
-/// fail.
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub(crate) struct ExportKeys(Box<SplitKeys>);
-
-#[derive(Zeroize)]
-struct SplitKeys {
-    aes: [u8; 32],
-    mac: [u8; 32],
-}
+/// PBKDF2-HMAC-SHA-512 to 64 bytes: AES key, HMAC key, boxed and wiped on drop; the
+/// cipher and the MAC are built by constructors that cannot fail.
+pub(crate) struct ExportKeys(AesHmacKeys);
 
 impl ExportKeys {
     pub(crate) fn derive(passphrase: &str, salt: &[u8], rounds: u32) -> Self {
         let mut k = Zeroizing::new([0u8; 64]);
         pbkdf2_hmac_sha512(passphrase.as_bytes(), salt, rounds, k.as_mut_slice());
-        let mut keys = Box::new(SplitKeys {
-            aes: [0; 32],
-            mac: [0; 32],
-        });
-        keys.aes.copy_from_slice(&k[..32]);
-        keys.mac.copy_from_slice(&k[32..]);
-        Self(keys)
+        Self(AesHmacKeys::split(&k))
     }
     pub(crate) fn cipher(&self, iv: &[u8; 16]) -> Aes256Ctr64 {
-        Aes256Ctr64::new(&self.0.aes.into(), &(*iv).into())
+        Aes256Ctr64::new(&(*self.0.aes()).into(), &(*iv).into())
     }
     pub(crate) fn hmac(&self) -> Hmac<Sha256> {
-        hmac_sha256(&self.0.mac)
+        self.0.hmac()
     }
 }
 

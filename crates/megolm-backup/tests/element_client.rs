@@ -71,6 +71,27 @@ fn account(name: &str) -> Option<Account> {
 }
 
 impl Account {
+    /// `fetch` with everything an offline restore needs: the backup, its version and the
+    /// account's secret storage.
+    fn fetch_to_files(&self) -> (PathBuf, PathBuf, PathBuf) {
+        let (body, info, account_data) = (
+            self.dir.join("body.json"),
+            self.dir.join("info.json"),
+            self.dir.join("account-data.json"),
+        );
+        let o = run(
+            &[
+                &["fetch", "--out", p(&body), "--info-out", p(&info)][..],
+                &["--account-data-out", p(&account_data)],
+                &self.auth(),
+            ]
+            .concat(),
+            "",
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        (body, info, account_data)
+    }
+
     fn auth(&self) -> Vec<&str> {
         vec![
             "--homeserver",
@@ -227,21 +248,7 @@ fn element_sets_up_recovery_and_we_restore_with_its_security_key() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 
     // Offline: the backup, its version and the account's secret storage in files.
-    let (body, info, account_data) = (
-        a.dir.join("body.json"),
-        a.dir.join("info.json"),
-        a.dir.join("account-data.json"),
-    );
-    let o = run(
-        &[
-            &["fetch", "--out", p(&body), "--info-out", p(&info)][..],
-            &["--account-data-out", p(&account_data)],
-            &a.auth(),
-        ]
-        .concat(),
-        "",
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (body, info, account_data) = a.fetch_to_files();
     let offline = a.dir.join("offline.json");
     let o = run(
         &[
@@ -353,21 +360,7 @@ fn element_sets_up_recovery_with_a_phrase_and_we_restore_with_the_phrase() {
     assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap(), ours);
 
     // Offline, the phrase in a file.
-    let (body, info, account_data) = (
-        a.dir.join("body.json"),
-        a.dir.join("info.json"),
-        a.dir.join("account-data.json"),
-    );
-    let o = run(
-        &[
-            &["fetch", "--out", p(&body), "--info-out", p(&info)][..],
-            &["--account-data-out", p(&account_data)],
-            &a.auth(),
-        ]
-        .concat(),
-        "",
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (body, info, account_data) = a.fetch_to_files();
     let phrase_file = write(&a.dir, "phrase.txt", &format!("{phrase}\n"));
     let o = run(
         &[

@@ -90,6 +90,36 @@ pub fn hmac_sha256(key: &[u8; 32]) -> Hmac<Sha256> {
     mac
 }
 
+/// 64 bytes of derived key material split into an AES-256 key and an HMAC-SHA-256 key
+/// (how secret storage and key exports use their HKDF / PBKDF2 output), boxed and wiped
+/// on drop. Both halves are fixed-size arrays, for constructors that cannot fail.
+pub struct AesHmacKeys(Box<([u8; 32], [u8; 32])>);
+
+impl AesHmacKeys {
+    /// Splits `okm`: the first 32 bytes are the AES key, the last 32 the MAC key.
+    pub fn split(okm: &[u8; 64]) -> Self {
+        let mut keys = Box::new(([0u8; 32], [0u8; 32]));
+        keys.0.copy_from_slice(&okm[..32]);
+        keys.1.copy_from_slice(&okm[32..]);
+        Self(keys)
+    }
+    /// The AES-256 key.
+    pub fn aes(&self) -> &[u8; 32] {
+        &self.0.0
+    }
+    /// The HMAC-SHA-256 key, as a keyed HMAC.
+    pub fn hmac(&self) -> Hmac<Sha256> {
+        hmac_sha256(&self.0.1)
+    }
+}
+
+impl Drop for AesHmacKeys {
+    fn drop(&mut self) {
+        self.0.0.zeroize();
+        self.0.1.zeroize();
+    }
+}
+
 fn pad_state(key_block: &[u8; BLOCK], pad: u8) -> [u64; 8] {
     let mut b = Zeroizing::new([0u8; BLOCK]);
     for (d, k) in b.iter_mut().zip(key_block.iter()) {

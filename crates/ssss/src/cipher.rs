@@ -4,11 +4,11 @@ use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};
 use hkdf::Hkdf;
 use hmac::Mac;
-use recovery_key::{decode_base64, encode_base64, kdf::hmac_sha256};
+use recovery_key::{decode_base64, encode_base64, kdf::AesHmacKeys};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::SecretStorageKey;
 
@@ -67,16 +67,9 @@ impl SecretError {
 }
 
 /// HKDF-SHA-256(ikm = key, salt = 32 zero bytes, info = name) to 64 bytes: AES key, MAC
-/// key. Boxed and wiped on drop; both keys are fixed-size arrays, so the cipher and the
-/// MAC are built by constructors that cannot fail.
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub(crate) struct SecretKeys(Box<SplitKeys>);
-
-#[derive(Zeroize)]
-struct SplitKeys {
-    aes: [u8; 32],
-    mac: [u8; 32],
-}
+/// key, boxed and wiped on drop; the cipher and the MAC are built by constructors that
+/// cannot fail.
+pub(crate) struct SecretKeys(AesHmacKeys);
 
 impl SecretKeys {
     pub(crate) fn derive(key: &SecretStorageKey, name: &str) -> Self {
@@ -84,22 +77,16 @@ impl SecretKeys {
         // HKDF-Expand fails only for outputs over 255 × 32 bytes; this one is 64.
         let _ = Hkdf::<Sha256>::new(Some(&[0u8; 32]), key.as_bytes())
             .expand(name.as_bytes(), okm.as_mut_slice());
-        let mut keys = Box::new(SplitKeys {
-            aes: [0; 32],
-            mac: [0; 32],
-        });
-        keys.aes.copy_from_slice(&okm[..32]);
-        keys.mac.copy_from_slice(&okm[32..]);
-        Self(keys)
+        Self(AesHmacKeys::split(&okm))
     }
     fn mac(&self, ciphertext: &[u8]) -> [u8; 32] {
-        let mut mac = hmac_sha256(&self.0.mac);
+        let mut mac = self.0.hmac();
         mac.update(ciphertext);
         mac.finalize().into_bytes().into()
     }
     /// AES-256-CTR in place; CTR is its own inverse.
     pub(crate) fn apply(&self, iv: &[u8; 16], data: &mut [u8]) {
-        Aes256Ctr64::new(&self.0.aes.into(), &(*iv).into()).apply_keystream(data);
+        Aes256Ctr64::new(&(*self.0.aes()).into(), &(*iv).into()).apply_keystream(data);
     }
 }
 
