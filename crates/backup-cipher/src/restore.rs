@@ -298,7 +298,7 @@ pub enum RestoreError {
     Algorithm(String),
     /// The body is not a `GET /room_keys/keys` document.
     #[error("the backup body is not valid: {0}")]
-    Body(String),
+    Body(#[source] serde_json::Error),
     /// The body is larger than the configured limit.
     #[error(
         "the backup body is larger than the limit of {0} bytes; raise the limit if it is genuine"
@@ -309,7 +309,7 @@ pub enum RestoreError {
     Io(#[from] io::Error),
     /// The worker pool could not start.
     #[error("cannot start worker threads: {0}")]
-    Threads(String),
+    Threads(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The sink asked to stop ([`RestoreSink::cancelled`]).
     #[error("the restore was cancelled")]
     Cancelled,
@@ -733,7 +733,7 @@ fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink + 
         return Err(if e.is_io() {
             RestoreError::Io(io::Error::other(e.to_string()))
         } else {
-            RestoreError::Body(e.to_string())
+            RestoreError::Body(e)
         });
     }
     ctx.finish();
@@ -752,7 +752,7 @@ fn pool(opts: &RestoreOptions) -> Result<Option<par::ThreadPool>, RestoreError> 
             par::ThreadPoolBuilder::new()
                 .num_threads(n.max(1))
                 .build()
-                .map_err(|e| RestoreError::Threads(e.to_string()))
+                .map_err(|e| RestoreError::Threads(Box::new(e)))
         })
         .transpose()
 }

@@ -572,3 +572,12 @@ fn a_dyn_sink_cancels_and_sees_the_total() {
         assert!(stop.totals.iter().all(|t| *t == Some(3000)));
     }
 }
+
+/// Errors keep their cause: a broken body's error has serde_json's error as its source.
+#[test]
+fn a_broken_body_keeps_its_cause() {
+    let err = restore_slice(&key(), b"{\"rooms\": [", &RestoreOptions::default()).unwrap_err();
+    assert!(matches!(err, RestoreError::Body(_)), "{err:?}");
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(source.is::<serde_json::Error>());
+}

@@ -360,10 +360,7 @@ impl Client {
                     if transport > MAX_TRANSPORT_RETRIES
                         || !matches!(method, Method::Get | Method::Put)
                     {
-                        return Err(ClientError::Transport {
-                            url,
-                            reason: e.to_string(),
-                        });
+                        return Err(ClientError::Transport { url, reason: e });
                     }
                     std::thread::sleep(Duration::from_millis(250 * u64::from(transport)));
                     continue;

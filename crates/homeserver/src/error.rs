@@ -63,7 +63,8 @@ pub enum ClientError {
         /// The URL.
         url: String,
         /// Why.
-        reason: String,
+        #[source]
+        reason: ureq::Error,
     },
     /// Plain `http://` to another host, which would send the token or password in the
     /// clear.
