@@ -37,7 +37,7 @@ pub(crate) const MAC_LEN: usize = 32;
 pub(crate) type Aes256Ctr64 = ctr::Ctr64BE<Aes256>;
 
 /// Why an export file could not be read. Class names are the vector profile's.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
     /// No BEGIN/END lines, or in the wrong order.
@@ -68,10 +68,10 @@ pub enum ExportError {
     Random(#[source] getrandom::Error),
     /// Writing the export failed.
     #[error("cannot write the key export: {0}")]
-    Io(String),
+    Io(#[source] std::sync::Arc<std::io::Error>),
     /// The decrypted plaintext is not a JSON array of room keys.
     #[error("the key export decrypted, but it is not a list of room keys: {0}")]
-    Json(String),
+    Json(#[source] std::sync::Arc<serde_json::Error>),
 }
 
 impl ExportError {
@@ -183,7 +183,7 @@ pub fn decrypt_sessions(
     passphrase: &str,
 ) -> Result<Vec<ExportedRoomKey>, ExportError> {
     let text = decrypt_export(armored, passphrase)?;
-    serde_json::from_slice(&text).map_err(|e| ExportError::Json(e.to_string()))
+    serde_json::from_slice(&text).map_err(|e| ExportError::Json(e.into()))
 }
 
 /// Encrypts `plaintext` with a random salt and IV (bit 63 cleared), in Element's layout.
@@ -195,8 +195,8 @@ pub fn encrypt_export(
     let mut out = Vec::new();
     let mut w = crate::ExportWriter::new(&mut out, passphrase, rounds)?;
     w.write_raw(plaintext)
-        .map_err(|e| ExportError::Io(e.to_string()))?;
-    w.finish().map_err(|e| ExportError::Io(e.to_string()))?;
+        .map_err(|e| ExportError::Io(e.into()))?;
+    w.finish().map_err(|e| ExportError::Io(e.into()))?;
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 

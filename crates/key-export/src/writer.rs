@@ -56,7 +56,7 @@ impl<W: Write> ExportWriter<W> {
         let mut hmac = keys.hmac();
         let head = header(salt, iv, rounds);
         hmac.update(&head);
-        let io = |e: io::Error| ExportError::Io(e.to_string());
+        let io = |e: io::Error| ExportError::Io(e.into());
         out.write_all(HEADER.as_bytes()).map_err(io)?;
         out.write_all(b"\n").map_err(io)?;
         let mut w = Self {
