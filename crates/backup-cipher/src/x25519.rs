@@ -21,6 +21,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 #[cfg(all(feature = "ifma", target_arch = "x86_64"))]
 mod ifma;
+#[cfg(any(test, all(feature = "ifma", target_arch = "x86_64")))]
+mod lanes;
 
 /// A 32-byte X25519 shared secret, wiped on drop.
 #[derive(Zeroize, ZeroizeOnDrop)]
