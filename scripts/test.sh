@@ -29,5 +29,11 @@ cargo test -p backup-cipher -p megolm-backup-flows --no-default-features
 cargo run -q -p backup-cipher --example async_restore
 # Every criterion bench once, as a smoke test (timings are not asserted).
 cargo test --workspace --benches
+# Which X25519 paths this run exercised.
+if grep -qw avx512ifma /proc/cpuinfo 2>/dev/null; then
+  echo "test.sh: X25519 tested through aws-lc-rs, x25519-dalek, the portable eight-lane ladder and the AVX-512 IFMA eight-lane ladder" >&2
+else
+  echo "test.sh: X25519 tested through aws-lc-rs, x25519-dalek and the portable eight-lane ladder (AVX-512 IFMA lanes ignored: this CPU lacks them)" >&2
+fi
 # Fuzz corpora replayed without a fuzzer.
 cargo test --manifest-path fuzz/Cargo.toml --no-default-features
