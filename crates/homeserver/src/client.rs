@@ -291,10 +291,9 @@ impl Client {
             flows::Method::Put => Method::Put,
             _ => Method::Delete,
         };
-        let path = request
-            .path
-            .strip_prefix(API)
-            .ok_or_else(|| ClientError::Json(format!("a flow asked for {}", request.path)))?;
+        let path = request.path.strip_prefix(API).ok_or_else(|| {
+            ClientError::Json(format!("a flow asked for {}", request.path).into())
+        })?;
         let mut response = self.send_inner(method, path, &[], request.body.as_ref(), true)?;
         let status = response.status().as_u16();
         let text = response
@@ -302,11 +301,11 @@ impl Client {
             .with_config()
             .limit(256 * 1024 * 1024)
             .read_to_string()
-            .map_err(|e| ClientError::Json(e.to_string()))?;
+            .map_err(|e| ClientError::Json(e.into()))?;
         let body = if text.trim().is_empty() {
             json!({})
         } else {
-            serde_json::from_str(&text).map_err(|e| ClientError::Json(e.to_string()))?
+            serde_json::from_str(&text).map_err(|e| ClientError::Json(e.into()))?
         };
         Ok(flows::Response::new(status, body))
     }
@@ -408,7 +407,7 @@ impl Client {
             .with_config()
             .limit(256 * 1024 * 1024)
             .read_json()
-            .map_err(|e| ClientError::Json(e.to_string()))
+            .map_err(|e| ClientError::Json(e.into()))
     }
 
     /// The current backup version, or a given one (`GET /room_keys/version[/{v}]`).
@@ -522,7 +521,7 @@ impl Client {
         version: &str,
         body: &KeysBackup,
     ) -> Result<RoomKeysUpdate, ClientError> {
-        let value = serde_json::to_value(body).map_err(|e| ClientError::Json(e.to_string()))?;
+        let value = serde_json::to_value(body).map_err(|e| ClientError::Json(e.into()))?;
         self.json(
             Method::Put,
             "/room_keys/keys",
@@ -538,7 +537,7 @@ impl Client {
         room_id: &str,
         body: &RoomKeyBackup,
     ) -> Result<RoomKeysUpdate, ClientError> {
-        let value = serde_json::to_value(body).map_err(|e| ClientError::Json(e.to_string()))?;
+        let value = serde_json::to_value(body).map_err(|e| ClientError::Json(e.into()))?;
         self.json(
             Method::Put,
             &format!("/room_keys/keys/{}", path_segment(room_id)),
@@ -555,7 +554,7 @@ impl Client {
         session_id: &str,
         data: &KeyBackupData,
     ) -> Result<RoomKeysUpdate, ClientError> {
-        let value = serde_json::to_value(data).map_err(|e| ClientError::Json(e.to_string()))?;
+        let value = serde_json::to_value(data).map_err(|e| ClientError::Json(e.into()))?;
         let path = format!(
             "/room_keys/keys/{}/{}",
             path_segment(room_id),
@@ -579,7 +578,7 @@ impl Client {
         }
         let reader = self.room_keys_reader(version)?;
         let ids: Ids = serde_json::from_reader(std::io::BufReader::new(reader))
-            .map_err(|e| ClientError::Json(e.to_string()))?;
+            .map_err(|e| ClientError::Json(e.into()))?;
         Ok(ids
             .rooms
             .into_iter()
@@ -827,6 +826,14 @@ fn master_key_in_query(response: &Value, user_id: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::cleartext_to_another_host;
+
+    /// Errors keep their cause: an answer that is not JSON carries serde_json's error.
+    #[test]
+    fn a_bad_answer_keeps_its_cause() {
+        let e = super::ClientError::Json(serde_json::from_str::<u8>("x").unwrap_err().into());
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.is::<serde_json::Error>());
+    }
 
     #[test]
     fn only_loopback_may_be_plain_http() {

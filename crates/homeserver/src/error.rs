@@ -81,7 +81,7 @@ pub enum ClientError {
     Flow(flows::FlowError),
     /// The answer was not the JSON expected.
     #[error("unexpected answer from the homeserver: {0}")]
-    Json(String),
+    Json(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl ClientError {
