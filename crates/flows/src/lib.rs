@@ -11,8 +11,8 @@ mod upload;
 
 pub use recovery::{RecoveredBackup, RecoveryFlow, SecretStorageFlow};
 pub use setup::{
-    AccountState, AccountStateFlow, CarryOver, PlanError, SetupChoices, SetupPlan, plan_setup,
-    with_password,
+    AccountState, AccountStateFlow, CarryOver, PlanError, SetupChoices, SetupPlan,
+    master_key_in_query, plan_setup, with_password,
 };
 pub use upload::{UploadFlow, UploadOutcome};
 

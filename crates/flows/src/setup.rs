@@ -87,13 +87,7 @@ impl Flow for AccountStateFlow {
         if !response.is_success() {
             return Err(response.error());
         }
-        self.master_key = response
-            .body
-            .get("master_keys")
-            .and_then(|m| m.get(&self.user_id))
-            .and_then(|m| m.get("keys"))
-            .and_then(Value::as_object)
-            .and_then(|keys| keys.values().find_map(|v| v.as_str().map(str::to_owned)));
+        self.master_key = master_key_in_query(&response.body, &self.user_id);
         Ok(())
     }
 
@@ -111,6 +105,18 @@ impl Flow for AccountStateFlow {
             master_key: self.master_key,
         })
     }
+}
+
+/// The cross-signing master public key of `user_id` in a `POST /keys/query` answer
+/// (`master_keys.<user_id>.keys`), if the account has one.
+pub fn master_key_in_query(response: &Value, user_id: &str) -> Option<String> {
+    response
+        .get("master_keys")?
+        .get(user_id)?
+        .get("keys")?
+        .as_object()?
+        .values()
+        .find_map(|v| v.as_str().map(str::to_owned))
 }
 
 /// What the user chose.

@@ -660,55 +660,7 @@ impl Client {
     pub fn master_key(&self, user_id: &str) -> Result<Option<String>, ClientError> {
         let body = json!({ "device_keys": { user_id: [] } });
         let response: Value = self.json(Method::Post, "/keys/query", &[], Some(&body))?;
-        Ok(master_key_in_query(&response, user_id))
-    }
-
-    /// Uploads cross-signing keys (`POST /keys/device_signing/upload`, the body from
-    /// `ssss::CrossSigningKeys::upload_body`). Servers let an account without keys
-    /// upload its first ones without more (MSC3967); otherwise they ask for
-    /// user-interactive authentication, answered here with `m.login.password` when a
-    /// password is given, and with [`ClientError::AuthRequired`] when not.
-    pub fn upload_cross_signing_keys(
-        &self,
-        user_id: &str,
-        body: &Value,
-        password: Option<&str>,
-    ) -> Result<(), ClientError> {
-        let path = "/keys/device_signing/upload";
-        match self.json::<Value>(Method::Post, path, &[], Some(body)) {
-            Ok(_) => Ok(()),
-            Err(ClientError::AuthRequired { session, flows }) => {
-                let Some(password) = password else {
-                    return Err(ClientError::AuthRequired { session, flows });
-                };
-                let mut with_auth = body.clone();
-                if let Value::Object(map) = &mut with_auth {
-                    let mut auth = json!({
-                        "type": "m.login.password",
-                        "identifier": {"type": "m.id.user", "user": user_id},
-                        "password": password,
-                    });
-                    if let (Some(s), Value::Object(a)) = (session, &mut auth) {
-                        a.insert("session".into(), Value::String(s));
-                    }
-                    map.insert("auth".into(), auth);
-                }
-                let result = self.json::<Value>(Method::Post, path, &[], Some(&with_auth));
-                wipe_fields(&mut with_auth, &["password"]);
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(ClientError::AuthRequired { .. } | ClientError::Forbidden(_)) => {
-                        Err(ClientError::Forbidden(
-                            "the account password was not accepted for replacing the \
-                             cross-signing keys"
-                                .into(),
-                        ))
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        Ok(flows::master_key_in_query(&response, user_id))
     }
 
     /// Sets one account-data event (`PUT /user/{userId}/account_data/{type}`).
@@ -810,17 +762,6 @@ fn cleartext_to_another_host(base: &str) -> bool {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     !loopback
-}
-
-/// `master_keys.<user_id>.keys` of a `/keys/query` response: the first key's value.
-fn master_key_in_query(response: &Value, user_id: &str) -> Option<String> {
-    response
-        .get("master_keys")?
-        .get(user_id)?
-        .get("keys")?
-        .as_object()?
-        .values()
-        .find_map(|v| v.as_str().map(str::to_owned))
 }
 
 #[cfg(test)]
