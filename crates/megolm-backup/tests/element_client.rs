@@ -92,6 +92,25 @@ impl Account {
         (body, info, account_data)
     }
 
+    /// `fetch` to files, then `restore` from them alone with the key in `key_file`;
+    /// the sessions go to stdout.
+    fn restore_offline(&self, key_file: &str) -> std::process::Output {
+        let (body, info, account_data) = self.fetch_to_files();
+        run(
+            &[
+                "restore",
+                "--account-data",
+                p(&account_data),
+                "--backup-info",
+                p(&info),
+                "--key-file",
+                key_file,
+                p(&body),
+            ],
+            "",
+        )
+    }
+
     fn auth(&self) -> Vec<&str> {
         vec![
             "--homeserver",
@@ -248,28 +267,9 @@ fn element_sets_up_recovery_and_we_restore_with_its_security_key() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 
     // Offline: the backup, its version and the account's secret storage in files.
-    let (body, info, account_data) = a.fetch_to_files();
-    let offline = a.dir.join("offline.json");
-    let o = run(
-        &[
-            "restore",
-            "--account-data",
-            p(&account_data),
-            "--backup-info",
-            p(&info),
-            "--key-file",
-            &key,
-            "--out",
-            p(&offline),
-            p(&body),
-        ],
-        "",
-    );
+    let o = a.restore_offline(&key);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(
-        std::fs::read_to_string(&offline).unwrap(),
-        std::fs::read_to_string(&out).unwrap()
-    );
+    assert_eq!(stdout(&o), std::fs::read_to_string(&out).unwrap());
 
     // Our export file, read by Element's export code and imported by a fresh device that
     // then decrypts every message.
@@ -360,21 +360,8 @@ fn element_sets_up_recovery_with_a_phrase_and_we_restore_with_the_phrase() {
     assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap(), ours);
 
     // Offline, the phrase in a file.
-    let (body, info, account_data) = a.fetch_to_files();
     let phrase_file = write(&a.dir, "phrase.txt", &format!("{phrase}\n"));
-    let o = run(
-        &[
-            "restore",
-            "--account-data",
-            p(&account_data),
-            "--backup-info",
-            p(&info),
-            "--key-file",
-            &phrase_file,
-            p(&body),
-        ],
-        "",
-    );
+    let o = a.restore_offline(&phrase_file);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap(), ours);
 
