@@ -9,9 +9,9 @@ use std::{
 
 use backup_cipher::{BackupDecryptionKey, RestoreOptions, RestoreResult, restore_reader};
 use clap::Args;
-use homeserver::{Client, ClientError};
+use homeserver::Client;
 use ssss::{
-    CrossSigningKeys, SecretStore,
+    CrossSigningKeys,
     setup::{SetupSecret, Signer, check_passphrase},
 };
 use zeroize::Zeroizing;
@@ -21,7 +21,7 @@ use crate::{
     input::{prompt_secret, secret_from_file, secret_from_stdin},
     keys::KeyArgs,
     secret_file::SecretFile,
-    server::{ServerArgs, server_secret_store},
+    server::{ServerArgs, server_state},
 };
 
 #[derive(Debug, Args)]
@@ -230,9 +230,11 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     println!("{}", shown.as_str());
 
     // Read everything back, as a fresh client would, and unlock it with what the user has.
-    let store = server_secret_store(&client)?;
+    let state = client
+        .run(flows::AccountStateFlow::new(&user))
+        .map_err(Fatal::new)?;
     let given = phrase.clone().unwrap_or_else(|| shown.clone());
-    verify(&client, &store, &given, &version)?;
+    verify(&state, &given, &version)?;
     eprintln!(
         "verified: a fresh read of the account unlocks secret storage with your {} and finds the key of backup version {version}",
         if phrase.is_some() {
@@ -244,24 +246,25 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(client: &Client, store: &SecretStore, given: &str, version: &str) -> Result<(), Fatal> {
-    let info = client.backup_version(Some(version)).map_err(Fatal::new)?;
-    let found = ssss::recover_backup_key(given, Some(store), Some(&info))
-        .map_err(|e| Fatal::new(format!("setup could not be verified: {e}")))?;
+fn verify(state: &flows::AccountState, given: &str, version: &str) -> Result<(), Fatal> {
+    let fail = |what: String| Fatal::new(format!("setup could not be verified: {what}"));
+    let info = state
+        .version
+        .as_ref()
+        .filter(|v| v.version.as_deref() == Some(version))
+        .ok_or_else(|| fail(format!("backup version {version} is not the current one")))?;
+    let store = &state.secret_storage;
+    let found = ssss::recover_backup_key(given, Some(store), Some(info))
+        .map_err(|e| fail(e.to_string()))?;
     let unlocked = found
         .secret_storage
-        .ok_or_else(|| Fatal::new("setup could not be verified: secret storage did not unlock"))?;
-    let user = client.whoami().map_err(Fatal::new)?.user_id;
-    let keys = CrossSigningKeys::from_secret_store(store, &unlocked.key).map_err(|e| {
-        Fatal::new(format!(
-            "setup could not be verified: the cross-signing keys: {e}"
-        ))
-    })?;
-    match client.master_key(&user).map_err(Fatal::new)? {
-        Some(m) if m == keys.master_public_key() => Ok(()),
-        other => Err(Fatal::new(format!(
-            "setup could not be verified: the master key in secret storage ({}) is not the \
-             account's ({})",
+        .ok_or_else(|| fail("secret storage did not unlock".into()))?;
+    let keys = CrossSigningKeys::from_secret_store(store, &unlocked.key)
+        .map_err(|e| fail(format!("the cross-signing keys: {e}")))?;
+    match &state.master_key {
+        Some(m) if *m == keys.master_public_key() => Ok(()),
+        other => Err(fail(format!(
+            "the master key in secret storage ({}) is not the account's ({})",
             keys.master_public_key(),
             other.as_deref().unwrap_or("none")
         ))),
@@ -328,12 +331,8 @@ pub(crate) struct StatusArgs {
 
 pub(crate) fn status(args: StatusArgs) -> Result<ExitCode, Fatal> {
     let client = args.server.connect(args.check && args.key.uses_stdin())?;
-    let store = server_secret_store(&client)?;
-    let current = match client.backup_version(None) {
-        Ok(v) => Some(v),
-        Err(ClientError::NoBackup) => None,
-        Err(e) => return Err(Fatal::new(e)),
-    };
+    // The version and the secret storage in one read.
+    let (current, store) = server_state(&client)?;
     let key_id = store.default_key_id().map(str::to_owned);
     let set_up = key_id.is_some() && current.is_some();
     println!(

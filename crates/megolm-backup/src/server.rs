@@ -111,14 +111,21 @@ pub(crate) fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::Signi
     Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
-/// The account data secret storage needs (default key, its description, the backup key
-/// and cross-signing secrets), read from the server by the library's flow.
-pub(crate) fn server_secret_store(client: &Client) -> Result<ssss::SecretStore, Fatal> {
+/// The current backup version (`None`: no backup) and the account data secret storage
+/// needs (default key, its description, the backup key and cross-signing secrets), read
+/// from the server by the library's flow in one pass.
+pub(crate) fn server_state(
+    client: &Client,
+) -> Result<(Option<BackupVersion>, ssss::SecretStore), Fatal> {
     let user = client.whoami().map_err(Fatal::new)?.user_id;
-    Ok(client
+    client
         .run(flows::SecretStorageFlow::new(&user))
-        .map_err(Fatal::new)?
-        .1)
+        .map_err(Fatal::new)
+}
+
+/// The account's secret storage alone (see [`server_state`]).
+pub(crate) fn server_secret_store(client: &Client) -> Result<ssss::SecretStore, Fatal> {
+    Ok(server_state(client)?.1)
 }
 
 /// What the user typed, turned into the backup key by the library's recovery flow over
