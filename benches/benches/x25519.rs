@@ -3,7 +3,7 @@
 use std::hint::black_box;
 
 use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey, X25519};
-use backup_cipher::x25519::{BACKEND, Scalar};
+use backup_cipher::x25519::{BACKEND, LaneLimit, Scalar, set_lane_limit};
 use criterion::{Criterion, criterion_group, criterion_main};
 use rayon::prelude::*;
 
@@ -37,29 +37,39 @@ fn x25519(c: &mut Criterion) {
     });
     g.finish();
 
-    // Many points with one scalar, as a restore does: per-operation cost.
+    // Many points with one scalar, as a restore does: per-operation cost, on every lane
+    // path this CPU has (the limit narrows the choice; each path is named in the id).
     let mut g = c.benchmark_group("x25519_many_per_operation");
     let points: Vec<[u8; 32]> = (0..64u8)
         .map(|i| Scalar::new(&[i; 32]).public_key())
         .collect();
-    g.throughput(criterion::Throughput::Elements(points.len() as u64));
-    g.bench_function(format!("many_{}", ours.many_backend(points.len())), |b| {
-        b.iter(|| ours.diffie_hellman_many(black_box(&points)))
-    });
-    // The same on every core, as a restore runs it: what the hardware gives when all
-    // cores compute X25519 at once (cores may share execution units).
     let wide: Vec<[u8; 32]> = points.iter().cycle().take(1024).copied().collect();
-    g.throughput(criterion::Throughput::Elements(wide.len() as u64));
-    g.bench_function(
-        format!("many_all_cores_{}", ours.many_backend(wide.len())),
-        |b| {
+    let mut seen = Vec::new();
+    for limit in [LaneLimit::Any, LaneLimit::Avx2] {
+        set_lane_limit(limit);
+        let ours = Scalar::new(&secret);
+        let path = ours.many_backend(points.len());
+        if path == BACKEND || seen.contains(&path) {
+            continue;
+        }
+        seen.push(path);
+        g.throughput(criterion::Throughput::Elements(points.len() as u64));
+        g.bench_function(format!("many_{path}"), |b| {
+            b.iter(|| ours.diffie_hellman_many(black_box(&points)))
+        });
+        // The same on every core, as a restore runs it (groups of 64 points): what the
+        // hardware gives when all cores compute X25519 at once (cores may share
+        // execution units).
+        g.throughput(criterion::Throughput::Elements(wide.len() as u64));
+        g.bench_function(format!("many_all_cores_{path}"), |b| {
             b.iter(|| {
-                wide.par_chunks(8)
+                wide.par_chunks(64)
                     .map(|c| ours.diffie_hellman_many(black_box(c)).len())
                     .sum::<usize>()
             })
-        },
-    );
+        });
+    }
+    set_lane_limit(LaneLimit::Any);
     g.throughput(criterion::Throughput::Elements(points.len() as u64));
     g.bench_function(format!("one_by_one_{BACKEND}"), |b| {
         b.iter(|| {

@@ -1,5 +1,5 @@
 #![doc = include_str!("../README.md")]
-// Denied everywhere but `x25519::ifma`, which enters AVX-512 code after run-time
+// Denied everywhere but `x25519::simd`, which enters AVX-512 or AVX2 code after run-time
 // detection in one commented `unsafe` block (SECURITY.md).
 #![deny(unsafe_code)]
 #![cfg_attr(

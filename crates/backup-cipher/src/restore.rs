@@ -464,8 +464,9 @@ impl<'a> Pending<'a> {
     }
 }
 
-/// Entries whose key agreements are computed together (eight lanes of the wide X25519).
-const GROUP: usize = 8;
+/// Entries whose key agreements are computed together: several lane groups of the wide
+/// X25519, so their inversions are batched (`x25519/lanes.rs`).
+const GROUP: usize = 64;
 
 /// Finishes a group: one [`Scalar::diffie_hellman_many`](crate::x25519::Scalar) call for
 /// every entry that decoded, then each entry on its own, in order.

@@ -10,19 +10,30 @@
 //! Both reject a non-contributory (all-zero) result through the same check below, and
 //! both run the whole vector suite and the vodozemac interop tests in CI.
 //!
-//! For bulk work, [`Scalar::diffie_hellman_many`] computes many X25519 with one scalar.
-//! With the `ifma` feature, on a CPU that has AVX-512 IFMA (checked at run time), it
-//! runs eight Montgomery ladders at once in the lanes of AVX-512 registers
-//! (`ifma.rs`); everywhere else it calls the backend above once per point. Its results
-//! are checked against x25519-dalek by the tests and by a fuzz target.
+//! For bulk work, [`Scalar::diffie_hellman_many`] computes many X25519 with one scalar
+//! several at a time, one point per SIMD lane (`lanes.rs`), on the fastest path the CPU
+//! has (checked at run time): with the `ifma` feature, eight lanes of AVX-512 IFMA
+//! (`ifma.rs`); with the `avx2` feature, four lanes of AVX2 (`avx2.rs`). Everywhere
+//! else it calls the backend above once per point. Its results are checked against
+//! x25519-dalek by the tests (every path's arithmetic also runs in portable lanes on
+//! every machine) and by a fuzz target. [`set_lane_limit`] narrows the choice, to
+//! measure or compare the paths on one machine.
 
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+#[cfg(all(feature = "avx2", target_arch = "x86_64"))]
+mod avx2;
+#[cfg(any(test, all(feature = "avx2", target_arch = "x86_64")))]
+mod field25;
+#[cfg(any(test, all(feature = "ifma", target_arch = "x86_64")))]
+mod field51;
 #[cfg(all(feature = "ifma", target_arch = "x86_64"))]
 mod ifma;
-#[cfg(any(test, all(feature = "ifma", target_arch = "x86_64")))]
+#[cfg(any(test, all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64")))]
 mod lanes;
+#[cfg(all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64"))]
+mod simd;
 
 /// A 32-byte X25519 shared secret, wiped on drop.
 #[derive(Zeroize, ZeroizeOnDrop)]
@@ -37,6 +48,41 @@ impl SharedSecret {
 
 /// The name of the X25519 implementation compiled in, for reports and benches.
 pub const BACKEND: &str = backend::NAME;
+
+/// The fastest multi-lane path [`Scalar::diffie_hellman_many`] may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LaneLimit {
+    /// Whatever the CPU has among the paths compiled in (the default).
+    Any,
+    /// Nothing that needs AVX-512: AVX2 at most, as on a CPU without AVX-512.
+    Avx2,
+    /// No lanes: one X25519 at a time through the backend.
+    None,
+}
+
+static LANE_LIMIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets, for the whole process, the fastest multi-lane path that [`Scalar`]s made
+/// afterwards may use. Every path computes the same results; this exists to measure
+/// and compare them on one machine (the CLI's `bench --lanes`, the criterion benches).
+pub fn set_lane_limit(limit: LaneLimit) {
+    let v = match limit {
+        LaneLimit::Any => 0,
+        LaneLimit::Avx2 => 1,
+        LaneLimit::None => 2,
+    };
+    LANE_LIMIT.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The limit [`set_lane_limit`] set last ([`LaneLimit::Any`] if never).
+pub fn lane_limit() -> LaneLimit {
+    match LANE_LIMIT.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => LaneLimit::Any,
+        1 => LaneLimit::Avx2,
+        _ => LaneLimit::None,
+    }
+}
 
 /// A prepared private scalar: whatever the backend can precompute once per key.
 ///
@@ -69,8 +115,8 @@ impl Scalar {
     }
 
     /// X25519 with each of `points`: element `i` is exactly what
-    /// [`diffie_hellman`](Self::diffie_hellman)`(&points[i])` returns, computed eight at a
-    /// time where the CPU allows (see the module documentation).
+    /// [`diffie_hellman`](Self::diffie_hellman)`(&points[i])` returns, computed several
+    /// at a time where the CPU allows (see the module documentation).
     pub fn diffie_hellman_many(&self, points: &[[u8; 32]]) -> Vec<Option<SharedSecret>> {
         if let Some(out) = self.wide.many(points) {
             return out.into_iter().map(contributory).collect();
@@ -81,11 +127,7 @@ impl Scalar {
     /// The implementation [`diffie_hellman_many`](Self::diffie_hellman_many) uses on
     /// this CPU for a batch of `n` points, for reports and benches.
     pub fn many_backend(&self, n: usize) -> &'static str {
-        if self.wide.used_for(n) {
-            wide::NAME
-        } else {
-            BACKEND
-        }
+        self.wide.used_for(n).unwrap_or(BACKEND)
     }
 }
 
@@ -98,56 +140,42 @@ fn contributory(out: SharedSecret) -> Option<SharedSecret> {
     }
 }
 
-#[cfg(all(feature = "ifma", target_arch = "x86_64"))]
+#[cfg(all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64"))]
 mod wide {
-    use zeroize::{Zeroize, Zeroizing};
+    use zeroize::Zeroizing;
 
-    use super::{SharedSecret, ifma::Ifma};
+    use super::{SharedSecret, simd::Lanes};
 
-    pub(super) const NAME: &str = "AVX-512 IFMA, 8 lanes";
-
-    /// Below this many points, eight lanes (padded) cost more than one call each.
-    const MIN_POINTS: usize = 2;
-
-    /// The scalar again, for the eight-lane ladder, when the CPU has IFMA.
+    /// The scalar again, for the lanes, when the CPU has a path.
     #[derive(Clone)]
-    pub(super) struct Wide(Option<(Ifma, Box<Zeroizing<[u8; 32]>>)>);
+    pub(super) struct Wide(Option<(Lanes, Box<Zeroizing<[u8; 32]>>)>);
 
     impl Wide {
         pub(super) fn new(bytes: &[u8; 32]) -> Self {
-            Self(Ifma::detect().map(|t| (t, Box::new(Zeroizing::new(*bytes)))))
+            Self(
+                Lanes::detect(super::lane_limit())
+                    .map(|t| (t, Box::new(Zeroizing::new(*bytes)))),
+            )
         }
 
-        pub(super) fn used_for(&self, n: usize) -> bool {
-            self.0.is_some() && n >= MIN_POINTS
+        pub(super) fn used_for(&self, n: usize) -> Option<&'static str> {
+            let (lanes, _) = self.0.as_ref()?;
+            (n >= lanes.min_points()).then(|| lanes.name())
         }
 
         pub(super) fn many(&self, points: &[[u8; 32]]) -> Option<Vec<SharedSecret>> {
-            let (ifma, scalar) = self.0.as_ref().filter(|_| self.used_for(points.len()))?;
-            let mut out = Vec::with_capacity(points.len());
-            for chunk in points.chunks(8) {
-                // A short last chunk is padded with the base point; those lanes are
-                // computed and dropped.
-                let mut base = [0u8; 32];
-                base[0] = 9;
-                let mut lanes = [base; 8];
-                lanes[..chunk.len()].copy_from_slice(chunk);
-                let mut results = ifma.x25519_x8(scalar, &lanes);
-                out.extend(results.iter().take(chunk.len()).map(|r| SharedSecret(*r)));
-                results.zeroize();
-            }
-            Some(out)
+            self.used_for(points.len())?;
+            let (lanes, scalar) = self.0.as_ref()?;
+            Some(lanes.many(scalar, points).into_iter().map(SharedSecret).collect())
         }
     }
 }
 
-#[cfg(not(all(feature = "ifma", target_arch = "x86_64")))]
+#[cfg(not(all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64")))]
 mod wide {
     use super::SharedSecret;
 
-    pub(super) const NAME: &str = super::BACKEND;
-
-    /// Nothing to keep: the batch path is not compiled in.
+    /// Nothing to keep: no lane path is compiled in.
     #[derive(Clone)]
     pub(super) struct Wide;
 
@@ -155,8 +183,8 @@ mod wide {
         pub(super) fn new(_: &[u8; 32]) -> Self {
             Self
         }
-        pub(super) fn used_for(&self, _: usize) -> bool {
-            false
+        pub(super) fn used_for(&self, _: usize) -> Option<&'static str> {
+            None
         }
         pub(super) fn many(&self, _: &[[u8; 32]]) -> Option<Vec<SharedSecret>> {
             None

@@ -1,9 +1,13 @@
 //! `megolm-backup bench`: restore throughput on this machine.
 
-use std::{process::ExitCode, time::Instant};
+use std::{io::Write, process::ExitCode, time::Instant};
 
-use backup_cipher::{BackupDecryptionKey, RestoreOptions, fixtures, restore_slice};
-use clap::Args;
+use backup_cipher::{
+    BackupDecryptionKey, RestoreFailure, RestoreOptions, RestoreSink, RestoredSession, fixtures,
+    restore_reader, restore_slice,
+    x25519::{LaneLimit, Scalar, set_lane_limit},
+};
+use clap::{Args, ValueEnum};
 
 use crate::Fatal;
 
@@ -18,9 +22,81 @@ pub(crate) struct BenchArgs {
     /// Timed runs per configuration; the best is reported (after one warm-up run).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// The fastest multi-lane X25519 path to use: `any` (whatever this CPU has),
+    /// `avx2` (nothing that needs AVX-512: how a CPU without it runs), `none` (one
+    /// X25519 at a time).
+    #[arg(long, value_enum, default_value_t = Lanes::Any)]
+    lanes: Lanes,
+}
+
+/// `--lanes`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Lanes {
+    Any,
+    Avx2,
+    None,
+}
+
+/// Counts what a streaming restore delivers, and keeps nothing.
+#[derive(Default)]
+struct Count {
+    restored: usize,
+    failed: usize,
+}
+
+impl RestoreSink for Count {
+    fn restored(&mut self, _: RestoredSession) {
+        self.restored += 1;
+    }
+    fn failed(&mut self, _: RestoreFailure) {
+        self.failed += 1;
+    }
+}
+
+/// One-core X25519 operations per second with one scalar: through the backend one at a
+/// time, and through the lanes (groups of 64, as a restore computes them) when this
+/// CPU and `--lanes` allow.
+fn x25519_rates(key: &BackupDecryptionKey) -> (f64, Option<(&'static str, f64)>) {
+    let scalar = Scalar::new(key.as_bytes());
+    let points: Vec<[u8; 32]> = (0..2048u32)
+        .map(|i| {
+            let mut k = [7u8; 32];
+            k[..4].copy_from_slice(&i.to_le_bytes());
+            Scalar::new(&k).public_key()
+        })
+        .collect();
+    let best = |f: &dyn Fn()| {
+        (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let one = best(&|| {
+        for p in &points[..512] {
+            std::hint::black_box(scalar.diffie_hellman(std::hint::black_box(p)));
+        }
+    });
+    let path = scalar.many_backend(64);
+    let lanes = (path != backup_cipher::x25519::BACKEND).then(|| {
+        let secs = best(&|| {
+            for c in points.chunks(64) {
+                std::hint::black_box(scalar.diffie_hellman_many(std::hint::black_box(c)));
+            }
+        });
+        (path, points.len() as f64 / secs)
+    });
+    (512.0 / one, lanes)
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode, Fatal> {
+    set_lane_limit(match args.lanes {
+        Lanes::Any => LaneLimit::Any,
+        Lanes::Avx2 => LaneLimit::Avx2,
+        Lanes::None => LaneLimit::None,
+    });
     let key = BackupDecryptionKey::generate().map_err(Fatal::new)?;
     let t = Instant::now();
     let body = fixtures::synthetic_backup(key.public_key(), args.sessions, 42);
@@ -69,5 +145,47 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode, Fatal> {
     if let [one, all] = rates[..] {
         println!("speed-up on {cores} threads: {:.2}x", all / one);
     }
+
+    // From a file, streaming, as `restore` reads it (results counted, not written).
+    let mut file = tempfile::NamedTempFile::new().map_err(Fatal::new)?;
+    file.write_all(&text).map_err(Fatal::new)?;
+    drop(text);
+    let opts = RestoreOptions::default().with_jobs(Some(cores));
+    let mut secs = f64::INFINITY;
+    for run in 0..=args.runs.max(1) {
+        let reader = std::fs::File::open(file.path()).map_err(Fatal::new)?;
+        let mut count = Count::default();
+        let t = Instant::now();
+        restore_reader(&key, reader, &opts, &mut count).map_err(Fatal::new)?;
+        let took = t.elapsed().as_secs_f64();
+        if count.failed != 0 || count.restored != args.sessions {
+            return Err(Fatal::new("the synthetic backup did not restore completely"));
+        }
+        if run > 0 {
+            secs = secs.min(took);
+        }
+    }
+    let from_file = args.sessions as f64 / secs;
+    println!(
+        "restore from a file (streaming, as `restore` reads it), {cores} threads: {secs:.3} s (best of {}), {from_file:.0} sessions/s",
+        args.runs.max(1)
+    );
+
+    // The bound: every core doing nothing but the fastest one-core X25519.
+    let (one_by_one, lanes) = x25519_rates(&key);
+    println!(
+        "X25519 on one core: {one_by_one:.0}/s one at a time ({})",
+        backup_cipher::x25519::BACKEND
+    );
+    let mut fastest = one_by_one;
+    if let Some((path, rate)) = lanes {
+        println!("X25519 on one core: {rate:.0}/s through the lanes ({path})");
+        fastest = fastest.max(rate);
+    }
+    println!(
+        "restore from a file vs {cores} cores x the fastest one-core X25519 ({:.0}/s): {:.2} (goal 0.75)",
+        cores as f64 * fastest,
+        from_file / (cores as f64 * fastest)
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,62 +1,113 @@
-//! The eight-lane Montgomery ladder, written once (a macro over a lane type and its
-//! primitives) and instantiated twice: with AVX-512 IFMA in `ifma.rs`, and here with
-//! portable lanes (`[u64; 8]`) that compute exactly what `vpmadd52luq`/`vpmadd52huq`
-//! compute (the low and high 52 bits of the 104-bit product of the low 52 bits of two
-//! lanes). The portable lanes exist so the ladder — its carries, bounds and canonical
-//! encoding — is tested on every machine against x25519-dalek; the IFMA instantiation
-//! runs the same arithmetic in registers.
+//! Many X25519 with one scalar, several at a time: one point per lane of a SIMD register.
 //!
-//! # Representation
+//! A restore computes one X25519 per session, every one with the same private scalar
+//! (the backup key) and a different public point (each session's ephemeral key). The
+//! Montgomery ladder's sequence of operations depends only on the scalar, so the ladders
+//! of several points run in lock-step, lane `i` of every register belonging to point `i`.
 //!
-//! A field element mod p = 2^255 − 19 is five limbs in radix 2^51, `Σ lᵢ·2^(51·i)`, one
-//! register per limb. `vpmadd52luq`/`vpmadd52huq` multiply the low 52 bits of two lanes
-//! and add the low / high 52 bits of the 104-bit product, so **every limb that enters a
-//! multiplication must be below 2^52**; the radix leaves one bit of headroom for that.
-//! The bounds, checked by the tests at their extremes:
+//! The ladder, the inversion and the batching are written once here ([`lane_ladder`], a
+//! macro over a lane type and a field representation) and instantiated four times:
 //!
-//! - [`carry`] takes limbs below 2^62 and returns limbs below 2^51 + 19·2^11 < 2^52.
-//! - [`mul`]/[`sqr`] take limbs below 2^52: each column sums at most 5 low halves and 5
-//!   doubled high halves, < 15·2^52 < 2^56; folding the top five columns in with ×19
-//!   stays below 20·2^56 < 2^61; then [`carry`].
-//! - Sums and differences of carried values are carried again before any multiplication
-//!   ([`add`], [`sub`], which adds 2p first so no lane goes negative).
+//! | field ([`field51`](super::field51) / [`field25`](super::field25)) | lanes | where |
+//! |---|---|---|
+//! | five limbs, radix 2^51, 52-bit multiply-adds | `__m512i`, 8 lanes | `ifma.rs` (AVX-512 IFMA) |
+//! | same | portable `[u64; 8]` computing exactly what `vpmadd52luq`/`vpmadd52huq` compute | tests, every machine |
+//! | ten limbs, radix 2^25.5, 32×32→64-bit multiplies | `__m256i`, 4 lanes | `avx2.rs` (AVX2) |
+//! | same | portable `[u64; 4]` computing exactly what `vpmuludq` computes | tests, every machine |
+//!
+//! The portable lanes exist so the ladder — its carries, bounds, batching and canonical
+//! encoding — is tested on every machine against x25519-dalek; the SIMD instantiations
+//! run the same source in registers.
+//!
+//! # Batched inversion
+//!
+//! A ladder ends with x₂/z₂. Instead of one inversion per group of lanes, [`many`] runs
+//! every group's ladder, then inverts all the z₂ of a call with one inversion
+//! (Montgomery's trick: prefix products, one inversion, three multiplications per group
+//! back). A z₂ of zero (a low-order or zero point, whose X25519 is zero) would zero
+//! every lane it shares a product with, so such a lane's z₂ is replaced by 1 before the
+//! products and its result set to zero after — both with masks, not branches.
 //!
 //! # Constant time
 //!
 //! Every lane executes the same instructions whatever the data; the conditional swap
-//! is a masked blend whose mask comes from the scalar bit by arithmetic, not a branch.
-//! The canonical encoding at the end ([`to_bytes`]) is branch-free scalar code.
+//! is a masked exchange whose mask comes from the scalar bit by arithmetic, not a
+//! branch. The zero tests and the canonical encoding are branch-free scalar code.
 
-use zeroize::Zeroize;
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
 
 pub(super) const MASK51: u64 = (1 << 51) - 1;
 
-/// The field arithmetic and the ladder over lanes of type `V`, given the primitives
-/// `v_zero`, `v_set1`, `v_add`, `v_sub`, `v_and`, `v_srli51`, `v_slli4`, `v_slli1`,
-/// `v_madd52lo`, `v_madd52hi`, `v_blend`, `v_load`, `v_store` in scope, with `$attr` on
-/// every function (the IFMA instantiation compiles them for its CPU features).
+/// The base point's u-coordinate: what pads a short last group (those lanes are
+/// computed and dropped).
+pub(super) const BASE: [u8; 32] = {
+    let mut b = [0u8; 32];
+    b[0] = 9;
+    b
+};
+
+/// The scalar as X25519 uses it (RFC 7748 §5: clamped).
+pub(super) fn clamp(scalar: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    let mut k = Zeroizing::new(*scalar);
+    k[0] &= 248;
+    k[31] &= 127;
+    k[31] |= 64;
+    k
+}
+
+/// All ones when the encoded value is zero mod p, else zero (constant time).
+pub(super) fn zero_mask(encoded: &[u8; 32]) -> u64 {
+    0u64.wrapping_sub(u64::from(encoded.ct_eq(&[0u8; 32]).unwrap_u8()))
+}
+
+/// Wipes a vector of lane-major field elements.
+pub(super) fn wipe<const L: usize, const N: usize>(v: &mut [[[u64; L]; N]]) {
+    for fe in v {
+        for limb in fe.iter_mut() {
+            limb.zeroize();
+        }
+    }
+}
+
+/// The ladder, the inversion and [`many`] over lanes of type `V`, with `$attr` on every
+/// function (the SIMD instantiations compile them for their CPU features).
+///
+/// Expects in scope: `type V`, `const LANES`, `const LIMBS`, `type Fe = [V; LIMBS]`;
+/// the primitives `v_zero`, `v_set1`, `v_and`, `v_xor`, `v_load`, `v_store`; and the
+/// field operations of one representation (`field51!` or `field25!`): `fe_one`, `add`,
+/// `sub`, `mul`, `sqr`, `a24` (AA + 121665·E, carried), `limbs_from_bytes`,
+/// `limbs_to_bytes`.
 macro_rules! lane_ladder {
     ($(#[$attr:meta])*) => {
-        /// A field element in each of eight lanes.
-        type Fe = [V; 5];
-
-        /// The ladder for eight points; returns x₂/z₂ in limbs (lane-major per limb),
-        /// not yet canonical.
+        /// Swaps `a` and `b` in every lane where `mask` is all ones (it is all ones or
+        /// all zeros in every lane), without branching.
         $(#[$attr])*
-        pub(super) fn ladder_x8(k: &[u8; 32], u: &[[u64; 8]; 5]) -> [[u64; 8]; 5] {
-            let zero = v_zero();
-            let one = [v_set1(1), zero, zero, zero, zero];
-            let x1: Fe = [v_load(&u[0]), v_load(&u[1]), v_load(&u[2]), v_load(&u[3]), v_load(&u[4])];
-            let mut x2 = one;
-            let mut z2 = [zero; 5];
+        fn cswap(mask: V, a: &mut Fe, b: &mut Fe) {
+            for i in 0..LIMBS {
+                let t = v_and(v_xor(a[i], b[i]), mask);
+                a[i] = v_xor(a[i], t);
+                b[i] = v_xor(b[i], t);
+            }
+        }
+
+        /// The Montgomery ladder (RFC 7748 §5) in every lane, with the clamped scalar
+        /// `k`; returns x₂ and z₂ (the result is x₂/z₂).
+        $(#[$attr])*
+        fn ladder(k: &[u8; 32], x1: Fe) -> (Fe, Fe) {
+            let mut x2 = fe_one();
+            let mut z2 = [v_zero(); LIMBS];
             let mut x3 = x1;
-            let mut z3 = one;
+            let mut z3 = fe_one();
             let mut swap = 0u8;
             for t in (0..255).rev() {
                 let bit = (k[t >> 3] >> (t & 7)) & 1;
                 swap ^= bit;
-                cswap(swap, &mut x2, &mut x3);
-                cswap(swap, &mut z2, &mut z3);
+                // 0 → 0, 1 → all ones; black_box keeps the optimiser from making it a
+                // branch.
+                let mask = v_set1(core::hint::black_box(0u64.wrapping_sub(u64::from(swap))));
+                cswap(mask, &mut x2, &mut x3);
+                cswap(mask, &mut z2, &mut z3);
                 swap = bit;
 
                 let a = add(x2, z2);
@@ -71,133 +122,12 @@ macro_rules! lane_ladder {
                 x3 = sqr(add(da, cb));
                 z3 = mul(x1, sqr(sub(da, cb)));
                 x2 = mul(aa, bb);
-                z2 = mul(e, carry(add_unreduced(aa, mul_a24_unreduced(e))));
+                z2 = mul(e, a24(aa, e));
             }
-            cswap(swap, &mut x2, &mut x3);
-            cswap(swap, &mut z2, &mut z3);
-            let r = mul(x2, invert(z2));
-            let mut out = [[0u64; 8]; 5];
-            for (o, limb) in out.iter_mut().zip(r) {
-                *o = v_store(limb);
-            }
-            out
-        }
-
-        /// Swaps `a` and `b` in every lane when `swap` is 1, without branching on it.
-        $(#[$attr])*
-        fn cswap(swap: u8, a: &mut Fe, b: &mut Fe) {
-            // 0 → 0x00, 1 → 0xFF; black_box keeps the optimiser from making it a branch.
-            let mask: u8 = core::hint::black_box(0u8.wrapping_sub(swap));
-            for i in 0..5 {
-                let x = v_blend(mask, a[i], b[i]);
-                let y = v_blend(mask, b[i], a[i]);
-                a[i] = x;
-                b[i] = y;
-            }
-        }
-
-        /// 19·x as shifts and adds (x below 2^59).
-        $(#[$attr])*
-        fn times19(x: V) -> V {
-            v_add(v_add(v_slli4(x), v_slli1(x)), x)
-        }
-
-        /// One parallel carry step: limbs below 2^62 in, below 2^51 + 19·2^11 out.
-        $(#[$attr])*
-        fn carry(a: Fe) -> Fe {
-            let m = v_set1($crate::x25519::lanes::MASK51);
-            let c: [V; 5] = [v_srli51(a[0]), v_srli51(a[1]), v_srli51(a[2]), v_srli51(a[3]), v_srli51(a[4])];
-            [
-                v_add(v_and(a[0], m), times19(c[4])),
-                v_add(v_and(a[1], m), c[0]),
-                v_add(v_and(a[2], m), c[1]),
-                v_add(v_and(a[3], m), c[2]),
-                v_add(v_and(a[4], m), c[3]),
-            ]
-        }
-
-        /// a + b, limb by limb, not carried.
-        $(#[$attr])*
-        fn add_unreduced(a: Fe, b: Fe) -> Fe {
-            [v_add(a[0], b[0]), v_add(a[1], b[1]), v_add(a[2], b[2]), v_add(a[3], b[3]), v_add(a[4], b[4])]
-        }
-
-        /// a + b, carried (inputs carried).
-        $(#[$attr])*
-        fn add(a: Fe, b: Fe) -> Fe {
-            carry(add_unreduced(a, b))
-        }
-
-        /// a − b as a + 2p − b, carried. `b`'s limbs must be at most 2p's (2^52 − 38 and
-        /// 2^52 − 2), which every carried value is.
-        $(#[$attr])*
-        fn sub(a: Fe, b: Fe) -> Fe {
-            let p0 = v_set1((1u64 << 52) - 38);
-            let pi = v_set1((1u64 << 52) - 2);
-            carry([
-                v_sub(v_add(a[0], p0), b[0]),
-                v_sub(v_add(a[1], pi), b[1]),
-                v_sub(v_add(a[2], pi), b[2]),
-                v_sub(v_add(a[3], pi), b[3]),
-                v_sub(v_add(a[4], pi), b[4]),
-            ])
-        }
-
-        /// Folds the ten product columns (low halves `lo[k]` of weight 2^(51k), high
-        /// halves `hi[k]` of weight 2^52·2^(51k) = 2·2^(51(k+1))) into five limbs mod p,
-        /// carried.
-        $(#[$attr])*
-        fn reduce(lo: [V; 9], hi: [V; 9]) -> Fe {
-            let mut z = [v_zero(); 10];
-            z[0] = lo[0];
-            for k in 1..9 {
-                z[k] = v_add(lo[k], v_add(hi[k - 1], hi[k - 1]));
-            }
-            z[9] = v_add(hi[8], hi[8]);
-            // 2^255 ≡ 19 (mod p): column k + 5 comes back as 19 × column k.
-            carry([
-                v_add(z[0], times19(z[5])),
-                v_add(z[1], times19(z[6])),
-                v_add(z[2], times19(z[7])),
-                v_add(z[3], times19(z[8])),
-                v_add(z[4], times19(z[9])),
-            ])
-        }
-
-        /// a·b mod p (limbs below 2^52 in, carried out).
-        $(#[$attr])*
-        fn mul(a: Fe, b: Fe) -> Fe {
-            let mut lo = [v_zero(); 9];
-            let mut hi = [v_zero(); 9];
-            for i in 0..5 {
-                for j in 0..5 {
-                    lo[i + j] = v_madd52lo(lo[i + j], a[i], b[j]);
-                    hi[i + j] = v_madd52hi(hi[i + j], a[i], b[j]);
-                }
-            }
-            reduce(lo, hi)
-        }
-
-        /// a² mod p: the ten cross products once, doubled, plus the five squares.
-        $(#[$attr])*
-        fn sqr(a: Fe) -> Fe {
-            let mut lo = [v_zero(); 9];
-            let mut hi = [v_zero(); 9];
-            for i in 0..5 {
-                for j in i + 1..5 {
-                    lo[i + j] = v_madd52lo(lo[i + j], a[i], a[j]);
-                    hi[i + j] = v_madd52hi(hi[i + j], a[i], a[j]);
-                }
-            }
-            for k in 0..9 {
-                lo[k] = v_add(lo[k], lo[k]);
-                hi[k] = v_add(hi[k], hi[k]);
-            }
-            for i in 0..5 {
-                lo[2 * i] = v_madd52lo(lo[2 * i], a[i], a[i]);
-                hi[2 * i] = v_madd52hi(hi[2 * i], a[i], a[i]);
-            }
-            reduce(lo, hi)
+            let mask = v_set1(0u64.wrapping_sub(u64::from(swap)));
+            cswap(mask, &mut x2, &mut x3);
+            cswap(mask, &mut z2, &mut z3);
+            (x2, z2)
         }
 
         /// a^(2^n).
@@ -207,26 +137,6 @@ macro_rules! lane_ladder {
                 a = sqr(a);
             }
             a
-        }
-
-        /// 121665·e, not carried: limbs below 2^52 + 38·2^17.
-        $(#[$attr])*
-        fn mul_a24_unreduced(e: Fe) -> Fe {
-            let a24 = v_set1(121_665);
-            let zero = v_zero();
-            let mut lo = [zero; 5];
-            let mut hi = [zero; 5];
-            for i in 0..5 {
-                lo[i] = v_madd52lo(zero, e[i], a24);
-                hi[i] = v_madd52hi(zero, e[i], a24);
-            }
-            [
-                v_add(lo[0], times19(v_add(hi[4], hi[4]))),
-                v_add(lo[1], v_add(hi[0], hi[0])),
-                v_add(lo[2], v_add(hi[1], hi[1])),
-                v_add(lo[3], v_add(hi[2], hi[2])),
-                v_add(lo[4], v_add(hi[3], hi[3])),
-            ]
         }
 
         /// z^(p−2) = z^(2^255 − 21), the usual chain of 254 squarings and 11
@@ -246,117 +156,117 @@ macro_rules! lane_ladder {
             let z_250_0 = mul(sqr_n(z_200_0, 50), z_50_0);
             mul(sqr_n(z_250_0, 5), z11)
         }
+
+        $(#[$attr])*
+        fn load(u: &[[u64; LANES]; LIMBS]) -> Fe {
+            let mut f = [v_zero(); LIMBS];
+            for i in 0..LIMBS {
+                f[i] = v_load(&u[i]);
+            }
+            f
+        }
+
+        $(#[$attr])*
+        fn store(f: Fe) -> [[u64; LANES]; LIMBS] {
+            let mut u = [[0u64; LANES]; LIMBS];
+            for i in 0..LIMBS {
+                u[i] = v_store(f[i]);
+            }
+            u
+        }
+
+        /// X25519(`scalar`, `points[i]`) for every point, canonical little-endian bytes:
+        /// `LANES` ladders at a time, one inversion for the whole call (module
+        /// documentation of `lanes.rs`). The scalar is clamped here and the top bit of
+        /// each point ignored (RFC 7748).
+        $(#[$attr])*
+        pub(super) fn many(scalar: &[u8; 32], points: &[[u8; 32]]) -> Vec<[u8; 32]> {
+            use $crate::x25519::lanes::{BASE, clamp, wipe, zero_mask};
+            use zeroize::Zeroize;
+            let k = clamp(scalar);
+            let groups = points.len().div_ceil(LANES);
+            let mut xs: Vec<[[u64; LANES]; LIMBS]> = Vec::with_capacity(groups);
+            let mut zs: Vec<[[u64; LANES]; LIMBS]> = Vec::with_capacity(groups);
+            for chunk in points.chunks(LANES) {
+                let mut u = [[0u64; LANES]; LIMBS];
+                for lane in 0..LANES {
+                    let limbs = limbs_from_bytes(chunk.get(lane).unwrap_or(&BASE));
+                    for i in 0..LIMBS {
+                        u[i][lane] = limbs[i];
+                    }
+                }
+                let (x, z) = ladder(&k, load(&u));
+                xs.push(store(x));
+                zs.push(store(z));
+            }
+            // A zero z₂ becomes 1 (its lane's result is zeroed below).
+            let mut zero = Vec::with_capacity(groups);
+            for z in zs.iter_mut() {
+                let mut flags = [0u64; LANES];
+                for lane in 0..LANES {
+                    let mut limbs = [0u64; LIMBS];
+                    for i in 0..LIMBS {
+                        limbs[i] = z[i][lane];
+                    }
+                    let mut bytes = limbs_to_bytes(&limbs);
+                    flags[lane] = zero_mask(&bytes);
+                    z[0][lane] += flags[lane] & 1;
+                    bytes.zeroize();
+                    limbs.zeroize();
+                }
+                zero.push(flags);
+            }
+            // Montgomery's trick: prefix[g] = z₀·…·z_g; one inversion; back.
+            let mut prefix: Vec<[[u64; LANES]; LIMBS]> = Vec::with_capacity(groups);
+            let mut out = Vec::with_capacity(points.len());
+            if let Some(first) = zs.first() {
+                let mut acc = load(first);
+                prefix.push(store(acc));
+                for z in &zs[1..] {
+                    acc = mul(acc, load(z));
+                    prefix.push(store(acc));
+                }
+                let mut inv = invert(acc);
+                let mut results = vec![[[0u64; LANES]; LIMBS]; groups];
+                for g in (0..groups).rev() {
+                    let inv_g = if g > 0 {
+                        let inv_g = mul(inv, load(&prefix[g - 1]));
+                        inv = mul(inv, load(&zs[g]));
+                        inv_g
+                    } else {
+                        inv
+                    };
+                    let mut r = mul(load(&xs[g]), inv_g);
+                    // Zero where z₂ was zero: all ones in the mask means "zero".
+                    let keep = v_xor(v_load(&zero[g]), v_set1(u64::MAX));
+                    for limb in r.iter_mut() {
+                        *limb = v_and(*limb, keep);
+                    }
+                    results[g] = store(r);
+                }
+                for (g, chunk) in points.chunks(LANES).enumerate() {
+                    for lane in 0..chunk.len() {
+                        let mut limbs = [0u64; LIMBS];
+                        for i in 0..LIMBS {
+                            limbs[i] = results[g][i][lane];
+                        }
+                        out.push(limbs_to_bytes(&limbs));
+                        limbs.zeroize();
+                    }
+                }
+                wipe(&mut results);
+            }
+            wipe(&mut xs);
+            wipe(&mut zs);
+            wipe(&mut prefix);
+            out
+        }
     };
 }
 pub(super) use lane_ladder;
 
-/// X25519(`scalar`, `points[i]`) for eight points through `ladder` (one of the two
-/// instantiations), canonical little-endian bytes. The scalar is clamped here and the
-/// top bit of each point ignored (RFC 7748).
-pub(super) fn x25519_x8_with(
-    scalar: &[u8; 32],
-    points: &[[u8; 32]; 8],
-    ladder: impl FnOnce(&[u8; 32], &[[u64; 8]; 5]) -> [[u64; 8]; 5],
-) -> [[u8; 32]; 8] {
-    let mut k = *scalar;
-    k[0] &= 248;
-    k[31] &= 127;
-    k[31] |= 64;
-    let mut u = [[0u64; 8]; 5];
-    for (lane, p) in points.iter().enumerate() {
-        for (limb, v) in from_bytes(p).into_iter().enumerate() {
-            u[limb][lane] = v;
-        }
-    }
-    let mut out_limbs = ladder(&k, &u);
-    k.zeroize();
-    let mut out = [[0u8; 32]; 8];
-    for (lane, o) in out.iter_mut().enumerate() {
-        let mut l = [0u64; 5];
-        for (limb, v) in l.iter_mut().enumerate() {
-            *v = out_limbs[limb][lane];
-        }
-        *o = to_bytes(&l);
-        l.zeroize();
-    }
-    out_limbs.zeroize();
-    out
-}
-
-/// The portable lanes: `[u64; 8]`, each primitive lane by lane (for the tests).
-#[cfg(test)]
-pub(super) mod portable {
-    /// Eight 64-bit lanes.
-    type V = [u64; 8];
-    const LOW52: u64 = (1 << 52) - 1;
-
-    fn lanes(f: impl Fn(usize) -> u64) -> V {
-        core::array::from_fn(f)
-    }
-    fn v_zero() -> V {
-        [0; 8]
-    }
-    fn v_set1(x: u64) -> V {
-        [x; 8]
-    }
-    fn v_add(a: V, b: V) -> V {
-        lanes(|i| a[i].wrapping_add(b[i]))
-    }
-    fn v_sub(a: V, b: V) -> V {
-        lanes(|i| a[i].wrapping_sub(b[i]))
-    }
-    fn v_and(a: V, b: V) -> V {
-        lanes(|i| a[i] & b[i])
-    }
-    fn v_srli51(a: V) -> V {
-        lanes(|i| a[i] >> 51)
-    }
-    fn v_slli4(a: V) -> V {
-        lanes(|i| a[i] << 4)
-    }
-    fn v_slli1(a: V) -> V {
-        lanes(|i| a[i] << 1)
-    }
-    /// `vpmadd52luq`: acc + low 52 bits of (a mod 2^52)·(b mod 2^52).
-    fn v_madd52lo(acc: V, a: V, b: V) -> V {
-        lanes(|i| {
-            let p = u128::from(a[i] & LOW52) * u128::from(b[i] & LOW52);
-            acc[i].wrapping_add(p as u64 & LOW52)
-        })
-    }
-    /// `vpmadd52huq`: acc + bits 52..104 of (a mod 2^52)·(b mod 2^52).
-    fn v_madd52hi(acc: V, a: V, b: V) -> V {
-        lanes(|i| {
-            let p = u128::from(a[i] & LOW52) * u128::from(b[i] & LOW52);
-            acc[i].wrapping_add((p >> 52) as u64)
-        })
-    }
-    /// `vpblendmq`: lane i of `b` where bit i of `mask` is set, else of `a`.
-    fn v_blend(mask: u8, a: V, b: V) -> V {
-        lanes(|i| {
-            let take = 0u64.wrapping_sub(u64::from((mask >> i) & 1));
-            (a[i] & !take) | (b[i] & take)
-        })
-    }
-    fn v_load(v: &[u64; 8]) -> V {
-        *v
-    }
-    fn v_store(v: V) -> [u64; 8] {
-        v
-    }
-
-    super::lane_ladder!(#[inline]);
-}
-
-/// Eight X25519 at once in the portable lanes (as many instructions as eight ladders
-/// one after another: for testing the lane arithmetic on any CPU).
-#[cfg(test)]
-pub(crate) fn x25519_x8_portable(scalar: &[u8; 32], points: &[[u8; 32]; 8]) -> [[u8; 32]; 8] {
-    x25519_x8_with(scalar, points, portable::ladder_x8)
-}
-
 /// 32 little-endian bytes → five 51-bit limbs, the top bit ignored.
-pub(super) fn from_bytes(b: &[u8; 32]) -> [u64; 5] {
+pub(super) fn from_bytes51(b: &[u8; 32]) -> [u64; 5] {
     let w = |i: usize| {
         let mut x = [0u8; 8];
         x.copy_from_slice(&b[8 * i..8 * i + 8]);
@@ -372,8 +282,9 @@ pub(super) fn from_bytes(b: &[u8; 32]) -> [u64; 5] {
     ]
 }
 
-/// Limbs below 2^52 → the canonical 32-byte encoding (fully reduced mod p).
-pub(super) fn to_bytes(limbs: &[u64; 5]) -> [u8; 32] {
+/// Five limbs in radix 2^51, each below 2^52 → the canonical 32-byte encoding (fully
+/// reduced mod p).
+pub(super) fn to_bytes51(limbs: &[u64; 5]) -> [u8; 32] {
     let mut l = *limbs;
     // Two sequential carries: limbs below 2^51 except l[0] < 2^51 + 19, so the value
     // is below 2p.
@@ -419,12 +330,9 @@ pub(super) mod tests {
         x25519_dalek::x25519(*k, *u)
     }
 
-    /// Eight X25519 at once, by one of the two instantiations.
-    pub(in crate::x25519) trait X8:
-        Fn(&[u8; 32], &[[u8; 32]; 8]) -> [[u8; 32]; 8]
-    {
-    }
-    impl<F: Fn(&[u8; 32], &[[u8; 32]; 8]) -> [[u8; 32]; 8]> X8 for F {}
+    /// Many X25519 with one scalar, by one of the instantiations.
+    pub(in crate::x25519) trait Many: Fn(&[u8; 32], &[[u8; 32]]) -> Vec<[u8; 32]> {}
+    impl<F: Fn(&[u8; 32], &[[u8; 32]]) -> Vec<[u8; 32]>> Many for F {}
 
     #[test]
     fn limbs_round_trip_and_reduce() {
@@ -432,7 +340,7 @@ pub(super) mod tests {
         let mut p = [0xffu8; 32];
         p[0] = 0xed;
         p[31] = 0x7f;
-        let canon = |b: &[u8; 32]| to_bytes(&from_bytes(b));
+        let canon = |b: &[u8; 32]| to_bytes51(&from_bytes51(b));
         let mut pm1 = p;
         pm1[0] = 0xec;
         assert_eq!(canon(&pm1), pm1);
@@ -448,15 +356,21 @@ pub(super) mod tests {
         eighteen[0] = 18;
         assert_eq!(canon(&two55m1), eighteen);
         assert_eq!(canon(&[0xff; 32]), eighteen);
-        // Limbs at the largest values `carry` hands over (2^51 + 19·2^11), and just
-        // below 2^52, against a slow reference reduction.
+        // Limbs at the largest values the radix-2^51 carry hands over (2^51 + 19·2^11),
+        // and just below 2^52, against a slow reference reduction.
         for big in [[(1u64 << 51) + 19 * (1 << 11); 5], [(1u64 << 52) - 1; 5]] {
-            let n = big
-                .iter()
-                .enumerate()
-                .fold([0u64; 5], |acc, (i, &x)| add_shifted(acc, x, 51 * i));
-            assert_eq!(to_bytes(&big), mod_p(n));
+            assert_eq!(to_bytes51(&big), value_mod_p(&big, &[0, 51, 102, 153, 204]));
         }
+    }
+
+    /// Σ limbs[i]·2^offsets[i] mod p, canonical bytes, by slow big-number arithmetic:
+    /// the reference the limb bounds are checked against.
+    pub(in crate::x25519) fn value_mod_p(limbs: &[u64], offsets: &[usize]) -> [u8; 32] {
+        let n = limbs
+            .iter()
+            .zip(offsets)
+            .fold([0u64; 5], |acc, (&x, &o)| add_shifted(acc, x, o));
+        mod_p(n)
     }
 
     // Little big-number helpers (u64 words, little-endian) for the reference reduction.
@@ -512,7 +426,7 @@ pub(super) mod tests {
         out
     }
 
-    pub(in crate::x25519) fn rfc7748_vectors_in_every_lane(x8: impl X8) {
+    pub(in crate::x25519) fn rfc7748_vectors_in_every_lane(many: impl Many) {
         // RFC 7748 §5.2, the two single-shot vectors.
         let cases = [
             (
@@ -529,19 +443,21 @@ pub(super) mod tests {
         for (k, u, r) in cases {
             let k: [u8; 32] = hex::decode(k).unwrap().try_into().unwrap();
             let u: [u8; 32] = hex::decode(u).unwrap().try_into().unwrap();
-            let out = x8(&k, &[u; 8]);
+            // Two full groups of eight lanes, or four of four, and one padded lane.
+            let out = many(&k, &[u; 17]);
+            assert_eq!(out.len(), 17);
             for o in out {
                 assert_eq!(hex::encode(o), r);
             }
         }
     }
 
-    pub(in crate::x25519) fn rfc7748_iterated_1000(x8: impl X8) {
+    pub(in crate::x25519) fn rfc7748_iterated_1000(many: impl Many) {
         let mut k = [0u8; 32];
         k[0] = 9;
         let mut u = k;
         for i in 1..=1000 {
-            let out = x8(&k, &[u; 8]);
+            let out = many(&k, &[u; 2]);
             assert!(out.iter().all(|o| *o == out[0]));
             u = k;
             k = out[0];
@@ -558,7 +474,7 @@ pub(super) mod tests {
         );
     }
 
-    pub(in crate::x25519) fn edge_points_match_dalek(x8: impl X8) {
+    pub(in crate::x25519) fn edge_points_match_dalek(many: impl Many) {
         let mut pts = Vec::new();
         let with = |lo: u8, top: u8, fill: u8| {
             let mut b = [fill; 32];
@@ -585,11 +501,19 @@ pub(super) mod tests {
         }
         let mut scalars = vec![[0u8; 32], [0xffu8; 32]];
         scalars.push(with(8, 0x40, 0x55));
+        // Ordinary points around them, so a zero result shares its lane's batched
+        // inversion with non-zero ones in other groups.
+        let ordinary: Vec<[u8; 32]> = (1..=8u8).map(|i| dalek(&[i; 32], &BASE)).collect();
+        let mut mixed = Vec::new();
+        for (p, q) in pts.iter().zip(ordinary.iter().cycle()) {
+            mixed.push(*q);
+            mixed.push(*p);
+            mixed.push(*q);
+        }
         for k in &scalars {
-            for chunk in pts.chunks(8) {
-                let mut batch = [[9u8; 32]; 8];
-                batch[..chunk.len()].copy_from_slice(chunk);
-                let out = x8(k, &batch);
+            for batch in [&pts[..], &mixed[..]] {
+                let out = many(k, batch);
+                assert_eq!(out.len(), batch.len());
                 for (p, o) in batch.iter().zip(out) {
                     assert_eq!(o, dalek(k, p), "k={} u={}", hex::encode(k), hex::encode(p));
                 }
@@ -597,13 +521,14 @@ pub(super) mod tests {
         }
     }
 
-    /// Random scalars and batches of points against x25519-dalek.
-    pub(in crate::x25519) fn random_batches_match_dalek(x8: impl X8) {
-        use proptest::{prelude::*, test_runner::TestRunner};
-        let mut runner = TestRunner::new(ProptestConfig::with_cases(64));
+    /// Random scalars and batches of points (one to five groups) against x25519-dalek.
+    pub(in crate::x25519) fn random_batches_match_dalek(many: impl Many) {
+        use proptest::{collection::vec, prelude::*, test_runner::TestRunner};
+        let mut runner = TestRunner::new(ProptestConfig::with_cases(48));
         runner
-            .run(&(any::<[u8; 32]>(), any::<[[u8; 32]; 8]>()), |(k, pts)| {
-                let out = x8(&k, &pts);
+            .run(&(any::<[u8; 32]>(), vec(any::<[u8; 32]>(), 1..40)), |(k, pts)| {
+                let out = many(&k, &pts);
+                prop_assert_eq!(out.len(), pts.len());
                 for (p, o) in pts.iter().zip(out) {
                     prop_assert_eq!(o, dalek(&k, p));
                 }
@@ -612,21 +537,30 @@ pub(super) mod tests {
             .unwrap();
     }
 
-    // The portable lanes, on every machine.
-    #[test]
-    fn portable_rfc7748_vectors_in_every_lane() {
-        rfc7748_vectors_in_every_lane(x25519_x8_portable);
+    /// Every check above, for one instantiation.
+    macro_rules! lane_checks {
+        ($many:expr $(, #[$attr:meta])*) => {
+            #[test]
+            $(#[$attr])*
+            fn rfc7748_vectors_in_every_lane() {
+                $crate::x25519::lanes::tests::rfc7748_vectors_in_every_lane($many);
+            }
+            #[test]
+            $(#[$attr])*
+            fn rfc7748_iterated_1000() {
+                $crate::x25519::lanes::tests::rfc7748_iterated_1000($many);
+            }
+            #[test]
+            $(#[$attr])*
+            fn edge_points_match_dalek() {
+                $crate::x25519::lanes::tests::edge_points_match_dalek($many);
+            }
+            #[test]
+            $(#[$attr])*
+            fn random_batches_match_dalek() {
+                $crate::x25519::lanes::tests::random_batches_match_dalek($many);
+            }
+        };
     }
-    #[test]
-    fn portable_rfc7748_iterated_1000() {
-        rfc7748_iterated_1000(x25519_x8_portable);
-    }
-    #[test]
-    fn portable_edge_points_match_dalek() {
-        edge_points_match_dalek(x25519_x8_portable);
-    }
-    #[test]
-    fn portable_random_batches_match_dalek() {
-        random_batches_match_dalek(x25519_x8_portable);
-    }
+    pub(in crate::x25519) use lane_checks;
 }
