@@ -16,11 +16,12 @@ bash tools/element/setup.sh
 
 # Unit, integration, doc tests and the vector suite of every crate. The CLI enables the
 # fast X25519 backend (aws-lc) and the eight-lane AVX-512 IFMA path (used where the CPU
-# has it), so this run covers both for the whole workspace.
+# has it), the benches also the four-lane AVX2 path, so this run covers all of them.
 MKB_EXPECT_X25519=aws-lc-rs cargo test --workspace
 # The crypto crates, the vector suite and the vodozemac interop again on the portable
-# default backend (x25519-dalek): built without the CLI, no feature enables aws-lc or
-# ifma, so bulk restore computes one X25519 at a time.
+# default backend (x25519-dalek): built without the CLI, no feature enables aws-lc,
+# ifma or avx2, so bulk restore computes one X25519 at a time (and the grouped-restore
+# test runs both ladders in portable lanes).
 MKB_EXPECT_X25519=x25519-dalek cargo test -p backup-cipher -p vector-runner
 # The crypto crates and the flows without rayon (feature `parallel` off): everything on
 # the calling thread.
@@ -30,10 +31,14 @@ cargo run -q -p backup-cipher --example async_restore
 # Every criterion bench once, as a smoke test (timings are not asserted).
 cargo test --workspace --benches
 # Which X25519 paths this run exercised.
-if grep -qw avx512ifma /proc/cpuinfo 2>/dev/null; then
-  echo "test.sh: X25519 tested through aws-lc-rs, x25519-dalek, the portable eight-lane ladder and the AVX-512 IFMA eight-lane ladder" >&2
-else
-  echo "test.sh: X25519 tested through aws-lc-rs, x25519-dalek and the portable eight-lane ladder (AVX-512 IFMA lanes ignored: this CPU lacks them)" >&2
-fi
+paths="aws-lc-rs, x25519-dalek, the IFMA and AVX2 ladders in portable lanes"
+for f in avx512ifma avx2; do
+  if grep -qw "$f" /proc/cpuinfo 2>/dev/null; then
+    paths="$paths, the $f lanes"
+  else
+    paths="$paths ($f lanes ignored: this CPU lacks $f)"
+  fi
+done
+echo "test.sh: X25519 tested through $paths" >&2
 # Fuzz corpora replayed without a fuzzer.
 cargo test --manifest-path fuzz/Cargo.toml --no-default-features

@@ -269,25 +269,37 @@ pub fn vector_file(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by name, for the replay test.
-/// The bulk X25519 (eight AVX-512 IFMA lanes at once where the CPU has them) against
-/// x25519-dalek one point at a time: a 32-byte scalar, then up to 17 points (two full
-/// groups of eight and a padded one).
+/// The bulk X25519 on every lane path this CPU has (eight AVX-512 IFMA lanes, four AVX2
+/// lanes, and one at a time), against x25519-dalek one point at a time: a 32-byte
+/// scalar, then up to 40 points (several groups, so batched inversions, and a padded
+/// last group).
 pub fn x25519_many(data: &[u8]) {
+    use backup_cipher::x25519::{LaneLimit, Scalar, set_lane_limit};
     let Some((k, rest)) = data.split_first_chunk::<32>() else {
         return;
     };
     let points: Vec<[u8; 32]> = rest
         .chunks_exact(32)
-        .take(17)
+        .take(40)
         .filter_map(|c| <[u8; 32]>::try_from(c).ok())
         .collect();
-    let got = backup_cipher::x25519::Scalar::new(k).diffie_hellman_many(&points);
-    assert_eq!(got.len(), points.len());
-    for (p, g) in points.iter().zip(&got) {
-        let want = x25519_dalek::x25519(*k, *p);
-        let want = (want != [0u8; 32]).then_some(want);
-        assert_eq!(g.as_ref().map(|s| *s.as_bytes()), want, "point {p:02x?}");
+    for limit in [LaneLimit::Any, LaneLimit::Avx2, LaneLimit::None] {
+        set_lane_limit(limit);
+        let scalar = Scalar::new(k);
+        let got = scalar.diffie_hellman_many(&points);
+        assert_eq!(got.len(), points.len());
+        for (p, g) in points.iter().zip(&got) {
+            let want = x25519_dalek::x25519(*k, *p);
+            let want = (want != [0u8; 32]).then_some(want);
+            assert_eq!(
+                g.as_ref().map(|s| *s.as_bytes()),
+                want,
+                "point {p:02x?} on {}",
+                scalar.many_backend(points.len())
+            );
+        }
     }
+    set_lane_limit(LaneLimit::Any);
 }
 
 pub const TARGETS: &[(&str, Target)] = &[

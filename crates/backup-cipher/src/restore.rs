@@ -1069,11 +1069,17 @@ mod tests {
     #[test]
     fn a_panicking_group_fails_its_entries_and_nothing_else() {
         let key = BackupDecryptionKey::from_bytes(&[7; 32]);
-        let mut body = fixtures::synthetic_backup(key.public_key(), 40, 3);
+        let mut body = fixtures::synthetic_backup(key.public_key(), 3 * GROUP, 3);
         let good: u64 = body.session_count() as u64;
-        // Eight entries (one group, as the first room in order) that make their group panic.
-        let donor = body.rooms.values().next().cloned().unwrap_or_default();
-        let sessions = donor.sessions.into_iter().take(GROUP).collect();
+        // One group's worth of entries (the first group: the first room in order) that
+        // make their group panic.
+        let sessions: std::collections::BTreeMap<_, _> = body
+            .rooms
+            .values()
+            .flat_map(|r| r.sessions.clone())
+            .take(GROUP)
+            .collect();
+        assert_eq!(sessions.len(), GROUP);
         body.rooms
             .insert(PANIC_ROOM.to_owned(), RoomKeyBackup { sessions });
         let text = serde_json::to_vec(&body).unwrap();

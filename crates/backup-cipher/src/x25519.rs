@@ -24,13 +24,25 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 #[cfg(all(feature = "avx2", target_arch = "x86_64"))]
 mod avx2;
-#[cfg(any(test, all(feature = "avx2", target_arch = "x86_64")))]
+#[cfg(any(
+    test,
+    feature = "test-fixtures",
+    all(feature = "avx2", target_arch = "x86_64")
+))]
 mod field25;
-#[cfg(any(test, all(feature = "ifma", target_arch = "x86_64")))]
+#[cfg(any(
+    test,
+    feature = "test-fixtures",
+    all(feature = "ifma", target_arch = "x86_64")
+))]
 mod field51;
 #[cfg(all(feature = "ifma", target_arch = "x86_64"))]
 mod ifma;
-#[cfg(any(test, all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64")))]
+#[cfg(any(
+    test,
+    feature = "test-fixtures",
+    all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64")
+))]
 mod lanes;
 #[cfg(all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64"))]
 mod simd;
@@ -59,6 +71,14 @@ pub enum LaneLimit {
     Avx2,
     /// No lanes: one X25519 at a time through the backend.
     None,
+    /// Test-only (feature `test-fixtures`): the ladder of the IFMA path in portable
+    /// lanes that compute exactly what its instructions compute, on any CPU (slow).
+    #[cfg(feature = "test-fixtures")]
+    PortableIfma,
+    /// Test-only (feature `test-fixtures`): the ladder of the AVX2 path in portable
+    /// lanes, on any CPU (slow).
+    #[cfg(feature = "test-fixtures")]
+    PortableAvx2,
 }
 
 static LANE_LIMIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
@@ -71,6 +91,10 @@ pub fn set_lane_limit(limit: LaneLimit) {
         LaneLimit::Any => 0,
         LaneLimit::Avx2 => 1,
         LaneLimit::None => 2,
+        #[cfg(feature = "test-fixtures")]
+        LaneLimit::PortableIfma => 3,
+        #[cfg(feature = "test-fixtures")]
+        LaneLimit::PortableAvx2 => 4,
     };
     LANE_LIMIT.store(v, std::sync::atomic::Ordering::Relaxed);
 }
@@ -80,6 +104,10 @@ pub fn lane_limit() -> LaneLimit {
     match LANE_LIMIT.load(std::sync::atomic::Ordering::Relaxed) {
         0 => LaneLimit::Any,
         1 => LaneLimit::Avx2,
+        #[cfg(feature = "test-fixtures")]
+        3 => LaneLimit::PortableIfma,
+        #[cfg(feature = "test-fixtures")]
+        4 => LaneLimit::PortableAvx2,
         _ => LaneLimit::None,
     }
 }
@@ -140,54 +168,104 @@ fn contributory(out: SharedSecret) -> Option<SharedSecret> {
     }
 }
 
-#[cfg(all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64"))]
 mod wide {
     use zeroize::Zeroizing;
 
-    use super::{SharedSecret, simd::Lanes};
+    use super::{LaneLimit, SharedSecret};
 
-    /// The scalar again, for the lanes, when the CPU has a path.
+    /// Many X25519 with one scalar (`lanes.rs`'s `many`).
+    #[cfg(feature = "test-fixtures")]
+    type ManyFn = fn(&[u8; 32], &[[u8; 32]]) -> Vec<[u8; 32]>;
+
+    /// A multi-lane path: SIMD after run-time detection, or (tests) portable lanes.
+    #[derive(Clone, Copy)]
+    enum Path {
+        #[cfg(all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64"))]
+        Simd(super::simd::Lanes),
+        #[cfg(feature = "test-fixtures")]
+        Portable(&'static str, ManyFn),
+    }
+
+    impl Path {
+        fn choose(limit: LaneLimit) -> Option<Self> {
+            #[cfg(feature = "test-fixtures")]
+            match limit {
+                LaneLimit::PortableIfma => {
+                    return Some(Self::Portable(
+                        "portable lanes (the IFMA ladder), 8 lanes",
+                        super::field51::portable::many,
+                    ));
+                }
+                LaneLimit::PortableAvx2 => {
+                    return Some(Self::Portable(
+                        "portable lanes (the AVX2 ladder), 4 lanes",
+                        super::field25::portable::many,
+                    ));
+                }
+                _ => {}
+            }
+            #[cfg(all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64"))]
+            return super::simd::Lanes::detect(limit).map(Self::Simd);
+            #[allow(unreachable_code)]
+            {
+                let _ = limit;
+                None
+            }
+        }
+
+        fn name(self) -> &'static str {
+            match self {
+                #[cfg(all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64"))]
+                Self::Simd(l) => l.name(),
+                #[cfg(feature = "test-fixtures")]
+                Self::Portable(name, _) => name,
+            }
+        }
+
+        fn min_points(self) -> usize {
+            match self {
+                #[cfg(all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64"))]
+                Self::Simd(l) => l.min_points(),
+                #[cfg(feature = "test-fixtures")]
+                Self::Portable(..) => 1,
+            }
+        }
+
+        // Both unused when no path is compiled in (the enum is then empty).
+        #[allow(unused_variables)]
+        fn many(self, scalar: &[u8; 32], points: &[[u8; 32]]) -> Vec<[u8; 32]> {
+            match self {
+                #[cfg(all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64"))]
+                Self::Simd(l) => l.many(scalar, points),
+                #[cfg(feature = "test-fixtures")]
+                Self::Portable(_, many) => many(scalar, points),
+            }
+        }
+    }
+
+    /// The scalar again, for the lanes, when there is a path.
     #[derive(Clone)]
-    pub(super) struct Wide(Option<(Lanes, Box<Zeroizing<[u8; 32]>>)>);
+    pub(super) struct Wide(Option<(Path, Box<Zeroizing<[u8; 32]>>)>);
 
     impl Wide {
         pub(super) fn new(bytes: &[u8; 32]) -> Self {
-            Self(
-                Lanes::detect(super::lane_limit())
-                    .map(|t| (t, Box::new(Zeroizing::new(*bytes)))),
-            )
+            Self(Path::choose(super::lane_limit()).map(|p| (p, Box::new(Zeroizing::new(*bytes)))))
         }
 
         pub(super) fn used_for(&self, n: usize) -> Option<&'static str> {
-            let (lanes, _) = self.0.as_ref()?;
-            (n >= lanes.min_points()).then(|| lanes.name())
+            let (path, _) = self.0.as_ref()?;
+            (n >= path.min_points()).then(|| path.name())
         }
 
         pub(super) fn many(&self, points: &[[u8; 32]]) -> Option<Vec<SharedSecret>> {
             self.used_for(points.len())?;
-            let (lanes, scalar) = self.0.as_ref()?;
-            Some(lanes.many(scalar, points).into_iter().map(SharedSecret).collect())
-        }
-    }
-}
-
-#[cfg(not(all(any(feature = "ifma", feature = "avx2"), target_arch = "x86_64")))]
-mod wide {
-    use super::SharedSecret;
-
-    /// Nothing to keep: no lane path is compiled in.
-    #[derive(Clone)]
-    pub(super) struct Wide;
-
-    impl Wide {
-        pub(super) fn new(_: &[u8; 32]) -> Self {
-            Self
-        }
-        pub(super) fn used_for(&self, _: usize) -> Option<&'static str> {
-            None
-        }
-        pub(super) fn many(&self, _: &[[u8; 32]]) -> Option<Vec<SharedSecret>> {
-            None
+            let (path, scalar) = self.0.as_ref()?;
+            Some(
+                path.many(scalar, points)
+                    .into_iter()
+                    .map(SharedSecret)
+                    .collect(),
+            )
         }
     }
 }

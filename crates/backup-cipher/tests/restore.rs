@@ -414,14 +414,45 @@ fn debug_shows_no_session_key() {
     }
 }
 
-/// Bulk restore computes its key agreements in groups (eight lanes at once where the CPU
-/// has AVX-512 IFMA); every entry must come out exactly as when restored on its own
-/// through the one-at-a-time path, whatever its neighbours in the group are. Damaged
-/// entries are spread through one room so that groups mix good and bad entries, with
-/// low-order ephemeral keys of several orders among them.
+/// Bulk restore computes its key agreements in groups, several lanes at once, with one
+/// batched inversion per group; every entry must come out exactly as when restored on
+/// its own through the one-at-a-time path, whatever its neighbours in the group are.
+/// Damaged entries are spread through one room so that groups mix good and bad entries,
+/// with low-order ephemeral keys of several orders among them. Run on every lane path:
+/// the two ladders in portable lanes (any CPU), and whatever this CPU has.
 #[test]
 fn grouped_key_agreement_matches_one_at_a_time() {
-    let key = key();
+    use backup_cipher::x25519::{LaneLimit, set_lane_limit};
+    let mut tested = Vec::new();
+    for limit in [
+        LaneLimit::PortableIfma,
+        LaneLimit::PortableAvx2,
+        LaneLimit::Avx2,
+        LaneLimit::Any,
+    ] {
+        // Keys made now use this path; the limit is put back at once for other tests.
+        set_lane_limit(limit);
+        let key = key();
+        let path = backup_cipher::x25519::Scalar::new(key.as_bytes()).many_backend(64);
+        set_lane_limit(LaneLimit::Any);
+        grouped_matches_one_at_a_time(&key);
+        tested.push(path);
+    }
+    println!("grouped restore tested on: {tested:?}");
+    assert!(
+        tested
+            .iter()
+            .any(|p| p.starts_with("portable lanes (the IFMA"))
+    );
+    assert!(
+        tested
+            .iter()
+            .any(|p| p.starts_with("portable lanes (the AVX2"))
+    );
+}
+
+fn grouped_matches_one_at_a_time(key: &BackupDecryptionKey) {
+    let key = key.clone();
     let mut body = fixtures::synthetic_backup(key.public_key(), 61, 3);
     let (damaged, _) = damaged_backup(1);
     let bad: Vec<KeyBackupData> = damaged.rooms["!damaged:example.org"]

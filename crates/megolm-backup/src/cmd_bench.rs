@@ -159,7 +159,9 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode, Fatal> {
         restore_reader(&key, reader, &opts, &mut count).map_err(Fatal::new)?;
         let took = t.elapsed().as_secs_f64();
         if count.failed != 0 || count.restored != args.sessions {
-            return Err(Fatal::new("the synthetic backup did not restore completely"));
+            return Err(Fatal::new(
+                "the synthetic backup did not restore completely",
+            ));
         }
         if run > 0 {
             secs = secs.min(took);

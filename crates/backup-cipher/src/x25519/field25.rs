@@ -193,16 +193,46 @@ pub(super) use field25;
 /// source, so choices on the index are made at compile time.
 macro_rules! each_limb {
     ($i:ident => $body:block) => {{
-        { const $i: usize = 0; $body }
-        { const $i: usize = 1; $body }
-        { const $i: usize = 2; $body }
-        { const $i: usize = 3; $body }
-        { const $i: usize = 4; $body }
-        { const $i: usize = 5; $body }
-        { const $i: usize = 6; $body }
-        { const $i: usize = 7; $body }
-        { const $i: usize = 8; $body }
-        { const $i: usize = 9; $body }
+        {
+            const $i: usize = 0;
+            $body
+        }
+        {
+            const $i: usize = 1;
+            $body
+        }
+        {
+            const $i: usize = 2;
+            $body
+        }
+        {
+            const $i: usize = 3;
+            $body
+        }
+        {
+            const $i: usize = 4;
+            $body
+        }
+        {
+            const $i: usize = 5;
+            $body
+        }
+        {
+            const $i: usize = 6;
+            $body
+        }
+        {
+            const $i: usize = 7;
+            $body
+        }
+        {
+            const $i: usize = 8;
+            $body
+        }
+        {
+            const $i: usize = 9;
+            $body
+        }
     }};
 }
 pub(super) use each_limb;
@@ -230,7 +260,7 @@ pub(super) fn to_bytes25(h: &[u64; 10]) -> [u8; 32] {
 
 /// The portable lanes: `[u64; 4]`, each primitive lane by lane, exactly as the AVX2
 /// instructions compute it (for the tests, on every machine).
-#[cfg(test)]
+#[cfg(any(test, feature = "test-fixtures"))]
 pub(super) mod portable {
     /// Four 64-bit lanes.
     type V = [u64; 4];
@@ -294,19 +324,24 @@ pub(super) mod portable {
     crate::x25519::lanes::lane_ladder!(#[inline]);
 
     /// The field operations, for the bounds tests.
+    #[cfg(test)]
     pub(in crate::x25519) fn mul_limbs(a: [u64; 10], b: [u64; 10]) -> [u64; 10] {
         mul(a.map(|x| [x; 4]), b.map(|x| [x; 4])).map(|l| l[0])
     }
+    #[cfg(test)]
     pub(in crate::x25519) fn sqr_limbs(a: [u64; 10]) -> [u64; 10] {
         sqr(a.map(|x| [x; 4])).map(|l| l[0])
     }
+    #[cfg(test)]
     pub(in crate::x25519) fn sub_limbs(a: [u64; 10], b: [u64; 10]) -> [u64; 10] {
         sub(a.map(|x| [x; 4]), b.map(|x| [x; 4])).map(|l| l[0])
     }
+    #[cfg(test)]
     pub(in crate::x25519) fn a24_limbs(aa: [u64; 10], e: [u64; 10]) -> [u64; 10] {
         a24(aa.map(|x| [x; 4]), e.map(|x| [x; 4])).map(|l| l[0])
     }
 
+    #[cfg(test)]
     mod tests {
         crate::x25519::lanes::tests::lane_checks!(super::many);
     }
@@ -327,7 +362,13 @@ mod tests {
     /// The largest carried limbs, and the largest a multiplication may take (3 ×
     /// carried: a + 2p − b with `a` at the carried maximum and `b` zero).
     fn carried_max() -> [u64; 10] {
-        core::array::from_fn(|i| if i % 2 == 0 { (1 << 26) - 1 } else { (1 << 25) + (1 << 16) })
+        core::array::from_fn(|i| {
+            if i % 2 == 0 {
+                (1 << 26) - 1
+            } else {
+                (1 << 25) + (1 << 16)
+            }
+        })
     }
     fn mul_input_max() -> [u64; 10] {
         sub_limbs(carried_max(), [0; 10])
@@ -340,19 +381,37 @@ mod tests {
         let big = mul_input_max();
         for (i, &l) in big.iter().enumerate() {
             let bound = if i % 2 == 0 { 3 << 26 } else { 3 << 25 };
-            assert!(l >= bound - (1 << 12) && l < bound + (1 << 17), "limb {i}: {l}");
+            assert!(
+                l >= bound - (1 << 12) && l < bound + (1 << 17),
+                "limb {i}: {l}"
+            );
         }
         let mut odd_only = [0u64; 10];
         let mut even_only = [0u64; 10];
         for i in 0..10 {
-            if i % 2 == 1 { odd_only[i] = big[i] } else { even_only[i] = big[i] }
+            if i % 2 == 1 {
+                odd_only[i] = big[i]
+            } else {
+                even_only[i] = big[i]
+            }
         }
-        for (a, b) in [(big, big), (big, carried_max()), (odd_only, big), (even_only, odd_only)] {
+        for (a, b) in [
+            (big, big),
+            (big, carried_max()),
+            (odd_only, big),
+            (even_only, odd_only),
+        ] {
             for out in [mul_limbs(a, b), sqr_limbs(a)] {
                 assert_carried(&out);
             }
-            assert_eq!(to_bytes25(&mul_limbs(a, b)), reference_mul(&value(&a), &value(&b)));
-            assert_eq!(to_bytes25(&sqr_limbs(a)), reference_mul(&value(&a), &value(&a)));
+            assert_eq!(
+                to_bytes25(&mul_limbs(a, b)),
+                reference_mul(&value(&a), &value(&b))
+            );
+            assert_eq!(
+                to_bytes25(&sqr_limbs(a)),
+                reference_mul(&value(&a), &value(&a))
+            );
         }
         // aa + 121665·e with e at the multiplication bound.
         let mut a24 = [0u8; 32];
@@ -361,14 +420,19 @@ mod tests {
         assert_carried(&out);
         let prod = reference_mul(&value(&big), &a24);
         let sum: [u64; 5] = core::array::from_fn(|i| {
-            crate::x25519::lanes::from_bytes51(&prod)[i] + crate::x25519::lanes::from_bytes51(&value(&carried_max()))[i]
+            crate::x25519::lanes::from_bytes51(&prod)[i]
+                + crate::x25519::lanes::from_bytes51(&value(&carried_max()))[i]
         });
         assert_eq!(to_bytes25(&out), crate::x25519::lanes::to_bytes51(&sum));
     }
 
     fn assert_carried(h: &[u64; 10]) {
         for (i, &l) in h.iter().enumerate() {
-            let bound = if i % 2 == 0 { 1 << 26 } else { (1 << 25) + (1 << 16) };
+            let bound = if i % 2 == 0 {
+                1 << 26
+            } else {
+                (1 << 25) + (1 << 16)
+            };
             assert!(l < bound, "limb {i} = {l} is not carried");
         }
     }

@@ -176,7 +176,7 @@ pub(super) use field51;
 
 /// The portable lanes: `[u64; 8]`, each primitive lane by lane, exactly as the
 /// AVX-512 instructions compute it (for the tests, on every machine).
-#[cfg(test)]
+#[cfg(any(test, feature = "test-fixtures"))]
 pub(super) mod portable {
     /// Eight 64-bit lanes.
     type V = [u64; 8];
@@ -235,14 +235,17 @@ pub(super) mod portable {
     crate::x25519::lanes::lane_ladder!(#[inline]);
 
     /// The field operations, for the bounds tests.
+    #[cfg(test)]
     pub(in crate::x25519) fn mul_limbs(a: [u64; 5], b: [u64; 5]) -> [u64; 5] {
         let r = mul(a.map(|x| [x; 8]), b.map(|x| [x; 8]));
         r.map(|l| l[0])
     }
+    #[cfg(test)]
     pub(in crate::x25519) fn sqr_limbs(a: [u64; 5]) -> [u64; 5] {
         sqr(a.map(|x| [x; 8])).map(|l| l[0])
     }
 
+    #[cfg(test)]
     mod tests {
         crate::x25519::lanes::tests::lane_checks!(super::many);
     }
@@ -262,7 +265,10 @@ pub(super) mod tests {
         for (a, b) in [
             ([(1u64 << 52) - 1; 5], [(1u64 << 52) - 1; 5]),
             ([(1u64 << 51) + 19 * (1 << 11); 5], [(1u64 << 52) - 1; 5]),
-            ([(1u64 << 52) - 1, 0, (1 << 52) - 1, 0, (1 << 52) - 1], [(1u64 << 52) - 1; 5]),
+            (
+                [(1u64 << 52) - 1, 0, (1 << 52) - 1, 0, (1 << 52) - 1],
+                [(1u64 << 52) - 1; 5],
+            ),
         ] {
             let want = reference_mul(&value_mod_p(&a, &OFFSETS), &value_mod_p(&b, &OFFSETS));
             assert_eq!(to_bytes51(&mul_limbs(a, b)), want);

@@ -180,7 +180,7 @@ macro_rules! lane_ladder {
         /// documentation of `lanes.rs`). The scalar is clamped here and the top bit of
         /// each point ignored (RFC 7748).
         $(#[$attr])*
-        pub(super) fn many(scalar: &[u8; 32], points: &[[u8; 32]]) -> Vec<[u8; 32]> {
+        pub(in crate::x25519) fn many(scalar: &[u8; 32], points: &[[u8; 32]]) -> Vec<[u8; 32]> {
             use $crate::x25519::lanes::{BASE, clamp, wipe, zero_mask};
             use zeroize::Zeroize;
             let k = clamp(scalar);
@@ -331,7 +331,10 @@ pub(super) mod tests {
     }
 
     /// Many X25519 with one scalar, by one of the instantiations.
-    pub(in crate::x25519) trait Many: Fn(&[u8; 32], &[[u8; 32]]) -> Vec<[u8; 32]> {}
+    pub(in crate::x25519) trait Many:
+        Fn(&[u8; 32], &[[u8; 32]]) -> Vec<[u8; 32]>
+    {
+    }
     impl<F: Fn(&[u8; 32], &[[u8; 32]]) -> Vec<[u8; 32]>> Many for F {}
 
     #[test]
@@ -526,14 +529,17 @@ pub(super) mod tests {
         use proptest::{collection::vec, prelude::*, test_runner::TestRunner};
         let mut runner = TestRunner::new(ProptestConfig::with_cases(48));
         runner
-            .run(&(any::<[u8; 32]>(), vec(any::<[u8; 32]>(), 1..40)), |(k, pts)| {
-                let out = many(&k, &pts);
-                prop_assert_eq!(out.len(), pts.len());
-                for (p, o) in pts.iter().zip(out) {
-                    prop_assert_eq!(o, dalek(&k, p));
-                }
-                Ok(())
-            })
+            .run(
+                &(any::<[u8; 32]>(), vec(any::<[u8; 32]>(), 1..40)),
+                |(k, pts)| {
+                    let out = many(&k, &pts);
+                    prop_assert_eq!(out.len(), pts.len());
+                    for (p, o) in pts.iter().zip(out) {
+                        prop_assert_eq!(o, dalek(&k, p));
+                    }
+                    Ok(())
+                },
+            )
             .unwrap();
     }
 

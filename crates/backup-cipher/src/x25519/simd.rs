@@ -98,5 +98,8 @@ fn allowed(kind: Kind, limit: LaneLimit) -> bool {
         (Kind::Ifma, LaneLimit::Avx2) => false,
         #[cfg(feature = "avx2")]
         (Kind::Avx2, LaneLimit::Avx2) => true,
+        // The portable test lanes are chosen before any SIMD path is considered.
+        #[cfg(feature = "test-fixtures")]
+        (_, LaneLimit::PortableIfma | LaneLimit::PortableAvx2) => false,
     }
 }
