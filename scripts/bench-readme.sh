@@ -8,6 +8,14 @@ out=target/bench-readme
 mkdir -p "$out"
 
 cargo build -q --release -p megolm-backup
+# The machine: CPU model, cores, and the features the fast paths use.
+{
+  grep -m1 'model name' /proc/cpuinfo || true
+  echo "cores: $(nproc)"
+  echo "features: $(grep -m1 -ow -E 'avx512ifma|avx512f|avx2|adx|bmi2|sha_ni|vaes' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+  rustc --version
+  date -u +%F
+} > "$out/machine.txt"
 # Large backups for the memory figures (made once; the key is random each time).
 for n in 100000 300000; do
   [ -f "$out/backup-$n/backup.json" ] ||
@@ -19,6 +27,9 @@ cargo bench -p benches --bench x25519 2>&1 | grep -E "^x25519|time:|thrpt:" > "$
 MKB_BENCH_LARGE=1 cargo bench -p benches --bench backup 2>&1 |
   grep -E "^decrypt|^restore|time:|thrpt:" > "$out/backup.txt"
 ./target/release/megolm-backup bench --sessions 100000 --runs 2 > "$out/cli.txt" 2>&1
+# The same as a CPU without AVX-512 runs it (the CLI ships no AVX2 lanes: one X25519 at a
+# time through aws-lc-rs).
+./target/release/megolm-backup bench --sessions 100000 --runs 2 --lanes avx2 > "$out/cli-no-avx512.txt" 2>&1
 for n in 100000 300000; do
   d="$out/backup-$n"
   for budget in 33554432 default; do
