@@ -192,47 +192,14 @@ pub(super) use field25;
 /// `$body` ten times, with `$i` a constant 0 to 9: loops over limbs unrolled at the
 /// source, so choices on the index are made at compile time.
 macro_rules! each_limb {
-    ($i:ident => $body:block) => {{
-        {
-            const $i: usize = 0;
+    ($i:ident => $body:block) => {
+        $crate::x25519::field25::each_limb!(@ $i $body; 0 1 2 3 4 5 6 7 8 9)
+    };
+    (@ $i:ident $body:block; $($n:literal)*) => {{
+        $({
+            const $i: usize = $n;
             $body
-        }
-        {
-            const $i: usize = 1;
-            $body
-        }
-        {
-            const $i: usize = 2;
-            $body
-        }
-        {
-            const $i: usize = 3;
-            $body
-        }
-        {
-            const $i: usize = 4;
-            $body
-        }
-        {
-            const $i: usize = 5;
-            $body
-        }
-        {
-            const $i: usize = 6;
-            $body
-        }
-        {
-            const $i: usize = 7;
-            $body
-        }
-        {
-            const $i: usize = 8;
-            $body
-        }
-        {
-            const $i: usize = 9;
-            $body
-        }
+        })*
     }};
 }
 pub(super) use each_limb;
@@ -262,37 +229,8 @@ pub(super) fn to_bytes25(h: &[u64; 10]) -> [u8; 32] {
 /// instructions compute it (for the tests, on every machine).
 #[cfg(any(test, feature = "test-fixtures"))]
 pub(super) mod portable {
-    /// Four 64-bit lanes.
-    type V = [u64; 4];
-    const LANES: usize = 4;
+    crate::x25519::lanes::portable_lanes!(4);
 
-    fn lanes(f: impl Fn(usize) -> u64) -> V {
-        core::array::from_fn(f)
-    }
-    fn v_zero() -> V {
-        [0; 4]
-    }
-    fn v_set1(x: u64) -> V {
-        [x; 4]
-    }
-    fn v_add(a: V, b: V) -> V {
-        lanes(|i| a[i].wrapping_add(b[i]))
-    }
-    fn v_sub(a: V, b: V) -> V {
-        lanes(|i| a[i].wrapping_sub(b[i]))
-    }
-    fn v_and(a: V, b: V) -> V {
-        lanes(|i| a[i] & b[i])
-    }
-    fn v_xor(a: V, b: V) -> V {
-        lanes(|i| a[i] ^ b[i])
-    }
-    fn v_srli<const N: u32>(a: V) -> V {
-        lanes(|i| a[i] >> N)
-    }
-    fn v_slli<const N: u32>(a: V) -> V {
-        lanes(|i| a[i] << N)
-    }
     /// `vpaddd`: each 32-bit half of a lane on its own, wrapping.
     fn v_add32(a: V, b: V) -> V {
         lanes(|i| {
@@ -313,13 +251,6 @@ pub(super) mod portable {
     fn v_mul32(a: V, b: V) -> V {
         lanes(|i| (a[i] & 0xffff_ffff) * (b[i] & 0xffff_ffff))
     }
-    fn v_load(v: &[u64; 4]) -> V {
-        *v
-    }
-    fn v_store(v: V) -> [u64; 4] {
-        v
-    }
-
     super::field25!(#[inline]);
     crate::x25519::lanes::lane_ladder!(#[inline]);
 

@@ -178,38 +178,9 @@ pub(super) use field51;
 /// AVX-512 instructions compute it (for the tests, on every machine).
 #[cfg(any(test, feature = "test-fixtures"))]
 pub(super) mod portable {
-    /// Eight 64-bit lanes.
-    type V = [u64; 8];
-    const LANES: usize = 8;
+    crate::x25519::lanes::portable_lanes!(8);
     const LOW52: u64 = (1 << 52) - 1;
 
-    fn lanes(f: impl Fn(usize) -> u64) -> V {
-        core::array::from_fn(f)
-    }
-    fn v_zero() -> V {
-        [0; 8]
-    }
-    fn v_set1(x: u64) -> V {
-        [x; 8]
-    }
-    fn v_add(a: V, b: V) -> V {
-        lanes(|i| a[i].wrapping_add(b[i]))
-    }
-    fn v_sub(a: V, b: V) -> V {
-        lanes(|i| a[i].wrapping_sub(b[i]))
-    }
-    fn v_and(a: V, b: V) -> V {
-        lanes(|i| a[i] & b[i])
-    }
-    fn v_xor(a: V, b: V) -> V {
-        lanes(|i| a[i] ^ b[i])
-    }
-    fn v_srli<const N: u32>(a: V) -> V {
-        lanes(|i| a[i] >> N)
-    }
-    fn v_slli<const N: u32>(a: V) -> V {
-        lanes(|i| a[i] << N)
-    }
     /// `vpmadd52luq`: acc + low 52 bits of (a mod 2^52)·(b mod 2^52).
     fn v_madd52lo(acc: V, a: V, b: V) -> V {
         lanes(|i| {
@@ -224,13 +195,6 @@ pub(super) mod portable {
             acc[i].wrapping_add((p >> 52) as u64)
         })
     }
-    fn v_load(v: &[u64; 8]) -> V {
-        *v
-    }
-    fn v_store(v: V) -> [u64; 8] {
-        v
-    }
-
     super::field51!(#[inline]);
     crate::x25519::lanes::lane_ladder!(#[inline]);
 

@@ -265,6 +265,53 @@ macro_rules! lane_ladder {
 }
 pub(super) use lane_ladder;
 
+/// The primitives both kinds of portable lanes share, over `[u64; $n]`: each lane by
+/// lane, wrapping, exactly as the SIMD instructions compute it.
+#[cfg(any(test, feature = "test-fixtures"))]
+macro_rules! portable_lanes {
+    ($n:literal) => {
+        /// `$n` 64-bit lanes.
+        type V = [u64; $n];
+        const LANES: usize = $n;
+
+        fn lanes(f: impl Fn(usize) -> u64) -> V {
+            core::array::from_fn(f)
+        }
+        fn v_zero() -> V {
+            [0; $n]
+        }
+        fn v_set1(x: u64) -> V {
+            [x; $n]
+        }
+        fn v_add(a: V, b: V) -> V {
+            lanes(|i| a[i].wrapping_add(b[i]))
+        }
+        fn v_sub(a: V, b: V) -> V {
+            lanes(|i| a[i].wrapping_sub(b[i]))
+        }
+        fn v_and(a: V, b: V) -> V {
+            lanes(|i| a[i] & b[i])
+        }
+        fn v_xor(a: V, b: V) -> V {
+            lanes(|i| a[i] ^ b[i])
+        }
+        fn v_srli<const N: u32>(a: V) -> V {
+            lanes(|i| a[i] >> N)
+        }
+        fn v_slli<const N: u32>(a: V) -> V {
+            lanes(|i| a[i] << N)
+        }
+        fn v_load(v: &[u64; $n]) -> V {
+            *v
+        }
+        fn v_store(v: V) -> [u64; $n] {
+            v
+        }
+    };
+}
+#[cfg(any(test, feature = "test-fixtures"))]
+pub(super) use portable_lanes;
+
 /// 32 little-endian bytes → five 51-bit limbs, the top bit ignored.
 pub(super) fn from_bytes51(b: &[u8; 32]) -> [u64; 5] {
     let w = |i: usize| {
