@@ -157,6 +157,12 @@ impl RestoredSession {
     pub fn into_json(self) -> Map<String, Value> {
         self.to_json()
     }
+    /// Room id, session id and the JSON text ([`json_text`](Self::json_text)), taken
+    /// apart without copying: for writers that keep many sessions (the text stays in
+    /// its wiped-on-drop buffer).
+    pub fn into_parts(self) -> (String, String, Zeroizing<String>) {
+        (self.room_id, self.session_id, self.json)
+    }
 }
 
 impl Serialize for RestoredSession {

@@ -4,10 +4,9 @@ use std::{io::Write, process::ExitCode, time::Instant};
 
 use backup_cipher::{
     BackupDecryptionKey, RestoreFailure, RestoreOptions, RestoreSink, RestoredSession, fixtures,
-    restore_reader, restore_slice,
-    x25519::{LaneLimit, Scalar, set_lane_limit},
+    restore_reader, restore_slice, x25519::Scalar,
 };
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use crate::Fatal;
 
@@ -22,19 +21,6 @@ pub(crate) struct BenchArgs {
     /// Timed runs per configuration; the best is reported (after one warm-up run).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// The fastest multi-lane X25519 path to use: `any` (whatever this CPU has),
-    /// `avx2` (nothing that needs AVX-512: how a CPU without it runs), `none` (one
-    /// X25519 at a time).
-    #[arg(long, value_enum, default_value_t = Lanes::Any)]
-    lanes: Lanes,
-}
-
-/// `--lanes`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Lanes {
-    Any,
-    Avx2,
-    None,
 }
 
 /// Counts what a streaming restore delivers, and keeps nothing.
@@ -92,11 +78,6 @@ fn x25519_rates(key: &BackupDecryptionKey) -> (f64, Option<(&'static str, f64)>)
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<ExitCode, Fatal> {
-    set_lane_limit(match args.lanes {
-        Lanes::Any => LaneLimit::Any,
-        Lanes::Avx2 => LaneLimit::Avx2,
-        Lanes::None => LaneLimit::None,
-    });
     let key = BackupDecryptionKey::generate().map_err(Fatal::new)?;
     let t = Instant::now();
     let body = fixtures::synthetic_backup(key.public_key(), args.sessions, 42);

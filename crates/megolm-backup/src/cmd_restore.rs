@@ -151,10 +151,11 @@ struct CliSink {
 
 impl RestoreSink for CliSink {
     fn restored(&mut self, s: RestoredSession) {
-        if self.error.is_none()
-            && let Err(e) = self.sessions.push(s.room_id(), s.session_id(), &s)
-        {
-            self.error = Some(e);
+        if self.error.is_none() {
+            let (room_id, session_id, json) = s.into_parts();
+            if let Err(e) = self.sessions.push(room_id, session_id, json) {
+                self.error = Some(e);
+            }
         }
     }
     fn failed(&mut self, f: RestoreFailure) {

@@ -38,6 +38,19 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The fastest multi-lane X25519 path bulk restores may use: `any` (whatever this CPU
+    /// has), `avx2` (nothing that needs AVX-512: how a CPU without it runs), `none` (one
+    /// X25519 at a time). Every path computes the same results.
+    #[arg(long, global = true, value_enum, default_value_t = Lanes::Any)]
+    lanes: Lanes,
+}
+
+/// `--lanes`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Lanes {
+    Any,
+    Avx2,
+    None,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +103,11 @@ impl Fatal {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     secret_file::remove_on_interrupt();
+    backup_cipher::x25519::set_lane_limit(match cli.lanes {
+        Lanes::Any => backup_cipher::x25519::LaneLimit::Any,
+        Lanes::Avx2 => backup_cipher::x25519::LaneLimit::Avx2,
+        Lanes::None => backup_cipher::x25519::LaneLimit::None,
+    });
     let result = match cli.command {
         Command::RecoveryKey(cmd) => cmd_recovery_key::run(cmd),
         Command::Restore(args) => cmd_restore::run(args),

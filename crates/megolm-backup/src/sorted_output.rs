@@ -14,15 +14,16 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::secret_file::ScratchFile;
 
-/// One item to sort: its key and its serialized JSON.
+/// One item to sort: its key and its JSON text (which holds a session key: wiped on
+/// drop).
 struct Item {
     room_id: String,
     session_id: String,
-    json: String,
+    json: Zeroizing<String>,
 }
 
 /// Sorts serialized items by (room id, session id) within a memory budget.
@@ -48,18 +49,18 @@ impl SortedJsonArray {
         }
     }
 
-    /// Adds one item.
-    pub(crate) fn push<T: Serialize>(
+    /// Adds one item: `json` is one JSON value's text, on one line (as
+    /// `RestoredSession::into_parts` gives it), taken as it is.
+    pub(crate) fn push(
         &mut self,
-        room_id: &str,
-        session_id: &str,
-        value: &T,
+        room_id: String,
+        session_id: String,
+        json: Zeroizing<String>,
     ) -> io::Result<()> {
-        let json = serde_json::to_string(value).map_err(io::Error::other)?;
         self.buffered_bytes += json.len() + room_id.len() + session_id.len() + 64;
         self.buffer.push(Item {
-            room_id: room_id.to_owned(),
-            session_id: session_id.to_owned(),
+            room_id,
+            session_id,
             json,
         });
         self.count += 1;
@@ -134,28 +135,50 @@ impl SortedJsonArray {
         let mut heap = BinaryHeap::new();
         for (i, r) in readers.iter_mut().enumerate() {
             if let Some(line) = r.next() {
-                heap.push(Reverse(parse_line(line?, i)?));
+                heap.push(Reverse(parse_line(Zeroizing::new(line?), i)?));
             }
         }
         while let Some(Reverse(head)) = heap.pop() {
             emit(&head.json)?;
             if let Some(line) = readers[head.run].next() {
-                heap.push(Reverse(parse_line(line?, head.run)?));
+                heap.push(Reverse(parse_line(Zeroizing::new(line?), head.run)?));
             }
         }
         Ok(())
     }
 }
 
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
+/// The next line of a run, ordered by (room id, session id, run).
 struct Head {
     room_id: String,
     session_id: String,
     run: usize,
-    json: String,
+    json: Zeroizing<String>,
 }
 
-fn parse_line(line: String, run: usize) -> io::Result<Head> {
+impl Head {
+    fn key(&self) -> (&str, &str, usize) {
+        (&self.room_id, &self.session_id, self.run)
+    }
+}
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+fn parse_line(line: Zeroizing<String>, run: usize) -> io::Result<Head> {
     let (ids, json) = line
         .split_once('\t')
         .ok_or_else(|| io::Error::other("corrupt spill file"))?;
@@ -165,7 +188,7 @@ fn parse_line(line: String, run: usize) -> io::Result<Head> {
         room_id,
         session_id,
         run,
-        json: json.to_owned(),
+        json: Zeroizing::new(json.to_owned()),
     })
 }
 
@@ -177,7 +200,8 @@ mod tests {
         let dir = std::env::temp_dir();
         let mut s = SortedJsonArray::new(&dir, budget);
         for (r, id) in items {
-            s.push(r, id, &serde_json::json!({"room_id": r, "session_id": id}))
+            let json = serde_json::json!({"room_id": r, "session_id": id}).to_string();
+            s.push(r.to_string(), id.to_string(), Zeroizing::new(json))
                 .unwrap();
         }
         let mut out = Vec::new();
