@@ -30,6 +30,16 @@ MKB_BENCH_LARGE=1 cargo bench -p benches --bench backup 2>&1 |
 # The same as a CPU without AVX-512 runs it (the CLI ships no AVX2 lanes: one X25519 at a
 # time through aws-lc-rs).
 ./target/release/megolm-backup bench --sessions 100000 --runs 2 --lanes avx2 > "$out/cli-no-avx512.txt" 2>&1
+# The CLI's own restore from a file (parse, decrypt, sort, write), with every path this
+# CPU has and as a CPU without AVX-512 runs it; two runs each.
+d="$out/backup-100000"
+for lanes in any avx2; do
+  for run in 1 2; do
+    ./target/release/megolm-backup restore --lanes "$lanes" --key-file "$d/recovery-key.txt" \
+      --out "$d/restored.json" "$d/backup.json" 2>&1 | grep -E "restored"
+  done > "$out/cli-restore-$lanes.txt"
+done
+rm -f "$d/restored.json"
 for n in 100000 300000; do
   d="$out/backup-$n"
   for budget in 33554432 default; do
