@@ -85,7 +85,7 @@ static LANE_LIMIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::ne
 
 /// Sets, for the whole process, the fastest multi-lane path that [`Scalar`]s made
 /// afterwards may use. Every path computes the same results; this exists to measure
-/// and compare them on one machine (the CLI's `bench --lanes`, the criterion benches).
+/// and compare them on one machine (the CLI's `--lanes`, the criterion benches).
 pub fn set_lane_limit(limit: LaneLimit) {
     let v = match limit {
         LaneLimit::Any => 0,
