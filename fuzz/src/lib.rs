@@ -188,9 +188,24 @@ pub fn restore_body(data: &[u8]) {
         .with_jobs(Some(1))
         .with_batch_size(7)
         .with_max_body_bytes(1 << 20);
-    let _ = backup_cipher::restore_slice(&BACKUP_KEY, data, &opts);
+    let slice = backup_cipher::restore_slice(&BACKUP_KEY, data, &opts);
     let mut sink = backup_cipher::RestoreResult::default();
-    let _ = backup_cipher::restore_reader(&BACKUP_KEY, data, &opts, &mut sink);
+    let streamed = backup_cipher::restore_reader(&BACKUP_KEY, data, &opts, &mut sink);
+    // The streaming splitter and serde_json's visitors accept and refuse the same bodies
+    // and restore the same sessions.
+    match (slice, streamed) {
+        (Ok(s), Ok(_)) => {
+            sink.sort();
+            assert_eq!(s.sessions, sink.sessions);
+            assert_eq!(s.failures, sink.failures);
+        }
+        (Err(a), Err(b)) => assert_eq!(
+            std::mem::discriminant(&a),
+            std::mem::discriminant(&b),
+            "{a:?} vs {b:?}"
+        ),
+        (a, b) => panic!("slice {a:?}, streaming {b:?}"),
+    }
 }
 
 #[derive(Debug, Arbitrary)]

@@ -17,6 +17,7 @@ mod par;
 pub mod restore;
 mod room_key;
 pub mod signatures;
+mod split;
 mod types;
 /// The X25519 backends behind one boundary. Public only with the `hazmat` feature: a
 /// misused scalar API is a footgun, and a client needs none of it.

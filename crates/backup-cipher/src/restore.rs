@@ -658,10 +658,15 @@ pub fn restore_slice(
     let mut out = RestoreResult::default();
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(body.len() as u64));
     let pool = pool(opts)?;
-    let de = || serde_json::Deserializer::from_slice(body);
+    let parse = |ctx: &mut dyn ParseTarget| {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        BodySeed { ctx }
+            .deserialize(&mut de)
+            .and_then(|()| de.end())
+    };
     match &pool {
-        Some(p) => p.in_place_scope(|s| restore_in_scope(key, de(), counter, opts, &mut out, s)),
-        None => par::in_place_scope(|s| restore_in_scope(key, de(), counter, opts, &mut out, s)),
+        Some(p) => p.in_place_scope(|s| restore_in_scope(key, parse, counter, opts, &mut out, s)),
+        None => par::in_place_scope(|s| restore_in_scope(key, parse, counter, opts, &mut out, s)),
     }?;
     out.sort();
     Ok(out)
@@ -670,9 +675,11 @@ pub fn restore_slice(
 /// Restores a body from a reader while parsing it, delivering results to `sink` batch by
 /// batch in input order. Returns the final counts.
 ///
-/// The calling thread parses; batches are decrypted in the worker pool while the next one
-/// is parsed. At most [`IN_FLIGHT`] batches are held at once, so memory is bounded by
-/// `IN_FLIGHT × batch_size` entries whatever the size of the body.
+/// The calling thread reads the body in chunks and finds each entry (`split.rs`: the
+/// same structure rules as [`restore_slice`], every piece validated by serde_json from a
+/// slice); batches are decrypted in the worker pool while the next one is read. At most
+/// [`IN_FLIGHT`] batches are held at once, so memory is bounded by `IN_FLIGHT ×
+/// batch_size` entries whatever the size of the body.
 pub fn restore_reader<R: Read, S: RestoreSink + ?Sized>(
     key: &BackupDecryptionKey,
     reader: R,
@@ -681,27 +688,28 @@ pub fn restore_reader<R: Read, S: RestoreSink + ?Sized>(
 ) -> Result<Progress, RestoreError> {
     let pool = pool(opts)?;
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let reader = io::BufReader::with_capacity(
-        1 << 16,
-        CountingReader {
-            inner: reader,
-            count: counter.clone(),
-            limit: opts.max_body_bytes,
-        },
-    );
-    let de = || serde_json::Deserializer::from_reader(reader);
+    let reader = CountingReader {
+        inner: reader,
+        count: counter.clone(),
+        limit: opts.max_body_bytes,
+    };
+    let parse = |ctx: &mut dyn ParseTarget| crate::split::split_body(reader, ctx);
     match &pool {
-        Some(p) => p.in_place_scope(|s| restore_in_scope(key, de(), counter, opts, sink, s)),
-        None => par::in_place_scope(|s| restore_in_scope(key, de(), counter, opts, sink, s)),
+        Some(p) => p.in_place_scope(|s| restore_in_scope(key, parse, counter, opts, sink, s)),
+        None => par::in_place_scope(|s| restore_in_scope(key, parse, counter, opts, sink, s)),
     }
 }
 
 /// Batches decrypting at once while the next is parsed.
 pub const IN_FLIGHT: usize = 2;
 
-fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink + ?Sized>(
+/// Where the body's parser puts each entry: a restore's batching context.
+trait ParseTarget: crate::split::EntrySink {}
+impl<T: crate::split::EntrySink + ?Sized> ParseTarget for T {}
+
+fn restore_in_scope<'scope, S: RestoreSink + ?Sized>(
     key: &'scope BackupDecryptionKey,
-    mut de: serde_json::Deserializer<R>,
+    parse: impl FnOnce(&mut dyn ParseTarget) -> Result<(), serde_json::Error>,
     counter: Arc<std::sync::atomic::AtomicU64>,
     opts: &RestoreOptions,
     sink: &mut S,
@@ -725,9 +733,7 @@ fn restore_in_scope<'scope, 'de, R: serde_json::de::Read<'de>, S: RestoreSink + 
         bytes: counter,
         cancelled: false,
     };
-    let parsed = BodySeed { ctx: &mut ctx }
-        .deserialize(&mut de)
-        .and_then(|()| de.end());
+    let parsed = parse(&mut ctx);
     if let Err(e) = parsed {
         // Whatever was decrypted before the document broke off is still delivered.
         ctx.finish();
@@ -836,6 +842,13 @@ struct Ctx<'k, 's, 'c, S: ?Sized> {
     bytes: Arc<std::sync::atomic::AtomicU64>,
     /// The sink asked to stop: no more entries are taken.
     cancelled: bool,
+}
+
+impl<S: RestoreSink + ?Sized> crate::split::EntrySink for Ctx<'_, '_, '_, S> {
+    fn entry(&mut self, room: Arc<str>, session_id: String, raw: Box<RawValue>) -> bool {
+        self.push(room, session_id, raw);
+        !self.cancelled
+    }
 }
 
 impl<S: RestoreSink + ?Sized> Ctx<'_, '_, '_, S> {
@@ -952,7 +965,7 @@ fn restore_raw_group(
 /// Each level of the body is a map whose visitor is the seed itself.
 macro_rules! map_seed {
     ($($seed:ident),*) => {$(
-        impl<'de, S: RestoreSink + ?Sized> DeserializeSeed<'de> for $seed<'_, '_, '_, '_, S> {
+        impl<'de> DeserializeSeed<'de> for $seed<'_> {
             type Value = ();
             fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
                 d.deserialize_map(self)
@@ -963,11 +976,11 @@ macro_rules! map_seed {
 
 map_seed!(BodySeed, RoomsSeed, RoomSeed, SessionsSeed);
 
-struct BodySeed<'c, 'k, 's, 'p, S: ?Sized> {
-    ctx: &'c mut Ctx<'k, 's, 'p, S>,
+struct BodySeed<'c> {
+    ctx: &'c mut dyn ParseTarget,
 }
 
-impl<'de, S: RestoreSink + ?Sized> Visitor<'de> for BodySeed<'_, '_, '_, '_, S> {
+impl<'de> Visitor<'de> for BodySeed<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(r#"a GET /room_keys/keys body {"rooms": {…}}"#)
@@ -994,11 +1007,11 @@ impl<'de, S: RestoreSink + ?Sized> Visitor<'de> for BodySeed<'_, '_, '_, '_, S> 
     }
 }
 
-struct RoomsSeed<'c, 'k, 's, 'p, S: ?Sized> {
-    ctx: &'c mut Ctx<'k, 's, 'p, S>,
+struct RoomsSeed<'c> {
+    ctx: &'c mut dyn ParseTarget,
 }
 
-impl<'de, S: RestoreSink + ?Sized> Visitor<'de> for RoomsSeed<'_, '_, '_, '_, S> {
+impl<'de> Visitor<'de> for RoomsSeed<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object of rooms by room id")
@@ -1015,13 +1028,13 @@ impl<'de, S: RestoreSink + ?Sized> Visitor<'de> for RoomsSeed<'_, '_, '_, '_, S>
     }
 }
 
-struct RoomSeed<'c, 'k, 's, 'p, S: ?Sized> {
-    ctx: &'c mut Ctx<'k, 's, 'p, S>,
+struct RoomSeed<'c> {
+    ctx: &'c mut dyn ParseTarget,
     room: Arc<str>,
     sessions: bool,
 }
 
-impl<'de, S: RestoreSink + ?Sized> Visitor<'de> for RoomSeed<'_, '_, '_, '_, S> {
+impl<'de> Visitor<'de> for RoomSeed<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, r#"room {} as {{"sessions": {{…}}}}"#, self.room)
@@ -1042,24 +1055,23 @@ impl<'de, S: RestoreSink + ?Sized> Visitor<'de> for RoomSeed<'_, '_, '_, '_, S> 
     }
 }
 
-struct SessionsSeed<'c, 'k, 's, 'p, S: ?Sized> {
-    ctx: &'c mut Ctx<'k, 's, 'p, S>,
+struct SessionsSeed<'c> {
+    ctx: &'c mut dyn ParseTarget,
     room: Arc<str>,
 }
 
-impl<'de, S: RestoreSink + ?Sized> Visitor<'de> for SessionsSeed<'_, '_, '_, '_, S> {
+impl<'de> Visitor<'de> for SessionsSeed<'_> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "the sessions of room {} by session id", self.room)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(sid) = map.next_key::<String>()? {
-            if self.ctx.cancelled {
+            let raw: Box<RawValue> = map.next_value()?;
+            if !self.ctx.entry(self.room.clone(), sid, raw) {
                 // Stop reading: the caller asked to (the error becomes `Cancelled`).
                 return Err(serde::de::Error::custom("cancelled"));
             }
-            let raw: Box<RawValue> = map.next_value()?;
-            self.ctx.push(self.room.clone(), sid, raw);
         }
         Ok(())
     }
