@@ -2,13 +2,15 @@
 //! record per bad entry out. One corrupt entry never stops or loses the others
 //! (docs/interop.md P14).
 //!
-//! There is one code path. The body is parsed incrementally (from a reader or a slice);
-//! entries are collected into batches of [`RestoreOptions::batch_size`], each batch is
-//! decrypted on all cores with rayon, and its results are handed to a [`RestoreSink`] in
-//! input order. Within a batch, entries go in groups of eight whose key agreements are one
+//! There is one code path after the parse. The body is parsed incrementally — from a
+//! slice by serde_json's visitors, from a reader by the chunked splitter of `split.rs`,
+//! which accepts and refuses exactly the same bodies; entries are collected into batches
+//! of [`RestoreOptions::batch_size`], each batch is decrypted on all cores with rayon,
+//! and its results are handed to a [`RestoreSink`] in input order. Within a batch,
+//! entries go in groups of 64 whose key agreements are one
 //! [`Scalar::diffie_hellman_many`](crate::x25519::Scalar::diffie_hellman_many) call
-//! (eight AVX-512 IFMA lanes at once with the `ifma` feature on a CPU that has them);
-//! each entry is then finished, and fails, on its own. Memory is bounded by the batch, not by the body: a body of any size
+//! (several SIMD lanes at once, one batched inversion, where the CPU and features
+//! allow); each entry is then finished, and fails, on its own. Memory is bounded by the batch, not by the body: a body of any size
 //! restores in bounded memory when the sink writes results out.
 
 use std::{
