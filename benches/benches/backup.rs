@@ -35,17 +35,7 @@ fn one_session(c: &mut Criterion) {
     let key = bench_key();
     let pk = PkDecryption::from_key(Curve25519SecretKey::from_slice(key.as_bytes()));
     let body: KeysBackup = serde_json::from_slice(&backup_json(&key, 1)).unwrap();
-    let data = body
-        .rooms
-        .values()
-        .next()
-        .unwrap()
-        .sessions
-        .values()
-        .next()
-        .unwrap()
-        .session_data
-        .clone();
+    let data = body.entries().next().unwrap().2.session_data.clone();
     let msg = Message::from_base64(&data.ciphertext, &data.mac, &data.ephemeral).unwrap();
 
     let mut g = c.benchmark_group("decrypt_one_session");

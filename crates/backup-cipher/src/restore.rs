@@ -608,13 +608,8 @@ pub fn restore_keys(
     opts: &RestoreOptions,
 ) -> Result<RestoreResult, RestoreError> {
     let entries: Vec<(&str, &str, &EncryptedSessionData)> = body
-        .rooms
-        .iter()
-        .flat_map(|(room, r)| {
-            r.sessions
-                .iter()
-                .map(move |(sid, d)| (room.as_str(), sid.as_str(), &d.session_data))
-        })
+        .entries()
+        .map(|(room, sid, d)| (room, sid, &d.session_data))
         .collect();
     let run = || -> Vec<Result<RestoredSession, RestoreFailure>> {
         entries

@@ -149,6 +149,15 @@ impl KeysBackup {
     pub fn session_count(&self) -> usize {
         self.rooms.values().map(|r| r.sessions.len()).sum()
     }
+
+    /// Every entry as (room id, session id, entry), rooms in order, then sessions.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &KeyBackupData)> {
+        self.rooms.iter().flat_map(|(room, r)| {
+            r.sessions
+                .iter()
+                .map(move |(sid, d)| (room.as_str(), sid.as_str(), d))
+        })
+    }
 }
 
 /// The `auth_data` of a backup version. Unknown fields (including the legacy

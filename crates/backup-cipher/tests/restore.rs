@@ -169,17 +169,7 @@ fn malformed_envelopes_are_failures_not_aborts() {
         json!({"session_data": {"ephemeral": "x", "ciphertext": "y", "mac": 5}}),
     );
     // Envelope fields other than session_data are optional for a restore.
-    let mut bare = serde_json::to_value(
-        body.rooms
-            .values()
-            .next()
-            .unwrap()
-            .sessions
-            .values()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let mut bare = serde_json::to_value(body.entries().next().unwrap().2).unwrap();
     bare.as_object_mut().unwrap().remove("is_verified");
     let sid = body
         .rooms
@@ -667,18 +657,7 @@ fn streaming_and_slice_restores_agree_on_every_body() {
     let (damaged, _) = damaged_backup(6);
     let compact = serde_json::to_vec(&damaged).unwrap();
     let pretty = serde_json::to_vec_pretty(&damaged).unwrap();
-    let entry = serde_json::to_string(
-        damaged
-            .rooms
-            .values()
-            .next()
-            .unwrap()
-            .sessions
-            .values()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let entry = serde_json::to_string(damaged.entries().next().unwrap().2).unwrap();
     let nested = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
     let mut bodies: Vec<Vec<u8>> = vec![compact.clone(), pretty.clone()];
     for text in [
