@@ -49,14 +49,19 @@ impl SortedJsonArray {
         }
     }
 
-    /// Adds one item: `json` is one JSON value's text, on one line (as
-    /// `RestoredSession::into_parts` gives it), taken as it is.
+    /// Adds one item: `json` is one valid JSON value's text (as
+    /// `RestoredSession::into_parts` gives it). A line break in it can only be whitespace
+    /// (JSON strings cannot hold a raw one), so it becomes a space: spill files are one
+    /// item per line, and the output is the same whether or not the buffer spilled.
     pub(crate) fn push(
         &mut self,
         room_id: String,
         session_id: String,
-        json: Zeroizing<String>,
+        mut json: Zeroizing<String>,
     ) -> io::Result<()> {
+        if json.contains(['\n', '\r']) {
+            json = Zeroizing::new(json.replace(['\n', '\r'], " "));
+        }
         self.buffered_bytes += json.len() + room_id.len() + session_id.len() + 64;
         self.buffer.push(Item {
             room_id,
@@ -199,8 +204,14 @@ mod tests {
     fn run(budget: usize, items: &[(&str, &str)]) -> String {
         let dir = std::env::temp_dir();
         let mut s = SortedJsonArray::new(&dir, budget);
-        for (r, id) in items {
-            let json = serde_json::json!({"room_id": r, "session_id": id}).to_string();
+        for (i, (r, id)) in items.iter().enumerate() {
+            // Some sessions' JSON spans lines, as a client's pretty-printed plaintext does.
+            let value = serde_json::json!({"room_id": r, "session_id": id, "k": "a\nb"});
+            let json = if i % 3 == 0 {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                value.to_string()
+            };
             s.push(r.to_string(), id.to_string(), Zeroizing::new(json))
                 .unwrap();
         }
