@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{bin, p, repo, run, stderr, tmp};
+use common::{bin, demo_sessions, p, repo, run, stderr, tmp};
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::symlink_metadata(path)
@@ -32,23 +32,14 @@ fn leftovers(dir: &std::path::Path) -> Vec<String> {
 #[test]
 fn an_existing_world_readable_output_becomes_private() {
     let dir = tmp("mode");
-    let out = dir.join("restored.json");
+    // Where `demo_sessions` restores to.
+    let out = dir.join("sessions.json");
     std::fs::write(&out, "old").unwrap();
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let o = run(
-        &[
-            "restore",
-            "--key-file",
-            "demo/recovery-key.txt",
-            "--out",
-            p(&out),
-            "demo/backup.json",
-        ],
-        "",
-    );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (restored, text) = demo_sessions(&dir);
+    assert_eq!(restored, out);
     assert_eq!(mode(&out), 0o600);
-    assert!(std::fs::read_to_string(&out).unwrap().starts_with('['));
+    assert!(text.starts_with('['));
     assert!(leftovers(&dir).is_empty(), "{:?}", leftovers(&dir));
 }
 
