@@ -61,6 +61,19 @@ pub(super) fn zero_mask(encoded: &[u8; 32]) -> u64 {
     0u64.wrapping_sub(u64::from(encoded.ct_eq(&[0u8; 32]).unwrap_u8()))
 }
 
+/// Lane `lane` of a lane-major field element, encoded by `to_bytes` (the limbs copied
+/// out for it are wiped).
+pub(super) fn lane_bytes<const L: usize, const N: usize>(
+    fe: &[[u64; L]; N],
+    lane: usize,
+    to_bytes: fn(&[u64; N]) -> [u8; 32],
+) -> [u8; 32] {
+    let mut limbs: [u64; N] = core::array::from_fn(|i| fe[i][lane]);
+    let out = to_bytes(&limbs);
+    limbs.zeroize();
+    out
+}
+
 /// Wipes a vector of lane-major field elements.
 pub(super) fn wipe<const L: usize, const N: usize>(v: &mut [[[u64; L]; N]]) {
     for fe in v {
@@ -181,7 +194,7 @@ macro_rules! lane_ladder {
         /// each point ignored (RFC 7748).
         $(#[$attr])*
         pub(in crate::x25519) fn many(scalar: &[u8; 32], points: &[[u8; 32]]) -> Vec<[u8; 32]> {
-            use $crate::x25519::lanes::{BASE, clamp, wipe, zero_mask};
+            use $crate::x25519::lanes::{BASE, clamp, lane_bytes, wipe, zero_mask};
             use zeroize::Zeroize;
             let k = clamp(scalar);
             let groups = points.len().div_ceil(LANES);
@@ -204,15 +217,10 @@ macro_rules! lane_ladder {
             for z in zs.iter_mut() {
                 let mut flags = [0u64; LANES];
                 for lane in 0..LANES {
-                    let mut limbs = [0u64; LIMBS];
-                    for i in 0..LIMBS {
-                        limbs[i] = z[i][lane];
-                    }
-                    let mut bytes = limbs_to_bytes(&limbs);
+                    let mut bytes = lane_bytes(z, lane, limbs_to_bytes);
                     flags[lane] = zero_mask(&bytes);
                     z[0][lane] += flags[lane] & 1;
                     bytes.zeroize();
-                    limbs.zeroize();
                 }
                 zero.push(flags);
             }
@@ -246,12 +254,7 @@ macro_rules! lane_ladder {
                 }
                 for (g, chunk) in points.chunks(LANES).enumerate() {
                     for lane in 0..chunk.len() {
-                        let mut limbs = [0u64; LIMBS];
-                        for i in 0..LIMBS {
-                            limbs[i] = results[g][i][lane];
-                        }
-                        out.push(limbs_to_bytes(&limbs));
-                        limbs.zeroize();
+                        out.push(lane_bytes(&results[g], lane, limbs_to_bytes));
                     }
                 }
                 wipe(&mut results);
