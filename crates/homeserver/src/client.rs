@@ -6,15 +6,16 @@ use backup_cipher::{BackupVersion, KeyBackupData, KeysBackup, RoomKeyBackup};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use ureq::{
-    Agent, Body,
+    Agent, Body, RequestBuilder,
     http::Response,
     tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider},
 };
+use url::{Host, Url};
 use zeroize::{Zeroize, Zeroizing};
 
 use flows::{Flow as _, path_segment};
 
-use crate::ClientError;
+use crate::{ClientError, TokenProblem};
 
 const API: &str = "/_matrix/client/v3";
 const MAX_RATE_LIMIT_RETRIES: u32 = 8;
@@ -58,10 +59,13 @@ impl UploadSink for () {}
 /// A logged-in client for one homeserver.
 pub struct Client {
     agent: Agent,
-    base: String,
-    allow_insecure_http: bool,
-    /// `Bearer <access token>`, built once and wiped on drop.
-    authorization: Zeroizing<String>,
+    /// The homeserver URL, parsed and checked once (http(s), no user-info, plain http
+    /// only to loopback unless allowed); request URLs are built from it.
+    base: Url,
+    /// The same, as text without a trailing slash (what [`Client::homeserver`] shows).
+    base_text: String,
+    /// `Bearer <access token>`, built once and wiped on drop; `None` before a login.
+    authorization: Option<Zeroizing<String>>,
 }
 
 const BEARER: &str = "Bearer ";
@@ -83,7 +87,7 @@ fn wipe_fields(body: &mut Value, fields: &[&str]) {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("homeserver", &self.base)
+            .field("homeserver", &self.base_text)
             .finish_non_exhaustive()
     }
 }
@@ -139,17 +143,34 @@ enum Method {
 
 impl Client {
     /// A client for `homeserver` (e.g. `https://matrix.example.org`) with an access token,
-    /// trusting the system's certificate authorities.
-    pub fn new(homeserver: &str, access_token: &str) -> Self {
-        Self::build(homeserver, access_token, RootCerts::PlatformVerifier, false)
+    /// trusting the system's certificate authorities. The URL and the token are checked
+    /// here, before anything is sent (see [`with_options`](Self::with_options)).
+    pub fn new(homeserver: &str, access_token: &str) -> Result<Self, ClientError> {
+        Self::with_options(homeserver, access_token, &ConnectOptions::default())
     }
 
     /// A client with [`ConnectOptions`] (a private CA, plain `http://`).
+    ///
+    /// The homeserver URL is parsed once, here: it must be `http://` or `https://`, carry
+    /// no user-info (`user:password@`), and be `http://` only to this machine (127.0.0.0/8,
+    /// `::1`, `localhost`) unless [`ConnectOptions::allow_insecure_http`] is set. The
+    /// access token must be one line of visible ASCII. Errors never show the user-info or
+    /// the token.
     pub fn with_options(
         homeserver: &str,
         access_token: &str,
         options: &ConnectOptions,
     ) -> Result<Self, ClientError> {
+        check_access_token(access_token)?;
+        Self::build(homeserver, Some(access_token.trim()), options)
+    }
+
+    fn build(
+        homeserver: &str,
+        access_token: Option<&str>,
+        options: &ConnectOptions,
+    ) -> Result<Self, ClientError> {
+        let base = homeserver_url(homeserver, options.allow_insecure_http)?;
         let roots = match &options.ca_pem {
             None => RootCerts::PlatformVerifier,
             Some(pem) => {
@@ -169,15 +190,6 @@ impl Client {
                 RootCerts::new_with_certs(&certs)
             }
         };
-        Ok(Self::build(
-            homeserver,
-            access_token,
-            roots,
-            options.allow_insecure_http,
-        ))
-    }
-
-    fn build(homeserver: &str, access_token: &str, roots: RootCerts, insecure: bool) -> Self {
         let tls = TlsConfig::builder()
             .provider(TlsProvider::Rustls)
             .root_certs(roots)
@@ -190,18 +202,18 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(600)))
             .tls_config(tls)
             .build();
-        Self {
+        let base_text = base.as_str().trim_end_matches('/').to_owned();
+        Ok(Self {
             agent: Agent::new_with_config(config),
-            base: homeserver.trim_end_matches('/').to_owned(),
-            allow_insecure_http: insecure,
-            authorization: {
-                let token = access_token.trim();
+            base,
+            base_text,
+            authorization: access_token.map(|token| {
                 let mut header = Zeroizing::new(String::with_capacity(BEARER.len() + token.len()));
                 header.push_str(BEARER);
                 header.push_str(token);
                 header
-            },
-        }
+            }),
+        })
     }
 
     /// Logs in with `m.login.password` and returns a client holding the new token.
@@ -220,7 +232,7 @@ impl Client {
         password: &str,
         options: &ConnectOptions,
     ) -> Result<(Self, LoginInfo), ClientError> {
-        let anon = Self::with_options(homeserver, "", options)?;
+        let anon = Self::build(homeserver, None, options)?;
         let mut body = json!({
             "type": "m.login.password",
             "identifier": {"type": "m.id.user", "user": user},
@@ -248,17 +260,49 @@ impl Client {
 
     /// The homeserver URL.
     pub fn homeserver(&self) -> &str {
-        &self.base
+        &self.base_text
     }
 
-    /// The access token. This exposes the secret.
+    /// The access token (empty before a login). This exposes the secret.
     pub fn access_token(&self) -> &str {
-        self.authorization.get(BEARER.len()..).unwrap_or_default()
+        self.authorization
+            .as_ref()
+            .and_then(|a| a.get(BEARER.len()..))
+            .unwrap_or_default()
+    }
+
+    /// The URL of `path` (below the client-server API prefix, percent-encoded, with an
+    /// optional `?query`) and `query` pairs, built from the parsed homeserver URL.
+    fn url_for(&self, path: &str, query: &[(&str, &str)]) -> Url {
+        let (path, given_query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        let mut url = self.base.clone();
+        let prefix = self.base.path().trim_end_matches('/');
+        url.set_path(&format!("{prefix}{API}{path}"));
+        url.set_query(given_query);
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        url
     }
 
     /// Who the token belongs to (`GET /account/whoami`).
     pub fn whoami(&self) -> Result<LoginInfo, ClientError> {
         self.json(Method::Get, "/account/whoami", &[], None)
+    }
+
+    /// Adds the access token, when there is one (none before a login: an empty
+    /// `Authorization` header is not sent).
+    fn authorize<B>(&self, request: RequestBuilder<B>) -> RequestBuilder<B> {
+        match &self.authorization {
+            Some(a) => request.header("Authorization", a.as_str()),
+            None => request,
+        }
     }
 
     fn send(
@@ -318,39 +362,19 @@ impl Client {
         body: Option<&Value>,
         errors_are_answers: bool,
     ) -> Result<Response<Body>, ClientError> {
-        let url = format!("{}{API}{path}", self.base);
-        if !self.allow_insecure_http && cleartext_to_another_host(&self.base) {
-            return Err(ClientError::InsecureHttp(self.base.clone()));
-        }
+        let url = self.url_for(path, query);
         let mut rate_limited = 0;
         let mut transport = 0;
         loop {
-            let auth = self.authorization.as_str();
-            let result = match (method, body) {
-                (Method::Get, _) => self
-                    .agent
-                    .get(&url)
-                    .header("Authorization", auth)
-                    .query_pairs(query.iter().copied())
-                    .call(),
-                (Method::Delete, _) => self
-                    .agent
-                    .delete(&url)
-                    .header("Authorization", auth)
-                    .query_pairs(query.iter().copied())
-                    .call(),
-                (Method::Post, b) => self
-                    .agent
-                    .post(&url)
-                    .header("Authorization", auth)
-                    .query_pairs(query.iter().copied())
-                    .send_json(b.unwrap_or(&json!({}))),
-                (Method::Put, b) => self
-                    .agent
-                    .put(&url)
-                    .header("Authorization", auth)
-                    .query_pairs(query.iter().copied())
-                    .send_json(b.unwrap_or(&json!({}))),
+            let result = match method {
+                Method::Get => self.authorize(self.agent.get(url.as_str())).call(),
+                Method::Delete => self.authorize(self.agent.delete(url.as_str())).call(),
+                Method::Post => self
+                    .authorize(self.agent.post(url.as_str()))
+                    .send_json(body.unwrap_or(&json!({}))),
+                Method::Put => self
+                    .authorize(self.agent.put(url.as_str()))
+                    .send_json(body.unwrap_or(&json!({}))),
             };
             let response = match result {
                 Ok(r) => r,
@@ -359,7 +383,10 @@ impl Client {
                     if transport > MAX_TRANSPORT_RETRIES
                         || !matches!(method, Method::Get | Method::Put)
                     {
-                        return Err(ClientError::Transport { url, reason: e });
+                        return Err(ClientError::Transport {
+                            url: url.to_string(),
+                            reason: e,
+                        });
                     }
                     std::thread::sleep(Duration::from_millis(250 * u64::from(transport)));
                     continue;
@@ -746,27 +773,95 @@ fn error_from(status: u16, mut response: Response<Body>, query: &[(&str, &str)])
     }
 }
 
-/// Plain `http://` to a host that is not this machine (where an access token or password
-/// would cross a network in the clear).
-fn cleartext_to_another_host(base: &str) -> bool {
-    let Some(rest) = base.strip_prefix("http://") else {
-        return false;
+/// Parses and checks the homeserver URL: `http(s)://` only, no user-info, and plain
+/// `http://` only to this machine unless `allow_insecure_http`. Nothing is resolved or
+/// contacted here, so a refused URL never reaches DNS.
+fn homeserver_url(text: &str, allow_insecure_http: bool) -> Result<Url, ClientError> {
+    let url = Url::parse(text.trim()).map_err(|e| ClientError::InvalidUrl {
+        url: redact_user_info(text.trim()),
+        reason: e.to_string(),
+    })?;
+    let shown = || {
+        let mut bare = url.clone();
+        // Both succeed on http(s) URLs, which have a host.
+        let _ = bare.set_username("");
+        let _ = bare.set_password(None);
+        bare.to_string()
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    match url.scheme() {
+        "http" | "https" => {}
+        other => {
+            return Err(ClientError::UnsupportedScheme {
+                url: redact_user_info(text.trim()),
+                scheme: other.to_owned(),
+            });
+        }
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ClientError::UrlUserInfo(shown()));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ClientError::InvalidUrl {
+            url: shown(),
+            reason: "a homeserver URL has no query (?…) or fragment (#…)".into(),
+        });
+    }
+    if url.scheme() == "http" && !allow_insecure_http && !is_loopback(&url) {
+        return Err(ClientError::InsecureHttp(shown()));
+    }
+    Ok(url)
+}
+
+/// The host is this machine: 127.0.0.0/8, `::1` or `localhost` (the URL parser has
+/// already lower-cased a domain and decoded numeric forms such as `127.1`).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+/// A URL that could not be parsed, for an error message: whatever stands before the
+/// last `@` of its authority (user-info, maybe a password) is replaced by `…`.
+fn redact_user_info(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, text),
     };
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    !loopback
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("…@{host}"),
+        None => authority.to_owned(),
+    };
+    match scheme {
+        Some(s) => format!("{s}://{authority}{tail}"),
+        None => format!("{authority}{tail}"),
+    }
+}
+
+/// An access token is one line of visible ASCII (it goes into an HTTP header).
+fn check_access_token(token: &str) -> Result<(), ClientError> {
+    let token = token.trim();
+    let problem = if token.is_empty() {
+        TokenProblem::Empty
+    } else if token.contains(['\n', '\r']) {
+        TokenProblem::MultiLine
+    } else if let Some(position) = token.bytes().position(|b| !b.is_ascii_graphic()) {
+        TokenProblem::BadCharacter {
+            position: position + 1,
+        }
+    } else {
+        return Ok(());
+    };
+    Err(ClientError::InvalidAccessToken(problem))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::cleartext_to_another_host;
+    use super::*;
 
     /// Errors keep their cause: an answer that is not JSON carries serde_json's error.
     #[test]
@@ -777,26 +872,108 @@ mod tests {
     }
 
     #[test]
-    fn only_loopback_may_be_plain_http() {
+    fn only_loopback_may_be_plain_http_whatever_the_case() {
         for ok in [
             "https://matrix.example.org",
+            "HTTPS://Matrix.Example.org/",
             "http://127.0.0.1:8008",
+            "HTTP://127.0.0.1:8008",
             "http://127.5.6.7",
+            "http://127.1",
             "http://localhost:8008/",
             "http://LOCALHOST",
+            "Http://LocalHost:1/prefix",
             "http://[::1]:8008",
         ] {
-            assert!(!cleartext_to_another_host(ok), "{ok}");
+            assert!(homeserver_url(ok, false).is_ok(), "{ok}");
         }
         for refused in [
             "http://matrix.example.org",
+            "HTTP://matrix.example.org",
+            "hTtP://name",
             "http://192.168.1.10:8008",
             "http://[2001:db8::1]:80",
+            "http://[::ffff:127.0.0.1]",
             "http://0.0.0.0:9",
             "http://localhost.example.org",
+            "http://localhost.",
             "http://127.0.0.1.example.org",
         ] {
-            assert!(cleartext_to_another_host(refused), "{refused}");
+            assert!(
+                matches!(
+                    homeserver_url(refused, false),
+                    Err(ClientError::InsecureHttp(_))
+                ),
+                "{refused}"
+            );
+            assert!(homeserver_url(refused, true).is_ok(), "{refused}");
         }
+    }
+
+    #[test]
+    fn user_info_is_refused_and_never_shown() {
+        for url in [
+            "http://localhost:1@name",
+            "http://[::1]@name",
+            "https://alice:PASSWORD@matrix.example.org",
+            "HTTP://alice:PASSWORD@127.0.0.1:8008",
+            "https://PASSWORD@matrix.example.org",
+        ] {
+            let e = homeserver_url(url, true).unwrap_err();
+            assert!(matches!(e, ClientError::UrlUserInfo(_)), "{url}: {e}");
+            let text = e.to_string();
+            for secret in ["PASSWORD", "alice", "localhost:1", "[::1]"] {
+                assert!(!text.contains(secret), "{url}: {text}");
+            }
+        }
+        // Unparsable or of another scheme: still not shown.
+        for url in [
+            "https://alice:PASSWORD@exa mple.org",
+            "ftp://alice:PASSWORD@example.org",
+            "https://alice:PASSWORD@[::1",
+        ] {
+            let e = homeserver_url(url, true).unwrap_err();
+            assert!(!e.to_string().contains("PASSWORD"), "{url}: {e}");
+        }
+        assert!(matches!(
+            homeserver_url("ftp://example.org", true),
+            Err(ClientError::UnsupportedScheme { .. })
+        ));
+        assert!(matches!(
+            homeserver_url("matrix.example.org", true),
+            Err(ClientError::InvalidUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn a_token_is_one_line_of_visible_ascii() {
+        assert!(check_access_token("syt_abc_123\n").is_ok());
+        for (bad, want) in [
+            ("", TokenProblem::Empty),
+            (" \n", TokenProblem::Empty),
+            ("syt_a\nsyt_b", TokenProblem::MultiLine),
+            ("syt a", TokenProblem::BadCharacter { position: 4 }),
+            ("syt_é", TokenProblem::BadCharacter { position: 5 }),
+        ] {
+            match check_access_token(bad) {
+                Err(ClientError::InvalidAccessToken(p)) => assert_eq!(p, want, "{bad:?}"),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn request_urls_are_built_from_the_parsed_base() {
+        let c = Client::new("HTTP://LocalHost:8008/prefix/", "t").unwrap();
+        assert_eq!(c.homeserver(), "http://localhost:8008/prefix");
+        assert_eq!(
+            c.url_for("/room_keys/keys/%21r%3Ax?version=1", &[])
+                .as_str(),
+            "http://localhost:8008/prefix/_matrix/client/v3/room_keys/keys/%21r%3Ax?version=1"
+        );
+        assert_eq!(
+            c.url_for("/room_keys/keys", &[("version", "7")]).as_str(),
+            "http://localhost:8008/prefix/_matrix/client/v3/room_keys/keys?version=7"
+        );
     }
 }

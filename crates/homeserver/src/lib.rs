@@ -13,4 +13,4 @@ pub mod testing;
 pub use client::{
     Client, ConnectOptions, LoginInfo, RoomKeysUpdate, UploadProgress, UploadReport, UploadSink,
 };
-pub use error::ClientError;
+pub use error::{ClientError, TokenProblem};

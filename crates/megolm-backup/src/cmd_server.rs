@@ -10,7 +10,9 @@ use crate::{
     Fatal,
     files::write_output,
     keys::KeyArgs,
-    server::{ServerArgs, recover_from_server, server_secret_store, signing_key, version_info},
+    server::{
+        ServerArgs, fail, recover_from_server, server_secret_store, signing_key, version_info,
+    },
 };
 
 #[derive(Debug, Args)]
@@ -53,7 +55,7 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
             w.write_all(b"\n")
         })?;
     }
-    let mut reader = client.room_keys_reader(&version).map_err(Fatal::new)?;
+    let mut reader = client.room_keys_reader(&version).map_err(fail)?;
     let mut bytes = 0u64;
     write_output(Some(&args.out), |w| {
         bytes = std::io::copy(&mut reader, w)?;
@@ -96,7 +98,7 @@ pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
             println!("no key backup on this account");
             return Ok(ExitCode::from(3));
         }
-        other => other.map_err(Fatal::new)?,
+        other => other.map_err(fail)?,
     };
     println!("version:    {}", info.version.as_deref().unwrap_or("?"));
     println!("algorithm:  {}", info.algorithm);
@@ -113,7 +115,7 @@ pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
     }
     if let Some(key) = &key {
         let input = key.read()?;
-        let user = client.whoami().map_err(Fatal::new)?.user_id;
+        let user = client.whoami().map_err(fail)?.user_id;
         let mut flow = flows::RecoveryFlow::new(&user, &input);
         if let Some(v) = &info.version {
             flow = flow.for_version(v);
@@ -179,7 +181,7 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
         Ok(found) => found,
     };
     if found.version.is_none() && args.version.is_some() {
-        return Err(Fatal::new(ClientError::NoBackup));
+        return Err(fail(ClientError::NoBackup));
     }
     let (current, store) = (found.version, found.secret_storage);
     let found = found.key;
@@ -189,7 +191,7 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
             .version
             .ok_or_else(|| Fatal::new("the server's backup version has no id"))?,
         None => {
-            let user = client.whoami().map_err(Fatal::new)?.user_id;
+            let user = client.whoami().map_err(fail)?.user_id;
             let mut version = BackupVersion::new(key.public_key());
             // Sign as Element does: with the master key from secret storage, so Element
             // devices trust the new backup.
@@ -206,7 +208,7 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
                 sign_auth_data(&mut version.auth_data, &signer, &key_id, &sk)
                     .map_err(Fatal::new)?;
             }
-            let v = client.create_backup_version(&version).map_err(Fatal::new)?;
+            let v = client.create_backup_version(&version).map_err(fail)?;
             eprintln!("created backup version {v}");
             v
         }
@@ -229,7 +231,7 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
     }
     let report = client
         .upload_room_keys(&version, &body, args.chunk_size, &mut Bar(&bar))
-        .map_err(Fatal::new)?;
+        .map_err(fail)?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -237,7 +239,7 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
         Some(u) => (u.etag, u.count.to_string()),
         // Nothing was sent (a rerun): ask the server what it holds.
         None => {
-            let now = client.backup_version(Some(&version)).map_err(Fatal::new)?;
+            let now = client.backup_version(Some(&version)).map_err(fail)?;
             (
                 now.etag.unwrap_or_else(|| "?".into()),
                 now.count.map_or("?".into(), |c| c.to_string()),

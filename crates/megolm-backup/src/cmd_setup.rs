@@ -21,7 +21,7 @@ use crate::{
     input::{prompt_secret, secret_from_file, secret_from_stdin},
     keys::KeyArgs,
     secret_file::SecretFile,
-    server::{ServerArgs, server_state},
+    server::{ServerArgs, fail, server_state},
 };
 
 #[derive(Debug, Args)]
@@ -71,11 +71,11 @@ fn read_phrase(stdin_is_phrase: bool) -> Result<Zeroizing<String>, Fatal> {
 pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     let stdin_is_phrase = args.passphrase && !std::io::stdin().is_terminal();
     let (client, account_password) = args.server.connect_with_password(stdin_is_phrase)?;
-    let user = client.whoami().map_err(Fatal::new)?.user_id;
+    let user = client.whoami().map_err(fail)?.user_id;
     // What the account has; the library plans everything from it.
     let state = client
         .run(flows::AccountStateFlow::new(&user))
-        .map_err(Fatal::new)?;
+        .map_err(fail)?;
     if !args.reset && (state.secret_storage.default_key_id().is_some() || state.version.is_some()) {
         // Refuse before asking for a phrase.
         let refused = flows::plan_setup(&state, flows::SetupChoices::new(SetupSecret::GenerateKey));
@@ -134,11 +134,11 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
 
     // 1. New cross-signing keys first: when the server refuses them, nothing has changed.
     if let Some(request) = &plan.upload_cross_signing {
-        let mut response = client.send_request(request).map_err(Fatal::new)?;
+        let mut response = client.send_request(request).map_err(fail)?;
         if let Some(password) = &account_password
             && let Some(with_auth) = flows::with_password(request, &response, &user, password)
         {
-            response = client.send_request(&with_auth).map_err(Fatal::new)?;
+            response = client.send_request(&with_auth).map_err(fail)?;
         }
         if !(200..300).contains(&response.status) {
             return Err(Fatal::new(format!(
@@ -163,7 +163,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         }
     };
     let send = |request: &flows::Request| -> Result<serde_json::Value, Fatal> {
-        let response = client.send_request(request).map_err(Fatal::new)?;
+        let response = client.send_request(request).map_err(fail)?;
         if !(200..300).contains(&response.status) {
             return Err(unfinished(Fatal::new(format!(
                 "the homeserver answered {} {}",
@@ -232,7 +232,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     // Read everything back, as a fresh client would, and unlock it with what the user has.
     let state = client
         .run(flows::AccountStateFlow::new(&user))
-        .map_err(Fatal::new)?;
+        .map_err(fail)?;
     let given = phrase.clone().unwrap_or_else(|| shown.clone());
     verify(&state, &given, &version)?;
     eprintln!(
@@ -279,7 +279,7 @@ fn carry_over(
     new_key: &BackupDecryptionKey,
 ) -> Result<(), Fatal> {
     let mut restored = RestoreResult::default();
-    let reader = client.room_keys_reader(old_version).map_err(Fatal::new)?;
+    let reader = client.room_keys_reader(old_version).map_err(fail)?;
     restore_reader(old_key, reader, &RestoreOptions::default(), &mut restored)
         .map_err(Fatal::new)?;
     let restored_count = restored.sessions.len();
@@ -298,10 +298,10 @@ fn carry_over(
     }
     let report = client
         .upload_room_keys(new_version, &body, 1000, &mut ())
-        .map_err(Fatal::new)?;
+        .map_err(fail)?;
     let count = client
         .backup_version(Some(new_version))
-        .map_err(Fatal::new)?
+        .map_err(fail)?
         .count
         .unwrap_or(0);
     if count < body.session_count() as u64 {

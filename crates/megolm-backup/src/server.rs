@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use backup_cipher::BackupVersion;
 use clap::Args;
-use homeserver::Client;
+use homeserver::{Client, ClientError};
 
 use crate::{
     Fatal,
@@ -73,7 +73,7 @@ impl ServerArgs {
                 None => secret_from_stdin()?,
             };
             let (client, _) =
-                Client::login_password_with(url, user, &password, &options).map_err(Fatal::new)?;
+                Client::login_password_with(url, user, &password, &options).map_err(fail)?;
             return Ok((client, Some(password)));
         }
         let password = self
@@ -81,22 +81,47 @@ impl ServerArgs {
             .as_deref()
             .map(secret_from_file)
             .transpose()?;
-        let token = match &self.access_token_file {
-            Some(f) => secret_from_file(f)?,
-            None => zeroize::Zeroizing::new(std::env::var("MATRIX_ACCESS_TOKEN").map_err(|_| {
-                Fatal::new("no access token: give --access-token-file FILE, set MATRIX_ACCESS_TOKEN, or use --user")
-            })?),
+        let (token, source) = match &self.access_token_file {
+            Some(f) => (
+                secret_from_file(f)?,
+                format!("the access token file {}", f.display()),
+            ),
+            None => (
+                zeroize::Zeroizing::new(std::env::var("MATRIX_ACCESS_TOKEN").map_err(|_| {
+                    Fatal::new(
+                        "no access token: give --access-token-file FILE, set MATRIX_ACCESS_TOKEN, or use --user",
+                    )
+                })?),
+                "MATRIX_ACCESS_TOKEN".to_owned(),
+            ),
         };
-        Ok((
-            Client::with_options(url, &token, &options).map_err(Fatal::new)?,
-            password,
-        ))
+        let client = Client::with_options(url, &token, &options).map_err(|e| match e {
+            ClientError::InvalidAccessToken(problem) => {
+                Fatal::new(format!("{source} does not hold an access token: {problem}"))
+            }
+            e => fail(e),
+        })?;
+        Ok((client, password))
+    }
+}
+
+/// A homeserver error as the CLI says it: the library's message, and the option or
+/// command that helps where there is one.
+pub(crate) fn fail(e: ClientError) -> Fatal {
+    match &e {
+        ClientError::InsecureHttp(_) => Fatal::new(format!("{e} (--allow-insecure-http)")),
+        ClientError::NoBackup => Fatal::new(format!("{e}; create one with `upload` or `setup`")),
+        ClientError::AuthRequired { .. } => {
+            Fatal::new(format!("{e}: give it with --password-file FILE"))
+        }
+        ClientError::CaFile(_) => Fatal::new(format!("{e} (--ca-file)")),
+        _ => Fatal::new(e),
     }
 }
 
 /// The backup version to use: the given one or the current one.
 pub(crate) fn version_info(client: &Client, version: Option<&str>) -> Result<BackupVersion, Fatal> {
-    client.backup_version(version).map_err(Fatal::new)
+    client.backup_version(version).map_err(fail)
 }
 
 pub(crate) fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey, Fatal> {
@@ -117,10 +142,10 @@ pub(crate) fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::Signi
 pub(crate) fn server_state(
     client: &Client,
 ) -> Result<(Option<BackupVersion>, ssss::SecretStore), Fatal> {
-    let user = client.whoami().map_err(Fatal::new)?.user_id;
+    let user = client.whoami().map_err(fail)?.user_id;
     client
         .run(flows::SecretStorageFlow::new(&user))
-        .map_err(Fatal::new)
+        .map_err(fail)
 }
 
 /// The account's secret storage alone (see [`server_state`]).
@@ -136,12 +161,12 @@ pub(crate) fn recover_from_server(
     input: &str,
     version: Option<&str>,
 ) -> Result<flows::RecoveredBackup, Fatal> {
-    let user = client.whoami().map_err(Fatal::new)?.user_id;
+    let user = client.whoami().map_err(fail)?.user_id;
     let mut flow = flows::RecoveryFlow::new(&user, input);
     if let Some(v) = version {
         flow = flow.for_version(v);
     }
-    let found = client.run(flow).map_err(Fatal::new)?;
+    let found = client.run(flow).map_err(fail)?;
     eprintln!("{}", found.key.describe());
     Ok(found)
 }
