@@ -46,16 +46,71 @@ pub struct Request {
     pub path: String,
     /// The JSON body, for POST and PUT.
     pub body: Option<Value>,
+    /// Whether sending it twice does no harm, so that a client may retry it after a 5xx
+    /// answer or a failed connection: GET, PUT and DELETE are, and the POSTs that change
+    /// nothing (a key query, a logout); a POST that creates something is not.
+    pub repeatable: bool,
 }
 
 impl Request {
-    fn get(path: String) -> Self {
+    /// A request with `method`, `path` (from the homeserver's base URL, with its query) and
+    /// `body`; repeatable unless it is a POST.
+    pub fn new(method: Method, path: String, body: Option<Value>) -> Self {
         Self {
-            method: Method::Get,
+            method,
             path,
-            body: None,
+            body,
+            repeatable: method != Method::Post,
         }
     }
+
+    fn get(path: String) -> Self {
+        Self::new(Method::Get, path, None)
+    }
+}
+
+/// `POST /logout`: ends the session (device and access token) the request is sent with.
+/// Repeatable: a second logout of the same token is answered 401 `M_UNKNOWN_TOKEN`, which
+/// [`logout_done`] counts as done.
+pub fn logout() -> Request {
+    Request {
+        repeatable: true,
+        ..Request::new(
+            Method::Post,
+            format!("{API_PREFIX}/logout"),
+            Some(serde_json::json!({})),
+        )
+    }
+}
+
+/// Whether the answer to [`logout`] means the session is over: 200, or 401
+/// `M_UNKNOWN_TOKEN` (it was already logged out, e.g. by a retried logout). Anything else
+/// is the server's error.
+pub fn logout_done(response: &Response) -> Result<(), FlowError> {
+    if response.is_success() || (response.status == 401 && response.errcode() == "M_UNKNOWN_TOKEN")
+    {
+        Ok(())
+    } else {
+        Err(response.error())
+    }
+}
+
+/// `GET /room_keys/keys?version=V`: every key of a backup version (large: stream it).
+pub fn room_keys(version: &str) -> Request {
+    Request::get(format!(
+        "{API_PREFIX}/room_keys/keys?version={}",
+        path_segment(version)
+    ))
+}
+
+/// `GET /room_keys/keys/{roomId}?version=V`: the keys of one room of a backup version
+/// (`{"sessions": {…}}`), e.g. to fetch again the rooms a cut download did not bring.
+pub fn room_keys_for_room(version: &str, room_id: &str) -> Request {
+    Request::get(format!(
+        "{API_PREFIX}/room_keys/keys/{}?version={}",
+        path_segment(room_id),
+        path_segment(version)
+    ))
 }
 
 /// What the server answered: the HTTP status and the JSON body (`{}` when it had none).
@@ -76,7 +131,8 @@ impl Response {
     pub fn ok(body: Value) -> Self {
         Self::new(200, body)
     }
-    fn errcode(&self) -> &str {
+    /// The Matrix `errcode` of an error answer (empty when there is none).
+    pub fn errcode(&self) -> &str {
         self.body
             .get("errcode")
             .and_then(Value::as_str)

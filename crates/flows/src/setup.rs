@@ -72,10 +72,14 @@ impl Flow for AccountStateFlow {
         }
         self.query_sent = true;
         self.query_pending = true;
+        // A query: repeating it changes nothing.
         Some(Request {
-            method: Method::Post,
-            path: format!("{API_PREFIX}/keys/query"),
-            body: Some(json!({ "device_keys": { self.user_id.clone(): [] } })),
+            repeatable: true,
+            ..Request::new(
+                Method::Post,
+                format!("{API_PREFIX}/keys/query"),
+                Some(json!({ "device_keys": { self.user_id.clone(): [] } })),
+            )
         })
     }
 
@@ -317,30 +321,32 @@ pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<Set
     )?;
     setup.add_cross_signing(&cross_signing, user)?;
     let upload_cross_signing = if new_keys {
-        Some(Request {
-            method: Method::Post,
-            path: format!("{API_PREFIX}/keys/device_signing/upload"),
-            body: Some(cross_signing.upload_body(user)?),
-        })
+        Some(Request::new(
+            Method::Post,
+            format!("{API_PREFIX}/keys/device_signing/upload"),
+            Some(cross_signing.upload_body(user)?),
+        ))
     } else {
         None
     };
-    let create_version = Request {
-        method: Method::Post,
-        path: format!("{API_PREFIX}/room_keys/version"),
-        body: serde_json::to_value(&setup.backup_version).ok(),
-    };
+    let create_version = Request::new(
+        Method::Post,
+        format!("{API_PREFIX}/room_keys/version"),
+        serde_json::to_value(&setup.backup_version).ok(),
+    );
     let account_data = setup
         .account_data
         .iter()
-        .map(|(event_type, content)| Request {
-            method: Method::Put,
-            path: format!(
-                "{API_PREFIX}/user/{}/account_data/{}",
-                path_segment(user),
-                path_segment(event_type)
-            ),
-            body: Some(content.clone()),
+        .map(|(event_type, content)| {
+            Request::new(
+                Method::Put,
+                format!(
+                    "{API_PREFIX}/user/{}/account_data/{}",
+                    path_segment(user),
+                    path_segment(event_type)
+                ),
+                Some(content.clone()),
+            )
         })
         .collect();
     let (carry_over, old_version_kept, delete_old_version) = match (current_id, old_key) {
@@ -350,14 +356,14 @@ pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<Set
                 old_key,
             }),
             None,
-            Some(Request {
-                method: Method::Delete,
-                path: format!(
+            Some(Request::new(
+                Method::Delete,
+                format!(
                     "{API_PREFIX}/room_keys/version/{}",
                     path_segment(&old_version)
                 ),
-                body: None,
-            }),
+                None,
+            )),
         ),
         (Some(old_version), None) => (None, Some(old_version), None),
         (None, _) => (None, None, None),
@@ -405,9 +411,8 @@ pub fn with_password(
     let mut body = request.body.clone().unwrap_or_else(|| json!({}));
     body.as_object_mut()?.insert("auth".into(), auth);
     Some(Request {
-        method: request.method,
-        path: request.path.clone(),
         body: Some(body),
+        ..request.clone()
     })
 }
 
@@ -494,11 +499,11 @@ mod tests {
 
     #[test]
     fn the_password_answers_the_servers_question() {
-        let request = Request {
-            method: Method::Post,
-            path: "/_matrix/client/v3/keys/device_signing/upload".into(),
-            body: Some(json!({"master_key": {}})),
-        };
+        let request = Request::new(
+            Method::Post,
+            "/_matrix/client/v3/keys/device_signing/upload".into(),
+            Some(json!({"master_key": {}})),
+        );
         let ok = Response::ok(json!({}));
         assert!(with_password(&request, &ok, "@a:x", "pw").is_none());
         let question = Response::new(

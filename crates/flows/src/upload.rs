@@ -105,14 +105,14 @@ impl Flow for UploadFlow<'_> {
         }
         self.in_flight = Some(end - self.next);
         self.next = end;
-        Some(Request {
-            method: Method::Put,
-            path: format!(
+        Some(Request::new(
+            Method::Put,
+            format!(
                 "{API_PREFIX}/room_keys/keys?version={}",
                 path_segment(&self.version)
             ),
-            body: serde_json::to_value(&part).ok(),
-        })
+            serde_json::to_value(&part).ok(),
+        ))
     }
 
     fn receive(&mut self, response: Response) -> Result<(), FlowError> {

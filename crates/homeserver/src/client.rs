@@ -1,6 +1,6 @@
 //! The blocking client.
 
-use std::{collections::BTreeSet, fmt, io::Read, time::Duration};
+use std::{collections::BTreeSet, fmt, sync::Arc, time::Duration};
 
 use backup_cipher::{BackupVersion, KeyBackupData, KeysBackup, RoomKeyBackup};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -15,17 +15,17 @@ use zeroize::{Zeroize, Zeroizing};
 
 use flows::{Flow as _, path_segment};
 
-use crate::{ClientError, TokenProblem};
+use crate::{ClientError, KeysDownload, TokenProblem, download::is_json_type};
 
 const API: &str = "/_matrix/client/v3";
+/// Waits a rate-limited request gets, on top of its attempts.
 const MAX_RATE_LIMIT_RETRIES: u32 = 8;
-const MAX_TRANSPORT_RETRIES: u32 = 3;
 /// Error bodies are small; never read more than this of one.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
-/// How to reach the homeserver: which certificates to trust, and whether plain `http://`
-/// to a host other than this machine is allowed.
-#[derive(Debug, Clone, Default)]
+/// How to reach the homeserver: which certificates to trust, whether plain `http://` to
+/// a host other than this machine is allowed, how long to wait, and how to retry.
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConnectOptions {
     /// Trust only the certificate authorities in this PEM text (a homeserver behind a
@@ -34,12 +34,119 @@ pub struct ConnectOptions {
     /// Send the access token or password over plain `http://` to a host that is not this
     /// machine. Anyone on the path can read them then.
     pub allow_insecure_http: bool,
+    /// How long to wait for a name to resolve and a connection to open (30 s).
+    pub connect_timeout: Duration,
+    /// How long the homeserver may send nothing, while its answer's head or body is
+    /// awaited, before the request fails (60 s). This is an idle timeout: a download that
+    /// keeps receiving bytes is never cut, however long it takes.
+    pub idle_timeout: Duration,
+    /// Attempts of a request that may be repeated (GET, PUT, DELETE, and the POSTs that
+    /// change nothing), when the answer is a 5xx or the connection fails (5; 1 = never
+    /// retry).
+    pub max_attempts: u32,
+    /// The first wait before a retry (0.5 s); each next one doubles, up to
+    /// [`max_retry_delay`](Self::max_retry_delay), with random jitter.
+    pub retry_delay: Duration,
+    /// The longest wait between retries (30 s); also the most a `429`'s `retry_after_ms`
+    /// is honoured for.
+    pub max_retry_delay: Duration,
+    /// Hears of every wait before a retry, to show it (the library prints nothing).
+    pub on_retry: Option<RetryCallback>,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            ca_pem: None,
+            allow_insecure_http: false,
+            connect_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_attempts: 5,
+            retry_delay: Duration::from_millis(500),
+            max_retry_delay: Duration::from_secs(30),
+            on_retry: None,
+        }
+    }
 }
 
 impl ConnectOptions {
-    /// The defaults: the system trust store, `http://` only to loopback.
+    /// The defaults: the system trust store, `http://` only to loopback, a 60 s idle
+    /// timeout, 5 attempts.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Calls `f` with every wait before a retry.
+    pub fn on_retry(mut self, f: impl Fn(&RetryWait) + Send + Sync + 'static) -> Self {
+        self.on_retry = Some(RetryCallback(Arc::new(f)));
+        self
+    }
+}
+
+/// A function that hears of waits before retries ([`ConnectOptions::on_retry`]).
+#[derive(Clone)]
+pub struct RetryCallback(Arc<dyn Fn(&RetryWait) + Send + Sync>);
+
+impl fmt::Debug for RetryCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RetryCallback")
+    }
+}
+
+/// Why a request is tried again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryCause {
+    /// The homeserver answered this 5xx status.
+    Status(u16),
+    /// The homeserver is rate-limiting (429, `M_LIMIT_EXCEEDED`).
+    RateLimited,
+    /// The connection failed, or was cut, or went silent: why.
+    Network(String),
+}
+
+/// A wait before a retry, as [`ConnectOptions::on_retry`] hears of it. Its `Display` is
+/// a line for a person: "the homeserver answered 503; retrying in 2 s (attempt 2 of 5)".
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryWait {
+    /// Why.
+    pub cause: RetryCause,
+    /// How long the client waits now.
+    pub wait: Duration,
+    /// The attempt that follows the wait (2 for the first retry).
+    pub attempt: u32,
+    /// The most attempts this request gets.
+    pub max_attempts: u32,
+}
+
+impl fmt::Display for RetryWait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cause {
+            RetryCause::Status(s) => write!(f, "the homeserver answered {s}")?,
+            RetryCause::RateLimited => {
+                write!(f, "the homeserver is rate-limiting (429) and asks to wait")?
+            }
+            RetryCause::Network(why) => write!(f, "the connection failed ({why})")?,
+        }
+        write!(
+            f,
+            "; retrying in {} (attempt {} of {})",
+            seconds(self.wait),
+            self.attempt,
+            self.max_attempts
+        )
+    }
+}
+
+/// A duration for a person: "2 s", "1.5 s", "200 ms".
+pub(crate) fn seconds(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{} ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 
@@ -66,6 +173,18 @@ pub struct Client {
     base_text: String,
     /// `Bearer <access token>`, built once and wiped on drop; `None` before a login.
     authorization: Option<Zeroizing<String>>,
+    /// Timeouts and retries.
+    options: Policy,
+}
+
+/// What of [`ConnectOptions`] each request needs.
+#[derive(Clone)]
+struct Policy {
+    idle_timeout: Duration,
+    max_attempts: u32,
+    retry_delay: Duration,
+    max_retry_delay: Duration,
+    on_retry: Option<RetryCallback>,
 }
 
 const BEARER: &str = "Bearer ";
@@ -133,6 +252,70 @@ pub struct UploadReport {
     pub last_update: Option<RoomKeysUpdate>,
 }
 
+/// One request to send.
+struct Call<'a> {
+    method: Method,
+    path: &'a str,
+    query: &'a [(&'a str, &'a str)],
+    body: Option<&'a Value>,
+    /// May be sent again after a 5xx or a failed connection: GET, PUT and DELETE, and
+    /// the POSTs that change nothing.
+    repeatable: bool,
+    /// Return non-2xx answers (but 429) to the caller instead of typed errors.
+    errors_are_answers: bool,
+}
+
+impl<'a> Call<'a> {
+    fn new(
+        method: Method,
+        path: &'a str,
+        query: &'a [(&'a str, &'a str)],
+        body: Option<&'a Value>,
+    ) -> Self {
+        Self {
+            method,
+            path,
+            query,
+            body,
+            repeatable: !matches!(method, Method::Post),
+            errors_are_answers: false,
+        }
+    }
+}
+
+/// Why an answer's body could not be read.
+enum ReadFailure {
+    /// The connection failed while reading (retried like a failed request).
+    Network(ureq::Error),
+    /// The body is not what was expected.
+    Final(ClientError),
+}
+
+/// Reads a (small) answer body whole; a failure of the connection is a network failure.
+fn read_body(response: &mut Response<Body>) -> Result<Vec<u8>, ReadFailure> {
+    response
+        .body_mut()
+        .with_config()
+        .limit(256 * 1024 * 1024)
+        .read_to_vec()
+        .map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(_) => ReadFailure::Final(ClientError::Json(e.into())),
+            e => ReadFailure::Network(e),
+        })
+}
+
+/// A number in [0, 1) that differs from call to call (for backoff jitter; not a secret).
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 #[derive(Clone, Copy)]
 enum Method {
     Get,
@@ -197,9 +380,19 @@ impl Client {
                 rustls::crypto::aws_lc_rs::default_provider(),
             ))
             .build();
+        // Idle timeouts, not a cap on the whole exchange: ureq's per-read and per-write
+        // timeouts restart at every transport read or write (down to the socket, under
+        // TLS too), so a slow download that keeps receiving is never cut, and a silent
+        // one fails after `idle_timeout`. Zero would mean "none" to ureq: at least 1 ms.
+        let idle = options.idle_timeout.max(Duration::from_millis(1));
+        let connect = options.connect_timeout.max(Duration::from_millis(1));
         let config = Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(600)))
+            .timeout_global(None)
+            .timeout_resolve(Some(connect))
+            .timeout_connect(Some(connect))
+            .timeout_per_read(Some(idle))
+            .timeout_per_write(Some(idle))
             .tls_config(tls)
             .build();
         let base_text = base.as_str().trim_end_matches('/').to_owned();
@@ -213,6 +406,13 @@ impl Client {
                 header.push_str(token);
                 header
             }),
+            options: Policy {
+                idle_timeout: idle,
+                max_attempts: options.max_attempts.max(1),
+                retry_delay: options.retry_delay,
+                max_retry_delay: options.max_retry_delay,
+                on_retry: options.on_retry.clone(),
+            },
         })
     }
 
@@ -291,6 +491,14 @@ impl Client {
         url
     }
 
+    /// Ends the session of this client's access token (`POST /logout`): the device the
+    /// login made disappears from the account, and the token stops working. A token that
+    /// is already logged out counts as done.
+    pub fn logout(&self) -> Result<(), ClientError> {
+        let response = self.send_request(&flows::logout())?;
+        flows::logout_done(&response).map_err(ClientError::Flow)
+    }
+
     /// Who the token belongs to (`GET /account/whoami`).
     pub fn whoami(&self) -> Result<LoginInfo, ClientError> {
         self.json(Method::Get, "/account/whoami", &[], None)
@@ -305,16 +513,6 @@ impl Client {
         }
     }
 
-    fn send(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> Result<Response<Body>, ClientError> {
-        self.send_inner(method, path, query, body, false)
-    }
-
     /// Runs a flow of the `flows` crate to its end over this client: each request it asks
     /// for is sent, and each answer (errors included) fed back.
     pub fn run<F: flows::Flow>(&self, mut flow: F) -> Result<F::Output, ClientError> {
@@ -326,8 +524,10 @@ impl Client {
     }
 
     /// Sends one request a flow or a plan of the `flows` crate made, and returns the
-    /// server's answer whatever its status (rate limits are waited out; a connection that
-    /// cannot be made is an error).
+    /// server's answer whatever its status. Rate limits are waited out; a 5xx answer or a
+    /// failed connection is retried with backoff when the request may be repeated
+    /// ([`flows::Request::repeatable`]), and the last answer returned; a connection that
+    /// cannot be made is an error.
     pub fn send_request(&self, request: &flows::Request) -> Result<flows::Response, ClientError> {
         let method = match request.method {
             flows::Method::Get => Method::Get,
@@ -338,87 +538,188 @@ impl Client {
         let path = request.path.strip_prefix(API).ok_or_else(|| {
             ClientError::Json(format!("a flow asked for {}", request.path).into())
         })?;
-        let mut response = self.send_inner(method, path, &[], request.body.as_ref(), true)?;
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| ClientError::Json(e.into()))?;
-        let body = if text.trim().is_empty() {
-            json!({})
-        } else {
-            serde_json::from_str(&text).map_err(|e| ClientError::Json(e.into()))?
-        };
-        Ok(flows::Response::new(status, body))
+        let mut call = Call::new(method, path, &[], request.body.as_ref());
+        call.repeatable = request.repeatable;
+        call.errors_are_answers = true;
+        self.exchange(&call, |mut response| {
+            let status = response.status().as_u16();
+            let bytes = read_body(&mut response)?;
+            let body = if bytes.trim_ascii().is_empty() {
+                json!({})
+            } else {
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| ReadFailure::Final(ClientError::Json(e.into())))?
+            };
+            Ok(flows::Response::new(status, body))
+        })
     }
 
-    fn send_inner(
+    /// Sends `call`, retrying as [`ConnectOptions`] says, and hands a successful answer
+    /// (or, with `errors_are_answers`, any answer but a 429) to `read`. A network failure
+    /// while `read` reads the body is retried like one before the answer.
+    fn exchange<T>(
         &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&Value>,
-        errors_are_answers: bool,
-    ) -> Result<Response<Body>, ClientError> {
-        let url = self.url_for(path, query);
+        call: &Call<'_>,
+        mut read: impl FnMut(Response<Body>) -> Result<T, ReadFailure>,
+    ) -> Result<T, ClientError> {
+        let url = self.url_for(call.path, call.query);
+        let max = if call.repeatable {
+            self.options.max_attempts
+        } else {
+            1
+        };
+        let mut attempt = 1;
         let mut rate_limited = 0;
-        let mut transport = 0;
         loop {
-            let result = match method {
-                Method::Get => self.authorize(self.agent.get(url.as_str())).call(),
-                Method::Delete => self.authorize(self.agent.delete(url.as_str())).call(),
-                Method::Post => self
-                    .authorize(self.agent.post(url.as_str()))
-                    .send_json(body.unwrap_or(&json!({}))),
-                Method::Put => self
-                    .authorize(self.agent.put(url.as_str()))
-                    .send_json(body.unwrap_or(&json!({}))),
-            };
-            let response = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    transport += 1;
-                    if transport > MAX_TRANSPORT_RETRIES
-                        || !matches!(method, Method::Get | Method::Put)
-                    {
-                        return Err(ClientError::Transport {
-                            url: url.to_string(),
-                            reason: e,
-                        });
+            let failure = match self.once(call, &url) {
+                Err(e) => e,
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    if status == 429 {
+                        let err = error_from(status, response, call.query);
+                        let ClientError::RateLimited { retry_after_ms } = &err else {
+                            return Err(err);
+                        };
+                        rate_limited += 1;
+                        if rate_limited > MAX_RATE_LIMIT_RETRIES {
+                            return Err(err);
+                        }
+                        let wait = Duration::from_millis(retry_after_ms.unwrap_or(1000))
+                            .clamp(Duration::from_millis(50), self.options.max_retry_delay);
+                        self.wait(
+                            RetryCause::RateLimited,
+                            wait,
+                            rate_limited + 1,
+                            MAX_RATE_LIMIT_RETRIES + 1,
+                        );
+                        continue;
                     }
-                    std::thread::sleep(Duration::from_millis(250 * u64::from(transport)));
-                    continue;
+                    if status >= 500 && attempt < max {
+                        drop(response);
+                        attempt += 1;
+                        self.wait(
+                            RetryCause::Status(status),
+                            self.backoff(attempt - 1),
+                            attempt,
+                            max,
+                        );
+                        continue;
+                    }
+                    if !(200..300).contains(&status) && !call.errors_are_answers {
+                        return Err(self.typed_error(status, response, call.query));
+                    }
+                    match read(response) {
+                        Ok(v) => return Ok(v),
+                        Err(ReadFailure::Final(e)) => return Err(e),
+                        Err(ReadFailure::Network(e)) => self.network_error(&url, e),
+                    }
                 }
             };
-            let status = response.status().as_u16();
-            if (200..300).contains(&status) || (errors_are_answers && status != 429) {
-                return Ok(response);
+            let retry = matches!(
+                &failure,
+                ClientError::Stalled { .. }
+                    | ClientError::Transport {
+                        reason: ureq::Error::Io(_)
+                            | ureq::Error::Timeout(_)
+                            | ureq::Error::ConnectionFailed
+                            | ureq::Error::Protocol(_),
+                        ..
+                    }
+            );
+            if !retry || attempt >= max {
+                return Err(failure);
             }
-            let mut err = error_from(status, response, query);
-            // Synapse (seen with 1.163.2) answers M_WRONG_ROOM_KEYS_VERSION with the
-            // *requested* version as `current_version`; ask for the real one.
-            if let ClientError::WrongVersion {
-                given,
-                current_version,
-            } = &mut err
-                && (current_version.is_empty() || current_version == given)
-                && let Ok(current) = self.backup_version(None)
-                && let Some(v) = current.version
-            {
-                *current_version = v;
-            }
-            if let ClientError::RateLimited { retry_after_ms } = &err {
-                rate_limited += 1;
-                if rate_limited <= MAX_RATE_LIMIT_RETRIES {
-                    let wait = retry_after_ms.unwrap_or(1000).clamp(50, 30_000);
-                    std::thread::sleep(Duration::from_millis(wait));
-                    continue;
+            attempt += 1;
+            let why = match &failure {
+                ClientError::Transport { reason, .. } => reason.to_string(),
+                other => other.to_string(),
+            };
+            self.wait(
+                RetryCause::Network(why),
+                self.backoff(attempt - 1),
+                attempt,
+                max,
+            );
+        }
+    }
+
+    /// Sends `call` once.
+    fn once(&self, call: &Call<'_>, url: &Url) -> Result<Response<Body>, ClientError> {
+        let result = match call.method {
+            Method::Get => self.authorize(self.agent.get(url.as_str())).call(),
+            Method::Delete => self.authorize(self.agent.delete(url.as_str())).call(),
+            Method::Post => self
+                .authorize(self.agent.post(url.as_str()))
+                .send_json(call.body.unwrap_or(&json!({}))),
+            Method::Put => self
+                .authorize(self.agent.put(url.as_str()))
+                .send_json(call.body.unwrap_or(&json!({}))),
+        };
+        result.map_err(|e| self.network_error(url, e))
+    }
+
+    /// A failure of the connection: a silent server is [`ClientError::Stalled`].
+    fn network_error(&self, url: &Url, e: ureq::Error) -> ClientError {
+        match e {
+            ureq::Error::Timeout(ureq::Timeout::PerRead | ureq::Timeout::PerWrite) => {
+                ClientError::Stalled {
+                    url: url.to_string(),
+                    idle: self.options.idle_timeout,
                 }
             }
-            return Err(err);
+            reason => ClientError::Transport {
+                url: url.to_string(),
+                reason,
+            },
         }
+    }
+
+    /// The typed error of a non-2xx answer.
+    fn typed_error(
+        &self,
+        status: u16,
+        response: Response<Body>,
+        query: &[(&str, &str)],
+    ) -> ClientError {
+        let mut err = error_from(status, response, query);
+        // Synapse (seen with 1.163.2) answers M_WRONG_ROOM_KEYS_VERSION with the
+        // *requested* version as `current_version`; ask for the real one.
+        if let ClientError::WrongVersion {
+            given,
+            current_version,
+        } = &mut err
+            && (current_version.is_empty() || current_version == given)
+            && let Ok(current) = self.backup_version(None)
+            && let Some(v) = current.version
+        {
+            *current_version = v;
+        }
+        err
+    }
+
+    /// The wait before retry `n` (1 for the first): the first delay doubled `n - 1`
+    /// times, capped, then scaled by a random factor in [0.5, 1] so that many clients do
+    /// not retry in step.
+    fn backoff(&self, n: u32) -> Duration {
+        let full = self
+            .options
+            .retry_delay
+            .saturating_mul(1u32 << (n.saturating_sub(1)).min(16))
+            .min(self.options.max_retry_delay);
+        full.mul_f64(0.5 + jitter() / 2.0)
+    }
+
+    /// Reports a wait through the callback, then sleeps it.
+    fn wait(&self, cause: RetryCause, wait: Duration, attempt: u32, max_attempts: u32) {
+        if let Some(RetryCallback(f)) = &self.options.on_retry {
+            f(&RetryWait {
+                cause,
+                wait,
+                attempt,
+                max_attempts,
+            });
+        }
+        std::thread::sleep(wait);
     }
 
     fn json<T: DeserializeOwned>(
@@ -428,13 +729,15 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<T, ClientError> {
-        let mut response = self.send(method, path, query, body)?;
-        response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_json()
-            .map_err(|e| ClientError::Json(e.into()))
+        self.json_call(&Call::new(method, path, query, body))
+    }
+
+    fn json_call<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<T, ClientError> {
+        self.exchange(call, |mut response| {
+            let bytes = read_body(&mut response)?;
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ReadFailure::Final(ClientError::Json(e.into())))
+        })
     }
 
     /// The current backup version, or a given one (`GET /room_keys/version[/{v}]`).
@@ -492,15 +795,55 @@ impl Client {
     }
 
     /// Streams the whole keys download (`GET /room_keys/keys?version=V`), for
-    /// `backup_cipher::restore_reader`; nothing is buffered beyond the reader.
-    pub fn room_keys_reader(&self, version: &str) -> Result<impl Read + Send + use<>, ClientError> {
-        let response = self.send(
-            Method::Get,
-            "/room_keys/keys",
-            &[("version", version)],
-            None,
-        )?;
-        Ok(response.into_body().into_reader())
+    /// `backup_cipher::restore_reader`; nothing is buffered beyond the reader. A body that
+    /// is cut, shorter than its `Content-Length`, or silent for the idle timeout is a read
+    /// error carrying a [`DownloadError`](crate::DownloadError), never a quiet end; an
+    /// answer whose `Content-Type` is not JSON is refused ([`ClientError::NotJson`]).
+    pub fn room_keys_reader(&self, version: &str) -> Result<KeysDownload, ClientError> {
+        self.download(&flows::room_keys(version))
+    }
+
+    /// Streams the keys of one room (`GET /room_keys/keys/{roomId}?version=V`, a
+    /// `{"sessions": {…}}` body), as [`room_keys_reader`](Self::room_keys_reader) does the
+    /// whole download: e.g. to fetch again the rooms a cut download did not bring.
+    pub fn room_keys_reader_for_room(
+        &self,
+        version: &str,
+        room_id: &str,
+    ) -> Result<KeysDownload, ClientError> {
+        self.download(&flows::room_keys_for_room(version, room_id))
+    }
+
+    /// Sends a GET of the `flows` crate and returns its body as a stream.
+    fn download(&self, request: &flows::Request) -> Result<KeysDownload, ClientError> {
+        let path = request.path.strip_prefix(API).ok_or_else(|| {
+            ClientError::Json(format!("a flow asked for {}", request.path).into())
+        })?;
+        let mut call = Call::new(Method::Get, path, &[], None);
+        call.repeatable = request.repeatable;
+        let response = self.exchange(&call, Ok)?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type");
+        if let Some(t) = &content_type
+            && !is_json_type(t)
+        {
+            return Err(ClientError::NotJson {
+                content_type: t.clone(),
+            });
+        }
+        let content_length = header("content-length").and_then(|v| v.trim().parse().ok());
+        Ok(KeysDownload::new(
+            response.into_body().into_reader(),
+            content_length,
+            content_type,
+            self.options.idle_timeout,
+        ))
     }
 
     /// All keys of a version, parsed.
@@ -686,7 +1029,10 @@ impl Client {
     /// the account has no cross-signing keys.
     pub fn master_key(&self, user_id: &str) -> Result<Option<String>, ClientError> {
         let body = json!({ "device_keys": { user_id: [] } });
-        let response: Value = self.json(Method::Post, "/keys/query", &[], Some(&body))?;
+        // A query: repeating it changes nothing.
+        let mut call = Call::new(Method::Post, "/keys/query", &[], Some(&body));
+        call.repeatable = true;
+        let response: Value = self.json_call(&call)?;
         Ok(flows::master_key_in_query(&response, user_id))
     }
 

@@ -85,6 +85,28 @@ pub enum ClientError {
         #[source]
         reason: ureq::Error,
     },
+    /// The homeserver sent nothing for the idle timeout while an answer was awaited.
+    #[error(
+        "no data came from the homeserver at {url} for {}: it may be overloaded, or the \
+         connection is dead; try again later", crate::client::seconds(*idle)
+    )]
+    Stalled {
+        /// The URL.
+        url: String,
+        /// The idle timeout.
+        idle: std::time::Duration,
+    },
+    /// A download answered with a `Content-Type` that is not JSON (an HTML page of a
+    /// proxy or login portal in front of the homeserver, …).
+    #[error(
+        "the homeserver answered with {content_type}, not JSON{}: is a proxy, captive portal or \
+         login page in front of it?",
+        if content_type.to_ascii_lowercase().contains("html") { " (an HTML page)" } else { "" }
+    )]
+    NotJson {
+        /// The `Content-Type` it gave.
+        content_type: String,
+    },
     /// Plain `http://` to another host, which would send the token or password in the
     /// clear (the URL is shown without user-info).
     #[error(
