@@ -1,15 +1,20 @@
 //! Commands that talk to a homeserver: `fetch`, `upload`, `info`.
 
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use backup_cipher::{BackupVersion, signatures::sign_auth_data};
 use clap::Args;
-use homeserver::{ClientError, UploadProgress};
+use homeserver::{ClientError, UploadProgress, save_keys_body};
 
 use crate::{
     Fatal,
     files::write_output,
     keys::KeyArgs,
+    secret_file::SecretFile,
     server::{
         ServerArgs, fail, recover_from_server, server_secret_store, signing_key, version_info,
     },
@@ -19,7 +24,9 @@ use crate::{
 pub(crate) struct FetchArgs {
     #[command(flatten)]
     server: ServerArgs,
-    /// Where to write the keys (the GET /room_keys/keys body, streamed).
+    /// Where to write the keys (the GET /room_keys/keys body, streamed). Written only when
+    /// the whole body arrived and is a complete keys body; a cut or damaged download is
+    /// kept as OUT.partial instead (exit status 5), and an earlier OUT stays.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// Where to write the backup version (GET /room_keys/version).
@@ -55,18 +62,77 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
             w.write_all(b"\n")
         })?;
     }
-    let mut reader = client.room_keys_reader(&version).map_err(fail)?;
-    let mut bytes = 0u64;
-    write_output(Some(&args.out), |w| {
-        bytes = std::io::copy(&mut reader, w)?;
-        Ok(())
+    let reader = client.room_keys_reader(&version).map_err(fail)?;
+    let count = info.count.map_or("?".into(), |c| c.to_string());
+    if args.out == Path::new("-") {
+        let saved = save_keys_body(reader, std::io::stdout().lock())
+            .map_err(|e| Fatal::new(format!("cannot write output: {e}")))?;
+        return Ok(match saved.problem {
+            None => {
+                eprintln!(
+                    "fetched backup version {version} ({count} keys, {} bytes) to stdout",
+                    saved.bytes
+                );
+                ExitCode::SUCCESS
+            }
+            Some(problem) => {
+                eprintln!(
+                    "error: {problem}. The {} bytes written to stdout are not the whole backup",
+                    saved.bytes
+                );
+                ExitCode::from(FETCH_INCOMPLETE)
+            }
+        });
+    }
+    // Everything that arrives goes to OUT.partial (mode 0600); only a complete keys body
+    // of the announced length is then renamed over OUT, so an earlier OUT is never
+    // replaced by a cut or damaged download.
+    let partial = partial_path(&args.out);
+    let mut file = SecretFile::create(&partial)
+        .map_err(|e| Fatal::new(format!("cannot create {}: {e}", partial.display())))?;
+    let saved = save_keys_body(reader, std::io::BufWriter::new(&mut file))
+        .map_err(|e| Fatal::new(format!("cannot write {}: {e}", partial.display())))?;
+    file.commit()
+        .map_err(|e| Fatal::new(format!("cannot write {}: {e}", partial.display())))?;
+    if let Some(problem) = saved.problem {
+        let what = if problem.is_incomplete() {
+            "What arrived"
+        } else {
+            "What the homeserver sent"
+        };
+        eprintln!(
+            "error: {problem}. {what} ({} bytes) is kept in {}: `restore` can take every \
+             complete session in it. {} was not replaced; run `fetch` again for the whole backup",
+            saved.bytes,
+            partial.display(),
+            args.out.display()
+        );
+        return Ok(ExitCode::from(FETCH_INCOMPLETE));
+    }
+    std::fs::rename(&partial, &args.out).map_err(|e| {
+        Fatal::new(format!(
+            "cannot move {} to {}: {e}",
+            partial.display(),
+            args.out.display()
+        ))
     })?;
     eprintln!(
-        "fetched backup version {version} ({} keys, {bytes} bytes) to {}",
-        info.count.map_or("?".into(), |c| c.to_string()),
+        "fetched backup version {version} ({count} keys, {} bytes, complete) to {}",
+        saved.bytes,
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `fetch`'s exit status when the download was cut or damaged (what arrived is in
+/// OUT.partial).
+const FETCH_INCOMPLETE: u8 = 5;
+
+/// `OUT.partial`, next to OUT.
+fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
 }
 
 #[derive(Debug, Args)]

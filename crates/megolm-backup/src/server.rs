@@ -1,11 +1,18 @@
 //! Reaching the homeserver, shared by the commands that talk to one: the connection
 //! options, and the library's flows run over the blocking client.
 
-use std::path::PathBuf;
+mod login_session;
+
+use std::{path::PathBuf, time::Duration};
 
 use backup_cipher::BackupVersion;
 use clap::Args;
 use homeserver::{Client, ClientError};
+
+pub(crate) use login_session::Session;
+// For the SIGINT/SIGTERM handler (secret_file.rs) to call before it exits.
+#[allow(unused_imports)]
+pub(crate) use login_session::logout_on_interrupt;
 
 use crate::{
     Fatal,
@@ -37,12 +44,22 @@ pub(crate) struct ServerArgs {
     /// crosses the network in the clear).
     #[arg(long)]
     allow_insecure_http: bool,
+    /// With --user: keep the login when the command ends (its device id is printed)
+    /// instead of logging it out.
+    #[arg(long, requires = "user")]
+    keep_login: bool,
+    /// Give up on a homeserver that sends nothing for this many seconds (while an answer
+    /// is awaited, or in the middle of a download). A download that keeps receiving is
+    /// never cut, however long it takes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
 }
 
 impl ServerArgs {
     /// Connects; `stdin_busy` says stdin carries something else (a key), so a password
-    /// must come from a file.
-    pub(crate) fn connect(&self, stdin_busy: bool) -> Result<Client, Fatal> {
+    /// must come from a file. A login made here with --user is logged out when the
+    /// returned session is dropped (unless --keep-login).
+    pub(crate) fn connect(&self, stdin_busy: bool) -> Result<Session, Fatal> {
         Ok(self.connect_with_password(stdin_busy)?.0)
     }
 
@@ -50,13 +67,16 @@ impl ServerArgs {
     pub(crate) fn connect_with_password(
         &self,
         stdin_busy: bool,
-    ) -> Result<(Client, Option<zeroize::Zeroizing<String>>), Fatal> {
+    ) -> Result<(Session, Option<zeroize::Zeroizing<String>>), Fatal> {
         let url = self
             .homeserver
             .as_deref()
             .ok_or_else(|| Fatal::new("give the homeserver with --homeserver URL"))?;
-        let mut options = homeserver::ConnectOptions::new();
+        // Each wait before a retry is shown: a rate limit or a failing server can hold
+        // the command for a while.
+        let mut options = homeserver::ConnectOptions::new().on_retry(|w| eprintln!("{w}"));
         options.allow_insecure_http = self.allow_insecure_http;
+        options.idle_timeout = Duration::from_secs(self.idle_timeout);
         if let Some(path) = &self.ca_file {
             options.ca_pem = Some(std::fs::read(path).map_err(|e| {
                 Fatal::new(format!("cannot read the CA file {}: {e}", path.display()))
@@ -72,9 +92,20 @@ impl ServerArgs {
                 }
                 None => secret_from_stdin()?,
             };
-            let (client, _) =
+            let (client, login) =
                 Client::login_password_with(url, user, &password, &options).map_err(fail)?;
-            return Ok((client, Some(password)));
+            let session = if self.keep_login {
+                eprintln!(
+                    "the login stays: device {} of {} keeps its access token until you log it \
+                     out (Settings → Sessions in your Matrix client)",
+                    login.device_id.as_deref().unwrap_or("?"),
+                    login.user_id
+                );
+                Session::borrowed(client)
+            } else {
+                Session::owned(client, login.device_id, &options).map_err(fail)?
+            };
+            return Ok((session, Some(password)));
         }
         let password = self
             .password_file
@@ -101,7 +132,7 @@ impl ServerArgs {
             }
             e => fail(e),
         })?;
-        Ok((client, password))
+        Ok((Session::borrowed(client), password))
     }
 }
 
