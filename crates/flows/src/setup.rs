@@ -212,15 +212,16 @@ pub struct SetupPlan {
     pub notes: Vec<String>,
 }
 
-/// Why no setup is planned. Each message says what to do; nothing was changed.
+/// Why no setup is planned. Each message says what is needed, in this API's terms (a
+/// reset, the old key, the password); nothing was changed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanError {
     /// Secure backup exists and `reset` was not chosen.
     #[error(
         "secure backup is already set up on {user} (secret-storage key {key}, backup version \
-         {version}); nothing was changed. Use --reset to replace it, with --old-key-file to \
-         carry the old sessions over"
+         {version}); nothing was changed. Replacing it needs a reset, with the old Security \
+         Key or Phrase to carry the old sessions over"
     )]
     AlreadySetUp {
         /// The user.
@@ -233,20 +234,19 @@ pub enum PlanError {
     /// The account has cross-signing keys whose private parts could not be read.
     #[error(
         "this account already has cross-signing keys (master key {0}), and their private \
-         parts could not be read from its secret storage. Give the old Security Key or Phrase \
-         with --reset --old-key-file FILE to keep them, or pass --replace-cross-signing to \
-         create new ones: other people and your other devices will then see a new identity \
-         and must verify you again. Nothing was changed"
+         parts could not be read from its secret storage. Reset with the old Security Key or \
+         Phrase to keep them, or choose to replace them: other people and your other devices \
+         will then see a new identity and must verify you again. Nothing was changed"
     )]
     CrossSigningExists(String),
     /// Replacing cross-signing keys needs the account password.
     #[error(
-        "replacing cross-signing keys needs your account password (the server asks for it): \
-         give it with --password-file FILE, or log in with --user. Nothing was changed"
+        "replacing cross-signing keys needs your account password (the server asks for it). \
+         Nothing was changed"
     )]
     NeedsPassword,
     /// The old key opens neither the old backup nor the old secret storage.
-    #[error("the old key (--old-key-file): {0}")]
+    #[error("the old Security Key or Phrase (or the old backup's key): {0}")]
     OldKey(RecoverError),
     /// The new setup could not be built.
     #[error(transparent)]
@@ -485,6 +485,25 @@ mod tests {
         .unwrap();
         assert!(plan.upload_cross_signing.is_some());
         assert!(plan.notes.iter().any(|n| n.contains("new identity")));
+    }
+
+    /// The library says what is needed in its own terms; the CLI adds its options.
+    #[test]
+    fn plan_errors_name_no_command_line_option() {
+        let mut set_up = fresh(None);
+        set_up.secret_storage.create_key(None, None).unwrap();
+        let keys = fresh(Some("bWFzdGVy".into()));
+        let reset = SetupChoices::new(SetupSecret::GenerateKey).reset(None);
+        let errors = [
+            plan_setup(&set_up, SetupChoices::new(SetupSecret::GenerateKey)).unwrap_err(),
+            plan_setup(&keys, reset).unwrap_err(),
+            plan_setup(&keys, reset.replace_cross_signing(true)).unwrap_err(),
+        ];
+        for e in errors {
+            let text = e.to_string();
+            assert!(!text.contains("--"), "{text}");
+            assert!(!text.contains("FILE"), "{text}");
+        }
     }
 
     #[test]

@@ -1291,6 +1291,24 @@ mod tests {
         ));
     }
 
+    /// Library errors say what is needed, never a CLI option or subcommand.
+    #[test]
+    fn errors_name_no_command_line_option() {
+        for e in [
+            ClientError::NoBackup,
+            ClientError::AuthRequired {
+                session: None,
+                flows: "m.login.password".into(),
+            },
+            ClientError::InsecureHttp("http://matrix.example.org/".into()),
+            ClientError::CaFile("it holds no PEM certificate".into()),
+        ] {
+            let text = e.to_string();
+            assert!(!text.contains("--"), "{text}");
+            assert!(!text.contains('`'), "{text}");
+        }
+    }
+
     #[test]
     fn a_token_is_one_line_of_visible_ascii() {
         assert!(check_access_token("syt_abc_123\n").is_ok());

@@ -80,7 +80,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         // Refuse before asking for a phrase.
         let refused = flows::plan_setup(&state, flows::SetupChoices::new(SetupSecret::GenerateKey));
         if let Err(e) = refused {
-            return Err(Fatal::new(e));
+            return Err(plan_fail(e));
         }
     }
 
@@ -127,7 +127,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     if args.reset {
         choices = choices.reset(old_text.as_deref().map(|s| s.as_str()));
     }
-    let plan = flows::plan_setup(&state, choices).map_err(Fatal::new)?;
+    let plan = flows::plan_setup(&state, choices).map_err(plan_fail)?;
     for note in &plan.notes {
         eprintln!("{note}");
     }
@@ -244,6 +244,25 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A refused plan as the CLI says it: the library's reason, and the options that help.
+fn plan_fail(e: flows::PlanError) -> Fatal {
+    use flows::PlanError as E;
+    match &e {
+        E::AlreadySetUp { .. } => Fatal::new(format!(
+            "{e}: use --reset, with --old-key-file FILE to carry the old sessions over"
+        )),
+        E::CrossSigningExists(_) => Fatal::new(format!(
+            "{e}. To keep them: --reset --old-key-file FILE; to replace them: \
+             --replace-cross-signing"
+        )),
+        E::NeedsPassword => Fatal::new(format!(
+            "{e}: give it with --password-file FILE, or log in with --user"
+        )),
+        E::OldKey(_) => Fatal::new(format!("{e} (--old-key-file)")),
+        _ => Fatal::new(e),
+    }
 }
 
 fn verify(state: &flows::AccountState, given: &str, version: &str) -> Result<(), Fatal> {
