@@ -304,6 +304,35 @@ fn read_body(response: &mut Response<Body>) -> Result<Vec<u8>, ReadFailure> {
         })
 }
 
+/// A failure of the connection that another attempt may not meet: refused, reset, cut,
+/// timed out, unreachable. Not TLS (an untrusted certificate stays untrusted), not a
+/// malformed answer.
+fn transient(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    match e {
+        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed => true,
+        ureq::Error::Io(io) => {
+            let tls = io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>());
+            !tls && matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::NotConnected
+                    | K::BrokenPipe
+                    | K::TimedOut
+                    | K::UnexpectedEof
+                    | K::HostUnreachable
+                    | K::NetworkUnreachable
+                    | K::NetworkDown
+            )
+        }
+        _ => false,
+    }
+}
+
 /// A number in [0, 1) that differs from call to call (for backoff jitter; not a secret).
 fn jitter() -> f64 {
     use std::hash::{BuildHasher, Hasher};
@@ -615,17 +644,11 @@ impl Client {
                     }
                 }
             };
-            let retry = matches!(
-                &failure,
-                ClientError::Stalled { .. }
-                    | ClientError::Transport {
-                        reason: ureq::Error::Io(_)
-                            | ureq::Error::Timeout(_)
-                            | ureq::Error::ConnectionFailed
-                            | ureq::Error::Protocol(_),
-                        ..
-                    }
-            );
+            let retry = match &failure {
+                ClientError::Stalled { .. } => true,
+                ClientError::Transport { reason, .. } => transient(reason),
+                _ => false,
+            };
             if !retry || attempt >= max {
                 return Err(failure);
             }

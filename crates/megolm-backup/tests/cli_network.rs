@@ -152,6 +152,8 @@ fn a_private_ca_is_trusted_only_when_given() {
         "{}",
         stderr(&o)
     );
+    // An untrusted certificate stays untrusted: not retried.
+    assert!(!stderr(&o).contains("retrying"), "{}", stderr(&o));
 
     // With the CA: the server's answer (no backup) comes through.
     let ca = dir.join("ca.pem");
