@@ -223,3 +223,37 @@ pub fn path_segment(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn download_and_logout_requests() {
+        let r = room_keys_for_room("v/1", "!room:example.org");
+        assert_eq!(
+            (r.method, r.path.as_str(), r.repeatable),
+            (
+                Method::Get,
+                "/_matrix/client/v3/room_keys/keys/%21room%3Aexample.org?version=v%2F1",
+                true
+            )
+        );
+        assert_eq!(
+            room_keys("7").path,
+            "/_matrix/client/v3/room_keys/keys?version=7"
+        );
+        let out = logout();
+        assert_eq!(
+            (out.method, out.path.as_str()),
+            (Method::Post, "/_matrix/client/v3/logout")
+        );
+        assert!(out.repeatable);
+        // A POST that creates something is not repeatable by default.
+        assert!(!Request::new(Method::Post, "/x".into(), None).repeatable);
+        assert!(logout_done(&Response::ok(json!({}))).is_ok());
+        assert!(logout_done(&Response::new(401, json!({"errcode": "M_UNKNOWN_TOKEN"}))).is_ok());
+        assert!(logout_done(&Response::new(500, json!({"errcode": "M_UNKNOWN"}))).is_err());
+    }
+}
