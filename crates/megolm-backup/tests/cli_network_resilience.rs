@@ -320,3 +320,59 @@ fn keep_login_keeps_it_and_names_the_device() {
     assert!(stderr(&o).contains("MKBDEVICE"), "{}", stderr(&o));
     assert_eq!(logouts(&server), 0);
 }
+
+/// SIGINT while a command that logged in with --user waits on the homeserver: the login
+/// is logged out before the process exits 130.
+#[test]
+#[ignore = "needs the SIGINT/SIGTERM handler (secret_file.rs) to call server::logout_on_interrupt"]
+fn an_interrupted_login_is_logged_out() {
+    let dir = tmp("interrupt");
+    let server = login_server(Reply::json(200, &version_body()));
+    server.on(
+        "GET",
+        KEYS,
+        [Reply::bytes(200, "application/json", keys_body(5))
+            .delivered(Delivery::StallAfter(10, Duration::from_secs(30)))],
+    );
+    let password = write(&dir, "password.txt", "correct horse");
+    let out = dir.join("keys.json");
+    let mut child = common::bin()
+        .args([
+            "fetch",
+            "--homeserver",
+            server.url(),
+            "--user",
+            "alice",
+            "--password-file",
+            &password,
+            "--out",
+            p(&out),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (at most 10 s) until the download is under way.
+    let mut started = false;
+    for _ in 0..200 {
+        if server.requests().iter().any(|r| r.path.starts_with(KEYS)) {
+            started = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !started {
+        let _ = child.kill();
+    }
+    assert!(started, "{:?}", server.requests());
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert_eq!(logouts(&server), 1, "{:?}", server.requests());
+    assert!(!out.exists());
+}
