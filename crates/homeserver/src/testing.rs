@@ -68,6 +68,35 @@ pub fn new_user(url: &str) -> (Client, String, String) {
     (client, info.user_id, password)
 }
 
+/// The devices of the token's owner (`GET /devices`): (device id, display name), sorted.
+pub fn devices(url: &str, token: &str) -> Vec<(String, Option<String>)> {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    );
+    let mut r = agent
+        .get(&format!("{url}/_matrix/client/v3/devices"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let body: serde_json::Value = r.body_mut().read_json().unwrap();
+    assert!(r.status().is_success(), "devices: {body}");
+    let mut devices: Vec<_> = body["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["device_id"].as_str().unwrap().to_owned(),
+                d["display_name"].as_str().map(str::to_owned),
+            )
+        })
+        .collect();
+    devices.sort();
+    devices
+}
+
 pub use fake::{Delivery, FakeServer, Recorded, Reply};
 
 /// A scripted homeserver on 127.0.0.1 (never another address), for tests of what the
