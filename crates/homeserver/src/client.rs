@@ -655,6 +655,7 @@ impl Client {
             attempt += 1;
             let why = match &failure {
                 ClientError::Transport { reason, .. } => reason.to_string(),
+                ClientError::Stalled { idle, .. } => format!("no data came for {}", seconds(*idle)),
                 other => other.to_string(),
             };
             self.wait(

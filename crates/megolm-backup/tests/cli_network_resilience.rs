@@ -154,6 +154,27 @@ fn an_incomplete_download_never_replaces_out_and_is_kept_as_partial() {
     }
 }
 
+/// To stdout ("-"): a cut download is still said to be cut, with exit status 5.
+#[test]
+fn a_cut_download_to_stdout_is_said_so() {
+    let dir = tmp("stdout");
+    let body = keys_body(20);
+    let cut = body.len() / 2;
+    let server = server_with(
+        Reply::bytes(200, "application/json", body.clone())
+            .content_length(None)
+            .delivered(Delivery::CutAfter(cut)),
+    );
+    let o = fetch(&server, &dir, std::path::Path::new("-"));
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert_eq!(o.stdout, body[..cut]);
+    assert!(
+        stderr(&o).contains(&format!("ends at byte {cut}")),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// An HTML page (a portal in front of the homeserver) is refused, and nothing is written.
 #[test]
 fn an_html_page_is_refused() {
