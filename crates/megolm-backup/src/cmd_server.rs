@@ -64,20 +64,34 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
     }
     let reader = client.room_keys_reader(&version).map_err(fail)?;
     let count = info.count.map_or("?".into(), |c| c.to_string());
-    if args.out == Path::new("-") {
-        let saved = save_keys_body(reader, std::io::stdout().lock())
-            .map_err(|e| Fatal::new(format!("cannot write output: {e}")))?;
+    // Stdout, or an existing output that is not a regular file (a FIFO, a terminal,
+    // /dev/stdout): written in place as it arrives, never replaced.
+    let in_place = args.out == Path::new("-")
+        || std::fs::metadata(&args.out).is_ok_and(|m| !m.file_type().is_file());
+    if in_place {
+        let (saved, shown) = if args.out == Path::new("-") {
+            let saved = save_keys_body(reader, std::io::stdout().lock());
+            (saved, "stdout".to_owned())
+        } else {
+            let target = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&args.out)
+                .map_err(|e| Fatal::new(format!("cannot open {}: {e}", args.out.display())))?;
+            let saved = save_keys_body(reader, std::io::BufWriter::new(target));
+            (saved, args.out.display().to_string())
+        };
+        let saved = saved.map_err(|e| Fatal::new(format!("cannot write {shown}: {e}")))?;
         return Ok(match saved.problem {
             None => {
                 eprintln!(
-                    "fetched backup version {version} ({count} keys, {} bytes) to stdout",
+                    "fetched backup version {version} ({count} keys, {} bytes, complete) to {shown}",
                     saved.bytes
                 );
                 ExitCode::SUCCESS
             }
             Some(problem) => {
                 eprintln!(
-                    "error: {problem}. The {} bytes written to stdout are not the whole backup",
+                    "error: {problem}. The {} bytes written to {shown} are not the whole backup",
                     saved.bytes
                 );
                 ExitCode::from(FETCH_INCOMPLETE)

@@ -175,6 +175,54 @@ fn a_cut_download_to_stdout_is_said_so() {
     );
 }
 
+/// An output that exists and is not a regular file (a FIFO) is written in place, never
+/// replaced by a regular file.
+#[test]
+fn a_fifo_output_is_written_in_place() {
+    use std::{io::Read, os::unix::fs::OpenOptionsExt};
+    let dir = tmp("fifo");
+    let fifo = dir.join("keys.fifo");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let body = keys_body(4);
+    let server = server_with(Reply::bytes(200, "application/json", body.clone()));
+    // The reader: opened without blocking; polled (at most 30 s) until the writer has
+    // written and closed.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            const O_NONBLOCK: i32 = 0o4000;
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(O_NONBLOCK)
+                .open(&fifo)
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            for _ in 0..3000 {
+                match f.read(&mut buf) {
+                    Ok(0) if !got.is_empty() => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("{e}"),
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            got
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let o = fetch(&server, &dir, &fifo);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(reader.join().unwrap(), body);
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&kind));
+}
+
 /// An HTML page (a portal in front of the homeserver) is refused, and nothing is written.
 #[test]
 fn an_html_page_is_refused() {
