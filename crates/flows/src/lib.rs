@@ -6,6 +6,7 @@
 )]
 
 mod recovery;
+pub mod requests;
 pub mod setup;
 mod upload;
 
@@ -63,54 +64,6 @@ impl Request {
             repeatable: method != Method::Post,
         }
     }
-
-    fn get(path: String) -> Self {
-        Self::new(Method::Get, path, None)
-    }
-}
-
-/// `POST /logout`: ends the session (device and access token) the request is sent with.
-/// Repeatable: a second logout of the same token is answered 401 `M_UNKNOWN_TOKEN`, which
-/// [`logout_done`] counts as done.
-pub fn logout() -> Request {
-    Request {
-        repeatable: true,
-        ..Request::new(
-            Method::Post,
-            format!("{API_PREFIX}/logout"),
-            Some(serde_json::json!({})),
-        )
-    }
-}
-
-/// Whether the answer to [`logout`] means the session is over: 200, or 401
-/// `M_UNKNOWN_TOKEN` (it was already logged out, e.g. by a retried logout). Anything else
-/// is the server's error.
-pub fn logout_done(response: &Response) -> Result<(), FlowError> {
-    if response.is_success() || (response.status == 401 && response.errcode() == "M_UNKNOWN_TOKEN")
-    {
-        Ok(())
-    } else {
-        Err(response.error())
-    }
-}
-
-/// `GET /room_keys/keys?version=V`: every key of a backup version (large: stream it).
-pub fn room_keys(version: &str) -> Request {
-    Request::get(format!(
-        "{API_PREFIX}/room_keys/keys?version={}",
-        path_segment(version)
-    ))
-}
-
-/// `GET /room_keys/keys/{roomId}?version=V`: the keys of one room of a backup version
-/// (`{"sessions": {…}}`), e.g. to fetch again the rooms a cut download did not bring.
-pub fn room_keys_for_room(version: &str, room_id: &str) -> Request {
-    Request::get(format!(
-        "{API_PREFIX}/room_keys/keys/{}?version={}",
-        path_segment(room_id),
-        path_segment(version)
-    ))
 }
 
 /// What the server answered: the HTTP status and the JSON body (`{}` when it had none).
@@ -141,10 +94,10 @@ impl Response {
     fn is_not_found(&self) -> bool {
         self.status == 404 && self.errcode() == "M_NOT_FOUND"
     }
-    fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
-    fn error(&self) -> FlowError {
+    pub(crate) fn error(&self) -> FlowError {
         FlowError::Server {
             status: self.status,
             errcode: self.errcode().to_owned(),
@@ -222,38 +175,4 @@ pub fn path_segment(s: &str) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn download_and_logout_requests() {
-        let r = room_keys_for_room("v/1", "!room:example.org");
-        assert_eq!(
-            (r.method, r.path.as_str(), r.repeatable),
-            (
-                Method::Get,
-                "/_matrix/client/v3/room_keys/keys/%21room%3Aexample.org?version=v%2F1",
-                true
-            )
-        );
-        assert_eq!(
-            room_keys("7").path,
-            "/_matrix/client/v3/room_keys/keys?version=7"
-        );
-        let out = logout();
-        assert_eq!(
-            (out.method, out.path.as_str()),
-            (Method::Post, "/_matrix/client/v3/logout")
-        );
-        assert!(out.repeatable);
-        // A POST that creates something is not repeatable by default.
-        assert!(!Request::new(Method::Post, "/x".into(), None).repeatable);
-        assert!(logout_done(&Response::ok(json!({}))).is_ok());
-        assert!(logout_done(&Response::new(401, json!({"errcode": "M_UNKNOWN_TOKEN"}))).is_ok());
-        assert!(logout_done(&Response::new(500, json!({"errcode": "M_UNKNOWN"}))).is_err());
-    }
 }

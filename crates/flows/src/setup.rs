@@ -19,9 +19,7 @@ use ssss::{
     setup::{SecureBackupSetup, SetupError, SetupSecret, Signer},
 };
 
-use crate::{
-    API_PREFIX, Flow, FlowError, Method, Request, Response, SecretStorageFlow, path_segment,
-};
+use crate::{Flow, FlowError, Request, Response, SecretStorageFlow, requests};
 
 /// What the account has now.
 #[derive(Debug, Clone)]
@@ -72,15 +70,7 @@ impl Flow for AccountStateFlow {
         }
         self.query_sent = true;
         self.query_pending = true;
-        // A query: repeating it changes nothing.
-        Some(Request {
-            repeatable: true,
-            ..Request::new(
-                Method::Post,
-                format!("{API_PREFIX}/keys/query"),
-                Some(json!({ "device_keys": { self.user_id.clone(): [] } })),
-            )
-        })
+        Some(requests::keys_query(&self.user_id))
     }
 
     fn receive(&mut self, response: Response) -> Result<(), FlowError> {
@@ -321,33 +311,17 @@ pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<Set
     )?;
     setup.add_cross_signing(&cross_signing, user)?;
     let upload_cross_signing = if new_keys {
-        Some(Request::new(
-            Method::Post,
-            format!("{API_PREFIX}/keys/device_signing/upload"),
-            Some(cross_signing.upload_body(user)?),
+        Some(requests::upload_cross_signing(
+            cross_signing.upload_body(user)?,
         ))
     } else {
         None
     };
-    let create_version = Request::new(
-        Method::Post,
-        format!("{API_PREFIX}/room_keys/version"),
-        serde_json::to_value(&setup.backup_version).ok(),
-    );
+    let create_version = requests::create_backup_version(&setup.backup_version);
     let account_data = setup
         .account_data
         .iter()
-        .map(|(event_type, content)| {
-            Request::new(
-                Method::Put,
-                format!(
-                    "{API_PREFIX}/user/{}/account_data/{}",
-                    path_segment(user),
-                    path_segment(event_type)
-                ),
-                Some(content.clone()),
-            )
-        })
+        .map(|(event_type, content)| requests::set_account_data(user, event_type, content.clone()))
         .collect();
     let (carry_over, old_version_kept, delete_old_version) = match (current_id, old_key) {
         (Some(old_version), Some(old_key)) => (
@@ -356,14 +330,7 @@ pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<Set
                 old_key,
             }),
             None,
-            Some(Request::new(
-                Method::Delete,
-                format!(
-                    "{API_PREFIX}/room_keys/version/{}",
-                    path_segment(&old_version)
-                ),
-                None,
-            )),
+            Some(requests::delete_backup_version(&old_version)),
         ),
         (Some(old_version), None) => (None, Some(old_version), None),
         (None, _) => (None, None, None),
@@ -518,11 +485,7 @@ mod tests {
 
     #[test]
     fn the_password_answers_the_servers_question() {
-        let request = Request::new(
-            Method::Post,
-            "/_matrix/client/v3/keys/device_signing/upload".into(),
-            Some(json!({"master_key": {}})),
-        );
+        let request = requests::upload_cross_signing(json!({"master_key": {}}));
         let ok = Response::ok(json!({}));
         assert!(with_password(&request, &ok, "@a:x", "pw").is_none());
         let question = Response::new(

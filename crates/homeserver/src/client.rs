@@ -13,7 +13,7 @@ use ureq::{
 use url::{Host, Url};
 use zeroize::{Zeroize, Zeroizing};
 
-use flows::{Flow as _, path_segment};
+use flows::Flow as _;
 
 use crate::{ClientError, KeysDownload, TokenProblem, download::is_json_type};
 
@@ -252,34 +252,32 @@ pub struct UploadReport {
     pub last_update: Option<RoomKeysUpdate>,
 }
 
-/// One request to send.
+/// One request to send: a request of `flows::requests` (or of a flow), its path taken
+/// below the API prefix.
 struct Call<'a> {
-    method: Method,
+    method: flows::Method,
+    /// Below the API prefix, percent-encoded, with its query.
     path: &'a str,
-    query: &'a [(&'a str, &'a str)],
     body: Option<&'a Value>,
-    /// May be sent again after a 5xx or a failed connection: GET, PUT and DELETE, and
-    /// the POSTs that change nothing.
+    /// May be sent again after a 5xx or a failed connection (see
+    /// [`flows::Request::repeatable`]).
     repeatable: bool,
     /// Return non-2xx answers (but 429) to the caller instead of typed errors.
     errors_are_answers: bool,
 }
 
 impl<'a> Call<'a> {
-    fn new(
-        method: Method,
-        path: &'a str,
-        query: &'a [(&'a str, &'a str)],
-        body: Option<&'a Value>,
-    ) -> Self {
-        Self {
-            method,
+    fn of(request: &'a flows::Request) -> Result<Self, ClientError> {
+        let path = request.path.strip_prefix(API).ok_or_else(|| {
+            ClientError::Json(format!("a flow asked for {}", request.path).into())
+        })?;
+        Ok(Self {
+            method: request.method,
             path,
-            query,
-            body,
-            repeatable: !matches!(method, Method::Post),
+            body: request.body.as_ref(),
+            repeatable: request.repeatable,
             errors_are_answers: false,
-        }
+        })
     }
 }
 
@@ -343,14 +341,6 @@ fn jitter() -> f64 {
         h.write_u128(t.as_nanos());
     }
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-#[derive(Clone, Copy)]
-enum Method {
-    Get,
-    Post,
-    Put,
-    Delete,
 }
 
 impl Client {
@@ -462,12 +452,6 @@ impl Client {
         options: &ConnectOptions,
     ) -> Result<(Self, LoginInfo), ClientError> {
         let anon = Self::build(homeserver, None, options)?;
-        let mut body = json!({
-            "type": "m.login.password",
-            "identifier": {"type": "m.id.user", "user": user},
-            "password": password,
-            "initial_device_display_name": "megolm-backup",
-        });
         #[derive(Deserialize)]
         struct Login {
             access_token: String,
@@ -475,8 +459,11 @@ impl Client {
             #[serde(default)]
             device_id: Option<String>,
         }
-        let result: Result<Login, _> = anon.json(Method::Post, "/login", &[], Some(&body));
-        wipe_fields(&mut body, &["password"]);
+        let mut request = flows::requests::login_password(user, password);
+        let result: Result<Login, _> = anon.call_json(&request);
+        if let Some(body) = &mut request.body {
+            wipe_fields(body, &["password"]);
+        }
         let mut login = result?;
         let client = Self::with_options(homeserver, &login.access_token, options)?;
         login.access_token.zeroize();
@@ -501,8 +488,8 @@ impl Client {
     }
 
     /// The URL of `path` (below the client-server API prefix, percent-encoded, with an
-    /// optional `?query`) and `query` pairs, built from the parsed homeserver URL.
-    fn url_for(&self, path: &str, query: &[(&str, &str)]) -> Url {
+    /// optional `?query`), built from the parsed homeserver URL.
+    fn url_for(&self, path: &str) -> Url {
         let (path, given_query) = match path.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (path, None),
@@ -511,12 +498,6 @@ impl Client {
         let prefix = self.base.path().trim_end_matches('/');
         url.set_path(&format!("{prefix}{API}{path}"));
         url.set_query(given_query);
-        if !query.is_empty() {
-            let mut pairs = url.query_pairs_mut();
-            for (k, v) in query {
-                pairs.append_pair(k, v);
-            }
-        }
         url
     }
 
@@ -524,13 +505,13 @@ impl Client {
     /// login made disappears from the account, and the token stops working. A token that
     /// is already logged out counts as done.
     pub fn logout(&self) -> Result<(), ClientError> {
-        let response = self.send_request(&flows::logout())?;
-        flows::logout_done(&response).map_err(ClientError::Flow)
+        let response = self.send_request(&flows::requests::logout())?;
+        flows::requests::logout_done(&response).map_err(ClientError::Flow)
     }
 
     /// Who the token belongs to (`GET /account/whoami`).
     pub fn whoami(&self) -> Result<LoginInfo, ClientError> {
-        self.json(Method::Get, "/account/whoami", &[], None)
+        self.call_json(&flows::requests::whoami())
     }
 
     /// Adds the access token, when there is one (none before a login: an empty
@@ -558,17 +539,7 @@ impl Client {
     /// ([`flows::Request::repeatable`]), and the last answer returned; a connection that
     /// cannot be made is an error.
     pub fn send_request(&self, request: &flows::Request) -> Result<flows::Response, ClientError> {
-        let method = match request.method {
-            flows::Method::Get => Method::Get,
-            flows::Method::Post => Method::Post,
-            flows::Method::Put => Method::Put,
-            _ => Method::Delete,
-        };
-        let path = request.path.strip_prefix(API).ok_or_else(|| {
-            ClientError::Json(format!("a flow asked for {}", request.path).into())
-        })?;
-        let mut call = Call::new(method, path, &[], request.body.as_ref());
-        call.repeatable = request.repeatable;
+        let mut call = Call::of(request)?;
         call.errors_are_answers = true;
         self.exchange(&call, |mut response| {
             let status = response.status().as_u16();
@@ -591,7 +562,7 @@ impl Client {
         call: &Call<'_>,
         mut read: impl FnMut(Response<Body>) -> Result<T, ReadFailure>,
     ) -> Result<T, ClientError> {
-        let url = self.url_for(call.path, call.query);
+        let url = self.url_for(call.path);
         let max = if call.repeatable {
             self.options.max_attempts
         } else {
@@ -605,7 +576,7 @@ impl Client {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     if status == 429 {
-                        let err = error_from(status, response, call.query);
+                        let err = error_from(status, response, &url);
                         let ClientError::RateLimited { retry_after_ms } = &err else {
                             return Err(err);
                         };
@@ -635,7 +606,7 @@ impl Client {
                         continue;
                     }
                     if !(200..300).contains(&status) && !call.errors_are_answers {
-                        return Err(self.typed_error(status, response, call.query));
+                        return Err(self.typed_error(status, response, &url));
                     }
                     match read(response) {
                         Ok(v) => return Ok(v),
@@ -669,15 +640,15 @@ impl Client {
 
     /// Sends `call` once.
     fn once(&self, call: &Call<'_>, url: &Url) -> Result<Response<Body>, ClientError> {
+        let empty = json!({});
+        let body = call.body.unwrap_or(&empty);
         let result = match call.method {
-            Method::Get => self.authorize(self.agent.get(url.as_str())).call(),
-            Method::Delete => self.authorize(self.agent.delete(url.as_str())).call(),
-            Method::Post => self
+            flows::Method::Get => self.authorize(self.agent.get(url.as_str())).call(),
+            flows::Method::Post => self
                 .authorize(self.agent.post(url.as_str()))
-                .send_json(call.body.unwrap_or(&json!({}))),
-            Method::Put => self
-                .authorize(self.agent.put(url.as_str()))
-                .send_json(call.body.unwrap_or(&json!({}))),
+                .send_json(body),
+            flows::Method::Put => self.authorize(self.agent.put(url.as_str())).send_json(body),
+            _ => self.authorize(self.agent.delete(url.as_str())).call(),
         };
         result.map_err(|e| self.network_error(url, e))
     }
@@ -699,13 +670,8 @@ impl Client {
     }
 
     /// The typed error of a non-2xx answer.
-    fn typed_error(
-        &self,
-        status: u16,
-        response: Response<Body>,
-        query: &[(&str, &str)],
-    ) -> ClientError {
-        let mut err = error_from(status, response, query);
+    fn typed_error(&self, status: u16, response: Response<Body>, url: &Url) -> ClientError {
+        let mut err = error_from(status, response, url);
         // Synapse (seen with 1.163.2) answers M_WRONG_ROOM_KEYS_VERSION with the
         // *requested* version as `current_version`; ask for the real one.
         if let ClientError::WrongVersion {
@@ -746,18 +712,10 @@ impl Client {
         std::thread::sleep(wait);
     }
 
-    fn json<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> Result<T, ClientError> {
-        self.json_call(&Call::new(method, path, query, body))
-    }
-
-    fn json_call<T: DeserializeOwned>(&self, call: &Call<'_>) -> Result<T, ClientError> {
-        self.exchange(call, |mut response| {
+    /// Sends a request of `flows::requests` and parses its JSON answer; a non-2xx answer
+    /// is a typed error.
+    fn call_json<T: DeserializeOwned>(&self, request: &flows::Request) -> Result<T, ClientError> {
+        self.exchange(&Call::of(request)?, |mut response| {
             let bytes = read_body(&mut response)?;
             serde_json::from_slice(&bytes)
                 .map_err(|e| ReadFailure::Final(ClientError::Json(e.into())))
@@ -766,12 +724,8 @@ impl Client {
 
     /// The current backup version, or a given one (`GET /room_keys/version[/{v}]`).
     pub fn backup_version(&self, version: Option<&str>) -> Result<BackupVersion, ClientError> {
-        let path = match version {
-            Some(v) => format!("/room_keys/version/{}", path_segment(v)),
-            None => "/room_keys/version".to_owned(),
-        };
         // Here, and only here, M_NOT_FOUND means "this account has no backup".
-        self.json(Method::Get, &path, &[], None)
+        self.call_json(&flows::requests::backup_version(version))
             .map_err(|e| match e {
                 ClientError::Matrix { errcode, .. } if errcode == "M_NOT_FOUND" => {
                     ClientError::NoBackup
@@ -782,12 +736,11 @@ impl Client {
 
     /// Creates a backup version (`POST /room_keys/version`); returns its id.
     pub fn create_backup_version(&self, version: &BackupVersion) -> Result<String, ClientError> {
-        let body = json!({"algorithm": version.algorithm, "auth_data": version.auth_data});
         #[derive(Deserialize)]
         struct Created {
             version: String,
         }
-        let c: Created = self.json(Method::Post, "/room_keys/version", &[], Some(&body))?;
+        let c: Created = self.call_json(&flows::requests::create_backup_version(version))?;
         Ok(c.version)
     }
 
@@ -797,24 +750,14 @@ impl Client {
         version_id: &str,
         version: &BackupVersion,
     ) -> Result<(), ClientError> {
-        let body = json!({"algorithm": version.algorithm, "auth_data": version.auth_data, "version": version_id});
-        let _: Value = self.json(
-            Method::Put,
-            &format!("/room_keys/version/{}", path_segment(version_id)),
-            &[],
-            Some(&body),
-        )?;
+        let _: Value =
+            self.call_json(&flows::requests::update_backup_version(version_id, version))?;
         Ok(())
     }
 
     /// Deletes a backup version and its keys (`DELETE /room_keys/version/{v}`).
     pub fn delete_backup_version(&self, version_id: &str) -> Result<(), ClientError> {
-        let _: Value = self.json(
-            Method::Delete,
-            &format!("/room_keys/version/{}", path_segment(version_id)),
-            &[],
-            None,
-        )?;
+        let _: Value = self.call_json(&flows::requests::delete_backup_version(version_id))?;
         Ok(())
     }
 
@@ -824,7 +767,7 @@ impl Client {
     /// error carrying a [`DownloadError`](crate::DownloadError), never a quiet end; an
     /// answer whose `Content-Type` is not JSON is refused ([`ClientError::NotJson`]).
     pub fn room_keys_reader(&self, version: &str) -> Result<KeysDownload, ClientError> {
-        self.download(&flows::room_keys(version))
+        self.download(&flows::requests::room_keys(version))
     }
 
     /// Streams the keys of one room (`GET /room_keys/keys/{roomId}?version=V`, a
@@ -835,17 +778,12 @@ impl Client {
         version: &str,
         room_id: &str,
     ) -> Result<KeysDownload, ClientError> {
-        self.download(&flows::room_keys_for_room(version, room_id))
+        self.download(&flows::requests::room_keys_for_room(version, room_id))
     }
 
-    /// Sends a GET of the `flows` crate and returns its body as a stream.
+    /// Sends a GET of `flows::requests` and returns its body as a stream.
     fn download(&self, request: &flows::Request) -> Result<KeysDownload, ClientError> {
-        let path = request.path.strip_prefix(API).ok_or_else(|| {
-            ClientError::Json(format!("a flow asked for {}", request.path).into())
-        })?;
-        let mut call = Call::new(Method::Get, path, &[], None);
-        call.repeatable = request.repeatable;
-        let response = self.exchange(&call, Ok)?;
+        let response = self.exchange(&Call::of(request)?, Ok)?;
         let header = |name: &str| {
             response
                 .headers()
@@ -872,12 +810,7 @@ impl Client {
 
     /// All keys of a version, parsed.
     pub fn room_keys(&self, version: &str) -> Result<KeysBackup, ClientError> {
-        self.json(
-            Method::Get,
-            "/room_keys/keys",
-            &[("version", version)],
-            None,
-        )
+        self.call_json(&flows::requests::room_keys(version))
     }
 
     /// The keys of one room.
@@ -886,12 +819,7 @@ impl Client {
         version: &str,
         room_id: &str,
     ) -> Result<RoomKeyBackup, ClientError> {
-        self.json(
-            Method::Get,
-            &format!("/room_keys/keys/{}", path_segment(room_id)),
-            &[("version", version)],
-            None,
-        )
+        self.call_json(&flows::requests::room_keys_for_room(version, room_id))
     }
 
     /// One session's backup entry.
@@ -901,12 +829,7 @@ impl Client {
         room_id: &str,
         session_id: &str,
     ) -> Result<KeyBackupData, ClientError> {
-        let path = format!(
-            "/room_keys/keys/{}/{}",
-            path_segment(room_id),
-            path_segment(session_id)
-        );
-        self.json(Method::Get, &path, &[("version", version)], None)
+        self.call_json(&flows::requests::room_key(version, room_id, session_id))
     }
 
     /// Uploads keys (`PUT /room_keys/keys?version=V`) in one request.
@@ -915,13 +838,9 @@ impl Client {
         version: &str,
         body: &KeysBackup,
     ) -> Result<RoomKeysUpdate, ClientError> {
-        let value = serde_json::to_value(body).map_err(|e| ClientError::Json(e.into()))?;
-        self.json(
-            Method::Put,
-            "/room_keys/keys",
-            &[("version", version)],
-            Some(&value),
-        )
+        let request = flows::requests::put_room_keys(version, body)
+            .map_err(|e| ClientError::Json(e.into()))?;
+        self.call_json(&request)
     }
 
     /// Uploads keys of one room (`PUT /room_keys/keys/{roomId}`).
@@ -931,13 +850,9 @@ impl Client {
         room_id: &str,
         body: &RoomKeyBackup,
     ) -> Result<RoomKeysUpdate, ClientError> {
-        let value = serde_json::to_value(body).map_err(|e| ClientError::Json(e.into()))?;
-        self.json(
-            Method::Put,
-            &format!("/room_keys/keys/{}", path_segment(room_id)),
-            &[("version", version)],
-            Some(&value),
-        )
+        let request = flows::requests::put_room_keys_for_room(version, room_id, body)
+            .map_err(|e| ClientError::Json(e.into()))?;
+        self.call_json(&request)
     }
 
     /// Uploads one session (`PUT /room_keys/keys/{roomId}/{sessionId}`).
@@ -948,13 +863,9 @@ impl Client {
         session_id: &str,
         data: &KeyBackupData,
     ) -> Result<RoomKeysUpdate, ClientError> {
-        let value = serde_json::to_value(data).map_err(|e| ClientError::Json(e.into()))?;
-        let path = format!(
-            "/room_keys/keys/{}/{}",
-            path_segment(room_id),
-            path_segment(session_id)
-        );
-        self.json(Method::Put, &path, &[("version", version)], Some(&value))
+        let request = flows::requests::put_room_key(version, room_id, session_id, data)
+            .map_err(|e| ClientError::Json(e.into()))?;
+        self.call_json(&request)
     }
 
     /// The (room, session) ids a version already holds, from the keys download.
@@ -996,15 +907,8 @@ impl Client {
         let present = self.stored_session_ids(version)?;
         let mut flow = flows::UploadFlow::new(version, body, chunk_size).skipping(&present);
         while let Some(request) = flow.next_request() {
-            let path = request.path.strip_prefix(API).unwrap_or(&request.path);
-            let path = path.split('?').next().unwrap_or(path);
             // Typed errors (a replaced backup version, …) through the ordinary path.
-            let update: RoomKeysUpdate = self.json(
-                Method::Put,
-                path,
-                &[("version", version)],
-                request.body.as_ref(),
-            )?;
+            let update: RoomKeysUpdate = self.call_json(&request)?;
             flow.receive(flows::Response::ok(
                 serde_json::json!({"etag": update.etag, "count": update.count}),
             ))
@@ -1037,12 +941,7 @@ impl Client {
         user_id: &str,
         event_type: &str,
     ) -> Result<Option<Value>, ClientError> {
-        let path = format!(
-            "/user/{}/account_data/{}",
-            path_segment(user_id),
-            path_segment(event_type)
-        );
-        match self.json(Method::Get, &path, &[], None) {
+        match self.call_json(&flows::requests::account_data(user_id, event_type)) {
             Ok(v) => Ok(Some(v)),
             Err(ClientError::Matrix { errcode, .. }) if errcode == "M_NOT_FOUND" => Ok(None),
             Err(e) => Err(e),
@@ -1052,11 +951,7 @@ impl Client {
     /// The user's cross-signing master public key (`POST /keys/query`), or `None` when
     /// the account has no cross-signing keys.
     pub fn master_key(&self, user_id: &str) -> Result<Option<String>, ClientError> {
-        let body = json!({ "device_keys": { user_id: [] } });
-        // A query: repeating it changes nothing.
-        let mut call = Call::new(Method::Post, "/keys/query", &[], Some(&body));
-        call.repeatable = true;
-        let response: Value = self.json_call(&call)?;
+        let response: Value = self.call_json(&flows::requests::keys_query(user_id))?;
         Ok(flows::master_key_in_query(&response, user_id))
     }
 
@@ -1067,17 +962,13 @@ impl Client {
         event_type: &str,
         content: &Value,
     ) -> Result<(), ClientError> {
-        let path = format!(
-            "/user/{}/account_data/{}",
-            path_segment(user_id),
-            path_segment(event_type)
-        );
-        let _: Value = self.json(Method::Put, &path, &[], Some(content))?;
+        let request = flows::requests::set_account_data(user_id, event_type, content.clone());
+        let _: Value = self.call_json(&request)?;
         Ok(())
     }
 }
 
-fn error_from(status: u16, mut response: Response<Body>, query: &[(&str, &str)]) -> ClientError {
+fn error_from(status: u16, mut response: Response<Body>, url: &Url) -> ClientError {
     #[derive(Deserialize, Default)]
     struct MatrixError {
         #[serde(default)]
@@ -1120,10 +1011,10 @@ fn error_from(status: u16, mut response: Response<Body>, query: &[(&str, &str)])
     }
     match e.errcode.as_str() {
         "M_WRONG_ROOM_KEYS_VERSION" => ClientError::WrongVersion {
-            given: query
-                .iter()
-                .find(|(k, _)| *k == "version")
-                .map(|(_, v)| (*v).to_owned())
+            given: url
+                .query_pairs()
+                .find(|(k, _)| k == "version")
+                .map(|(_, v)| v.into_owned())
                 .unwrap_or_default(),
             current_version: e.current_version.unwrap_or_default(),
         },
@@ -1355,13 +1246,8 @@ mod tests {
         let c = Client::new("HTTP://LocalHost:8008/prefix/", "t").unwrap();
         assert_eq!(c.homeserver(), "http://localhost:8008/prefix");
         assert_eq!(
-            c.url_for("/room_keys/keys/%21r%3Ax?version=1", &[])
-                .as_str(),
+            c.url_for("/room_keys/keys/%21r%3Ax?version=1").as_str(),
             "http://localhost:8008/prefix/_matrix/client/v3/room_keys/keys/%21r%3Ax?version=1"
-        );
-        assert_eq!(
-            c.url_for("/room_keys/keys", &[("version", "7")]).as_str(),
-            "http://localhost:8008/prefix/_matrix/client/v3/room_keys/keys?version=7"
         );
     }
 }
