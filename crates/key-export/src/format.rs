@@ -13,7 +13,7 @@ use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Hmac, Mac};
 use recovery_key::{
-    decode_base64,
+    decode_base64_public,
     kdf::{AesHmacKeys, pbkdf2_hmac_sha512},
 };
 use sha2::Sha256;
@@ -145,7 +145,7 @@ pub fn dearmor(armored: &str) -> Result<Vec<u8>, ExportError> {
     if !closed {
         return Err(ExportError::Armor);
     }
-    decode_base64(&b64).map_err(|_| ExportError::Base64)
+    decode_base64_public(&b64).map_err(|_| ExportError::Base64)
 }
 
 /// Decrypts an armoured export with `passphrase`, returning the plaintext JSON text

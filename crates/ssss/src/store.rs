@@ -538,10 +538,7 @@ impl SecretStore {
             } else {
                 BackupKeyFormat::Unpadded
             };
-            (
-                Zeroizing::new(decode_secret_bytes(&text).ok_or_else(bad)?),
-                format,
-            )
+            (decode_secret_bytes(&text).ok_or_else(bad)?, format)
         };
         let key = BackupDecryptionKey::from_slice(&bytes).map_err(|_| bad())?;
         Ok(BackupKeySecret { key, format })
@@ -573,7 +570,7 @@ impl SecretStore {
         name: &'static str,
     ) -> Result<CrossSigningSeed, AccountDataError> {
         let text = self.get_secret(key, name)?;
-        let bytes = Zeroizing::new(decode_secret_bytes(&text).unwrap_or_default());
+        let bytes = decode_secret_bytes(&text).unwrap_or_default();
         let seed: [u8; 32] = bytes
             .as_slice()
             .try_into()

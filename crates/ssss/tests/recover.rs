@@ -41,10 +41,10 @@ fn public_of(secret: [u8; 32]) -> String {
 }
 
 fn stored_backup_key(expected: &Value) -> [u8; 32] {
-    recovery_key::decode_base64(expected["secrets"]["m.megolm_backup.v1"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap()
+    *recovery_key::encoding::decode_base64_array::<32>(
+        expected["secrets"]["m.megolm_backup.v1"].as_str().unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
