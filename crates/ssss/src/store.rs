@@ -3,7 +3,7 @@
 use std::{collections::BTreeMap, fmt};
 
 use backup_cipher::{BackupDecryptionKey, BackupVersion, RestoreError, check_backup_version};
-use recovery_key::{PassphraseError, PassphraseInfo, RecoveryKey, encode_base64};
+use recovery_key::{DecodeError, PassphraseError, PassphraseInfo, RecoveryKey, encode_base64};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -167,6 +167,10 @@ pub enum UnlockError {
         /// Why it was not a recovery key.
         decode: String,
     },
+    /// A Security Key damaged in a recognisable way (wrong letter case, dashes between
+    /// the groups): told as such, never tried as a passphrase.
+    #[error("{0}")]
+    MalformedKey(recovery_key::DecodeError),
     /// The stored passphrase parameters are unusable.
     #[error("cannot derive the key from the passphrase: {0}")]
     Passphrase(PassphraseError),
@@ -335,6 +339,9 @@ impl SecretStore {
             }
         };
         let decoded = RecoveryKey::from_base58(input);
+        if let Err(e @ (DecodeError::Case { .. } | DecodeError::Dashes)) = &decoded {
+            return Err(UnlockError::MalformedKey(e.clone()));
+        }
         if let Ok(rk) = &decoded {
             let key = SecretStorageKey::from_recovery_key(rk, key_id);
             let c = check(&key)?;
