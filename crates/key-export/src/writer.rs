@@ -1,11 +1,21 @@
 //! Writing an export as a stream: plaintext in, armoured text out, with nothing held but
 //! the current 96-byte base64 chunk.
 //!
-//! Every file written here is read by every importer: zero sessions are the JSON array
-//! `[]` (matrix-nio and our reader refuse an empty plaintext), and each session carries
-//! the members the spec requires of `ExportedSessionData` — a backup entry without
-//! `forwarding_curve25519_key_chain` makes matrix-nio reject the whole file, one without
-//! `sender_claimed_keys` is dropped by it — completed with empty values and counted.
+//! Every file written here is read by every importer (checked with matrix-nio's importer
+//! and Element's reader):
+//! - zero sessions are the JSON array `[]` (matrix-nio and our reader refuse an empty
+//!   plaintext);
+//! - a session without `forwarding_curve25519_key_chain` (required by the spec; matrix-nio
+//!   refuses the *whole file* over one such entry) gets `[]`, counted in
+//!   [`ExportWriter::completed`];
+//! - a session without `sender_claimed_keys` is written without it, and counted in
+//!   [`ExportWriter::without_claimed_keys`]. The value is the sending device's Ed25519 key,
+//!   which nothing here knows: inventing one would misattribute messages, and the empty
+//!   map `{}` makes matrix-nio refuse the whole file (its schema requires `ed25519`),
+//!   while left out, matrix-nio skips only that entry and Element (matrix-sdk-crypto,
+//!   which defaults it) imports it. A `null` one is left out the same way.
+//!
+//! Every other member is written byte for byte as given.
 
 use std::io::{self, Write};
 
@@ -22,12 +32,10 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::format::{Aes256Ctr64, ExportError, ExportKeys, ExportOptions, HEADER, TRAILER, header};
 
-/// Members the spec requires of every exported session that have an empty value a
-/// reader accepts, with that value: `(name, JSON text)`.
-const COMPLETED: [(&str, &str); 2] = [
-    ("forwarding_curve25519_key_chain", "[]"),
-    ("sender_claimed_keys", "{}"),
-];
+/// The member completed with an empty list when missing or `null`.
+const CHAIN: &str = "forwarding_curve25519_key_chain";
+/// The member left out when missing or `null` (see the module docs).
+const CLAIMED: &str = "sender_claimed_keys";
 
 /// What has been written so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +60,7 @@ pub struct ExportWriter<W: Write> {
     pending: Zeroizing<Vec<u8>>,
     sessions: u64,
     completed: u64,
+    without_claimed_keys: u64,
     written: Written,
 }
 
@@ -103,6 +112,7 @@ impl<W: Write> ExportWriter<W> {
             pending: Zeroizing::new(Vec::with_capacity(2 * CHUNK)),
             sessions: 0,
             completed: 0,
+            without_claimed_keys: 0,
             written: Written::Nothing,
         };
         w.pending.extend_from_slice(&head);
@@ -139,9 +149,10 @@ impl<W: Write> ExportWriter<W> {
 
     /// Writes one session given as JSON text (one object) as the next array element.
     ///
-    /// Members the spec requires that are missing (or `null`) are added with empty values
-    /// (`"forwarding_curve25519_key_chain": []`, `"sender_claimed_keys": {}`); every other
-    /// member is written as given. [`completed`](Self::completed) counts such sessions.
+    /// A missing or `null` `forwarding_curve25519_key_chain` is written as `[]`
+    /// ([`completed`](Self::completed) counts those sessions); a missing or `null`
+    /// `sender_claimed_keys` is left out ([`without_claimed_keys`](Self::without_claimed_keys)
+    /// counts them; see the module docs for why). Every other member is written as given.
     pub fn write_session_json(&mut self, json: &[u8]) -> io::Result<()> {
         let found = Members::scan(json).map_err(|e| {
             io::Error::new(
@@ -152,43 +163,44 @@ impl<W: Write> ExportWriter<W> {
         self.encrypt(if self.sessions == 0 { b"[\n" } else { b",\n" })?;
         self.written = Written::Sessions;
         self.sessions += 1;
-        if found.null {
-            // Rare: rewrite the object with the nulls replaced (and wipe the copy).
+        if found.chain != Member::Present {
             self.completed += 1;
+        }
+        if found.claimed != Member::Present {
+            self.without_claimed_keys += 1;
+        }
+        if found.chain == Member::Null || found.claimed == Member::Null {
+            // Rare: rewrite the object without the nulls (and wipe the parsed copy).
             let fixed = complete_nulls(json)?;
             return self.encrypt(&fixed);
         }
-        let missing: Vec<(&str, &str)> = COMPLETED
-            .iter()
-            .zip(found.present)
-            .filter(|(_, present)| !present)
-            .map(|(m, _)| *m)
-            .collect();
-        if missing.is_empty() {
+        if found.chain == Member::Present {
             return self.encrypt(json);
         }
-        // Add the members before the closing brace, writing the given bytes as they are.
-        self.completed += 1;
+        // Add the chain before the closing brace, writing the given bytes as they are.
         let end = json
             .iter()
             .rposition(|&b| b == b'}')
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no closing brace"))?;
         let body = &json[..end];
-        let empty_object = body.trim_ascii() == b"{";
         self.encrypt(body)?;
-        for (i, (name, value)) in missing.iter().enumerate() {
-            if i > 0 || !empty_object {
-                self.encrypt(b",")?;
-            }
-            self.encrypt(format!("\"{name}\":{value}").as_bytes())?;
+        if body.trim_ascii() != b"{" {
+            self.encrypt(b",")?;
         }
+        self.encrypt(format!("\"{CHAIN}\":[]").as_bytes())?;
         self.encrypt(&json[end..])
     }
 
-    /// How many sessions lacked a member the spec requires and were completed with an
-    /// empty value (see [`write_session_json`](Self::write_session_json)).
+    /// How many sessions lacked `forwarding_curve25519_key_chain` (or had `null`) and were
+    /// written with an empty one.
     pub fn completed(&self) -> u64 {
         self.completed
+    }
+
+    /// How many sessions were written without `sender_claimed_keys` (the backup held none,
+    /// or `null`): Element imports them, matrix-nio skips them.
+    pub fn without_claimed_keys(&self) -> u64 {
+        self.without_claimed_keys
     }
 
     /// Closes the JSON array (`[]` when no session was written and no raw plaintext
@@ -233,17 +245,24 @@ impl<W: Write> std::fmt::Debug for ExportWriter<W> {
         f.debug_struct("ExportWriter")
             .field("sessions", &self.sessions)
             .field("completed", &self.completed)
+            .field("without_claimed_keys", &self.without_claimed_keys)
             .finish_non_exhaustive()
     }
 }
 
-/// Which completable members a session object has, found without copying any value
-/// (values are skipped, not parsed into strings).
+/// How a member appears in a session object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Member {
+    Missing,
+    Null,
+    Present,
+}
+
+/// How the two members appear, found without copying any value (values are skipped, not
+/// parsed into strings).
 struct Members {
-    /// Per [`COMPLETED`] entry: present with a non-null value.
-    present: [bool; 2],
-    /// One of them is present but `null`.
-    null: bool,
+    chain: Member,
+    claimed: Member,
 }
 
 impl Members {
@@ -256,19 +275,22 @@ impl Members {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
                 let mut found = Members {
-                    present: [false; 2],
-                    null: false,
+                    chain: Member::Missing,
+                    claimed: Member::Missing,
                 };
                 while let Some(name) = map.next_key::<String>()? {
-                    match COMPLETED.iter().position(|(n, _)| *n == name) {
-                        Some(i) => match map.next_value::<Option<IgnoredAny>>()? {
-                            Some(_) => found.present[i] = true,
-                            None => found.null = true,
-                        },
-                        None => {
+                    let slot = match name.as_str() {
+                        CHAIN => &mut found.chain,
+                        CLAIMED => &mut found.claimed,
+                        _ => {
                             map.next_value::<IgnoredAny>()?;
+                            continue;
                         }
-                    }
+                    };
+                    *slot = match map.next_value::<Option<IgnoredAny>>()? {
+                        Some(_) => Member::Present,
+                        None => Member::Null,
+                    };
                 }
                 Ok(found)
             }
@@ -280,16 +302,17 @@ impl Members {
     }
 }
 
-/// The session object with `null` completable members replaced (and missing ones added),
-/// in a wiped buffer; the parsed copy's strings are wiped before it is dropped.
+/// The session object with a `null` or missing chain set to `[]` and a `null`
+/// `sender_claimed_keys` removed, in a wiped buffer; the parsed copy's strings are wiped
+/// before it is dropped.
 fn complete_nulls(json: &[u8]) -> io::Result<Zeroizing<Vec<u8>>> {
     let mut value: Value = serde_json::from_slice(json).map_err(io::Error::other)?;
     if let Value::Object(map) = &mut value {
-        for (name, empty) in COMPLETED {
-            if map.get(name).is_none_or(Value::is_null) {
-                let empty: Value = serde_json::from_str(empty).map_err(io::Error::other)?;
-                map.insert(name.to_owned(), empty);
-            }
+        if map.get(CHAIN).is_none_or(Value::is_null) {
+            map.insert(CHAIN.to_owned(), Value::Array(Vec::new()));
+        }
+        if map.get(CLAIMED).is_some_and(Value::is_null) {
+            map.shift_remove(CLAIMED);
         }
     }
     // Room for any re-rendering, so the buffer never moves (a move frees an unwiped copy).

@@ -96,7 +96,7 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
             )?;
             options.check(&phrase).map_err(export_params_error)?;
             let keep = room_filter(&common.rooms);
-            let (n, completed) = write_export_file(&out, &phrase, options, |emit| {
+            let (n, completed, unclaimed) = write_export_file(&out, &phrase, options, |emit| {
                 for s in sessions.iter().filter(|s| keep(s)) {
                     let json = zeroize::Zeroizing::new(
                         serde_json::to_string(s).map_err(std::io::Error::other)?,
@@ -108,7 +108,7 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
             eprintln!(
                 "wrote {n} sessions to {}{}",
                 out.display(),
-                completed_note(completed)
+                completed_note(completed, unclaimed)
             );
         }
     }
@@ -125,14 +125,21 @@ pub(crate) fn export_params_error(e: ExportError) -> Fatal {
     }
 }
 
-/// The summary's note on sessions written with members the spec requires added.
-pub(crate) fn completed_note(completed: u64) -> String {
-    if completed == 0 {
-        String::new()
-    } else {
-        format!(
-            "; {completed} of them lacked forwarding_curve25519_key_chain or \
-             sender_claimed_keys and were written with empty ones (every importer requires them)"
-        )
+/// The summary's note on sessions written with an empty forwarding chain, or without
+/// `sender_claimed_keys`.
+pub(crate) fn completed_note(completed: u64, unclaimed: u64) -> String {
+    let mut note = String::new();
+    if completed > 0 {
+        note.push_str(&format!(
+            "; {completed} lacked forwarding_curve25519_key_chain and were written with an \
+             empty one (the spec requires it)"
+        ));
     }
+    if unclaimed > 0 {
+        note.push_str(&format!(
+            "; {unclaimed} have no sender_claimed_keys (the backup held none): Element imports \
+             them, matrix-nio skips them"
+        ));
+    }
+    note
 }
