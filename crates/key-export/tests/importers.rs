@@ -1,11 +1,16 @@
-//! Exports written by this crate, imported by matrix-nio's own importer
-//! (`tools/nio/import_keys.py`: nio's decryption, its `megolm_key_import` schema over the
-//! whole list, and a vodozemac session per entry). Issue 20: an export of no sessions was
-//! an empty plaintext nio refused, and one entry without `forwarding_curve25519_key_chain`
-//! (or with a `null` member) made nio refuse the whole file.
+//! Exports written by this crate, imported by the importers people use:
+//! - matrix-nio's own importer (`tools/nio/import_keys.py`: nio's decryption, its
+//!   `megolm_key_import` schema over the whole list, and a vodozemac session per entry);
+//! - Element's (`tools/element/import-keys.mjs`: Element's export code decrypts, then
+//!   matrix-sdk-crypto-wasm's `importExportedRoomKeys`, what matrix-js-sdk calls).
 //!
-//! Needs `bash tools/nio/setup.sh` (a pinned matrix-nio in `.venv-nio/`). Without it the
-//! test fails under `CI=true` and is skipped, loudly, elsewhere.
+//! Issue 20: an export of no sessions was an empty plaintext nio refused, and one entry
+//! without `forwarding_curve25519_key_chain` (or with a `null` member) made nio refuse the
+//! whole file.
+//!
+//! Needs `bash tools/nio/setup.sh` (a pinned matrix-nio in `.venv-nio/`) and
+//! `bash tools/element/setup.sh`. Without them the tests fail under `CI=true` and are
+//! skipped, loudly, elsewhere.
 
 use std::{path::PathBuf, process::Command};
 
@@ -51,7 +56,37 @@ fn session(n: u8) -> Value {
 /// Writes `sessions` (JSON texts) with our writer and returns nio's verdict:
 /// `Ok((accepted, in_file))`, or `Err(message)` when nio refused the whole file.
 fn nio_import(python: &PathBuf, name: &str, sessions: &[String]) -> Result<(u64, u64), String> {
-    let dir = std::env::temp_dir().join(format!("mkb-nio-{}", std::process::id()));
+    let mut importer = Command::new(python);
+    importer.arg(repo().join("tools/nio/import_keys.py"));
+    import_with(importer, &format!("nio-{name}"), sessions)
+}
+
+/// Node, when Element's code is installed under tools/element.
+fn element_node() -> Option<Command> {
+    let dir = repo().join("tools/element");
+    let installed = dir
+        .join("node_modules/@matrix-org/matrix-sdk-crypto-wasm")
+        .is_dir()
+        && dir.join(".cache/MegolmExportEncryption.js").is_file();
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    (installed && node).then(|| {
+        let mut c = Command::new("node");
+        c.arg(dir.join("import-keys.mjs"));
+        c
+    })
+}
+
+/// Writes `sessions` with our writer, runs `importer EXPORT PASSPHRASE_FILE`, and returns
+/// its verdict: `Ok((accepted, in_file))`, or `Err(message)` when it refused the file.
+fn import_with(
+    mut importer: Command,
+    name: &str,
+    sessions: &[String],
+) -> Result<(u64, u64), String> {
+    let dir = std::env::temp_dir().join(format!("mkb-importers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let export = dir.join(format!("{name}.txt"));
     let pass = dir.join("pass.txt");
@@ -62,12 +97,7 @@ fn nio_import(python: &PathBuf, name: &str, sessions: &[String]) -> Result<(u64,
         w.write_session_json(s.as_bytes()).unwrap();
     }
     std::fs::write(&export, w.finish().unwrap()).unwrap();
-    let out = Command::new(python)
-        .arg(repo().join("tools/nio/import_keys.py"))
-        .arg(&export)
-        .arg(&pass)
-        .output()
-        .unwrap();
+    let out = importer.arg(&export).arg(&pass).output().unwrap();
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
@@ -118,4 +148,28 @@ fn matrix_nio_imports_every_export_we_write() {
         nio_import(&python, "null-claimed", &null_claimed),
         Ok((2, 3))
     );
+}
+
+#[test]
+fn element_imports_every_export_we_write() {
+    let import = |name: &str, sessions: &[String]| {
+        let Some(node) = element_node() else {
+            return None;
+        };
+        Some(import_with(node, &format!("element-{name}"), sessions))
+    };
+    let full: Vec<String> = (1..=3).map(|n| session(n).to_string()).collect();
+    let Some(verdict) = import("full", &full) else {
+        let why = "Element's code is not installed: run `bash tools/element/setup.sh`";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+        eprintln!("SKIPPED element_imports_every_export_we_write: {why}");
+        return;
+    };
+    assert_eq!(verdict, Ok((3, 3)));
+    assert_eq!(import("empty", &[]).unwrap(), Ok((0, 0)));
+    let mut incomplete = full.clone();
+    incomplete[0] = without(session(1), "sender_claimed_keys");
+    incomplete[1] = without(session(2), "forwarding_curve25519_key_chain");
+    incomplete[2] = with_null(session(3), "sender_claimed_keys");
+    assert_eq!(import("incomplete", &incomplete).unwrap(), Ok((3, 3)));
 }
