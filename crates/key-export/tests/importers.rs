@@ -153,9 +153,7 @@ fn matrix_nio_imports_every_export_we_write() {
 #[test]
 fn element_imports_every_export_we_write() {
     let import = |name: &str, sessions: &[String]| {
-        let Some(node) = element_node() else {
-            return None;
-        };
+        let node = element_node()?;
         Some(import_with(node, &format!("element-{name}"), sessions))
     };
     let full: Vec<String> = (1..=3).map(|n| session(n).to_string()).collect();
