@@ -344,3 +344,25 @@ fn a_bom_is_read_and_a_cut_file_is_told_so() {
         stderr(&o)
     );
 }
+
+/// `restore --export-file` of a backup with no sessions writes a file whose plaintext is
+/// `[]`, which Element's reader and ours open (issue 20: it was 0 bytes).
+#[test]
+fn restoring_an_empty_backup_into_an_export_writes_an_empty_list() {
+    let dir = tmp("empty-backup-export");
+    let body = common::write(&dir, "empty-body.json", r#"{"rooms": {}}"#);
+    let (export, pass) = restore_demo_to_export(&dir, "export passphrase", &[&body]);
+    assert_eq!(element_export(&["decrypt", p(&export), p(&pass)]), b"[]");
+    let o = run(
+        &[
+            "export",
+            "decrypt",
+            p(&export),
+            "--passphrase-file",
+            p(&pass),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "[]");
+}
