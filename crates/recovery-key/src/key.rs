@@ -138,7 +138,7 @@ impl RecoveryKey {
                 return Err(e);
             }
             // A passphrase is a secret: none of its characters goes into the error.
-            let passphrase = looks_like_passphrase(input);
+            let passphrase = looks_like_passphrase(text);
             return Err(DecodeError::Base58 {
                 character: if passphrase { '\0' } else { c },
                 position: if passphrase { 0 } else { position },
@@ -148,7 +148,7 @@ impl RecoveryKey {
         if characters != ENCODED_LEN {
             return Err(DecodeError::Length {
                 characters,
-                looks_like_passphrase: looks_like_passphrase(input),
+                looks_like_passphrase: looks_like_passphrase(text),
             });
         }
         let wide = ct_decode(&digits);

@@ -137,3 +137,11 @@ fn base64_errors_name_no_character_of_the_secret() {
     assert!(decode_base64("c2Vjc V0").is_err());
     assert!(encoding::decode_base64_array::<32>("c2VjcmV0").is_err());
 }
+
+#[test]
+fn a_bom_does_not_make_a_mistyped_key_a_passphrase() {
+    let short = format!("\u{feff}{}", &ALICE[..ALICE.len() - 1]);
+    let err = RecoveryKey::from_base58(&short).unwrap_err();
+    assert_eq!(err.class(), "length");
+    assert!(!err.looks_like_passphrase(), "{err}");
+}
