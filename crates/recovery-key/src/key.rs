@@ -68,9 +68,12 @@ impl RecoveryKey {
 
     /// Decodes a recovery key: drop a leading byte-order mark and all Unicode whitespace →
     /// 48 base58 characters → 35 bytes → prefix `8B 01` → parity, with one error per step,
-    /// in constant time over the key's characters (see the module docs of `base58` in the
-    /// crate README: the whitespace, the number of characters, the characters outside the
-    /// alphabet and the class of failure are public, nothing else steers a branch).
+    /// in constant time over the key's characters: each is compared with the whole
+    /// alphabet, the digits are converted with fixed-width arithmetic, and prefix and
+    /// parity are checked with `subtle`. Only facts no key has steer a branch: which
+    /// characters are whitespace, how many others there are, which are outside the
+    /// alphabet, and the class of the failure (what the error says anyway). Nothing past
+    /// the 48th character is kept, so no buffer grows whatever is pasted.
     ///
     /// Strict otherwise (SPEC P8): base58 is case-sensitive and dashes are not
     /// separators, but a key in the wrong case or grouped with dashes gets its own error
