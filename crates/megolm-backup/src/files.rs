@@ -113,19 +113,22 @@ pub(crate) fn decrypt_sessions(
 }
 
 /// Streams sessions (JSON text of each object) into an export file created with mode 0600.
+/// Returns the sessions written, how many were given an empty forwarding chain
+/// ([`ExportWriter::completed`]) and how many have no `sender_claimed_keys`
+/// ([`ExportWriter::without_claimed_keys`]).
 pub(crate) fn write_export_file(
     out: &Path,
     phrase: &str,
-    rounds: u32,
+    options: impl Into<key_export::ExportOptions>,
     feed: impl FnOnce(&mut dyn FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()>,
-) -> Result<u64, Fatal> {
+) -> Result<(u64, u64, u64), Fatal> {
     let mut file = SecretFile::create(out)
         .map_err(|e| Fatal::new(format!("cannot create {}: {e}", out.display())))?;
     let io = |e: std::io::Error| Fatal::new(format!("cannot write {}: {e}", out.display()));
-    let mut w = ExportWriter::new(std::io::BufWriter::new(&mut file), phrase, rounds)
+    let mut w = ExportWriter::new(std::io::BufWriter::new(&mut file), phrase, options)
         .map_err(Fatal::new)?;
     feed(&mut |json: &str| w.write_session_json(json.as_bytes())).map_err(io)?;
-    let n = w.sessions();
+    let n = (w.sessions(), w.completed(), w.without_claimed_keys());
     w.finish()
         .and_then(|mut inner| std::io::Write::flush(&mut inner))
         .map_err(io)?;

@@ -63,7 +63,7 @@ fn a_symlinked_output_is_replaced_not_followed() {
             "--export-passphrase-file",
             p(&pass),
             "--export-rounds",
-            "1000",
+            "100000",
             "demo/backup.json",
         ],
         "",

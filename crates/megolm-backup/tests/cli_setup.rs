@@ -73,7 +73,7 @@ fn assert_signed_by_master(a: &Acc) {
         serde_json::from_value(unsigned).unwrap();
     let message = serde_json::to_string(&fields).unwrap();
     let key = ed25519_dalek::VerifyingKey::from_bytes(
-        &recovery_key::decode_base64(&master)
+        &recovery_key::decode_base64_public(&master)
             .unwrap()
             .try_into()
             .unwrap(),

@@ -106,7 +106,7 @@ pub fn restore_demo_to_export(
         "--export-passphrase-file",
         p(&pass),
         "--export-rounds",
-        "1000",
+        "100000",
     ];
     args.extend_from_slice(source);
     let o = run(&args, "");
