@@ -398,7 +398,7 @@ pub(crate) fn status(args: StatusArgs) -> Result<ExitCode, Fatal> {
                 ),
             },
             Err(e) => {
-                let verdict = if e.class() == "stale" {
+                let verdict = if matches!(e.class(), "stale" | "before_reset") {
                     "STALE"
                 } else {
                     "does NOT open this account's backup"

@@ -146,6 +146,10 @@ pub(crate) fn fail(e: ClientError) -> Fatal {
             Fatal::new(format!("{e}: give it with --password-file FILE"))
         }
         ClientError::CaFile(_) => Fatal::new(format!("{e} (--ca-file)")),
+        ClientError::Flow(flows::FlowError::Recover(r)) => match crate::keys::recover_hint(r) {
+            Some(hint) => Fatal::new(format!("{e}\nhint: {hint}")),
+            None => Fatal::new(e),
+        },
         _ => Fatal::new(e),
     }
 }
