@@ -13,6 +13,9 @@ trap 'bash scripts/synapse.sh stop' EXIT
 # matrix-js-sdk with its Rust crypto (npm ci, pinned by tools/element/package-lock.json)
 # and matrix-react-sdk's export code, from the npm registry. Needs Node.js and npm.
 bash tools/element/setup.sh
+# matrix-nio (the Python bots' library, with its vodozemac bindings) from PyPI into
+# .venv-nio/, for the importer checks of the export files we write.
+bash tools/nio/setup.sh >/dev/null
 
 # Unit, integration, doc tests and the vector suite of every crate. The CLI enables the
 # fast X25519 backend (aws-lc) and the eight-lane AVX-512 IFMA path (used where the CPU
