@@ -1,22 +1,26 @@
-//! Writing restored sessions as one JSON array sorted by (room id, session id) in bounded
-//! memory: sessions are buffered up to a budget, each full buffer is sorted and spilled
-//! to a temporary file as one JSON line per session, and the runs are merged at the end.
+//! Writing restored sessions (or failure records) as one JSON array sorted by (room id,
+//! session id) in bounded memory: items are buffered up to a budget, each full buffer is
+//! sorted and spilled to a temporary file as one JSON line per item, and the runs are
+//! merged at the end. Items with equal ids keep the order they came in.
 //!
-//! The spill files hold decrypted session keys, like the output itself: they are
-//! created beside the output with mode 0600 and random names, and removed when the writer
-//! is done (also on error, through `Drop`, and on interrupt: see `secret_file`).
+//! The spill files hold decrypted session keys, like the output itself: they are created
+//! without a name (`tempfile::tempfile_in`: `O_TMPFILE`, or created and unlinked at once)
+//! beside the output, and read back through their handles. No kill, however abrupt, leaves
+//! one behind. Runs are merged [`FAN_IN`] at a time as they pile up, so however many
+//! spills a large input makes, few files are open at once.
 
 use std::{
     cmp::Reverse,
     collections::BinaryHeap,
     fs::File,
-    io::{self, BufRead, BufReader, BufWriter, Write},
+    io::{self, BufRead, BufReader, BufWriter, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
 };
 
 use zeroize::Zeroizing;
 
-use crate::secret_file::ScratchFile;
+/// How many runs of one level are merged into one run of the next level.
+const FAN_IN: usize = 16;
 
 /// One item to sort: its key and its JSON text (which holds a session key: wiped on
 /// drop).
@@ -26,13 +30,19 @@ struct Item {
     json: Zeroizing<String>,
 }
 
+/// A sorted spill file and how many merges made it (0: one buffer).
+struct Run {
+    file: File,
+    level: u32,
+}
+
 /// Sorts serialized items by (room id, session id) within a memory budget.
 pub(crate) struct SortedJsonArray {
     dir: PathBuf,
     buffer: Vec<Item>,
     buffered_bytes: usize,
     budget_bytes: usize,
-    runs: Vec<ScratchFile>,
+    runs: Vec<Run>,
     count: u64,
 }
 
@@ -81,27 +91,47 @@ impl SortedJsonArray {
     }
 
     fn sort_buffer(&mut self) {
+        // Stable: items with the same ids stay in the order they came in.
         self.buffer
-            .sort_unstable_by(|a, b| (&a.room_id, &a.session_id).cmp(&(&b.room_id, &b.session_id)));
+            .sort_by(|a, b| (&a.room_id, &a.session_id).cmp(&(&b.room_id, &b.session_id)));
     }
 
     fn spill(&mut self) -> io::Result<()> {
         self.sort_buffer();
-        let mut run = ScratchFile::new_in(&self.dir)?;
-        let mut w = BufWriter::new(run.file());
+        let mut file = tempfile::tempfile_in(&self.dir)?;
+        let mut w = BufWriter::new(&mut file);
         for item in self.buffer.drain(..) {
-            // Ids and JSON are serialized JSON strings/objects: one line each, never
-            // containing a raw newline.
-            serde_json::to_writer(&mut w, &(&item.room_id, &item.session_id))
-                .map_err(io::Error::other)?;
-            w.write_all(b"\t")?;
-            w.write_all(item.json.as_bytes())?;
-            w.write_all(b"\n")?;
+            write_line(&mut w, &item.room_id, &item.session_id, &item.json)?;
         }
         w.flush()?;
         drop(w);
-        self.runs.push(run);
+        self.runs.push(Run { file, level: 0 });
         self.buffered_bytes = 0;
+        self.compact()
+    }
+
+    /// While the last [`FAN_IN`] runs are of one level, merges them into one run of the
+    /// next level (in place: the order of runs is the order items came in).
+    fn compact(&mut self) -> io::Result<()> {
+        while self.runs.len() >= FAN_IN {
+            let tail = &self.runs[self.runs.len() - FAN_IN..];
+            let level = tail[0].level;
+            if tail.iter().any(|r| r.level != level) {
+                return Ok(());
+            }
+            let group: Vec<Run> = self.runs.split_off(self.runs.len() - FAN_IN);
+            let mut file = tempfile::tempfile_in(&self.dir)?;
+            let mut w = BufWriter::new(&mut file);
+            merge(group, |head| {
+                write_line(&mut w, &head.room_id, &head.session_id, &head.json)
+            })?;
+            w.flush()?;
+            drop(w);
+            self.runs.push(Run {
+                file,
+                level: level + 1,
+            });
+        }
         Ok(())
     }
 
@@ -133,24 +163,40 @@ impl SortedJsonArray {
         if !self.buffer.is_empty() {
             self.spill()?;
         }
-        let mut readers = Vec::new();
-        for run in &self.runs {
-            readers.push(BufReader::new(File::open(run.path())?).lines());
-        }
-        let mut heap = BinaryHeap::new();
-        for (i, r) in readers.iter_mut().enumerate() {
-            if let Some(line) = r.next() {
-                heap.push(Reverse(parse_line(Zeroizing::new(line?), i)?));
-            }
-        }
-        while let Some(Reverse(head)) = heap.pop() {
-            emit(&head.json)?;
-            if let Some(line) = readers[head.run].next() {
-                heap.push(Reverse(parse_line(Zeroizing::new(line?), head.run)?));
-            }
-        }
-        Ok(())
+        merge(std::mem::take(&mut self.runs), |head| emit(&head.json))
     }
+}
+
+/// One spill line: the ids as a JSON array, a tab, the item's JSON (none holds a raw
+/// line break).
+fn write_line(w: &mut impl Write, room_id: &str, session_id: &str, json: &str) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, &(room_id, session_id)).map_err(io::Error::other)?;
+    w.write_all(b"\t")?;
+    w.write_all(json.as_bytes())?;
+    w.write_all(b"\n")
+}
+
+/// Merges sorted runs (read back from the start of each file), handing each item to
+/// `emit` in order; equal ids come in the order of the runs.
+fn merge(runs: Vec<Run>, mut emit: impl FnMut(&Head) -> io::Result<()>) -> io::Result<()> {
+    let mut readers = Vec::with_capacity(runs.len());
+    for mut run in runs {
+        run.file.seek(SeekFrom::Start(0))?;
+        readers.push(BufReader::new(run.file).lines());
+    }
+    let mut heap = BinaryHeap::new();
+    for (i, r) in readers.iter_mut().enumerate() {
+        if let Some(line) = r.next() {
+            heap.push(Reverse(parse_line(Zeroizing::new(line?), i)?));
+        }
+    }
+    while let Some(Reverse(head)) = heap.pop() {
+        emit(&head)?;
+        if let Some(line) = readers[head.run].next() {
+            heap.push(Reverse(parse_line(Zeroizing::new(line?), head.run)?));
+        }
+    }
+    Ok(())
 }
 
 /// The next line of a run, ordered by (room id, session id, run).

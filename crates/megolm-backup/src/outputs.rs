@@ -1,0 +1,345 @@
+//! A command's outputs, checked before any work and opened without destroying anything.
+//!
+//! [`check_files`] is the one call every command makes once it knows its files, before
+//! it reads a key or a body:
+//! - every output is compared with every input and every other output: the same file by
+//!   device and inode when it exists (so through symlinks and hard links), else by its
+//!   canonical folder and name. A match is refused, naming both.
+//! - an output whose target (after following symlinks) exists and is not a regular file
+//!   — a FIFO, a terminal, a character device such as `/dev/null`, this process's
+//!   standard output (`/dev/stdout`, even a socket) — is written in place: never
+//!   replaced, never turned into a regular file. A folder, a block device or another
+//!   socket is refused.
+//! - any other output is replaced atomically ([`SecretFile`]): its folder must exist and
+//!   take a new file, which is tried before the work. Leftovers of a killed run of this
+//!   tool in that folder (`.megolm-backup-*.tmp`, ours, mode 0600, not locked by a live
+//!   run) are removed, and the user is told.
+//!
+//! `-` is stdin as an input and stdout as an output.
+
+use std::{
+    fs::{File, Metadata},
+    io::{self, Write},
+    path::{Path, PathBuf},
+};
+
+use crate::{
+    Fatal,
+    secret_file::{SecretFile, TEMP_PREFIX, TEMP_SUFFIX, folder_of},
+};
+
+/// Which file a path is, for comparing inputs and outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Identity {
+    /// An existing file: its device and inode.
+    Inode(u64, u64),
+    /// A file that does not exist yet: its canonical folder and its name.
+    Name(PathBuf),
+}
+
+/// How an output is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// To this process's standard output.
+    Stdout,
+    /// Opened and written in place (a FIFO, a terminal, a character device).
+    InPlace,
+    /// Written to a new file that replaces the path atomically.
+    Replace,
+}
+
+#[cfg(unix)]
+fn identity_of(m: &Metadata) -> Option<Identity> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    // A terminal or /dev/null may well be both read and written (a prompt, then output):
+    // nothing is lost by it.
+    (!m.file_type().is_char_device()).then(|| Identity::Inode(m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity_of(_m: &Metadata) -> Option<Identity> {
+    None
+}
+
+/// The metadata of what standard input (`input`) or standard output is, when it can be
+/// had.
+fn std_stream_metadata(input: bool) -> Option<Metadata> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let owned = if input {
+            io::stdin().as_fd().try_clone_to_owned()
+        } else {
+            io::stdout().as_fd().try_clone_to_owned()
+        };
+        owned.ok().and_then(|fd| File::from(fd).metadata().ok())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = input;
+        None
+    }
+}
+
+fn same_as_stdout(m: &Metadata) -> bool {
+    match (std_stream_metadata(false), identity_of(m)) {
+        (Some(out), Some(id)) => identity_of(&out) == Some(id),
+        _ => false,
+    }
+}
+
+/// Which file `path` is (`-`: the standard stream). `None` when it cannot matter: a
+/// character device, or a stream that cannot be inspected.
+fn identity(path: &Path, input: bool) -> Option<Identity> {
+    if path == Path::new("-") {
+        return std_stream_metadata(input).and_then(|m| identity_of(&m));
+    }
+    match std::fs::metadata(path) {
+        Ok(m) => identity_of(&m),
+        // Not there yet (or a dangling symlink, which is replaced): where it will be.
+        Err(_) => {
+            let folder = std::fs::canonicalize(folder_of(path)).ok()?;
+            Some(Identity::Name(folder.join(path.file_name()?)))
+        }
+    }
+}
+
+/// How `path` is written, or why it cannot be.
+fn target(path: &Path) -> Result<Target, String> {
+    if path == Path::new("-") {
+        return Ok(Target::Stdout);
+    }
+    let m = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Target::Replace),
+        Err(e) => return Err(e.to_string()),
+    };
+    if m.is_file() {
+        return Ok(Target::Replace);
+    }
+    if m.is_dir() {
+        return Err("it is a folder: give a file name in it".into());
+    }
+    if same_as_stdout(&m) {
+        return Ok(Target::Stdout);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        if t.is_block_device() {
+            return Err("it is a block device (a disk): refusing to write keys onto it".into());
+        }
+        if t.is_socket() {
+            return Err(
+                "it is a socket, which cannot be opened: give `-` and redirect \
+                        standard output to it"
+                    .into(),
+            );
+        }
+    }
+    Ok(Target::InPlace)
+}
+
+/// One file of a command, as the user is told about it.
+struct Named<'a> {
+    what: &'a str,
+    path: &'a Path,
+}
+
+impl std::fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path == Path::new("-") {
+            write!(f, "{} (-)", self.what)
+        } else {
+            write!(f, "{} {}", self.what, self.path.display())
+        }
+    }
+}
+
+/// Checks a command's files before any work (see the module docs). `inputs` are what
+/// the command reads, `outputs` what it writes, each as (what it is in the user's words
+/// — an option like `--out`, or "the backup body" —, its path); `None` paths are
+/// skipped, and `-` is stdin or stdout. Refuses, naming both, an output that is the same
+/// file as an input or as another output; refuses an output that cannot be written
+/// (a folder, a missing or read-only folder, a block device).
+pub(crate) fn check_files(
+    inputs: &[(&str, Option<&Path>)],
+    outputs: &[(&str, Option<&Path>)],
+) -> Result<(), Fatal> {
+    let outs = named(outputs, false);
+    for (out, _) in &outs {
+        check_writable(out)?;
+    }
+    let mut all = outs;
+    all.extend(named(inputs, true));
+    let ids: Vec<Option<Identity>> = all
+        .iter()
+        .map(|(file, input)| identity(file.path, *input))
+        .collect();
+    // Each output against every file after it (outputs come first).
+    for (i, (out, is_input)) in all.iter().enumerate() {
+        if *is_input {
+            break;
+        }
+        let Some(id) = &ids[i] else { continue };
+        for (j, (other, _)) in all.iter().enumerate().skip(i + 1) {
+            if ids[j].as_ref() == Some(id) {
+                return Err(Fatal::new(format!(
+                    "{out} is the same file as {other}: writing it would destroy what is \
+                     there; give another file"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The files of `list` that are given, each with whether it is an input.
+fn named<'a>(list: &[(&'a str, Option<&'a Path>)], input: bool) -> Vec<(Named<'a>, bool)> {
+    list.iter()
+        .filter_map(|&(what, path)| Some((Named { what, path: path? }, input)))
+        .collect()
+}
+
+/// Can `out` be written? Tried now, before the work.
+fn check_writable(out: &Named<'_>) -> Result<(), Fatal> {
+    let target =
+        target(out.path).map_err(|why| Fatal::new(format!("cannot write {out}: {why}")))?;
+    match target {
+        Target::Stdout => Ok(()),
+        Target::InPlace => {
+            #[cfg(unix)]
+            rustix::fs::access(out.path, rustix::fs::Access::WRITE_OK)
+                .map_err(|e| Fatal::new(format!("cannot write {out}: {e}")))?;
+            Ok(())
+        }
+        Target::Replace => {
+            let folder = folder_of(out.path);
+            match std::fs::metadata(folder) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(Fatal::new(format!(
+                        "cannot write {out}: {} is not a folder",
+                        folder.display()
+                    )));
+                }
+                Err(e) => {
+                    return Err(Fatal::new(format!(
+                        "cannot write {out}: its folder {}: {e}",
+                        folder.display()
+                    )));
+                }
+            }
+            // A file without a name (or removed at once): nothing is left by the probe.
+            tempfile::tempfile_in(folder).map_err(|e| {
+                Fatal::new(format!(
+                    "cannot write {out}: cannot create a file in {}: {e}",
+                    folder.display()
+                ))
+            })?;
+            remove_leftovers(folder);
+            Ok(())
+        }
+    }
+}
+
+/// Removes what a killed run of this tool left in `folder`: a `.megolm-backup-*.tmp`
+/// regular file owned by this user, mode 0600, that no live run holds locked. Says so
+/// on stderr for each.
+fn remove_leftovers(folder: &Path) {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)) {
+            continue;
+        }
+        let path = entry.path();
+        if is_our_leftover(&path) && std::fs::remove_file(&path).is_ok() {
+            eprintln!(
+                "removed {}: a temporary file (decrypted keys) that an interrupted run of \
+                 this tool left behind",
+                path.display()
+            );
+        }
+    }
+}
+
+#[cfg(unix)]
+fn is_our_leftover(path: &Path) -> bool {
+    use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
+    let Ok(fd) = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let Ok(stat) = rustix::fs::fstat(&fd) else {
+        return false;
+    };
+    FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile
+        && Mode::from_raw_mode(stat.st_mode) == Mode::RUSR | Mode::WUSR
+        && stat.st_uid == rustix::process::geteuid().as_raw()
+        // A live run holds its file locked; the lock goes when this `fd` is closed.
+        && rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive).is_ok()
+}
+
+#[cfg(not(unix))]
+fn is_our_leftover(_path: &Path) -> bool {
+    false
+}
+
+/// An output being written: see [`check_files`] for where it goes. Nothing appears at a
+/// replaced path until [`commit`](Self::commit).
+pub(crate) enum OutputFile {
+    /// Standard output.
+    Stdout(io::Stdout),
+    /// An existing FIFO, terminal or character device, written in place.
+    InPlace(File),
+    /// A new file that replaces the path on commit.
+    Replace(SecretFile),
+}
+
+impl OutputFile {
+    /// Opens `path` (`-` or `None`: stdout) for writing.
+    pub(crate) fn create(path: Option<&Path>) -> io::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::Stdout(io::stdout()));
+        };
+        Ok(match target(path).map_err(io::Error::other)? {
+            Target::Stdout => Self::Stdout(io::stdout()),
+            Target::InPlace => Self::InPlace(std::fs::OpenOptions::new().write(true).open(path)?),
+            Target::Replace => Self::Replace(SecretFile::create(path)?),
+        })
+    }
+
+    /// Finishes the output: flushed, and a replaced file put in place.
+    pub(crate) fn commit(mut self) -> io::Result<()> {
+        self.flush()?;
+        match self {
+            Self::Replace(file) => file.commit(),
+            Self::Stdout(_) | Self::InPlace(_) => Ok(()),
+        }
+    }
+}
+
+impl Write for OutputFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Stdout(w) => w.write(buf),
+            Self::InPlace(w) => w.write(buf),
+            Self::Replace(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Stdout(w) => w.flush(),
+            Self::InPlace(w) => w.flush(),
+            Self::Replace(w) => w.flush(),
+        }
+    }
+}
