@@ -112,6 +112,9 @@ fn target(path: &Path) -> Result<Target, String> {
     let m = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Target::Replace),
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => {
+            return Err(format!("{} is not a folder", folder_of(path).display()));
+        }
         Err(e) => return Err(e.to_string()),
     };
     if m.is_file() {
