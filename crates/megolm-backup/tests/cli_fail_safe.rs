@@ -209,8 +209,9 @@ fn an_output_that_is_not_a_regular_file_is_written_in_place() {
         "",
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(reader.join().unwrap(), expected);
+    // Still a FIFO (checked first: if it was replaced, the reader waits forever).
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(reader.join().unwrap(), expected);
 
     // A symlink to a character device (/dev/null): written through, the link and the
     // device stay what they were.
@@ -338,6 +339,17 @@ fn a_backup_of_only_broken_entries_writes_nothing_and_exits_4() {
 #[test]
 fn core_dumps_are_off() {
     let dir = tmp("core");
+    // Children inherit this process's limits: let them dump cores, as far as allowed, so
+    // that the tool's own limit is what the test sees.
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Core);
+    rustix::process::setrlimit(
+        rustix::process::Resource::Core,
+        rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    )
+    .unwrap();
     // The key from a file, the body from a pipe that stays open: the tool says what the
     // key is, then waits for the body.
     let mut child = bin()
