@@ -96,7 +96,7 @@ enum Amount {
 
 /// Memory for sorting the failure records before they spill (they are small; a hostile
 /// body can make millions).
-const FAILURE_SORT_MEMORY: usize = 4 << 20;
+const FAILURE_SORT_MEMORY: usize = 16 << 20;
 
 /// How many failure records the summary shows when they are not all written out.
 const FAILURE_SAMPLE: usize = 5;

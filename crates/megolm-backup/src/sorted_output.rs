@@ -20,7 +20,7 @@ use std::{
 use zeroize::Zeroizing;
 
 /// How many runs of one level are merged into one run of the next level.
-const FAN_IN: usize = 16;
+const FAN_IN: usize = 64;
 
 /// One item to sort: its key and its JSON text (which holds a session key: wiped on
 /// drop).
@@ -69,7 +69,8 @@ impl SortedJsonArray {
         session_id: String,
         mut json: Zeroizing<String>,
     ) -> io::Result<()> {
-        if json.contains(['\n', '\r']) {
+        // Two one-character searches (memchr) rather than one for either character.
+        if json.contains('\n') || json.contains('\r') {
             json = Zeroizing::new(json.replace(['\n', '\r'], " "));
         }
         self.buffered_bytes += json.len() + room_id.len() + session_id.len() + 64;
@@ -170,10 +171,55 @@ impl SortedJsonArray {
 /// One spill line: the ids as a JSON array, a tab, the item's JSON (none holds a raw
 /// line break).
 fn write_line(w: &mut impl Write, room_id: &str, session_id: &str, json: &str) -> io::Result<()> {
-    serde_json::to_writer(&mut *w, &(room_id, session_id)).map_err(io::Error::other)?;
+    write_escaped(w, room_id)?;
+    w.write_all(b"\t")?;
+    write_escaped(w, session_id)?;
     w.write_all(b"\t")?;
     w.write_all(json.as_bytes())?;
     w.write_all(b"\n")
+}
+
+/// An id on a spill line: `\`, tab, line feed and carriage return escaped (`\\`, `\t`,
+/// `\n`, `\r`), so the line splits at its tabs. Cheaper than JSON both ways, which
+/// matters when a hostile body makes millions of failure records.
+fn write_escaped(w: &mut impl Write, id: &str) -> io::Result<()> {
+    let bytes = id.as_bytes();
+    let mut start = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        w.write_all(&bytes[start..i])?;
+        w.write_all(escaped)?;
+        start = i + 1;
+    }
+    w.write_all(&bytes[start..])
+}
+
+/// The id [`write_escaped`] wrote.
+fn unescape(field: &str) -> io::Result<String> {
+    if !field.contains('\\') {
+        return Ok(field.to_owned());
+    }
+    let mut id = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        id.push(match c {
+            '\\' => match chars.next() {
+                Some('\\') => '\\',
+                Some('t') => '\t',
+                Some('n') => '\n',
+                Some('r') => '\r',
+                _ => return Err(io::Error::other("corrupt spill file")),
+            },
+            c => c,
+        });
+    }
+    Ok(id)
 }
 
 /// Merges sorted runs (read back from the start of each file), handing each item to
@@ -230,14 +276,15 @@ impl Ord for Head {
 }
 
 fn parse_line(line: Zeroizing<String>, run: usize) -> io::Result<Head> {
-    let (ids, json) = line
-        .split_once('\t')
-        .ok_or_else(|| io::Error::other("corrupt spill file"))?;
-    let (room_id, session_id): (String, String) =
-        serde_json::from_str(ids).map_err(io::Error::other)?;
+    let mut fields = line.splitn(3, '\t');
+    let (Some(room_id), Some(session_id), Some(json)) =
+        (fields.next(), fields.next(), fields.next())
+    else {
+        return Err(io::Error::other("corrupt spill file"));
+    };
     Ok(Head {
-        room_id,
-        session_id,
+        room_id: unescape(room_id)?,
+        session_id: unescape(session_id)?,
         run,
         json: Zeroizing::new(json.to_owned()),
     })
@@ -293,5 +340,43 @@ mod tests {
         sorted.sort();
         assert_eq!(keys, sorted);
         assert_eq!(run(10, &[]), "[]\n");
+    }
+
+    /// Every item spills on its own (budget 1): hundreds of runs are merged FAN_IN at a
+    /// time, ids holding the spill line's separators survive, and items with equal ids
+    /// keep the order they came in.
+    #[test]
+    fn many_runs_awkward_ids_and_equal_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SortedJsonArray::new(dir.path(), 1);
+        let mut expected = Vec::new();
+        for i in 0..700u32 {
+            let room = format!("!r{}\t\\n\n{}", i % 7, "\\".repeat((i % 3) as usize));
+            let session = format!("s\r{}", i % 50);
+            let json = serde_json::json!({"room_id": room, "session_id": session, "i": i});
+            expected.push((room.clone(), session.clone(), i));
+            s.push(room, session, Zeroizing::new(json.to_string()))
+                .unwrap();
+        }
+        // At most FAN_IN - 1 runs of each level (two levels here).
+        assert!(s.runs.len() < 2 * FAN_IN, "{} runs open", s.runs.len());
+        // Stable: equal ids in the order pushed.
+        expected.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        let mut out = Vec::new();
+        s.finish(&mut out).unwrap();
+        let got: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
+        let got: Vec<(String, String, u32)> = got
+            .iter()
+            .map(|v| {
+                (
+                    v["room_id"].as_str().unwrap().to_owned(),
+                    v["session_id"].as_str().unwrap().to_owned(),
+                    v["i"].as_u64().unwrap() as u32,
+                )
+            })
+            .collect();
+        assert_eq!(got, expected);
+        // Spill files have no name.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
