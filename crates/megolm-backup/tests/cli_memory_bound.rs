@@ -98,6 +98,17 @@ fn a_million_failures_restore_in_bounded_memory() {
         "{err}"
     );
     let without = children_peak_rss();
+    println!(
+        "body {:.1} MB, {failures_expected} failures: peak RSS {:.1} MiB without --failures \
+         (bound {} MiB)",
+        size as f64 / 1e6,
+        without as f64 / 1048576.0,
+        PEAK_RSS_BOUND >> 20
+    );
+    assert!(
+        without < PEAK_RSS_BOUND,
+        "{without} bytes without --failures"
+    );
 
     // With --failures: every record streamed to the file, sorted.
     let failures = dir.join("failures.json");
@@ -106,6 +117,11 @@ fn a_million_failures_restore_in_bounded_memory() {
     let o = run(&args, "");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let both = children_peak_rss();
+    println!(
+        "peak RSS {:.1} MiB for the larger of both runs, with --failures the second",
+        both as f64 / 1048576.0,
+    );
+    assert!(both < PEAK_RSS_BOUND, "{both} bytes with --failures");
     let text = std::fs::read(&failures).unwrap();
     let records = text
         .split(|b| *b == b'\n')
@@ -122,18 +138,5 @@ fn a_million_failures_restore_in_bounded_memory() {
         serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(restored.len(), 1);
 
-    println!(
-        "body {:.1} MB, {failures_expected} failures: peak RSS {:.1} MiB without --failures, \
-         {:.1} MiB for the larger of both runs (bound {} MiB)",
-        size as f64 / 1e6,
-        without as f64 / 1048576.0,
-        both as f64 / 1048576.0,
-        PEAK_RSS_BOUND >> 20
-    );
-    assert!(
-        without < PEAK_RSS_BOUND,
-        "{without} bytes without --failures"
-    );
-    assert!(both < PEAK_RSS_BOUND, "{both} bytes with --failures");
     std::fs::remove_dir_all(&dir).unwrap();
 }
