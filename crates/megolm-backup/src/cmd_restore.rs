@@ -362,8 +362,8 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
             Amount::Bytes(_) => None,
         });
     if !source.version_known {
-        // KEY PROBE: once backup-cipher has it, enable it here (and map
-        // `RestoreError::WrongKey` to `wrong_key` below):
+        // KEY PROBE: once backup-cipher has `RestoreOptions::with_key_probe`, enable it on
+        // the next line, and uncomment the `WrongKey` arm in `restore_failed`:
         // opts = opts.with_key_probe(KEY_PROBE_ENTRIES);
     }
     let started = Instant::now();
@@ -372,7 +372,7 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
     if let Some(bar) = &sink.bar {
         bar.finish_and_clear();
     }
-    let progress = result.map_err(Fatal::new)?;
+    let progress = result.map_err(|e| restore_failed(e, &source.described))?;
     if let Some(e) = sink.error.take() {
         return Err(Fatal::new(format!(
             "cannot write temporary sort files: {e}"
@@ -427,7 +427,17 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
     .into())
 }
 
-/// Every entry failed its MAC: the key is not this backup's.
+/// The error that stopped a restore, for the user.
+#[allow(clippy::match_single_binding)] // Until the KEY PROBE arm below is enabled.
+fn restore_failed(e: backup_cipher::RestoreError, _described: &str) -> Fatal {
+    match e {
+        // KEY PROBE: with `with_key_probe` enabled above, uncomment:
+        // backup_cipher::RestoreError::WrongKey { tried } => wrong_key(tried, _described),
+        e => Fatal::new(e),
+    }
+}
+
+/// Every entry tried failed its MAC: the key is not this backup's.
 fn wrong_key(tried: u64, described: &str) -> Fatal {
     Fatal::with_status(
         Status::WrongKey,

@@ -149,7 +149,7 @@ impl Fatal {
 }
 
 /// Keeps secrets inside this process: no core dump (core size limit 0) and not dumpable
-/// (no core, and no ptrace or /proc/<pid>/mem by other processes of the same user).
+/// (no core, and no ptrace or `/proc/<pid>/mem` by other processes of the same user).
 /// Every command touches a secret or may, so this runs first. Best effort: a system that
 /// refuses is not a reason to refuse to run (the calls cannot fail on Linux for these
 /// arguments).
@@ -206,6 +206,18 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn secrets_stay_in_the_process() {
+        keep_secrets_in_process();
+        assert_eq!(
+            rustix::process::dumpable_behavior().unwrap(),
+            rustix::process::DumpableBehavior::NotDumpable
+        );
+        let core = rustix::process::getrlimit(rustix::process::Resource::Core);
+        assert_eq!((core.current, core.maximum), (Some(0), Some(0)));
+    }
 
     #[test]
     fn restore_help_lists_every_exit_status() {
