@@ -346,3 +346,45 @@ impl Write for OutputFile {
         }
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// A temporary file that a live run holds locked is left alone; once the lock is
+    /// gone (the run was killed), it is removed.
+    #[test]
+    fn a_locked_temporary_file_is_not_a_leftover() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("{TEMP_PREFIX}live{TEMP_SUFFIX}"));
+        let file = File::create(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).unwrap();
+        remove_leftovers(dir.path());
+        assert!(path.exists());
+        drop(file);
+        remove_leftovers(dir.path());
+        assert!(!path.exists());
+    }
+
+    /// Another run never removes a secret file this run is writing: unnamed, or named
+    /// and locked.
+    #[test]
+    fn a_secret_file_being_written_is_never_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.json");
+        let mut f = SecretFile::create(&dest).unwrap();
+        f.write_all(b"secret").unwrap();
+        remove_leftovers(dir.path());
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"secret");
+        let mut f = SecretFile::create_named(&dest).unwrap();
+        f.write_all(b"other").unwrap();
+        remove_leftovers(dir.path());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"other");
+    }
+}

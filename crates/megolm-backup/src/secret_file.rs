@@ -144,21 +144,30 @@ pub(crate) struct SecretFile {
 impl SecretFile {
     /// Starts writing `dest`.
     pub(crate) fn create(dest: &Path) -> io::Result<Self> {
-        let folder = folder_of(dest);
-        let (file, named) = match unnamed_in(folder) {
-            Some(file) => (file, None),
-            None => {
-                let tmp = temp_names().tempfile_in(folder)?;
-                register(tmp.path());
-                let (file, path) = tmp.into_parts();
-                (file, Some(path))
+        match unnamed_in(folder_of(dest)) {
+            Some(file) => {
+                lock(&file)?;
+                Ok(Self {
+                    file,
+                    dest: dest.to_owned(),
+                    named: None,
+                })
             }
-        };
+            None => Self::create_named(dest),
+        }
+    }
+
+    /// Starts writing `dest` through a named temporary file (where there are no
+    /// unnamed files).
+    pub(crate) fn create_named(dest: &Path) -> io::Result<Self> {
+        let tmp = temp_names().tempfile_in(folder_of(dest))?;
+        register(tmp.path());
+        let (file, path) = tmp.into_parts();
         lock(&file)?;
         Ok(Self {
             file,
             dest: dest.to_owned(),
-            named,
+            named: Some(path),
         })
     }
 
@@ -220,6 +229,27 @@ mod tests {
         f.commit().unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"other");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Where the OS has no unnamed files: the temporary file has a name, is removed if
+    /// dropped, and is renamed over the destination on commit.
+    #[test]
+    fn the_named_fallback_leaves_nothing_either() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.json");
+        let mut f = SecretFile::create_named(&dest).unwrap();
+        f.write_all(b"secret").unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        drop(f);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let mut f = SecretFile::create_named(&dest).unwrap();
+        let temp = f.named.as_ref().unwrap().to_path_buf();
+        assert!(LIVE.lock().unwrap().contains(&temp));
+        f.write_all(b"secret").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"secret");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(!LIVE.lock().unwrap().contains(&temp));
     }
 
     #[cfg(unix)]
