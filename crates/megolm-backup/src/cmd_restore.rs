@@ -34,7 +34,9 @@ pub(crate) struct RestoreArgs {
     /// public key before any work.
     #[arg(long, value_name = "FILE")]
     backup_info: Option<PathBuf>,
-    /// Where to write the restored sessions (JSON array); stdout when absent.
+    /// Where to write the restored sessions (JSON array); stdout when absent or `-`. A
+    /// regular file is replaced atomically (mode 0600); an existing FIFO, terminal or
+    /// device is written in place. Never one of the input files.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Write the restored sessions as an Element key-export file instead of JSON; Element
@@ -47,7 +49,9 @@ pub(crate) struct RestoreArgs {
     /// PBKDF2 rounds of the export file.
     #[arg(long, default_value_t = key_export::DEFAULT_ROUNDS, requires = "export_file")]
     export_rounds: u32,
-    /// Where to write the list of entries that failed (JSON array).
+    /// Where to write the list of entries that failed: a JSON array, one record per
+    /// line, sorted by room and session. Without it the failures are counted by class
+    /// and the first few shown.
     #[arg(long, value_name = "FILE")]
     failures: Option<PathBuf>,
     /// Worker threads (default: every core).
