@@ -108,7 +108,7 @@ const FAILURE_SAMPLE: usize = 5;
 /// How many entries are tried first, when the key could not be checked against the
 /// backup version, to tell a wrong key at once.
 #[allow(dead_code)]
-const KEY_PROBE_ENTRIES: usize = 8;
+const KEY_PROBE_ENTRIES: usize = 32;
 
 /// Every file the restore reads or writes, checked before any work (see `outputs`).
 fn check_files(args: &RestoreArgs) -> Result<(), Fatal> {
