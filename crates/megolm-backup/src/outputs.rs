@@ -117,14 +117,18 @@ fn target(path: &Path) -> Result<Target, String> {
         }
         Err(e) => return Err(e.to_string()),
     };
-    if m.is_file() {
-        return Ok(Target::Replace);
-    }
     if m.is_dir() {
         return Err("it is a folder: give a file name in it".into());
     }
     if same_as_stdout(&m) {
         return Ok(Target::Stdout);
+    }
+    if m.is_file() {
+        return Ok(if names_an_open_file(path) {
+            Target::InPlace
+        } else {
+            Target::Replace
+        });
     }
     #[cfg(unix)]
     {
@@ -142,6 +146,14 @@ fn target(path: &Path) -> Result<Target, String> {
         }
     }
     Ok(Target::InPlace)
+}
+
+/// Is `path` in /dev or /proc (`/dev/stderr`, `/proc/self/fd/2`)? Such a name stands
+/// for a file some process has open: it is written in place (appended to), never
+/// replaced (as root, replacing it would replace the system's `/dev/stderr`).
+fn names_an_open_file(path: &Path) -> bool {
+    std::fs::canonicalize(folder_of(path))
+        .is_ok_and(|folder| folder == Path::new("/dev") || folder.starts_with("/proc"))
 }
 
 /// One file of a command, as the user is told about it.
@@ -315,7 +327,8 @@ impl OutputFile {
         };
         Ok(match target(path).map_err(io::Error::other)? {
             Target::Stdout => Self::Stdout(io::stdout()),
-            Target::InPlace => Self::InPlace(std::fs::OpenOptions::new().write(true).open(path)?),
+            // Appending: a regular file behind /dev/stderr keeps what was written to it.
+            Target::InPlace => Self::InPlace(std::fs::OpenOptions::new().append(true).open(path)?),
             Target::Replace => Self::Replace(SecretFile::create(path)?),
         })
     }
@@ -367,6 +380,26 @@ mod tests {
         drop(file);
         remove_leftovers(dir.path());
         assert!(!path.exists());
+    }
+
+    /// A regular file reached through /proc (as `/dev/stderr` is) is written in place,
+    /// after what it holds; one elsewhere is replaced.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_open_file_named_through_proc_is_appended_to_not_replaced() {
+        use std::os::fd::AsRawFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.txt");
+        std::fs::write(&path, "earlier\n").unwrap();
+        let log = File::open(&path).unwrap();
+        let by_fd = PathBuf::from(format!("/proc/self/fd/{}", log.as_raw_fd()));
+        assert_eq!(target(&by_fd), Ok(Target::InPlace));
+        assert_eq!(target(&path), Ok(Target::Replace));
+        let mut out = OutputFile::create(Some(&by_fd)).unwrap();
+        out.write_all(b"keys\n").unwrap();
+        out.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "earlier\nkeys\n");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     /// Another run never removes a secret file this run is writing: unnamed, or named
