@@ -6,10 +6,11 @@
 //!   device and inode when it exists (so through symlinks and hard links), else by its
 //!   canonical folder and name. A match is refused, naming both.
 //! - an output whose target (after following symlinks) exists and is not a regular file
-//!   — a FIFO, a terminal, a character device such as `/dev/null`, this process's
-//!   standard output (`/dev/stdout`, even a socket) — is written in place: never
-//!   replaced, never turned into a regular file. A folder, a block device or another
-//!   socket is refused.
+//!   — a FIFO, a terminal, a character device such as `/dev/null` — is written in place:
+//!   never replaced, never turned into a regular file. So is this process's standard
+//!   output or error, whatever it is (`/dev/stdout`, even a socket or a redirected
+//!   file: through the process's own handle), and a regular file named in /dev or /proc
+//!   (appended to). A folder, a block device or another socket is refused.
 //! - any other output is replaced atomically ([`SecretFile`]): its folder must exist and
 //!   take a new file, which is tried before the work. Leftovers of a killed run of this
 //!   tool in that folder (`.megolm-backup-*.tmp`, ours, mode 0600, not locked by a live
@@ -42,6 +43,8 @@ enum Identity {
 enum Target {
     /// To this process's standard output.
     Stdout,
+    /// To this process's standard error (`--out /dev/stderr`).
+    Stderr,
     /// Opened and written in place (a FIFO, a terminal, a character device).
     InPlace,
     /// Written to a new file that replaces the path atomically.
@@ -61,29 +64,37 @@ fn identity_of(_m: &Metadata) -> Option<Identity> {
     None
 }
 
-/// The metadata of what standard input (`input`) or standard output is, when it can be
-/// had.
-fn std_stream_metadata(input: bool) -> Option<Metadata> {
+/// One of this process's standard streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Stdin,
+    Stdout,
+    Stderr,
+}
+
+/// The metadata of what a standard stream is, when it can be had.
+fn std_stream_metadata(stream: Stream) -> Option<Metadata> {
     #[cfg(unix)]
     {
         use std::os::fd::AsFd;
-        let owned = if input {
-            io::stdin().as_fd().try_clone_to_owned()
-        } else {
-            io::stdout().as_fd().try_clone_to_owned()
+        let owned = match stream {
+            Stream::Stdin => io::stdin().as_fd().try_clone_to_owned(),
+            Stream::Stdout => io::stdout().as_fd().try_clone_to_owned(),
+            Stream::Stderr => io::stderr().as_fd().try_clone_to_owned(),
         };
         owned.ok().and_then(|fd| File::from(fd).metadata().ok())
     }
     #[cfg(not(unix))]
     {
-        let _ = input;
+        let _ = stream;
         None
     }
 }
 
-fn same_as_stdout(m: &Metadata) -> bool {
-    match (std_stream_metadata(false), identity_of(m)) {
-        (Some(out), Some(id)) => identity_of(&out) == Some(id),
+/// Is `m` the file behind this process's `stream`?
+fn same_as(m: &Metadata, stream: Stream) -> bool {
+    match (std_stream_metadata(stream), identity_of(m)) {
+        (Some(s), Some(id)) => identity_of(&s) == Some(id),
         _ => false,
     }
 }
@@ -92,7 +103,8 @@ fn same_as_stdout(m: &Metadata) -> bool {
 /// character device, or a stream that cannot be inspected.
 fn identity(path: &Path, input: bool) -> Option<Identity> {
     if path == Path::new("-") {
-        return std_stream_metadata(input).and_then(|m| identity_of(&m));
+        let stream = if input { Stream::Stdin } else { Stream::Stdout };
+        return std_stream_metadata(stream).and_then(|m| identity_of(&m));
     }
     match std::fs::metadata(path) {
         Ok(m) => identity_of(&m),
@@ -120,8 +132,13 @@ fn target(path: &Path) -> Result<Target, String> {
     if m.is_dir() {
         return Err("it is a folder: give a file name in it".into());
     }
-    if same_as_stdout(&m) {
+    // Written through the process's own handle, so that its other writes (the
+    // summary on stderr) and the output follow each other instead of overwriting.
+    if same_as(&m, Stream::Stdout) {
         return Ok(Target::Stdout);
+    }
+    if same_as(&m, Stream::Stderr) {
+        return Ok(Target::Stderr);
     }
     if m.is_file() {
         return Ok(if names_an_open_file(path) {
@@ -222,7 +239,7 @@ fn check_writable(out: &Named<'_>) -> Result<(), Fatal> {
     let target =
         target(out.path).map_err(|why| Fatal::new(format!("cannot write {out}: {why}")))?;
     match target {
-        Target::Stdout => Ok(()),
+        Target::Stdout | Target::Stderr => Ok(()),
         Target::InPlace => {
             #[cfg(unix)]
             rustix::fs::access(out.path, rustix::fs::Access::WRITE_OK)
@@ -313,6 +330,8 @@ fn is_our_leftover(_path: &Path) -> bool {
 pub(crate) enum OutputFile {
     /// Standard output.
     Stdout(io::Stdout),
+    /// Standard error.
+    Stderr(io::Stderr),
     /// An existing FIFO, terminal or character device, written in place.
     InPlace(File),
     /// A new file that replaces the path on commit.
@@ -327,6 +346,7 @@ impl OutputFile {
         };
         Ok(match target(path).map_err(io::Error::other)? {
             Target::Stdout => Self::Stdout(io::stdout()),
+            Target::Stderr => Self::Stderr(io::stderr()),
             // Appending: a regular file behind /dev/stderr keeps what was written to it.
             Target::InPlace => Self::InPlace(std::fs::OpenOptions::new().append(true).open(path)?),
             Target::Replace => Self::Replace(SecretFile::create(path)?),
@@ -338,7 +358,7 @@ impl OutputFile {
         self.flush()?;
         match self {
             Self::Replace(file) => file.commit(),
-            Self::Stdout(_) | Self::InPlace(_) => Ok(()),
+            Self::Stdout(_) | Self::Stderr(_) | Self::InPlace(_) => Ok(()),
         }
     }
 }
@@ -347,6 +367,7 @@ impl Write for OutputFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Self::Stdout(w) => w.write(buf),
+            Self::Stderr(w) => w.write(buf),
             Self::InPlace(w) => w.write(buf),
             Self::Replace(w) => w.write(buf),
         }
@@ -354,6 +375,7 @@ impl Write for OutputFile {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Self::Stdout(w) => w.flush(),
+            Self::Stderr(w) => w.flush(),
             Self::InPlace(w) => w.flush(),
             Self::Replace(w) => w.flush(),
         }
