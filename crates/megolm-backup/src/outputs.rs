@@ -177,12 +177,14 @@ fn names_an_open_file(path: &Path) -> bool {
 struct Named<'a> {
     what: &'a str,
     path: &'a Path,
+    input: bool,
 }
 
 impl std::fmt::Display for Named<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.path == Path::new("-") {
-            write!(f, "{} (-)", self.what)
+            let stream = if self.input { "input" } else { "output" };
+            write!(f, "{} (standard {stream})", self.what)
         } else {
             write!(f, "{} {}", self.what, self.path.display())
         }
@@ -200,22 +202,22 @@ pub(crate) fn check_files(
     outputs: &[(&str, Option<&Path>)],
 ) -> Result<(), Fatal> {
     let outs = named(outputs, false);
-    for (out, _) in &outs {
+    for out in &outs {
         check_writable(out)?;
     }
     let mut all = outs;
     all.extend(named(inputs, true));
     let ids: Vec<Option<Identity>> = all
         .iter()
-        .map(|(file, input)| identity(file.path, *input))
+        .map(|file| identity(file.path, file.input))
         .collect();
     // Each output against every file after it (outputs come first).
-    for (i, (out, is_input)) in all.iter().enumerate() {
-        if *is_input {
+    for (i, out) in all.iter().enumerate() {
+        if out.input {
             break;
         }
         let Some(id) = &ids[i] else { continue };
-        for (j, (other, _)) in all.iter().enumerate().skip(i + 1) {
+        for (j, other) in all.iter().enumerate().skip(i + 1) {
             if ids[j].as_ref() == Some(id) {
                 return Err(Fatal::new(format!(
                     "{out} is the same file as {other}: writing it would destroy what is \
@@ -227,10 +229,16 @@ pub(crate) fn check_files(
     Ok(())
 }
 
-/// The files of `list` that are given, each with whether it is an input.
-fn named<'a>(list: &[(&'a str, Option<&'a Path>)], input: bool) -> Vec<(Named<'a>, bool)> {
+/// The files of `list` that are given.
+fn named<'a>(list: &[(&'a str, Option<&'a Path>)], input: bool) -> Vec<Named<'a>> {
     list.iter()
-        .filter_map(|&(what, path)| Some((Named { what, path: path? }, input)))
+        .filter_map(|&(what, path)| {
+            Some(Named {
+                what,
+                path: path?,
+                input,
+            })
+        })
         .collect()
 }
 
