@@ -1,6 +1,10 @@
 //! `megolm-backup export …`: Element key-export files.
 
-use std::{collections::BTreeSet, path::PathBuf, process::ExitCode};
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use backup_cipher::RoomKey;
 use clap::{Args, Subcommand};
@@ -61,6 +65,13 @@ pub(crate) fn room_filter(rooms: &[String]) -> impl Fn(&RoomKey) -> bool + '_ {
 pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
     match cmd {
         ExportCommand::Decrypt { file, common, out } => {
+            crate::outputs::check_files(
+                &[
+                    ("the key export", Some(&file)),
+                    ("the passphrase file", common.passphrase_file.as_deref()),
+                ],
+                &[("--out", Some(out.as_deref().unwrap_or(Path::new("-"))))],
+            )?;
             let sessions = read_export(&file, common.passphrase_file.as_deref())?;
             let keep = room_filter(&common.rooms);
             let kept: Vec<&RoomKey> = sessions.iter().filter(|s| keep(s)).collect();
@@ -81,6 +92,13 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
             rounds,
             allow_low_rounds,
         } => {
+            crate::outputs::check_files(
+                &[
+                    ("the sessions", Some(&sessions_json)),
+                    ("the passphrase file", common.passphrase_file.as_deref()),
+                ],
+                &[("--out", Some(&out))],
+            )?;
             let mut options = ExportOptions::new(rounds);
             if allow_low_rounds {
                 options = options.allow_low_rounds();

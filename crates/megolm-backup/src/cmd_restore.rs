@@ -49,6 +49,10 @@ pub(crate) struct RestoreArgs {
     /// PBKDF2 rounds of the export file.
     #[arg(long, default_value_t = key_export::DEFAULT_ROUNDS, requires = "export_file")]
     export_rounds: u32,
+    /// Write the export file with fewer than 100,000 rounds (weak against guessing the
+    /// passphrase; for tests).
+    #[arg(long, requires = "export_file")]
+    export_allow_low_rounds: bool,
     /// Where to write the list of entries that failed: a JSON array, one record per
     /// line, sorted by room and session. Without it the failures are counted by class
     /// and the first few shown.
@@ -128,6 +132,12 @@ fn check_files(args: &RestoreArgs) -> Result<(), Fatal> {
                 "the export passphrase file",
                 args.export_passphrase_file.as_deref(),
             ),
+            #[cfg(feature = "homeserver")]
+            ("the access token file", args.server.access_token_file()),
+            #[cfg(feature = "homeserver")]
+            ("the password file", args.server.password_file()),
+            #[cfg(feature = "homeserver")]
+            ("the CA file", args.server.ca_file()),
         ],
         &[
             ("--out", out),
@@ -338,12 +348,21 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
     let source = open_source(&args)?;
     // Ask for the export passphrase before the work, not after it.
     let export_phrase = match &args.export_file {
-        Some(_) => Some(crate::input::passphrase(
-            args.export_passphrase_file.as_deref(),
-            "Passphrase for the export file: ",
-            "--export-passphrase-file",
-            true,
-        )?),
+        Some(_) => {
+            let phrase = crate::input::passphrase(
+                args.export_passphrase_file.as_deref(),
+                "Passphrase for the export file: ",
+                "--export-passphrase-file",
+                true,
+            )?;
+            key_export::check_export_params(
+                &phrase,
+                args.export_rounds,
+                args.export_allow_low_rounds,
+            )
+            .map_err(crate::cmd_export::export_params_error)?;
+            Some(phrase)
+        }
         None => None,
     };
     // Spill files go beside the output (same disk, same protection).
@@ -401,11 +420,18 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
             )
         });
     }
+    let mut completed_note = String::new();
     match (&args.export_file, &export_phrase) {
         (Some(path), Some(phrase)) => {
-            crate::files::write_export_file(path, phrase, args.export_rounds, |emit| {
-                sink.sessions.finish_each(emit)
-            })?;
+            let mut options = key_export::ExportOptions::new(args.export_rounds);
+            if args.export_allow_low_rounds {
+                options = options.allow_low_rounds();
+            }
+            let (_, completed, unclaimed) =
+                crate::files::write_export_file(path, phrase, options, |emit| {
+                    sink.sessions.finish_each(emit)
+                })?;
+            completed_note = crate::cmd_export::completed_note(completed, unclaimed);
         }
         _ => write_output(args.out.as_deref(), |w| sink.sessions.finish(w))?,
     }
@@ -414,7 +440,7 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
         write_output(Some(path), |w| all.finish(w))?;
     }
     eprintln!(
-        "{}",
+        "{}{completed_note}",
         summary(
             restored,
             &failures,

@@ -42,6 +42,19 @@ pub(crate) struct FetchArgs {
 }
 
 pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
+    let partial = partial_path(&args.out);
+    crate::outputs::check_files(
+        &args.server.input_files(),
+        &[
+            ("--out", Some(&args.out)),
+            (
+                "--out's partial file",
+                (args.out != Path::new("-")).then_some(partial.as_path()),
+            ),
+            ("--info-out", args.info_out.as_deref()),
+            ("--account-data-out", args.account_data_out.as_deref()),
+        ],
+    )?;
     let client = args.server.connect(false)?;
     let info = version_info(&client, args.version.as_deref())?;
     let version = info
@@ -101,7 +114,6 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
     // Everything that arrives goes to OUT.partial (mode 0600); only a complete keys body
     // of the announced length is then renamed over OUT, so an earlier OUT is never
     // replaced by a cut or damaged download.
-    let partial = partial_path(&args.out);
     let mut file = SecretFile::create(&partial)
         .map_err(|e| Fatal::new(format!("cannot create {}: {e}", partial.display())))?;
     let saved = save_keys_body(reader, std::io::BufWriter::new(&mut file))

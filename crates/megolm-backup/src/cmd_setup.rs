@@ -20,7 +20,6 @@ use crate::{
     Fatal,
     input::{prompt_secret, secret_from_file, secret_from_stdin},
     keys::KeyArgs,
-    secret_file::SecretFile,
     server::{ServerArgs, fail, server_state},
 };
 
@@ -69,6 +68,11 @@ fn read_phrase(stdin_is_phrase: bool) -> Result<Zeroizing<String>, Fatal> {
 }
 
 pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
+    // Before anything changes on the account: the Security Key's file must be writable.
+    let mut inputs = args.server.input_files();
+    inputs.push(("the old key file", args.old_key_file.as_deref()));
+    inputs.push(("the signing key file", args.signing_key_file.as_deref()));
+    crate::outputs::check_files(&inputs, &[("--key-out", args.key_out.as_deref())])?;
     let stdin_is_phrase = args.passphrase && !std::io::stdin().is_terminal();
     let (client, account_password) = args.server.connect_with_password(stdin_is_phrase)?;
     let user = client.whoami().map_err(fail)?.user_id;
@@ -212,7 +216,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         .to_recovery_key()
         .to_base58_grouped();
     if let Some(path) = &args.key_out {
-        let mut f = SecretFile::create(path)
+        let mut f = crate::outputs::OutputFile::create(Some(path))
             .map_err(|e| Fatal::new(format!("cannot create {}: {e}", path.display())))?;
         writeln!(f, "{}", shown.as_str())
             .and_then(|()| f.commit())

@@ -58,6 +58,9 @@ pub(crate) fn remove_on_interrupt() {
         for path in &live {
             let _ = std::fs::remove_file(path);
         }
+        // A login this command made must not outlive it.
+        #[cfg(feature = "homeserver")]
+        crate::server::logout_on_interrupt();
         eprintln!("\ninterrupted: nothing was written, and no temporary file is left");
         std::process::exit(Status::Interrupted as i32);
     });

@@ -56,6 +56,30 @@ pub(crate) struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// The access token file, when one is given (an input: never an output too).
+    pub(crate) fn access_token_file(&self) -> Option<&std::path::Path> {
+        self.access_token_file.as_deref()
+    }
+
+    /// The password file, when one is given.
+    pub(crate) fn password_file(&self) -> Option<&std::path::Path> {
+        self.password_file.as_deref()
+    }
+
+    /// The CA file, when one is given.
+    pub(crate) fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// The files these options read, for `outputs::check_files`.
+    pub(crate) fn input_files(&self) -> Vec<(&'static str, Option<&std::path::Path>)> {
+        vec![
+            ("the access token file", self.access_token_file()),
+            ("the password file", self.password_file()),
+            ("the CA file", self.ca_file()),
+        ]
+    }
+
     /// Connects; `stdin_busy` says stdin carries something else (a key), so a password
     /// must come from a file. A login made here with --user is logged out when the
     /// returned session is dropped (unless --keep-login).

@@ -393,7 +393,6 @@ fn keep_login_keeps_it_and_names_the_device() {
 /// SIGINT while a command that logged in with --user waits on the homeserver: the login
 /// is logged out before the process exits 130.
 #[test]
-#[ignore = "needs the SIGINT/SIGTERM handler (secret_file.rs) to call server::logout_on_interrupt"]
 fn an_interrupted_login_is_logged_out() {
     let dir = tmp("interrupt");
     let server = login_server(Reply::json(200, &version_body()));
