@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's one test command (README "Run the tests"). Installs nothing globally:
+# The project's one test command (README "Two commands"). Installs nothing globally:
 # everything a test needs comes from this repository's own files.
 set -euo pipefail
 cd "$(dirname "$0")/.."

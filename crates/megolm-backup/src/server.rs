@@ -23,7 +23,7 @@ use crate::{
 /// never taken from the command line.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ServerArgs {
-    /// The homeserver's URL, e.g. https://matrix.example.org
+    /// The homeserver's URL, e.g. `https://matrix.example.org`
     #[arg(long, value_name = "URL")]
     pub(crate) homeserver: Option<String>,
     /// File holding the access token (otherwise the MATRIX_ACCESS_TOKEN variable).
