@@ -6,9 +6,11 @@ mod common;
 use std::{
     collections::BTreeMap,
     process::{Command, Stdio},
+    time::Duration,
 };
 
 use common::{repo, run, tmp, write};
+use homeserver::testing::{Delivery, FakeServer, Reply};
 
 /// (id, fragment) of every error row in docs/errors.md.
 fn documented() -> BTreeMap<String, String> {
@@ -35,6 +37,49 @@ fn out(o: &std::process::Output) -> (Option<i32>, String) {
             String::from_utf8_lossy(&o.stdout)
         ),
     )
+}
+
+/// The exit status of the rows that do not exit 1 (every other row exits 1).
+const STATUSES: &[(&str, i32)] = &[
+    ("corrupt-entry", 2),
+    ("wrong-key", 3),
+    ("nothing-restored", 4),
+    ("fetch-cut", 5),
+];
+
+/// The rows that need a real homeserver (`homeserver::testing::homeserver_url`): without
+/// one they are not run. Every other row always is.
+const NEED_SYNAPSE: &[&str] = &[
+    "bad-token",
+    "no-backup",
+    "weak-phrase",
+    "account-password",
+    "other-key",
+    "setup-exists",
+    "cross-signing-exists",
+    "replace-needs-password",
+];
+
+/// Text given in a situation that must never appear in what the tool prints.
+const NEVER_PRINTED: &[&str] = &["PASSWORD", "SECRET"];
+
+const VERSION: &str = "/_matrix/client/v3/room_keys/version";
+const KEYS: &str = "/_matrix/client/v3/room_keys/keys";
+
+fn version_body() -> serde_json::Value {
+    serde_json::json!({
+        "algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
+        "auth_data": {"public_key": "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo"},
+        "count": 1, "etag": "1", "version": "7"
+    })
+}
+
+/// A scripted homeserver with backup version 7 whose keys download is `keys`.
+fn server_with(keys: Reply) -> FakeServer {
+    let server = FakeServer::start();
+    server.on("GET", VERSION, [Reply::json(200, &version_body())]);
+    server.on("GET", KEYS, [keys]);
+    server
 }
 
 const FIXTURE: &str = "crates/megolm-backup/tests/fixtures/account-data.json";
@@ -162,6 +207,20 @@ fn every_documented_error_is_what_the_tool_prints() {
             "--backup-info",
             "demo/backup-info.json",
             "--key-file",
+            &bad_key,
+            "demo/backup.json"
+        ],
+        ""
+    );
+    add!(
+        "key-before-reset",
+        &[
+            "restore",
+            "--account-data",
+            FIXTURE,
+            "--backup-info",
+            "demo/backup-info.json",
+            "--key-file",
             &other_key,
             "demo/backup.json"
         ],
@@ -230,20 +289,9 @@ fn every_documented_error_is_what_the_tool_prints() {
         &["ssss", "get", "m.nothing", "--account-data", FIXTURE],
         &phrase
     );
-    add!(
-        "export-passphrase",
-        &[
-            "export",
-            "decrypt",
-            "demo/backup.json",
-            "--passphrase-file",
-            &pass
-        ],
-        ""
-    );
     let export = dir.join("e.txt");
     let sessions = dir.join("s.json");
-    run(
+    let made = run(
         &[
             "restore",
             "--key-file",
@@ -254,7 +302,8 @@ fn every_documented_error_is_what_the_tool_prints() {
         ],
         "",
     );
-    run(
+    assert_eq!(made.status.code(), Some(0), "{}", common::stderr(&made));
+    let made = run(
         &[
             "export",
             "encrypt",
@@ -269,6 +318,7 @@ fn every_documented_error_is_what_the_tool_prints() {
         ],
         "",
     );
+    assert_eq!(made.status.code(), Some(0), "{}", common::stderr(&made));
     let wrong = write(&dir, "wrong.txt", "y\n");
     add!(
         "export-passphrase",
@@ -304,6 +354,141 @@ fn every_documented_error_is_what_the_tool_prints() {
         ],
         ""
     );
+    // Keys typed or given the wrong way.
+    let dashed = ALICE.replace(' ', "-");
+    add!(
+        "rk-case",
+        &["recovery-key", "decode"],
+        &ALICE.to_lowercase()
+    );
+    add!("rk-dashes", &["recovery-key", "decode"], &dashed);
+    let empty_key = write(&dir, "empty-key.txt", "");
+    add!(
+        "no-key",
+        &["restore", "--key-file", &empty_key, "demo/backup.json"],
+        ""
+    );
+    add!(
+        "key-itself",
+        &["restore", "--key-file", ALICE, "demo/backup.json"],
+        ""
+    );
+
+    // Export files: passphrase and rounds rules, a file cut before its END line.
+    let blank = write(&dir, "blank.txt", "\n");
+    add!(
+        "export-empty-passphrase",
+        &[
+            "export",
+            "encrypt",
+            sessions.to_str().unwrap(),
+            "--out",
+            dir.join("e-empty.txt").to_str().unwrap(),
+            "--passphrase-file",
+            &blank
+        ],
+        ""
+    );
+    add!(
+        "export-low-rounds",
+        &[
+            "export",
+            "encrypt",
+            sessions.to_str().unwrap(),
+            "--out",
+            dir.join("e-low.txt").to_str().unwrap(),
+            "--passphrase-file",
+            &pass,
+            "--rounds",
+            "10"
+        ],
+        ""
+    );
+    let whole = std::fs::read_to_string(&export).unwrap();
+    let end = whole.find("-----END").unwrap();
+    let cut = write(&dir, "cut.txt", &whole[..end]);
+    add!(
+        "export-cut",
+        &["export", "decrypt", &cut, "--passphrase-file", &pass],
+        ""
+    );
+
+    // Outputs, checked before the work; runs that restore nothing write nothing. On a
+    // copy of the demo backup: a regression must not destroy the repository's file.
+    let body = dir.join("backup.json");
+    std::fs::copy(repo().join("demo/backup.json"), &body).unwrap();
+    let body = body.to_str().unwrap();
+    add!(
+        "output-is-input",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            "--out",
+            body,
+            body
+        ],
+        ""
+    );
+    add!(
+        "output-folder",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            "--out",
+            dir.to_str().unwrap(),
+            body
+        ],
+        ""
+    );
+    add!(
+        "output-no-folder",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            "--out",
+            dir.join("missing/sessions.json").to_str().unwrap(),
+            body
+        ],
+        ""
+    );
+    let never = dir.join("never.json");
+    add!(
+        "wrong-key",
+        &[
+            "restore",
+            "--key-file",
+            &other_key,
+            "--out",
+            never.to_str().unwrap(),
+            body
+        ],
+        ""
+    );
+    let broken = write(
+        &dir,
+        "broken.json",
+        r#"{"rooms": {"!r:example.org": {"sessions": {"s1": {"first_message_index": 0}, "s2": 7}}}}"#,
+    );
+    add!(
+        "nothing-restored",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            "--out",
+            never.to_str().unwrap(),
+            &broken
+        ],
+        ""
+    );
+    assert!(
+        !never.exists(),
+        "a run that restored nothing wrote its output"
+    );
+
     let token = write(&dir, "token.txt", "syt_nope");
     add!(
         "unreachable",
@@ -321,9 +506,110 @@ fn every_documented_error_is_what_the_tool_prints() {
         &[
             "info",
             "--homeserver",
-            "http://0.0.0.0:9",
+            "HTTP://0.0.0.0:9",
             "--access-token-file",
             &token
+        ],
+        ""
+    );
+    add!(
+        "url-userinfo",
+        &[
+            "info",
+            "--homeserver",
+            "https://alice:PASSWORD@127.0.0.1:9",
+            "--access-token-file",
+            &token
+        ],
+        ""
+    );
+    add!(
+        "url-invalid",
+        &[
+            "info",
+            "--homeserver",
+            "https://alice:PASSWORD@exa mple.org",
+            "--access-token-file",
+            &token
+        ],
+        ""
+    );
+    add!(
+        "url-scheme",
+        &[
+            "info",
+            "--homeserver",
+            "ftp://matrix.example.org",
+            "--access-token-file",
+            &token
+        ],
+        ""
+    );
+    let bad_token = write(&dir, "bad-token.txt", "syt_two words_SECRET\n");
+    add!(
+        "token-file",
+        &[
+            "info",
+            "--homeserver",
+            "http://127.0.0.1:9",
+            "--access-token-file",
+            &bad_token
+        ],
+        ""
+    );
+    // A scripted homeserver on 127.0.0.1: silent, an HTML page, a cut download.
+    let silent = FakeServer::start();
+    silent.on(
+        "GET",
+        VERSION,
+        [Reply::json(200, &version_body()).delivered(Delivery::Silent(Duration::from_secs(3)))],
+    );
+    add!(
+        "stalled",
+        &[
+            "info",
+            "--homeserver",
+            silent.url(),
+            "--access-token-file",
+            &token,
+            "--idle-timeout",
+            "1"
+        ],
+        ""
+    );
+    let portal = server_with(Reply::bytes(
+        200,
+        "text/html",
+        b"<html><body>Please sign in</body></html>".to_vec(),
+    ));
+    add!(
+        "html",
+        &[
+            "fetch",
+            "--homeserver",
+            portal.url(),
+            "--access-token-file",
+            &token,
+            "--out",
+            dir.join("portal.json").to_str().unwrap()
+        ],
+        ""
+    );
+    let keys = br#"{"rooms": {"!r:example.org": {"sessions": {}}}}"#.to_vec();
+    let cut_at = keys.len() / 2;
+    let cutting = server_with(
+        Reply::bytes(200, "application/json", keys).delivered(Delivery::CutAfter(cut_at)),
+    );
+    add!(
+        "fetch-cut",
+        &[
+            "fetch",
+            "--homeserver",
+            cutting.url(),
+            "--access-token-file",
+            &token,
+            "--out",
+            dir.join("cut.json").to_str().unwrap()
         ],
         ""
     );
@@ -471,14 +757,24 @@ fn every_documented_error_is_what_the_tool_prints() {
     let mut problems = Vec::new();
     for (id, fragment) in &docs {
         match results.get(id.as_str()) {
-            None if homeserver::testing::homeserver_url().is_none() => {}
+            None if NEED_SYNAPSE.contains(&id.as_str())
+                && homeserver::testing::homeserver_url().is_none() => {}
             None => problems.push(format!("{id}: documented but no situation runs it")),
             Some((code, text)) => {
                 if !text.contains(fragment.as_str()) {
                     problems.push(format!("{id}: expected {fragment:?} in:\n{text}"));
                 }
-                if *code == Some(0) {
-                    problems.push(format!("{id}: exited 0"));
+                let status = STATUSES
+                    .iter()
+                    .find(|(row, _)| row == id)
+                    .map_or(1, |(_, status)| *status);
+                if *code != Some(status) {
+                    problems.push(format!("{id}: exited {code:?}, not {status}:\n{text}"));
+                }
+                for secret in NEVER_PRINTED {
+                    if text.contains(secret) {
+                        problems.push(format!("{id}: printed {secret:?}:\n{text}"));
+                    }
                 }
             }
         }
