@@ -360,7 +360,13 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
                 args.export_rounds,
                 args.export_allow_low_rounds,
             )
-            .map_err(crate::cmd_export::export_params_error)?;
+            .map_err(|e| match e {
+                key_export::ExportError::LowRounds(_) => Fatal::new(format!(
+                    "{e}\nhint: use the default (500,000), or pass --export-allow-low-rounds to \
+                     write it anyway"
+                )),
+                other => crate::cmd_export::export_params_error(other),
+            })?;
             Some(phrase)
         }
         None => None,

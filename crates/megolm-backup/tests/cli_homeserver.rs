@@ -99,7 +99,7 @@ fn upload_info_fetch_restore_and_recover_into_an_element_export() {
     assert!(
         text.contains("keys:       1000")
             && text.contains(
-                "the key is the recovery key of the backup itself, which matches backup version"
+                "the key is the backup's own backup key (what older Element called the backup's recovery key), which matches backup version"
             ),
         "{text}"
     );

@@ -42,7 +42,9 @@ impl fmt::Display for KeySource {
         f.write_str(match self {
             Self::SecurityKey => "Security Key (Recovery key) of secret storage",
             Self::SecurityPhrase => "Security Phrase of secret storage",
-            Self::BackupRecoveryKey => "recovery key of the backup itself",
+            Self::BackupRecoveryKey => {
+                "backup's own backup key (what older Element called the backup's recovery key)"
+            }
             Self::BackupKeyBase64 => "backup key in base64",
             Self::LegacyBackupPassphrase => "passphrase of this passphrase-based backup",
         })
