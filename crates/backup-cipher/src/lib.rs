@@ -15,6 +15,7 @@ pub mod fixtures;
 mod keys;
 mod par;
 pub mod restore;
+mod resume;
 mod room_key;
 pub mod signatures;
 mod split;
@@ -38,6 +39,7 @@ pub use restore::{
     RestoreOptions, RestoreResult, RestoreSink, RestoredSession, RoomFilter, check_backup_version,
     check_body, restore_entry, restore_keys, restore_reader, restore_room_reader, restore_slice,
 };
+pub use resume::{BodyRequest, MAX_TRACKED, ResumeNotice, ResumeSource, restore_resumable};
 pub use room_key::RoomKey;
 pub use split::{MAX_DEPTH, MAX_ENTRY_BYTES, MAX_ID_BYTES, SMALL_VALUE};
 pub use types::{
