@@ -38,8 +38,8 @@
 //!
 //! # Resynchronisation
 //!
-//! From the damaged place (the start of the damaged entry or member, plus one byte), the
-//! walker looks at every `"` for either
+//! From the damaged place (the start of the damaged entry or member, which is looked at
+//! again and refused, or the stray byte), the walker looks at every `"` for either
 //! - a room start `"ROOM" : { "sessions" : {` (ROOM at most [`MAX_ID_BYTES`]): the walk
 //!   goes on inside that room's sessions; or
 //! - an entry start `"SESSION" : {…}` whose object is found whole within
@@ -291,7 +291,7 @@ impl<R: Read> Scanner<R> {
             return Ok(false);
         }
         if let Some(m) = self.mark
-            && self.pos - m > self.keep
+            && self.pos.saturating_sub(m) > self.keep
         {
             let shown = (m + SHOWN).min(self.buf.len());
             self.prefix = self.buf[m..shown].to_vec();
@@ -675,10 +675,11 @@ impl<R: Read> Walker<'_, R> {
         match member {
             Ok(()) => Ok(()),
             Err(Stop::Damage(why)) => {
-                // Resume one byte after the member's start, when its bytes are still
-                // held, else where the damage was found.
+                // Resume at the member's start, when its bytes are still held (the
+                // damaged member is looked at again as a candidate, and refused), else
+                // where the damage was found.
                 let from = if start >= self.sc.base && self.sc.idx(start) < self.sc.buf.len() {
-                    self.sc.idx(start) + 1
+                    self.sc.idx(start)
                 } else {
                     self.sc.pos
                 };
@@ -746,7 +747,7 @@ impl<R: Read> Walker<'_, R> {
     fn skip_value(&mut self, member: u64, no_entries: bool) -> Scan<()> {
         self.sc.peek_token()?;
         let value = self.sc.abs(self.sc.pos);
-        let from = if member >= self.sc.base {
+        let from = if (self.sc.base..=value).contains(&member) {
             member
         } else {
             value
@@ -958,7 +959,7 @@ impl<R: Read> Walker<'_, R> {
                 );
                 self.entry_in_progress = None;
                 let ctx = (!skip).then(|| room.clone());
-                let from = self.sc.idx(start.max(self.sc.base)) + 1;
+                let from = self.sc.idx(start.max(self.sc.base));
                 let session = session.unwrap_or_default();
                 return if self.resync_with(from, &msg, ctx, Some((&room, &session)))? {
                     Err(Stop::Eof)
@@ -994,7 +995,7 @@ impl<R: Read> Walker<'_, R> {
         entry: Option<(&Arc<str>, &str)>,
     ) -> Result<bool, Fatal> {
         let from = from.min(self.sc.buf.len());
-        let start_abs = self.sc.abs(from.saturating_sub(1));
+        let start_abs = self.sc.abs(from);
         self.sc.end();
         self.sc.pos = from;
         self.entry_in_progress = None;
