@@ -849,7 +849,9 @@ impl<R: Read> Walker<'_, R> {
                 }
             };
         }
-        self.skip_value(start, true)
+        // A per-room body's other members are not looked into: it holds one room.
+        let top = self.room_mode && self.stack.len() == 1;
+        self.skip_value(start, !top)
     }
 
     fn entry_member(&mut self, start: u64, room: Arc<str>, skip: bool) -> Scan<()> {
@@ -1038,10 +1040,8 @@ impl<R: Read> Walker<'_, R> {
                     self.sc.pos = end;
                 }
                 Err(Stop::Fatal(Fatal::TooLarge(l))) => return Err(Fatal::TooLarge(l)),
-                Err(Stop::Eof) => {
-                    self.sc.pos = self.sc.buf.len();
-                    break None;
-                }
+                // Not a candidate (a candidate cut by the end of the input is none
+                // either: the bytes after its quote are still looked at).
                 _ => self.sc.pos = q + 1,
             }
         };
