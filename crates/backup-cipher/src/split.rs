@@ -32,7 +32,8 @@
 //!   longer than [`MAX_ID_BYTES`]; an entry longer than [`MAX_ENTRY_BYTES`]: one
 //!   `malformed` record for that room or entry, which is stepped over.
 //! - Structural damage that loses the walker's place (a missing quote or brace, a byte
-//!   where a `,` or `:` belongs, an unknown member that holds backup entries, an entry
+//!   where a `,` or `:` belongs, an unknown member shaped like a room — a
+//!   `"sessions"` and then a `"session_data"` inside —, an entry
 //!   extent that spans two `"session_data"` members): one `damaged` record naming the
 //!   bytes skipped, after *resynchronisation*.
 //!
@@ -401,13 +402,13 @@ impl<R: Read> Scanner<R> {
     }
 
     /// Steps over one value (after whitespace): its extent only (strings closed,
-    /// brackets of matching kinds, depth at most [`MAX_DEPTH`]). Returns how many
-    /// `"session_data"` strings start inside it; with `stop_at_entry`, stops with
-    /// [`Stop::Damage`] at the first one.
-    fn scan_value(&mut self, stop_at_entry: bool) -> Scan<u32> {
+    /// brackets of matching kinds, depth at most [`MAX_DEPTH`]). With `no_rooms`, a
+    /// value that holds a room's shape (a `"sessions"` string, then a `"session_data"`
+    /// one) is [`Stop::Damage`]: a room read as another member because a brace was lost.
+    fn scan_value(&mut self, no_rooms: bool) -> Scan<()> {
         let first = self.peek_token()?;
         let mut stack: Vec<u8> = Vec::new();
-        let mut entries = 0;
+        let mut sessions = false;
         loop {
             let b = match self.peek() {
                 Ok(b) => b,
@@ -418,13 +419,13 @@ impl<R: Read> Scanner<R> {
             };
             match b {
                 b'"' => {
-                    if !stack.is_empty() && self.looking_at(b"\"session_data\"")? {
-                        entries += 1;
-                        if stop_at_entry {
+                    if no_rooms && !stack.is_empty() {
+                        if sessions && self.looking_at(b"\"session_data\"")? {
                             return Err(Stop::Damage(
-                                "a member that is not an entry holds backup entries",
+                                "a member that is not a room holds a room's sessions",
                             ));
                         }
+                        sessions = sessions || self.looking_at(b"\"sessions\"")?;
                     }
                     self.scan_string()?;
                 }
@@ -453,7 +454,7 @@ impl<R: Read> Scanner<R> {
                 break;
             }
         }
-        Ok(entries)
+        Ok(())
     }
 }
 
@@ -742,9 +743,9 @@ impl<R: Read> Walker<'_, R> {
 
     /// Steps over a value that is not used (the member started at `member`): validated
     /// by serde_json when it is at most [`SMALL_VALUE`] bytes, else checked for its
-    /// structure while it streams by. With `no_entries`, a value holding a
-    /// `"session_data"` member is damage.
-    fn skip_value(&mut self, member: u64, no_entries: bool) -> Scan<()> {
+    /// structure while it streams by. With `no_rooms`, a value shaped like a room is
+    /// damage ([`Scanner::scan_value`]).
+    fn skip_value(&mut self, member: u64, no_rooms: bool) -> Scan<()> {
         self.sc.peek_token()?;
         let value = self.sc.abs(self.sc.pos);
         let from = if (self.sc.base..=value).contains(&member) {
@@ -754,7 +755,7 @@ impl<R: Read> Walker<'_, R> {
         };
         self.sc
             .begin(self.sc.idx(from), SMALL_VALUE + 2 * ID_RAW_MAX);
-        self.sc.scan_value(no_entries)?;
+        self.sc.scan_value(no_rooms)?;
         if !self.sc.overflowed
             && serde_json::from_slice::<IgnoredAny>(&self.sc.buf[self.sc.idx(value)..self.sc.pos])
                 .is_err()

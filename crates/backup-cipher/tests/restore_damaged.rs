@@ -67,7 +67,10 @@ fn restore(body: &[u8]) -> (Result<Progress, RestoreError>, Collect) {
 
 /// A compact body of `n` sessions, its text, and where each entry's text ends in it
 /// (found by searching for the entry's own serialization, not by the code under test).
-fn body(n: usize, seed: u64) -> (KeysBackup, String, Vec<((String, String), usize, usize)>) {
+/// (room, session), where the entry's value starts and where its text ends.
+type Span = ((String, String), usize, usize);
+
+fn body(n: usize, seed: u64) -> (KeysBackup, String, Vec<Span>) {
     let backup = fixtures::synthetic_backup(key().public_key(), n, seed);
     let text = serde_json::to_string(&backup).unwrap();
     let mut spans = Vec::new();
