@@ -214,6 +214,8 @@ pub(crate) fn walk<R: Read>(
         room_mode: matches!(shape, Shape::Room(_)),
         out: Outcome::default(),
         entry_in_progress: None,
+        member_start: 0,
+        resume_at_start: false,
     };
     let result = w.run(shape);
     w.out.bytes = w.sc.base + w.sc.buf.len() as u64;
@@ -294,7 +296,7 @@ impl<R: Read> Scanner<R> {
         if let Some(m) = self.mark
             && self.pos.saturating_sub(m) > self.keep
         {
-            let shown = (m + SHOWN).min(self.buf.len());
+            let shown = (m + SHOWN + 1).min(self.buf.len());
             self.prefix = self.buf[m..shown].to_vec();
             self.mark = None;
             self.overflowed = true;
@@ -501,6 +503,10 @@ struct Walker<'e, R> {
     out: Outcome,
     /// The session id of the entry being read, for the record of a cut.
     entry_in_progress: Option<String>,
+    /// Where the member being read starts.
+    member_start: u64,
+    /// Damage in the member resumes from its start (else from where it was found).
+    resume_at_start: bool,
 }
 
 impl<R: Read> Walker<'_, R> {
@@ -659,12 +665,24 @@ impl<R: Read> Walker<'_, R> {
             return Ok(());
         }
         let start = self.sc.abs(self.sc.pos);
+        // The member is held from its start while it is at most `keep` bytes long, so
+        // that damage found in it resumes from its start; whether it does depends only
+        // on lengths, never on how the reads were cut.
+        let keep = if matches!(self.stack.last(), Some(Level::Sessions(..))) {
+            self.sc.limit = start + CANDIDATE;
+            usize::MAX
+        } else {
+            SMALL_VALUE
+        };
+        self.sc.begin(self.sc.pos, keep);
+        self.member_start = start;
+        self.resume_at_start = true;
         let member = match self.stack.last() {
-            Some(Level::Top) => self.top_member(start),
+            Some(Level::Top) => self.top_member(),
             Some(Level::Rooms) => self.rooms_member(),
             Some(Level::Room(room)) => {
                 let room = room.clone();
-                self.room_member(start, room)
+                self.room_member(room)
             }
             Some(Level::Sessions(room, skip)) => {
                 let (room, skip) = (room.clone(), *skip);
@@ -672,14 +690,16 @@ impl<R: Read> Walker<'_, R> {
             }
             None => return Ok(()),
         };
+        let held =
+            self.resume_at_start && self.sc.abs(self.sc.pos).saturating_sub(start) <= keep as u64;
         self.sc.end();
         match member {
             Ok(()) => Ok(()),
             Err(Stop::Damage(why)) => {
-                // Resume at the member's start, when its bytes are still held (the
-                // damaged member is looked at again as a candidate, and refused), else
-                // where the damage was found.
-                let from = if start >= self.sc.base && self.sc.idx(start) < self.sc.buf.len() {
+                // Resume at the member's start when it is held (the damaged member is
+                // looked at again as a candidate, and refused), else where the damage
+                // was found.
+                let from = if held {
                     self.sc.idx(start)
                 } else {
                     self.sc.pos
@@ -707,27 +727,25 @@ impl<R: Read> Walker<'_, R> {
         self.state = State::Start;
     }
 
-    /// A key at `pos` (a `"`), kept while at most `keep` bytes of escaped text; its
-    /// bytes stay held (from the key on) until the next [`Scanner::begin`] or `end`.
+    /// A member's key at `pos` (a `"`, the member's start): decoded when it is at most
+    /// `keep` bytes of escaped text, else only measured.
     fn key(&mut self, keep: usize) -> Scan<Key> {
         if self.sc.peek_token()? != b'"' {
             return Err(Stop::Damage("a byte where a member's name belongs"));
         }
         let start = self.sc.abs(self.sc.pos);
-        self.sc.begin(self.sc.pos, keep);
         self.sc.scan_string()?;
         let len = self.sc.abs(self.sc.pos) - start;
-        if self.sc.overflowed {
-            let prefix = std::mem::take(&mut self.sc.prefix);
+        if len > keep as u64 {
+            let prefix = if self.sc.overflowed {
+                self.sc.prefix.get(1..).unwrap_or_default().to_vec()
+            } else {
+                let i = self.sc.idx(start) + 1;
+                self.sc.buf[i..(i + SHOWN).min(self.sc.pos)].to_vec()
+            };
             return Ok(Key::TooLong(len.saturating_sub(2), prefix));
         }
         let raw = &self.sc.buf[self.sc.idx(start)..self.sc.pos];
-        if raw.len() > keep {
-            return Ok(Key::TooLong(
-                len.saturating_sub(2),
-                raw[..SHOWN.min(raw.len())].to_vec(),
-            ));
-        }
         let text = serde_json::from_slice::<String>(raw)
             .map_err(|_| Stop::Damage("a member's name is not a valid JSON string"))?;
         Ok(Key::Text(text))
@@ -745,18 +763,14 @@ impl<R: Read> Walker<'_, R> {
     /// by serde_json when it is at most [`SMALL_VALUE`] bytes, else checked for its
     /// structure while it streams by. With `no_rooms`, a value shaped like a room is
     /// damage ([`Scanner::scan_value`]).
-    fn skip_value(&mut self, member: u64, no_rooms: bool) -> Scan<()> {
+    fn skip_value(&mut self, no_rooms: bool) -> Scan<()> {
         self.sc.peek_token()?;
         let value = self.sc.abs(self.sc.pos);
-        let from = if (self.sc.base..=value).contains(&member) {
-            member
-        } else {
-            value
-        };
-        self.sc
-            .begin(self.sc.idx(from), SMALL_VALUE + 2 * ID_RAW_MAX);
         self.sc.scan_value(no_rooms)?;
-        if !self.sc.overflowed
+        // Held (and so validated) exactly when the member is at most `keep` long.
+        let held = self.sc.mark.is_some()
+            && self.sc.abs(self.sc.pos).saturating_sub(self.member_start) <= self.sc.keep as u64;
+        if held
             && serde_json::from_slice::<IgnoredAny>(&self.sc.buf[self.sc.idx(value)..self.sc.pos])
                 .is_err()
         {
@@ -767,7 +781,7 @@ impl<R: Read> Walker<'_, R> {
         Ok(())
     }
 
-    fn top_member(&mut self, start: u64) -> Scan<()> {
+    fn top_member(&mut self) -> Scan<()> {
         let key = self.key(64)?;
         self.colon()?;
         if matches!(&key, Key::Text(k) if k == "rooms") {
@@ -780,7 +794,7 @@ impl<R: Read> Walker<'_, R> {
             self.push(Level::Rooms);
             return Ok(());
         }
-        self.skip_value(start, true)
+        self.skip_value(true)
     }
 
     fn rooms_member(&mut self) -> Scan<()> {
@@ -796,7 +810,7 @@ impl<R: Read> Walker<'_, R> {
         let room: Arc<str> = match key {
             Key::TooLong(len, prefix) => {
                 self.failure("", "", RestoreErrorClass::Malformed, too_long(len, &prefix));
-                return self.skip_value(u64::MAX, false);
+                return self.skip_value(false);
             }
             Key::Text(t) if t.len() > MAX_ID_BYTES => {
                 self.failure(
@@ -805,12 +819,12 @@ impl<R: Read> Walker<'_, R> {
                     RestoreErrorClass::Malformed,
                     too_long(t.len() as u64, t.as_bytes()),
                 );
-                return self.skip_value(u64::MAX, false);
+                return self.skip_value(false);
             }
             Key::Text(t) => Arc::from(t),
         };
         if self.ev.skip_room(&room) {
-            return self.skip_value(u64::MAX, false);
+            return self.skip_value(false);
         }
         match self.sc.peek_token()? {
             b'{' => {
@@ -824,12 +838,12 @@ impl<R: Read> Walker<'_, R> {
                     kind(b)
                 );
                 self.failure(&room, "", RestoreErrorClass::Malformed, msg);
-                self.skip_value(u64::MAX, false)
+                self.skip_value(false)
             }
         }
     }
 
-    fn room_member(&mut self, start: u64, room: Arc<str>) -> Scan<()> {
+    fn room_member(&mut self, room: Arc<str>) -> Scan<()> {
         let key = self.key(64)?;
         self.colon()?;
         if matches!(&key, Key::Text(k) if k == "sessions") {
@@ -846,20 +860,18 @@ impl<R: Read> Walker<'_, R> {
                         kind(b)
                     );
                     self.failure(&room, "", RestoreErrorClass::Malformed, msg);
-                    self.skip_value(u64::MAX, false)
+                    self.skip_value(false)
                 }
             };
         }
         // A per-room body's other members are not looked into: it holds one room.
         let top = self.room_mode && self.stack.len() == 1;
-        self.skip_value(start, !top)
+        self.skip_value(!top)
     }
 
     fn entry_member(&mut self, start: u64, room: Arc<str>, skip: bool) -> Scan<()> {
-        // The whole member is held (bounded by the limit) so that damage found in it can
-        // be resynchronised from its start.
-        self.sc.begin(self.sc.pos, usize::MAX);
-        self.sc.limit = start + CANDIDATE;
+        // The whole member is held (up to the look-ahead limit `step` set) so that damage
+        // found in it resumes from its start.
         let too_long = |len: u64, prefix: &[u8]| {
             format!(
                 "a session id of {len} bytes (longer than the {MAX_ID_BYTES} the spec allows) \
@@ -893,6 +905,7 @@ impl<R: Read> Walker<'_, R> {
                 let i = self.sc.idx(start);
                 let prefix = self.sc.buf[i + 1..(i + 1 + SHOWN).min(self.sc.buf.len())].to_vec();
                 self.sc.end();
+                self.resume_at_start = false;
                 self.sc.scan_string_rest()?;
                 let len = self.sc.abs(self.sc.pos) - start - 2;
                 self.failure(
