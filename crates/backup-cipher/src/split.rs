@@ -404,10 +404,10 @@ impl<R: Read> Scanner<R> {
     }
 
     /// Steps over one value (after whitespace): its extent only (strings closed,
-    /// brackets of matching kinds, depth at most [`MAX_DEPTH`]). With `no_rooms`, a
-    /// value that holds a room's shape (a `"sessions"` string, then a `"session_data"`
-    /// one) is [`Stop::Damage`]: a room read as another member because a brace was lost.
-    fn scan_value(&mut self, no_rooms: bool) -> Scan<()> {
+    /// brackets of matching kinds, depth at most [`MAX_DEPTH`]). With a `guard`, a value
+    /// that holds what it must not is [`Stop::Damage`]: a room or an entry read as
+    /// another member because a brace was lost or added.
+    fn scan_value(&mut self, guard: Guard) -> Scan<()> {
         let first = self.peek_token()?;
         let mut stack: Vec<u8> = Vec::new();
         let mut sessions = false;
@@ -421,11 +421,15 @@ impl<R: Read> Scanner<R> {
             };
             match b {
                 b'"' => {
-                    if no_rooms && !stack.is_empty() {
-                        if sessions && self.looking_at(b"\"session_data\"")? {
-                            return Err(Stop::Damage(
-                                "a member that is not a room holds a room's sessions",
-                            ));
+                    if guard != Guard::None && !stack.is_empty() {
+                        if (sessions || guard == Guard::Entries)
+                            && self.looking_at(b"\"session_data\"")?
+                        {
+                            return Err(Stop::Damage(if guard == Guard::Entries {
+                                "a backup entry outside its room's sessions"
+                            } else {
+                                "a member that is not a room holds a room's sessions"
+                            }));
                         }
                         sessions = sessions || self.looking_at(b"\"sessions\"")?;
                     }
@@ -458,6 +462,18 @@ impl<R: Read> Scanner<R> {
         }
         Ok(())
     }
+}
+
+/// What a value stepped over must not hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// Anything goes.
+    None,
+    /// A room's shape: a `"sessions"` member and then a `"session_data"` one (for the
+    /// body's own members).
+    RoomShape,
+    /// Any `"session_data"` member (for a room's members other than `"sessions"`).
+    Entries,
 }
 
 /// How a key read out.
@@ -537,40 +553,53 @@ impl<R: Read> Walker<'_, R> {
                 Level::Room(room)
             }
         });
-        while !self.stack.is_empty() {
-            match self.step() {
-                Ok(()) => {}
-                Err(Stop::Fatal(f)) => return Err(f),
-                Err(Stop::Eof) => {
-                    self.cut();
-                    return Ok(());
-                }
-                Err(Stop::Cap | Stop::Damage(_)) => {
-                    // Raised outside a member (a separator): resume where it was found.
-                    let at = self.sc.pos;
-                    let why = "a byte where a ',' or '}' belongs";
-                    let room = self.sessions_room();
-                    if self.resync(at, why, room)? {
+        loop {
+            while !self.stack.is_empty() {
+                match self.step() {
+                    Ok(()) => {}
+                    Err(Stop::Fatal(f)) => return Err(f),
+                    Err(Stop::Eof) => {
                         self.cut();
                         return Ok(());
                     }
+                    Err(Stop::Cap | Stop::Damage(_)) => {
+                        // Raised outside a member (a separator): resume where it was found.
+                        let at = self.sc.pos;
+                        let why = "a byte where a ',' or '}' belongs";
+                        let room = self.sessions_room();
+                        if self.resync(at, why, room)? {
+                            self.cut();
+                            return Ok(());
+                        }
+                    }
+                }
+                if self.ev.stop() {
+                    return Err(Fatal::Stopped);
                 }
             }
-            if self.ev.stop() {
-                return Err(Fatal::Stopped);
+            match self.sc.peek_token() {
+                // Bytes after the closing brace of a body: damage (a lost opening brace
+                // closes the body early) when it was a backup body, else not a body.
+                Ok(_) if self.finish_checks().is_ok() => {
+                    let at = self.sc.pos;
+                    if self.resync(at, "bytes after the body's closing brace", None)? {
+                        break;
+                    }
+                }
+                Ok(_) => {
+                    return Err(Fatal::Body(format!(
+                        "trailing characters at byte {} after the body's closing brace",
+                        self.sc.abs(self.sc.pos)
+                    )));
+                }
+                // A reader that fails after the closing brace lost nothing.
+                Err(Stop::Eof) => break,
+                Err(Stop::Fatal(f)) => return Err(f),
+                Err(_) => break,
             }
         }
         self.out.complete = true;
-        match self.sc.peek_token() {
-            Ok(_) => Err(Fatal::Body(format!(
-                "trailing characters at byte {} after the body's closing brace",
-                self.sc.abs(self.sc.pos)
-            ))),
-            // A reader that fails after the closing brace lost nothing.
-            Err(Stop::Eof) => self.finish_checks(),
-            Err(Stop::Fatal(f)) => Err(f),
-            Err(_) => Ok(()),
-        }
+        self.finish_checks()
     }
 
     fn finish_checks(&self) -> Result<(), Fatal> {
@@ -624,11 +653,11 @@ impl<R: Read> Walker<'_, R> {
         self.failure(&room, &session, RestoreErrorClass::Truncated, message);
     }
 
-    /// The room whose entries a resynchronisation may file entries under: the room whose
+    /// The room a resynchronisation may file entries under: the room whose object or
     /// sessions are being read, unless it is stepped over.
     fn sessions_room(&self) -> Option<Arc<str>> {
         match self.stack.last() {
-            Some(Level::Sessions(r, false)) => Some(r.clone()),
+            Some(Level::Sessions(r, false) | Level::Room(r)) => Some(r.clone()),
             _ => None,
         }
     }
@@ -761,12 +790,12 @@ impl<R: Read> Walker<'_, R> {
 
     /// Steps over a value that is not used (the member started at `member`): validated
     /// by serde_json when it is at most [`SMALL_VALUE`] bytes, else checked for its
-    /// structure while it streams by. With `no_rooms`, a value shaped like a room is
-    /// damage ([`Scanner::scan_value`]).
-    fn skip_value(&mut self, no_rooms: bool) -> Scan<()> {
+    /// structure while it streams by. A value that holds what `guard` forbids is damage
+    /// ([`Scanner::scan_value`]).
+    fn skip_value(&mut self, guard: Guard) -> Scan<()> {
         self.sc.peek_token()?;
         let value = self.sc.abs(self.sc.pos);
-        self.sc.scan_value(no_rooms)?;
+        self.sc.scan_value(guard)?;
         // Held (and so validated) exactly when the member is at most `keep` long.
         let held = self.sc.mark.is_some()
             && self.sc.abs(self.sc.pos).saturating_sub(self.member_start) <= self.sc.keep as u64;
@@ -794,7 +823,7 @@ impl<R: Read> Walker<'_, R> {
             self.push(Level::Rooms);
             return Ok(());
         }
-        self.skip_value(true)
+        self.skip_value(Guard::RoomShape)
     }
 
     fn rooms_member(&mut self) -> Scan<()> {
@@ -810,7 +839,7 @@ impl<R: Read> Walker<'_, R> {
         let room: Arc<str> = match key {
             Key::TooLong(len, prefix) => {
                 self.failure("", "", RestoreErrorClass::Malformed, too_long(len, &prefix));
-                return self.skip_value(false);
+                return self.skip_value(Guard::None);
             }
             Key::Text(t) if t.len() > MAX_ID_BYTES => {
                 self.failure(
@@ -819,12 +848,12 @@ impl<R: Read> Walker<'_, R> {
                     RestoreErrorClass::Malformed,
                     too_long(t.len() as u64, t.as_bytes()),
                 );
-                return self.skip_value(false);
+                return self.skip_value(Guard::None);
             }
             Key::Text(t) => Arc::from(t),
         };
         if self.ev.skip_room(&room) {
-            return self.skip_value(false);
+            return self.skip_value(Guard::None);
         }
         match self.sc.peek_token()? {
             b'{' => {
@@ -838,7 +867,7 @@ impl<R: Read> Walker<'_, R> {
                     kind(b)
                 );
                 self.failure(&room, "", RestoreErrorClass::Malformed, msg);
-                self.skip_value(false)
+                self.skip_value(Guard::None)
             }
         }
     }
@@ -860,13 +889,13 @@ impl<R: Read> Walker<'_, R> {
                         kind(b)
                     );
                     self.failure(&room, "", RestoreErrorClass::Malformed, msg);
-                    self.skip_value(false)
+                    self.skip_value(Guard::None)
                 }
             };
         }
         // A per-room body's other members are not looked into: it holds one room.
         let top = self.room_mode && self.stack.len() == 1;
-        self.skip_value(!top)
+        self.skip_value(if top { Guard::None } else { Guard::Entries })
     }
 
     fn entry_member(&mut self, start: u64, room: Arc<str>, skip: bool) -> Scan<()> {
@@ -957,7 +986,7 @@ impl<R: Read> Walker<'_, R> {
     ) -> Scan<()> {
         let value = self.sc.abs(self.sc.pos);
         self.entry_in_progress = Some(session.clone().unwrap_or_default());
-        let scanned = self.sc.scan_value(false);
+        let scanned = self.sc.scan_value(Guard::None);
         let spans_two = {
             let i = self.sc.idx(value);
             let end = self.sc.pos.min(self.sc.buf.len()).max(i);
@@ -1112,6 +1141,11 @@ impl<R: Read> Walker<'_, R> {
             }
             Some(Candidate::Entry(sid, range)) => {
                 if let Some(r) = room {
+                    if let Some(Level::Room(_)) = self.stack.last() {
+                        // An entry of this room found outside its sessions (their
+                        // object closed early): the walk goes on in them.
+                        self.stack.push(Level::Sessions(r.clone(), false));
+                    }
                     self.out.entries += 1;
                     let (a, b) = (self.sc.idx(range.start), self.sc.idx(range.end));
                     self.ev.entry(&r, sid, &self.sc.buf[a..b]);
@@ -1153,7 +1187,7 @@ impl<R: Read> Walker<'_, R> {
             }
         }
         self.sc.pos = self.sc.idx(open);
-        match self.sc.scan_value(false) {
+        match self.sc.scan_value(Guard::None) {
             Ok(_) => {}
             Err(Stop::Fatal(Fatal::Body(_)) | Stop::Damage(_)) => return Ok(None),
             Err(e) => return Err(e),

@@ -645,3 +645,67 @@ fn skipped_rooms_are_stepped_over() {
         rooms.difference(&done).cloned().collect::<Vec<_>>()
     );
 }
+
+/// One damaged byte anywhere (removed, or replaced by a byte of JSON's structure): the
+/// restore never fails on it, never files a session under one of the body's rooms that
+/// does not hold it, loses at most the entry when the byte is inside an entry, and at
+/// most one room's sessions (given up rather than guessed) when it is elsewhere.
+#[test]
+fn damage_anywhere_costs_at_most_one_room_and_never_misfiles() {
+    let (backup, text, spans) = body(45, 15);
+    let all = restore(text.as_bytes()).1.by_id();
+    assert_eq!(all.len(), 45);
+    let largest_room = backup
+        .rooms
+        .values()
+        .map(|r| r.sessions.len())
+        .max()
+        .unwrap();
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    let mut checked = 0;
+    while pos < bytes.len() {
+        let inside_entry = spans.iter().any(|s| (s.1..s.2).contains(&pos));
+        for with in [
+            None,
+            Some(b'"'),
+            Some(b'}'),
+            Some(b'{'),
+            Some(b','),
+            Some(b':'),
+        ] {
+            let mut damaged = bytes.to_vec();
+            match with {
+                None => {
+                    damaged.remove(pos);
+                }
+                Some(b) => damaged[pos] = b,
+            }
+            let (r, got) = restore(&damaged);
+            let what = format!("byte {pos} {with:?}");
+            let Ok(_) = r else {
+                eprintln!(
+                    "{what}: around {:?}",
+                    String::from_utf8_lossy(
+                        &bytes[pos.saturating_sub(60)..(pos + 20).min(bytes.len())]
+                    )
+                );
+                // Only the body's own frame may make it no body at all.
+                assert!(pos < 12 || pos + 4 > bytes.len(), "{what}: {r:?}");
+                continue;
+            };
+            let have = got.by_id();
+            for (id, json) in &have {
+                if backup.rooms.contains_key(&id.0) {
+                    assert_eq!(all.get(id), Some(json), "{what}: {id:?} misfiled");
+                }
+            }
+            let lost = all.keys().filter(|id| !have.contains_key(*id)).count();
+            let bound = if inside_entry { 1 } else { largest_room + 1 };
+            assert!(lost <= bound, "{what}: {lost} lost: {:?}", got.failed);
+            checked += 1;
+        }
+        pos += 41;
+    }
+    assert!(checked > 1000, "{checked}");
+}
