@@ -32,14 +32,15 @@
 //!   longer than [`MAX_ID_BYTES`]; an entry longer than [`MAX_ENTRY_BYTES`]: one
 //!   `malformed` record for that room or entry, which is stepped over.
 //! - Structural damage that loses the walker's place (a missing quote or brace, a byte
-//!   where a `,` or `:` belongs, an unknown member that holds backup entries, an entry
+//!   where a `,` or `:` belongs, an unknown member shaped like a room — a
+//!   `"sessions"` and then a `"session_data"` inside —, an entry
 //!   extent that spans two `"session_data"` members): one `damaged` record naming the
 //!   bytes skipped, after *resynchronisation*.
 //!
 //! # Resynchronisation
 //!
-//! From the damaged place (the start of the damaged entry or member, plus one byte), the
-//! walker looks at every `"` for either
+//! From the damaged place (the start of the damaged entry or member, which is looked at
+//! again and refused, or the stray byte), the walker looks at every `"` for either
 //! - a room start `"ROOM" : { "sessions" : {` (ROOM at most [`MAX_ID_BYTES`]): the walk
 //!   goes on inside that room's sessions; or
 //! - an entry start `"SESSION" : {…}` whose object is found whole within
@@ -213,6 +214,8 @@ pub(crate) fn walk<R: Read>(
         room_mode: matches!(shape, Shape::Room(_)),
         out: Outcome::default(),
         entry_in_progress: None,
+        member_start: 0,
+        resume_at_start: false,
     };
     let result = w.run(shape);
     w.out.bytes = w.sc.base + w.sc.buf.len() as u64;
@@ -291,9 +294,9 @@ impl<R: Read> Scanner<R> {
             return Ok(false);
         }
         if let Some(m) = self.mark
-            && self.pos - m > self.keep
+            && self.pos.saturating_sub(m) > self.keep
         {
-            let shown = (m + SHOWN).min(self.buf.len());
+            let shown = (m + SHOWN + 1).min(self.buf.len());
             self.prefix = self.buf[m..shown].to_vec();
             self.mark = None;
             self.overflowed = true;
@@ -401,13 +404,13 @@ impl<R: Read> Scanner<R> {
     }
 
     /// Steps over one value (after whitespace): its extent only (strings closed,
-    /// brackets of matching kinds, depth at most [`MAX_DEPTH`]). Returns how many
-    /// `"session_data"` strings start inside it; with `stop_at_entry`, stops with
-    /// [`Stop::Damage`] at the first one.
-    fn scan_value(&mut self, stop_at_entry: bool) -> Scan<u32> {
+    /// brackets of matching kinds, depth at most [`MAX_DEPTH`]). With a `guard`, a value
+    /// that holds what it must not is [`Stop::Damage`]: a room or an entry read as
+    /// another member because a brace was lost or added.
+    fn scan_value(&mut self, guard: Guard) -> Scan<()> {
         let first = self.peek_token()?;
         let mut stack: Vec<u8> = Vec::new();
-        let mut entries = 0;
+        let mut sessions = false;
         loop {
             let b = match self.peek() {
                 Ok(b) => b,
@@ -418,13 +421,17 @@ impl<R: Read> Scanner<R> {
             };
             match b {
                 b'"' => {
-                    if !stack.is_empty() && self.looking_at(b"\"session_data\"")? {
-                        entries += 1;
-                        if stop_at_entry {
-                            return Err(Stop::Damage(
-                                "a member that is not an entry holds backup entries",
-                            ));
+                    if guard != Guard::None && !stack.is_empty() {
+                        if (sessions || guard == Guard::Entries)
+                            && self.looking_at(b"\"session_data\"")?
+                        {
+                            return Err(Stop::Damage(if guard == Guard::Entries {
+                                "a backup entry outside its room's sessions"
+                            } else {
+                                "a member that is not a room holds a room's sessions"
+                            }));
                         }
+                        sessions = sessions || self.looking_at(b"\"sessions\"")?;
                     }
                     self.scan_string()?;
                 }
@@ -453,8 +460,20 @@ impl<R: Read> Scanner<R> {
                 break;
             }
         }
-        Ok(entries)
+        Ok(())
     }
+}
+
+/// What a value stepped over must not hold.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    /// Anything goes.
+    None,
+    /// A room's shape: a `"sessions"` member and then a `"session_data"` one (for the
+    /// body's own members).
+    RoomShape,
+    /// Any `"session_data"` member (for a room's members other than `"sessions"`).
+    Entries,
 }
 
 /// How a key read out.
@@ -500,6 +519,10 @@ struct Walker<'e, R> {
     out: Outcome,
     /// The session id of the entry being read, for the record of a cut.
     entry_in_progress: Option<String>,
+    /// Where the member being read starts.
+    member_start: u64,
+    /// Damage in the member resumes from its start (else from where it was found).
+    resume_at_start: bool,
 }
 
 impl<R: Read> Walker<'_, R> {
@@ -530,40 +553,53 @@ impl<R: Read> Walker<'_, R> {
                 Level::Room(room)
             }
         });
-        while !self.stack.is_empty() {
-            match self.step() {
-                Ok(()) => {}
-                Err(Stop::Fatal(f)) => return Err(f),
-                Err(Stop::Eof) => {
-                    self.cut();
-                    return Ok(());
-                }
-                Err(Stop::Cap | Stop::Damage(_)) => {
-                    // Raised outside a member (a separator): resume where it was found.
-                    let at = self.sc.pos;
-                    let why = "a byte where a ',' or '}' belongs";
-                    let room = self.sessions_room();
-                    if self.resync(at, why, room)? {
+        loop {
+            while !self.stack.is_empty() {
+                match self.step() {
+                    Ok(()) => {}
+                    Err(Stop::Fatal(f)) => return Err(f),
+                    Err(Stop::Eof) => {
                         self.cut();
                         return Ok(());
                     }
+                    Err(Stop::Cap | Stop::Damage(_)) => {
+                        // Raised outside a member (a separator): resume where it was found.
+                        let at = self.sc.pos;
+                        let why = "a byte where a ',' or '}' belongs";
+                        let room = self.sessions_room();
+                        if self.resync(at, why, room)? {
+                            self.cut();
+                            return Ok(());
+                        }
+                    }
+                }
+                if self.ev.stop() {
+                    return Err(Fatal::Stopped);
                 }
             }
-            if self.ev.stop() {
-                return Err(Fatal::Stopped);
+            match self.sc.peek_token() {
+                // Bytes after the closing brace of a body: damage (a lost opening brace
+                // closes the body early) when it was a backup body, else not a body.
+                Ok(_) if self.finish_checks().is_ok() => {
+                    let at = self.sc.pos;
+                    if self.resync(at, "bytes after the body's closing brace", None)? {
+                        break;
+                    }
+                }
+                Ok(_) => {
+                    return Err(Fatal::Body(format!(
+                        "trailing characters at byte {} after the body's closing brace",
+                        self.sc.abs(self.sc.pos)
+                    )));
+                }
+                // A reader that fails after the closing brace lost nothing.
+                Err(Stop::Eof) => break,
+                Err(Stop::Fatal(f)) => return Err(f),
+                Err(_) => break,
             }
         }
         self.out.complete = true;
-        match self.sc.peek_token() {
-            Ok(_) => Err(Fatal::Body(format!(
-                "trailing characters at byte {} after the body's closing brace",
-                self.sc.abs(self.sc.pos)
-            ))),
-            // A reader that fails after the closing brace lost nothing.
-            Err(Stop::Eof) => self.finish_checks(),
-            Err(Stop::Fatal(f)) => Err(f),
-            Err(_) => Ok(()),
-        }
+        self.finish_checks()
     }
 
     fn finish_checks(&self) -> Result<(), Fatal> {
@@ -617,11 +653,11 @@ impl<R: Read> Walker<'_, R> {
         self.failure(&room, &session, RestoreErrorClass::Truncated, message);
     }
 
-    /// The room whose entries a resynchronisation may file entries under: the room whose
+    /// The room a resynchronisation may file entries under: the room whose object or
     /// sessions are being read, unless it is stepped over.
     fn sessions_room(&self) -> Option<Arc<str>> {
         match self.stack.last() {
-            Some(Level::Sessions(r, false)) => Some(r.clone()),
+            Some(Level::Sessions(r, false) | Level::Room(r)) => Some(r.clone()),
             _ => None,
         }
     }
@@ -658,12 +694,24 @@ impl<R: Read> Walker<'_, R> {
             return Ok(());
         }
         let start = self.sc.abs(self.sc.pos);
+        // The member is held from its start while it is at most `keep` bytes long, so
+        // that damage found in it resumes from its start; whether it does depends only
+        // on lengths, never on how the reads were cut.
+        let keep = if matches!(self.stack.last(), Some(Level::Sessions(..))) {
+            self.sc.limit = start + CANDIDATE;
+            usize::MAX
+        } else {
+            SMALL_VALUE
+        };
+        self.sc.begin(self.sc.pos, keep);
+        self.member_start = start;
+        self.resume_at_start = true;
         let member = match self.stack.last() {
-            Some(Level::Top) => self.top_member(start),
+            Some(Level::Top) => self.top_member(),
             Some(Level::Rooms) => self.rooms_member(),
             Some(Level::Room(room)) => {
                 let room = room.clone();
-                self.room_member(start, room)
+                self.room_member(room)
             }
             Some(Level::Sessions(room, skip)) => {
                 let (room, skip) = (room.clone(), *skip);
@@ -671,14 +719,17 @@ impl<R: Read> Walker<'_, R> {
             }
             None => return Ok(()),
         };
+        let held =
+            self.resume_at_start && self.sc.abs(self.sc.pos).saturating_sub(start) <= keep as u64;
         self.sc.end();
         match member {
             Ok(()) => Ok(()),
             Err(Stop::Damage(why)) => {
-                // Resume one byte after the member's start, when its bytes are still
-                // held, else where the damage was found.
-                let from = if start >= self.sc.base && self.sc.idx(start) < self.sc.buf.len() {
-                    self.sc.idx(start) + 1
+                // Resume at the member's start when it is held (the damaged member is
+                // looked at again as a candidate, and refused), else where the damage
+                // was found.
+                let from = if held {
+                    self.sc.idx(start)
                 } else {
                     self.sc.pos
                 };
@@ -705,27 +756,25 @@ impl<R: Read> Walker<'_, R> {
         self.state = State::Start;
     }
 
-    /// A key at `pos` (a `"`), kept while at most `keep` bytes of escaped text; its
-    /// bytes stay held (from the key on) until the next [`Scanner::begin`] or `end`.
+    /// A member's key at `pos` (a `"`, the member's start): decoded when it is at most
+    /// `keep` bytes of escaped text, else only measured.
     fn key(&mut self, keep: usize) -> Scan<Key> {
         if self.sc.peek_token()? != b'"' {
             return Err(Stop::Damage("a byte where a member's name belongs"));
         }
         let start = self.sc.abs(self.sc.pos);
-        self.sc.begin(self.sc.pos, keep);
         self.sc.scan_string()?;
         let len = self.sc.abs(self.sc.pos) - start;
-        if self.sc.overflowed {
-            let prefix = std::mem::take(&mut self.sc.prefix);
+        if len > keep as u64 {
+            let prefix = if self.sc.overflowed {
+                self.sc.prefix.get(1..).unwrap_or_default().to_vec()
+            } else {
+                let i = self.sc.idx(start) + 1;
+                self.sc.buf[i..(i + SHOWN).min(self.sc.pos)].to_vec()
+            };
             return Ok(Key::TooLong(len.saturating_sub(2), prefix));
         }
         let raw = &self.sc.buf[self.sc.idx(start)..self.sc.pos];
-        if raw.len() > keep {
-            return Ok(Key::TooLong(
-                len.saturating_sub(2),
-                raw[..SHOWN.min(raw.len())].to_vec(),
-            ));
-        }
         let text = serde_json::from_slice::<String>(raw)
             .map_err(|_| Stop::Damage("a member's name is not a valid JSON string"))?;
         Ok(Key::Text(text))
@@ -741,20 +790,16 @@ impl<R: Read> Walker<'_, R> {
 
     /// Steps over a value that is not used (the member started at `member`): validated
     /// by serde_json when it is at most [`SMALL_VALUE`] bytes, else checked for its
-    /// structure while it streams by. With `no_entries`, a value holding a
-    /// `"session_data"` member is damage.
-    fn skip_value(&mut self, member: u64, no_entries: bool) -> Scan<()> {
+    /// structure while it streams by. A value that holds what `guard` forbids is damage
+    /// ([`Scanner::scan_value`]).
+    fn skip_value(&mut self, guard: Guard) -> Scan<()> {
         self.sc.peek_token()?;
         let value = self.sc.abs(self.sc.pos);
-        let from = if member >= self.sc.base {
-            member
-        } else {
-            value
-        };
-        self.sc
-            .begin(self.sc.idx(from), SMALL_VALUE + 2 * ID_RAW_MAX);
-        self.sc.scan_value(no_entries)?;
-        if !self.sc.overflowed
+        self.sc.scan_value(guard)?;
+        // Held (and so validated) exactly when the member is at most `keep` long.
+        let held = self.sc.mark.is_some()
+            && self.sc.abs(self.sc.pos).saturating_sub(self.member_start) <= self.sc.keep as u64;
+        if held
             && serde_json::from_slice::<IgnoredAny>(&self.sc.buf[self.sc.idx(value)..self.sc.pos])
                 .is_err()
         {
@@ -765,7 +810,7 @@ impl<R: Read> Walker<'_, R> {
         Ok(())
     }
 
-    fn top_member(&mut self, start: u64) -> Scan<()> {
+    fn top_member(&mut self) -> Scan<()> {
         let key = self.key(64)?;
         self.colon()?;
         if matches!(&key, Key::Text(k) if k == "rooms") {
@@ -778,7 +823,7 @@ impl<R: Read> Walker<'_, R> {
             self.push(Level::Rooms);
             return Ok(());
         }
-        self.skip_value(start, true)
+        self.skip_value(Guard::RoomShape)
     }
 
     fn rooms_member(&mut self) -> Scan<()> {
@@ -794,7 +839,7 @@ impl<R: Read> Walker<'_, R> {
         let room: Arc<str> = match key {
             Key::TooLong(len, prefix) => {
                 self.failure("", "", RestoreErrorClass::Malformed, too_long(len, &prefix));
-                return self.skip_value(u64::MAX, false);
+                return self.skip_value(Guard::None);
             }
             Key::Text(t) if t.len() > MAX_ID_BYTES => {
                 self.failure(
@@ -803,12 +848,12 @@ impl<R: Read> Walker<'_, R> {
                     RestoreErrorClass::Malformed,
                     too_long(t.len() as u64, t.as_bytes()),
                 );
-                return self.skip_value(u64::MAX, false);
+                return self.skip_value(Guard::None);
             }
             Key::Text(t) => Arc::from(t),
         };
         if self.ev.skip_room(&room) {
-            return self.skip_value(u64::MAX, false);
+            return self.skip_value(Guard::None);
         }
         match self.sc.peek_token()? {
             b'{' => {
@@ -822,12 +867,12 @@ impl<R: Read> Walker<'_, R> {
                     kind(b)
                 );
                 self.failure(&room, "", RestoreErrorClass::Malformed, msg);
-                self.skip_value(u64::MAX, false)
+                self.skip_value(Guard::None)
             }
         }
     }
 
-    fn room_member(&mut self, start: u64, room: Arc<str>) -> Scan<()> {
+    fn room_member(&mut self, room: Arc<str>) -> Scan<()> {
         let key = self.key(64)?;
         self.colon()?;
         if matches!(&key, Key::Text(k) if k == "sessions") {
@@ -844,18 +889,18 @@ impl<R: Read> Walker<'_, R> {
                         kind(b)
                     );
                     self.failure(&room, "", RestoreErrorClass::Malformed, msg);
-                    self.skip_value(u64::MAX, false)
+                    self.skip_value(Guard::None)
                 }
             };
         }
-        self.skip_value(start, true)
+        // A per-room body's other members are not looked into: it holds one room.
+        let top = self.room_mode && self.stack.len() == 1;
+        self.skip_value(if top { Guard::None } else { Guard::Entries })
     }
 
     fn entry_member(&mut self, start: u64, room: Arc<str>, skip: bool) -> Scan<()> {
-        // The whole member is held (bounded by the limit) so that damage found in it can
-        // be resynchronised from its start.
-        self.sc.begin(self.sc.pos, usize::MAX);
-        self.sc.limit = start + CANDIDATE;
+        // The whole member is held (up to the look-ahead limit `step` set) so that damage
+        // found in it resumes from its start.
         let too_long = |len: u64, prefix: &[u8]| {
             format!(
                 "a session id of {len} bytes (longer than the {MAX_ID_BYTES} the spec allows) \
@@ -889,6 +934,7 @@ impl<R: Read> Walker<'_, R> {
                 let i = self.sc.idx(start);
                 let prefix = self.sc.buf[i + 1..(i + 1 + SHOWN).min(self.sc.buf.len())].to_vec();
                 self.sc.end();
+                self.resume_at_start = false;
                 self.sc.scan_string_rest()?;
                 let len = self.sc.abs(self.sc.pos) - start - 2;
                 self.failure(
@@ -940,7 +986,7 @@ impl<R: Read> Walker<'_, R> {
     ) -> Scan<()> {
         let value = self.sc.abs(self.sc.pos);
         self.entry_in_progress = Some(session.clone().unwrap_or_default());
-        let scanned = self.sc.scan_value(false);
+        let scanned = self.sc.scan_value(Guard::None);
         let spans_two = {
             let i = self.sc.idx(value);
             let end = self.sc.pos.min(self.sc.buf.len()).max(i);
@@ -958,7 +1004,7 @@ impl<R: Read> Walker<'_, R> {
                 );
                 self.entry_in_progress = None;
                 let ctx = (!skip).then(|| room.clone());
-                let from = self.sc.idx(start.max(self.sc.base)) + 1;
+                let from = self.sc.idx(start.max(self.sc.base));
                 let session = session.unwrap_or_default();
                 return if self.resync_with(from, &msg, ctx, Some((&room, &session)))? {
                     Err(Stop::Eof)
@@ -994,7 +1040,7 @@ impl<R: Read> Walker<'_, R> {
         entry: Option<(&Arc<str>, &str)>,
     ) -> Result<bool, Fatal> {
         let from = from.min(self.sc.buf.len());
-        let start_abs = self.sc.abs(from.saturating_sub(1));
+        let start_abs = self.sc.abs(from);
         self.sc.end();
         self.sc.pos = from;
         self.entry_in_progress = None;
@@ -1037,10 +1083,8 @@ impl<R: Read> Walker<'_, R> {
                     self.sc.pos = end;
                 }
                 Err(Stop::Fatal(Fatal::TooLarge(l))) => return Err(Fatal::TooLarge(l)),
-                Err(Stop::Eof) => {
-                    self.sc.pos = self.sc.buf.len();
-                    break None;
-                }
+                // Not a candidate (a candidate cut by the end of the input is none
+                // either: the bytes after its quote are still looked at).
                 _ => self.sc.pos = q + 1,
             }
         };
@@ -1097,6 +1141,11 @@ impl<R: Read> Walker<'_, R> {
             }
             Some(Candidate::Entry(sid, range)) => {
                 if let Some(r) = room {
+                    if let Some(Level::Room(_)) = self.stack.last() {
+                        // An entry of this room found outside its sessions (their
+                        // object closed early): the walk goes on in them.
+                        self.stack.push(Level::Sessions(r.clone(), false));
+                    }
                     self.out.entries += 1;
                     let (a, b) = (self.sc.idx(range.start), self.sc.idx(range.end));
                     self.ev.entry(&r, sid, &self.sc.buf[a..b]);
@@ -1138,7 +1187,7 @@ impl<R: Read> Walker<'_, R> {
             }
         }
         self.sc.pos = self.sc.idx(open);
-        match self.sc.scan_value(false) {
+        match self.sc.scan_value(Guard::None) {
             Ok(_) => {}
             Err(Stop::Fatal(Fatal::Body(_)) | Stop::Damage(_)) => return Ok(None),
             Err(e) => return Err(e),
