@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every figure of the README's performance table, in one run on one machine. Results go
+# Every figure of docs/performance.md, in one run on one machine. Results go
 # to target/bench-readme/*.txt. Takes about 20 minutes on 2 cores (the 100,000-session
 # criterion runs dominate). Run it on an otherwise idle machine.
 set -euo pipefail

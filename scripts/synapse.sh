@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# A real Synapse on loopback for the homeserver tests (see ../shared/SYNAPSE.md).
-#   scripts/synapse.sh start   install (first time) into .synapse/venv, configure, start,
-#                              register the test users; writes .synapse/env
+# A real Synapse on loopback for the homeserver tests, installed in this checkout only.
+#   scripts/synapse.sh start    install (first time: `pip install matrix-synapse` into
+#                               .synapse/venv, about a minute; needs python3 with venv),
+#                               configure, start (a few seconds); writes .synapse/env
+#                               (MKB_HOMESERVER=http://127.0.0.1:PORT)
 #   scripts/synapse.sh stop
-# Listens on 127.0.0.1 only, SQLite, rate limits raised, no federation.
+#   scripts/synapse.sh register USER PASSWORD
+#                               register a user with the shared secret (idempotent)
+# The configuration (.synapse/data/homeserver.yaml) is the one Synapse generates (SQLite, a
+# registration shared secret), changed to: listen on 127.0.0.1 only, on MKB_SYNAPSE_PORT or
+# a free port; no trusted key servers and no federation (there may be no outside network);
+# rate limits for messages, logins, registration, joins and key requests raised to
+# 1000/s so bulk uploads and many logins pass; open registration; 200M uploads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=.synapse

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's one test command (README "Run the tests"). Installs nothing globally:
+# The project's one test command (README "Two commands"). Installs nothing globally:
 # everything a test needs comes from this repository's own files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,9 @@ trap 'bash scripts/synapse.sh stop' EXIT
 # matrix-js-sdk with its Rust crypto (npm ci, pinned by tools/element/package-lock.json)
 # and matrix-react-sdk's export code, from the npm registry. Needs Node.js and npm.
 bash tools/element/setup.sh
+# matrix-nio (the Python bots' library, with its vodozemac bindings) from PyPI into
+# .venv-nio/, for the importer checks of the export files we write.
+bash tools/nio/setup.sh >/dev/null
 
 # Unit, integration, doc tests and the vector suite of every crate. The CLI enables the
 # fast X25519 backend (aws-lc) and the eight-lane AVX-512 IFMA path (used where the CPU

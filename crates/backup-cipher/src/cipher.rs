@@ -21,7 +21,9 @@ use aes::Aes256;
 use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, block_padding::Pkcs7};
 use hkdf::HkdfExtract;
 use hmac::Mac;
-use recovery_key::{decode_base64, encode_base64, encoding::decode_base64_into, kdf::hmac_sha256};
+use recovery_key::{
+    decode_base64_public, encode_base64, encoding::decode_base64_public_into, kdf::hmac_sha256,
+};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -232,7 +234,7 @@ impl DecodedParts {
         // Decode into stack buffers sized one byte over, so an over-long field is caught
         // without allocating.
         let mut eph = [0u8; 33];
-        let eph_len = decode_base64_into(ephemeral, &mut eph).map_err(|_| {
+        let eph_len = decode_base64_public_into(ephemeral, &mut eph).map_err(|_| {
             if looks_base64(ephemeral) {
                 DecryptError::Key("not 32 bytes")
             } else {
@@ -240,14 +242,14 @@ impl DecodedParts {
             }
         })?;
         let mut mac_buf = [0u8; MAC_LEN + 1];
-        let mac_len = decode_base64_into(mac, &mut mac_buf).map_err(|_| {
+        let mac_len = decode_base64_public_into(mac, &mut mac_buf).map_err(|_| {
             if looks_base64(mac) {
                 DecryptError::Mac
             } else {
                 DecryptError::Base64 { field: "mac" }
             }
         })?;
-        let ct = decode_base64(ciphertext).map_err(|_| DecryptError::Base64 {
+        let ct = decode_base64_public(ciphertext).map_err(|_| DecryptError::Base64 {
             field: "ciphertext",
         })?;
         let eph: [u8; 32] = eph[..eph_len]

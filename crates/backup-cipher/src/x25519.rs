@@ -1,22 +1,22 @@
 //! The one boundary between this crate and an X25519 implementation.
 //!
-//! Everything else in the crate calls [`Scalar::diffie_hellman`] and
-//! [`Scalar::public_key`]; which library computes them is decided in this file alone:
+//! Everything else in the crate calls [`Scalar::diffie_hellman`](crate::x25519::Scalar::diffie_hellman) and
+//! [`Scalar::public_key`](crate::x25519::Scalar::public_key); which library computes them is decided in this file alone:
 //!
 //! - default: `x25519-dalek` (pure Rust, any target);
 //! - feature `aws-lc`: `aws-lc-rs`, whose X25519 is s2n-bignum's formally verified
-//!   assembly, about 2× faster on x86-64 (README performance table).
+//!   assembly, about 2× faster on x86-64 (docs/performance.md).
 //!
 //! Both reject a non-contributory (all-zero) result through the same check below, and
 //! both run the whole vector suite and the vodozemac interop tests in CI.
 //!
-//! For bulk work, [`Scalar::diffie_hellman_many`] computes many X25519 with one scalar
+//! For bulk work, [`Scalar::diffie_hellman_many`](crate::x25519::Scalar::diffie_hellman_many) computes many X25519 with one scalar
 //! several at a time, one point per SIMD lane (`lanes.rs`), on the fastest path the CPU
 //! has (checked at run time): with the `ifma` feature, eight lanes of AVX-512 IFMA
 //! (`ifma.rs`); with the `avx2` feature, four lanes of AVX2 (`avx2.rs`). Everywhere
 //! else it calls the backend above once per point. Its results are checked against
 //! x25519-dalek by the tests (every path's arithmetic also runs in portable lanes on
-//! every machine) and by a fuzz target. [`set_lane_limit`] narrows the choice, to
+//! every machine) and by a fuzz target. [`set_lane_limit`](crate::x25519::set_lane_limit) narrows the choice, to
 //! measure or compare the paths on one machine.
 
 use subtle::ConstantTimeEq;

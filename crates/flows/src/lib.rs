@@ -6,6 +6,7 @@
 )]
 
 mod recovery;
+pub mod requests;
 pub mod setup;
 mod upload;
 
@@ -46,14 +47,21 @@ pub struct Request {
     pub path: String,
     /// The JSON body, for POST and PUT.
     pub body: Option<Value>,
+    /// Whether sending it twice does no harm, so that a client may retry it after a 5xx
+    /// answer or a failed connection: GET, PUT and DELETE are, and the POSTs that change
+    /// nothing (a key query, a logout); a POST that creates something is not.
+    pub repeatable: bool,
 }
 
 impl Request {
-    fn get(path: String) -> Self {
+    /// A request with `method`, `path` (from the homeserver's base URL, with its query) and
+    /// `body`; repeatable unless it is a POST.
+    pub fn new(method: Method, path: String, body: Option<Value>) -> Self {
         Self {
-            method: Method::Get,
+            method,
             path,
-            body: None,
+            body,
+            repeatable: method != Method::Post,
         }
     }
 }
@@ -76,7 +84,8 @@ impl Response {
     pub fn ok(body: Value) -> Self {
         Self::new(200, body)
     }
-    fn errcode(&self) -> &str {
+    /// The Matrix `errcode` of an error answer (empty when there is none).
+    pub fn errcode(&self) -> &str {
         self.body
             .get("errcode")
             .and_then(Value::as_str)
@@ -85,10 +94,10 @@ impl Response {
     fn is_not_found(&self) -> bool {
         self.status == 404 && self.errcode() == "M_NOT_FOUND"
     }
-    fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
-    fn error(&self) -> FlowError {
+    pub(crate) fn error(&self) -> FlowError {
         FlowError::Server {
             status: self.status,
             errcode: self.errcode().to_owned(),

@@ -10,7 +10,7 @@ use ssss::{
 };
 use zeroize::Zeroizing;
 
-use crate::{API_PREFIX, Flow, FlowError, Request, Response, path_segment};
+use crate::{Flow, FlowError, Request, Response, requests};
 
 /// What [`RecoveryFlow`] found.
 #[derive(Debug, Clone)]
@@ -73,15 +73,8 @@ impl SecretStorageFlow {
 
     fn request(&self, step: &Step) -> Request {
         match step {
-            Step::Version => Request::get(match &self.version_id {
-                Some(v) => format!("{API_PREFIX}/room_keys/version/{}", path_segment(v)),
-                None => format!("{API_PREFIX}/room_keys/version"),
-            }),
-            Step::AccountData(t) => Request::get(format!(
-                "{API_PREFIX}/user/{}/account_data/{}",
-                path_segment(&self.user_id),
-                path_segment(t)
-            )),
+            Step::Version => requests::backup_version(self.version_id.as_deref()),
+            Step::AccountData(t) => requests::account_data(&self.user_id, t),
         }
     }
 }

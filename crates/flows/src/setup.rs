@@ -19,9 +19,7 @@ use ssss::{
     setup::{SecureBackupSetup, SetupError, SetupSecret, Signer},
 };
 
-use crate::{
-    API_PREFIX, Flow, FlowError, Method, Request, Response, SecretStorageFlow, path_segment,
-};
+use crate::{Flow, FlowError, Request, Response, SecretStorageFlow, requests};
 
 /// What the account has now.
 #[derive(Debug, Clone)]
@@ -72,11 +70,7 @@ impl Flow for AccountStateFlow {
         }
         self.query_sent = true;
         self.query_pending = true;
-        Some(Request {
-            method: Method::Post,
-            path: format!("{API_PREFIX}/keys/query"),
-            body: Some(json!({ "device_keys": { self.user_id.clone(): [] } })),
-        })
+        Some(requests::keys_query(&self.user_id))
     }
 
     fn receive(&mut self, response: Response) -> Result<(), FlowError> {
@@ -208,15 +202,16 @@ pub struct SetupPlan {
     pub notes: Vec<String>,
 }
 
-/// Why no setup is planned. Each message says what to do; nothing was changed.
+/// Why no setup is planned. Each message says what is needed, in this API's terms (a
+/// reset, the old key, the password); nothing was changed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanError {
     /// Secure backup exists and `reset` was not chosen.
     #[error(
         "secure backup is already set up on {user} (secret-storage key {key}, backup version \
-         {version}); nothing was changed. Use --reset to replace it, with --old-key-file to \
-         carry the old sessions over"
+         {version}); nothing was changed. Replacing it needs a reset, with the old Security \
+         Key or Phrase to carry the old sessions over"
     )]
     AlreadySetUp {
         /// The user.
@@ -229,20 +224,19 @@ pub enum PlanError {
     /// The account has cross-signing keys whose private parts could not be read.
     #[error(
         "this account already has cross-signing keys (master key {0}), and their private \
-         parts could not be read from its secret storage. Give the old Security Key or Phrase \
-         with --reset --old-key-file FILE to keep them, or pass --replace-cross-signing to \
-         create new ones: other people and your other devices will then see a new identity \
-         and must verify you again. Nothing was changed"
+         parts could not be read from its secret storage. Reset with the old Security Key or \
+         Phrase to keep them, or choose to replace them: other people and your other devices \
+         will then see a new identity and must verify you again. Nothing was changed"
     )]
     CrossSigningExists(String),
     /// Replacing cross-signing keys needs the account password.
     #[error(
-        "replacing cross-signing keys needs your account password (the server asks for it): \
-         give it with --password-file FILE, or log in with --user. Nothing was changed"
+        "replacing cross-signing keys needs your account password (the server asks for it). \
+         Nothing was changed"
     )]
     NeedsPassword,
     /// The old key opens neither the old backup nor the old secret storage.
-    #[error("the old key (--old-key-file): {0}")]
+    #[error("the old Security Key or Phrase (or the old backup's key): {0}")]
     OldKey(RecoverError),
     /// The new setup could not be built.
     #[error(transparent)]
@@ -317,31 +311,17 @@ pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<Set
     )?;
     setup.add_cross_signing(&cross_signing, user)?;
     let upload_cross_signing = if new_keys {
-        Some(Request {
-            method: Method::Post,
-            path: format!("{API_PREFIX}/keys/device_signing/upload"),
-            body: Some(cross_signing.upload_body(user)?),
-        })
+        Some(requests::upload_cross_signing(
+            cross_signing.upload_body(user)?,
+        ))
     } else {
         None
     };
-    let create_version = Request {
-        method: Method::Post,
-        path: format!("{API_PREFIX}/room_keys/version"),
-        body: serde_json::to_value(&setup.backup_version).ok(),
-    };
+    let create_version = requests::create_backup_version(&setup.backup_version);
     let account_data = setup
         .account_data
         .iter()
-        .map(|(event_type, content)| Request {
-            method: Method::Put,
-            path: format!(
-                "{API_PREFIX}/user/{}/account_data/{}",
-                path_segment(user),
-                path_segment(event_type)
-            ),
-            body: Some(content.clone()),
-        })
+        .map(|(event_type, content)| requests::set_account_data(user, event_type, content.clone()))
         .collect();
     let (carry_over, old_version_kept, delete_old_version) = match (current_id, old_key) {
         (Some(old_version), Some(old_key)) => (
@@ -350,14 +330,7 @@ pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<Set
                 old_key,
             }),
             None,
-            Some(Request {
-                method: Method::Delete,
-                path: format!(
-                    "{API_PREFIX}/room_keys/version/{}",
-                    path_segment(&old_version)
-                ),
-                body: None,
-            }),
+            Some(requests::delete_backup_version(&old_version)),
         ),
         (Some(old_version), None) => (None, Some(old_version), None),
         (None, _) => (None, None, None),
@@ -405,9 +378,8 @@ pub fn with_password(
     let mut body = request.body.clone().unwrap_or_else(|| json!({}));
     body.as_object_mut()?.insert("auth".into(), auth);
     Some(Request {
-        method: request.method,
-        path: request.path.clone(),
         body: Some(body),
+        ..request.clone()
     })
 }
 
@@ -482,6 +454,25 @@ mod tests {
         assert!(plan.notes.iter().any(|n| n.contains("new identity")));
     }
 
+    /// The library says what is needed in its own terms; the CLI adds its options.
+    #[test]
+    fn plan_errors_name_no_command_line_option() {
+        let mut set_up = fresh(None);
+        set_up.secret_storage.create_key(None, None).unwrap();
+        let keys = fresh(Some("bWFzdGVy".into()));
+        let reset = SetupChoices::new(SetupSecret::GenerateKey).reset(None);
+        let errors = [
+            plan_setup(&set_up, SetupChoices::new(SetupSecret::GenerateKey)).unwrap_err(),
+            plan_setup(&keys, reset).unwrap_err(),
+            plan_setup(&keys, reset.replace_cross_signing(true)).unwrap_err(),
+        ];
+        for e in errors {
+            let text = e.to_string();
+            assert!(!text.contains("--"), "{text}");
+            assert!(!text.contains("FILE"), "{text}");
+        }
+    }
+
     #[test]
     fn an_existing_setup_needs_reset() {
         let mut state = fresh(None);
@@ -494,11 +485,7 @@ mod tests {
 
     #[test]
     fn the_password_answers_the_servers_question() {
-        let request = Request {
-            method: Method::Post,
-            path: "/_matrix/client/v3/keys/device_signing/upload".into(),
-            body: Some(json!({"master_key": {}})),
-        };
+        let request = requests::upload_cross_signing(json!({"master_key": {}}));
         let ok = Response::ok(json!({}));
         assert!(with_password(&request, &ok, "@a:x", "pw").is_none());
         let question = Response::new(

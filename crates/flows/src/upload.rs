@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use backup_cipher::{KeyBackupData, KeysBackup};
 use serde_json::Value;
 
-use crate::{API_PREFIX, Flow, FlowError, Method, Request, Response, path_segment};
+use crate::{Flow, FlowError, Request, Response, requests};
 
 /// How an upload went.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,14 +105,7 @@ impl Flow for UploadFlow<'_> {
         }
         self.in_flight = Some(end - self.next);
         self.next = end;
-        Some(Request {
-            method: Method::Put,
-            path: format!(
-                "{API_PREFIX}/room_keys/keys?version={}",
-                path_segment(&self.version)
-            ),
-            body: serde_json::to_value(&part).ok(),
-        })
+        requests::put_room_keys(&self.version, &part).ok()
     }
 
     fn receive(&mut self, response: Response) -> Result<(), FlowError> {

@@ -1,13 +1,32 @@
 //! Errors of the client-server API, typed.
 
+/// What is wrong with an access token (the token itself is never shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenProblem {
+    /// Nothing but whitespace.
+    #[error("it is empty")]
+    Empty,
+    /// More than one line.
+    #[error("it spans more than one line (a token is one line)")]
+    MultiLine,
+    /// A character a token cannot have (space, control, non-ASCII).
+    #[error(
+        "character {position} is not one a token can have (a space, a control or a non-ASCII \
+         character; a token is visible ASCII)"
+    )]
+    BadCharacter {
+        /// Its position, counting from 1, in bytes.
+        position: usize,
+    },
+}
+
 /// What went wrong talking to the homeserver.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
     /// `GET /room_keys/version` answered 404: there is no backup.
-    #[error(
-        "this account has no key backup on the server (M_NOT_FOUND); create one with `upload` or `setup`"
-    )]
+    #[error("this account has no key backup on the server (M_NOT_FOUND)")]
     NoBackup,
     /// The version written to is not the current one.
     #[error(
@@ -30,7 +49,7 @@ pub enum ClientError {
     /// account password to replace cross-signing keys.
     #[error(
         "the homeserver asks you to confirm this with your account password (user-interactive \
-         authentication; it offers {flows}): give the password with --password-file FILE"
+         authentication; it offers {flows}): the account password is needed"
     )]
     AuthRequired {
         /// The UIA session to continue.
@@ -66,13 +85,64 @@ pub enum ClientError {
         #[source]
         reason: ureq::Error,
     },
+    /// The homeserver sent nothing for the idle timeout while an answer was awaited.
+    #[error(
+        "no data came from the homeserver at {url} for {}: it may be overloaded, or the \
+         connection is dead; try again later", crate::client::seconds(*idle)
+    )]
+    Stalled {
+        /// The URL.
+        url: String,
+        /// The idle timeout.
+        idle: std::time::Duration,
+    },
+    /// A download answered with a `Content-Type` that is not JSON (an HTML page of a
+    /// proxy or login portal in front of the homeserver, …).
+    #[error(
+        "the homeserver answered with {content_type}, not JSON{}: is a proxy, captive portal or \
+         login page in front of it?",
+        if content_type.to_ascii_lowercase().contains("html") { " (an HTML page)" } else { "" }
+    )]
+    NotJson {
+        /// The `Content-Type` it gave.
+        content_type: String,
+    },
     /// Plain `http://` to another host, which would send the token or password in the
-    /// clear.
+    /// clear (the URL is shown without user-info).
     #[error(
         "refusing to send your access token or password over plain http:// to {0}: anyone on \
-         the way could read it. Use https://, or pass --allow-insecure-http if you must"
+         the way could read it. Use https://, or allow plain http explicitly if you must"
     )]
     InsecureHttp(String),
+    /// The homeserver URL could not be parsed, or is not one (shown without user-info).
+    #[error("{url} is not a homeserver URL ({reason}); give one like https://matrix.example.org")]
+    InvalidUrl {
+        /// The URL as given, user-info removed.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The homeserver URL's scheme is not `http` or `https`.
+    #[error(
+        "{url} is not a homeserver URL: its scheme is {scheme}, and a homeserver is reached \
+         over https:// (or http:// on this machine)"
+    )]
+    UnsupportedScheme {
+        /// The URL as given, user-info removed.
+        url: String,
+        /// The scheme it has.
+        scheme: String,
+    },
+    /// The homeserver URL carries user-info (`user:password@`), which would be sent and
+    /// printed; refused (the URL is shown without it).
+    #[error(
+        "the homeserver URL carries a user name or password before its host (user:password@); \
+         refused, nothing was sent. Give the URL without it: {0}"
+    )]
+    UrlUserInfo(String),
+    /// The access token is not one (it is never shown).
+    #[error("the access token is not one: {0}")]
+    InvalidAccessToken(TokenProblem),
     /// The `--ca-file` could not be used.
     #[error("cannot use the CA file: {0}")]
     CaFile(String),

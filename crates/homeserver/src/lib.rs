@@ -6,11 +6,14 @@
 )]
 
 mod client;
+mod download;
 mod error;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
 pub use client::{
-    Client, ConnectOptions, LoginInfo, RoomKeysUpdate, UploadProgress, UploadReport, UploadSink,
+    Client, ConnectOptions, LoginInfo, RetryCallback, RetryCause, RetryWait, RoomKeysUpdate,
+    UploadProgress, UploadReport, UploadSink,
 };
-pub use error::ClientError;
+pub use download::{BodyProblem, DownloadError, KeysDownload, SavedBody, save_keys_body};
+pub use error::{ClientError, TokenProblem};

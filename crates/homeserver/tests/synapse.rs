@@ -24,7 +24,7 @@ fn invalid_token_is_a_clear_error() {
     let Some(url) = common::homeserver_url() else {
         return;
     };
-    let client = Client::new(&url, "syt_not_a_real_token");
+    let client = Client::new(&url, "syt_not_a_real_token").unwrap();
     let err = client.backup_version(None).unwrap_err();
     assert!(matches!(err, ClientError::Unauthorized { .. }), "{err:?}");
     assert!(err.to_string().contains("log in again"));

@@ -13,7 +13,7 @@ use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};
 use hmac::{Hmac, Mac};
 use recovery_key::{
-    decode_base64,
+    decode_base64_public,
     kdf::{AesHmacKeys, pbkdf2_hmac_sha512},
 };
 use sha2::Sha256;
@@ -27,6 +27,12 @@ pub const HEADER: &str = "-----BEGIN MEGOLM SESSION DATA-----";
 pub const TRAILER: &str = "-----END MEGOLM SESSION DATA-----";
 /// Rounds Element uses, and our default.
 pub const DEFAULT_ROUNDS: u32 = 500_000;
+/// The fewest PBKDF2 rounds an export is written with unless the caller explicitly allows
+/// fewer ([`ExportOptions::allow_low_rounds`]): the spec's "at least 100,000", which is
+/// also matrix-nio's default (Element writes 500,000). Below it, a guessed passphrase is
+/// tried too cheaply for a file that holds every room key. Reading is not limited by it:
+/// a file someone already has is opened whatever its rounds (up to [`MAX_ROUNDS`]).
+pub const MIN_ROUNDS: u32 = 100_000;
 /// The most rounds accepted (project decision): more is refused before any work.
 pub const MAX_ROUNDS: u32 = 10_000_000;
 const VERSION: u8 = 1;
@@ -40,12 +46,31 @@ pub(crate) type Aes256Ctr64 = ctr::Ctr64BE<Aes256>;
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
-    /// No BEGIN/END lines, or in the wrong order.
+    /// No BEGIN line (or the END line before it).
     #[error(
         "not an Element key export: the \"{HEADER}\" and \"{TRAILER}\" lines were not found \
          (in that order)"
     )]
     Armor,
+    /// The BEGIN line, but no END line after it: the file was cut off.
+    #[error(
+        "the export file is cut off: it has no END line (\"{TRAILER}\"); was it copied \
+         whole?"
+    )]
+    Truncated,
+    /// An empty (or whitespace-only) passphrase for a new export.
+    #[error(
+        "the export passphrase is empty (or only whitespace): it would protect nothing, and \
+         Element refuses it; choose a passphrase"
+    )]
+    EmptyPassphrase,
+    /// Fewer PBKDF2 rounds than [`MIN_ROUNDS`] for a new export, not explicitly allowed.
+    #[error(
+        "refusing to write a key export with {0} PBKDF2 rounds: fewer than 100,000 (the \
+         spec's minimum; Element uses 500,000) make the passphrase cheap to guess; fewer are \
+         only written when explicitly allowed"
+    )]
+    LowRounds(u32),
     /// The text between the armour lines is not base64.
     #[error("the key export is damaged: its contents are not valid base64")]
     Base64,
@@ -78,7 +103,9 @@ impl ExportError {
     /// The error class of the vector profile.
     pub fn class(&self) -> &'static str {
         match self {
-            Self::Armor => "armor",
+            Self::Armor | Self::Truncated => "armor",
+            Self::EmptyPassphrase => "empty_passphrase",
+            Self::LowRounds(_) => "low_rounds",
             Self::Base64 => "base64",
             Self::TooShort(_) => "too_short",
             Self::Version(_) => "version",
@@ -89,6 +116,89 @@ impl ExportError {
             Self::Json(_) => "json",
         }
     }
+}
+
+/// How a new export is protected: its PBKDF2 rounds, and whether fewer than
+/// [`MIN_ROUNDS`] are allowed. A plain `u32` converts into strict options.
+///
+/// ```
+/// use key_export::{ExportOptions, MIN_ROUNDS};
+/// assert!(ExportOptions::new(1_000).check("pw").is_err());
+/// assert!(ExportOptions::new(1_000).allow_low_rounds().check("pw").is_ok());
+/// assert!(ExportOptions::new(MIN_ROUNDS).check("").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportOptions {
+    rounds: u32,
+    allow_low_rounds: bool,
+}
+
+impl ExportOptions {
+    /// `rounds` PBKDF2 rounds, at least [`MIN_ROUNDS`].
+    pub fn new(rounds: u32) -> Self {
+        Self {
+            rounds,
+            allow_low_rounds: false,
+        }
+    }
+
+    /// Allows fewer rounds than [`MIN_ROUNDS`] (tests, or a device too slow for more).
+    /// Never 0, never above [`MAX_ROUNDS`].
+    pub fn allow_low_rounds(mut self) -> Self {
+        self.allow_low_rounds = true;
+        self
+    }
+
+    /// The rounds.
+    pub fn rounds(&self) -> u32 {
+        self.rounds
+    }
+
+    /// Checks the rounds alone (before a passphrase is asked for).
+    pub fn check_rounds(&self) -> Result<(), ExportError> {
+        if self.rounds == 0 || self.rounds > MAX_ROUNDS {
+            return Err(ExportError::Rounds(self.rounds));
+        }
+        if self.rounds < MIN_ROUNDS && !self.allow_low_rounds {
+            return Err(ExportError::LowRounds(self.rounds));
+        }
+        Ok(())
+    }
+
+    /// Checks everything before any work: the rounds, and a passphrase that is not empty
+    /// or only whitespace.
+    pub fn check(&self, passphrase: &str) -> Result<(), ExportError> {
+        self.check_rounds()?;
+        if passphrase.trim().is_empty() {
+            return Err(ExportError::EmptyPassphrase);
+        }
+        Ok(())
+    }
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        Self::new(DEFAULT_ROUNDS)
+    }
+}
+
+impl From<u32> for ExportOptions {
+    fn from(rounds: u32) -> Self {
+        Self::new(rounds)
+    }
+}
+
+/// Checks a new export's passphrase and rounds before any work (the same checks
+/// [`ExportWriter::new`](crate::ExportWriter::new) makes): a caller that asks for a
+/// passphrase and then does a long restore runs this first.
+pub fn check_export_params(
+    passphrase: &str,
+    rounds: u32,
+    allow_low_rounds: bool,
+) -> Result<(), ExportError> {
+    let mut options = ExportOptions::new(rounds);
+    options.allow_low_rounds = allow_low_rounds;
+    options.check(passphrase)
 }
 
 /// PBKDF2-HMAC-SHA-512 to 64 bytes: AES key, HMAC key, boxed and wiped on drop; the
@@ -119,16 +229,21 @@ pub(crate) fn header(salt: &[u8; 16], iv: &[u8; 16], rounds: u32) -> [u8; HEAD_L
     head
 }
 
+/// The text without a leading byte-order mark (Element's reader, a browser, drops it).
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 /// Is this text an export file (does it have the header line)?
 pub fn looks_like_export(text: &str) -> bool {
-    text.lines().any(|l| l.trim() == HEADER)
+    without_bom(text).lines().any(|l| l.trim() == HEADER)
 }
 
 /// The binary body of an armoured export: the text between the header and trailer lines
-/// (surrounding whitespace and CRLF ignored), all whitespace removed, decoded once
-/// (padded or unpadded base64, any wrapping).
+/// (a leading byte-order mark, surrounding whitespace and CRLF ignored), all whitespace
+/// removed, decoded once (padded or unpadded base64, any wrapping).
 pub fn dearmor(armored: &str) -> Result<Vec<u8>, ExportError> {
-    let mut lines = armored.lines().map(str::trim);
+    let mut lines = without_bom(armored).lines().map(str::trim);
     lines
         .by_ref()
         .find(|l| *l == HEADER)
@@ -143,9 +258,15 @@ pub fn dearmor(armored: &str) -> Result<Vec<u8>, ExportError> {
         b64.extend(line.chars().filter(|c| !c.is_whitespace()));
     }
     if !closed {
-        return Err(ExportError::Armor);
+        // An END line only before the BEGIN line is a mangled file, not a cut one.
+        let trailer_anywhere = without_bom(armored).lines().any(|l| l.trim() == TRAILER);
+        return Err(if trailer_anywhere {
+            ExportError::Armor
+        } else {
+            ExportError::Truncated
+        });
     }
-    decode_base64(&b64).map_err(|_| ExportError::Base64)
+    decode_base64_public(&b64).map_err(|_| ExportError::Base64)
 }
 
 /// Decrypts an armoured export with `passphrase`, returning the plaintext JSON text
@@ -177,23 +298,28 @@ pub fn decrypt_export(armored: &str, passphrase: &str) -> Result<Zeroizing<Vec<u
     Ok(plaintext)
 }
 
-/// Decrypts an export and parses its room keys.
+/// Decrypts an export and parses its room keys. An empty plaintext — what earlier
+/// versions of this tool wrote for an export of no sessions — reads as no sessions.
 pub fn decrypt_sessions(
     armored: &str,
     passphrase: &str,
 ) -> Result<Vec<ExportedRoomKey>, ExportError> {
     let text = decrypt_export(armored, passphrase)?;
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
     serde_json::from_slice(&text).map_err(|e| ExportError::Json(e.into()))
 }
 
 /// Encrypts `plaintext` with a random salt and IV (bit 63 cleared), in Element's layout.
+/// The passphrase and rounds are checked first ([`ExportOptions::check`]).
 pub fn encrypt_export(
     plaintext: &[u8],
     passphrase: &str,
-    rounds: u32,
+    options: impl Into<ExportOptions>,
 ) -> Result<String, ExportError> {
     let mut out = Vec::new();
-    let mut w = crate::ExportWriter::new(&mut out, passphrase, rounds)?;
+    let mut w = crate::ExportWriter::new(&mut out, passphrase, options)?;
     w.write_raw(plaintext)
         .map_err(|e| ExportError::Io(e.into()))?;
     w.finish().map_err(|e| ExportError::Io(e.into()))?;
@@ -201,7 +327,8 @@ pub fn encrypt_export(
 }
 
 /// The binary body for a given salt, IV and rounds. **For known-answer vectors**: a
-/// reused salt and IV under the same passphrase reuse the keystream.
+/// reused salt and IV under the same passphrase reuse the keystream, and neither the
+/// [`MIN_ROUNDS`] floor nor the empty-passphrase check applies (vectors use few rounds).
 pub fn encrypt_body_with(
     plaintext: &[u8],
     passphrase: &str,

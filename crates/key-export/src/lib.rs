@@ -10,8 +10,9 @@ mod types;
 mod writer;
 
 pub use format::{
-    DEFAULT_ROUNDS, ExportError, HEADER, MAX_ROUNDS, TRAILER, dearmor, decrypt_export,
-    decrypt_sessions, encrypt_body_with, encrypt_export, looks_like_export,
+    DEFAULT_ROUNDS, ExportError, ExportOptions, HEADER, MAX_ROUNDS, MIN_ROUNDS, TRAILER,
+    check_export_params, dearmor, decrypt_export, decrypt_sessions, encrypt_body_with,
+    encrypt_export, looks_like_export,
 };
 pub use types::ExportedRoomKey;
 pub use writer::ExportWriter;

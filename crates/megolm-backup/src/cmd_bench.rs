@@ -1,6 +1,10 @@
 //! `megolm-backup bench`: restore throughput on this machine.
 
-use std::{io::Write, process::ExitCode, time::Instant};
+use std::{
+    io::{Seek, SeekFrom, Write},
+    process::ExitCode,
+    time::Instant,
+};
 
 use backup_cipher::{
     BackupDecryptionKey, RestoreFailure, RestoreOptions, RestoreSink, RestoredSession, fixtures,
@@ -128,13 +132,15 @@ pub(crate) fn run(args: BenchArgs) -> Result<ExitCode, Fatal> {
     }
 
     // From a file, streaming, as `restore` reads it (results counted, not written).
-    let mut file = tempfile::NamedTempFile::new().map_err(Fatal::new)?;
+    // Unnamed: a killed bench leaves no file behind.
+    let mut file = tempfile::tempfile().map_err(Fatal::new)?;
     file.write_all(&text).map_err(Fatal::new)?;
     drop(text);
     let opts = RestoreOptions::default().with_jobs(Some(cores));
     let mut secs = f64::INFINITY;
     for run in 0..=args.runs.max(1) {
-        let reader = std::fs::File::open(file.path()).map_err(Fatal::new)?;
+        file.seek(SeekFrom::Start(0)).map_err(Fatal::new)?;
+        let reader = file.try_clone().map_err(Fatal::new)?;
         let mut count = Count::default();
         let t = Instant::now();
         restore_reader(&key, reader, &opts, &mut count).map_err(Fatal::new)?;

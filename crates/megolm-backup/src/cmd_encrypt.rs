@@ -1,12 +1,15 @@
 //! `megolm-backup encrypt`: exported room keys in, a `PUT /room_keys/keys` body out.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use backup_cipher::{BackupPublicKey, encrypt_sessions};
 use clap::Args;
 
 use crate::files::read_sessions_or_export;
-use crate::{Fatal, files::write_output};
+use crate::{Fatal, Status, files::write_output};
 
 #[derive(Debug, Args)]
 pub(crate) struct EncryptArgs {
@@ -25,6 +28,16 @@ pub(crate) struct EncryptArgs {
 }
 
 pub(crate) fn run(args: EncryptArgs) -> Result<ExitCode, Fatal> {
+    crate::outputs::check_files(
+        &[
+            ("the exported room keys", Some(&args.sessions_json)),
+            (
+                "the export passphrase file",
+                args.export_passphrase_file.as_deref(),
+            ),
+        ],
+        &[("--out", Some(args.out.as_deref().unwrap_or(Path::new("-"))))],
+    )?;
     let public = BackupPublicKey::from_base64(&args.public_key).map_err(Fatal::new)?;
     let sessions =
         read_sessions_or_export(&args.sessions_json, args.export_passphrase_file.as_deref())?;
@@ -47,8 +60,9 @@ pub(crate) fn run(args: EncryptArgs) -> Result<ExitCode, Fatal> {
         }
     );
     Ok(if errors.is_empty() {
-        ExitCode::SUCCESS
+        Status::Success
     } else {
-        ExitCode::from(2)
-    })
+        Status::Partial
+    }
+    .into())
 }

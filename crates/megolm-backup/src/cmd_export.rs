@@ -1,10 +1,14 @@
 //! `megolm-backup export …`: Element key-export files.
 
-use std::{collections::BTreeSet, path::PathBuf, process::ExitCode};
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use backup_cipher::RoomKey;
 use clap::{Args, Subcommand};
-use key_export::DEFAULT_ROUNDS;
+use key_export::{DEFAULT_ROUNDS, ExportError, ExportOptions};
 
 use crate::files::{read_export, write_export_file};
 use crate::{Fatal, files::write_output, input::passphrase};
@@ -30,9 +34,14 @@ pub(crate) enum ExportCommand {
         /// The export file to write (mode 0600).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
-        /// PBKDF2 rounds (Element uses 500,000).
+        /// PBKDF2 rounds (Element uses 500,000; at least 100,000 unless
+        /// --allow-low-rounds).
         #[arg(long, default_value_t = DEFAULT_ROUNDS)]
         rounds: u32,
+        /// Allow fewer than 100,000 rounds (the spec's minimum): a weaker file, for
+        /// tests or a device too slow for more.
+        #[arg(long)]
+        allow_low_rounds: bool,
     },
 }
 
@@ -56,6 +65,13 @@ pub(crate) fn room_filter(rooms: &[String]) -> impl Fn(&RoomKey) -> bool + '_ {
 pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
     match cmd {
         ExportCommand::Decrypt { file, common, out } => {
+            crate::outputs::check_files(
+                &[
+                    ("the key export", Some(&file)),
+                    ("the passphrase file", common.passphrase_file.as_deref()),
+                ],
+                &[("--out", Some(out.as_deref().unwrap_or(Path::new("-"))))],
+            )?;
             let sessions = read_export(&file, common.passphrase_file.as_deref())?;
             let keep = room_filter(&common.rooms);
             let kept: Vec<&RoomKey> = sessions.iter().filter(|s| keep(s)).collect();
@@ -74,7 +90,21 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
             common,
             out,
             rounds,
+            allow_low_rounds,
         } => {
+            crate::outputs::check_files(
+                &[
+                    ("the sessions", Some(&sessions_json)),
+                    ("the passphrase file", common.passphrase_file.as_deref()),
+                ],
+                &[("--out", Some(&out))],
+            )?;
+            let mut options = ExportOptions::new(rounds);
+            if allow_low_rounds {
+                options = options.allow_low_rounds();
+            }
+            // Before any work: the rounds, then the passphrase as soon as it is known.
+            options.check_rounds().map_err(export_params_error)?;
             let sessions = crate::files::read_sessions(&sessions_json)?;
             let phrase = passphrase(
                 common.passphrase_file.as_deref(),
@@ -82,8 +112,9 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
                 "--passphrase-file",
                 true,
             )?;
+            options.check(&phrase).map_err(export_params_error)?;
             let keep = room_filter(&common.rooms);
-            let n = write_export_file(&out, &phrase, rounds, |emit| {
+            let (n, completed, unclaimed) = write_export_file(&out, &phrase, options, |emit| {
                 for s in sessions.iter().filter(|s| keep(s)) {
                     let json = zeroize::Zeroizing::new(
                         serde_json::to_string(s).map_err(std::io::Error::other)?,
@@ -92,8 +123,41 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
                 }
                 Ok(())
             })?;
-            eprintln!("wrote {n} sessions to {}", out.display());
+            eprintln!(
+                "wrote {n} sessions to {}{}",
+                out.display(),
+                completed_note(completed, unclaimed)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A refused export passphrase or round count, with the flag that changes it.
+pub(crate) fn export_params_error(e: ExportError) -> Fatal {
+    match e {
+        ExportError::LowRounds(_) => Fatal::new(format!(
+            "{e}\nhint: use the default (500,000), or pass --allow-low-rounds to write it anyway"
+        )),
+        other => Fatal::new(other),
+    }
+}
+
+/// The summary's note on sessions written with an empty forwarding chain, or without
+/// `sender_claimed_keys`.
+pub(crate) fn completed_note(completed: u64, unclaimed: u64) -> String {
+    let mut note = String::new();
+    if completed > 0 {
+        note.push_str(&format!(
+            "; {completed} lacked forwarding_curve25519_key_chain and were written with an \
+             empty one (the spec requires it)"
+        ));
+    }
+    if unclaimed > 0 {
+        note.push_str(&format!(
+            "; {unclaimed} have no sender_claimed_keys (the backup held none): Element imports \
+             them, matrix-nio skips them"
+        ));
+    }
+    note
 }

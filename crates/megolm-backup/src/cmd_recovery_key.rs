@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use recovery_key::{PassphraseInfo, RecoveryKey, decode_base64, encode_base64, passphrase};
 
+use zeroize::Zeroizing;
+
 use crate::{Fatal, input::secret_from_stdin};
 
 #[derive(Debug, Subcommand)]
@@ -40,14 +42,13 @@ pub(crate) fn run(cmd: RecoveryKeyCommand) -> Result<ExitCode, Fatal> {
         RecoveryKeyCommand::Decode => {
             let text = secret_from_stdin()?;
             let key = RecoveryKey::from_base58(&text).map_err(Fatal::new)?;
-            println!("{}", encode_base64(key.as_bytes()));
+            println!("{}", Zeroizing::new(encode_base64(key.as_bytes())).as_str());
         }
         RecoveryKeyCommand::Encode => {
             let text = secret_from_stdin()?;
-            let bytes = zeroize::Zeroizing::new(
-                decode_base64(text.trim())
-                    .map_err(|e| Fatal::new(format!("the key on stdin is {e}")))?,
-            );
+            // A byte-order mark (a file saved by a Windows editor) is not part of the key.
+            let bytes = decode_base64(text.trim_start_matches('\u{feff}').trim())
+                .map_err(|e| Fatal::new(format!("the key on stdin is {e}")))?;
             let key = RecoveryKey::from_slice(&bytes).map_err(Fatal::new)?;
             println!("{}", key.to_base58_grouped().as_str());
         }

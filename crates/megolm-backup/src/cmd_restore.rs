@@ -16,8 +16,9 @@ use clap::Args;
 
 use crate::files::{open_input, write_output};
 use crate::{
-    Fatal,
+    Fatal, Status,
     keys::{KeyArgs, read_backup_info, recover},
+    secret_file::folder_of,
     sorted_output::SortedJsonArray,
 };
 
@@ -33,7 +34,9 @@ pub(crate) struct RestoreArgs {
     /// public key before any work.
     #[arg(long, value_name = "FILE")]
     backup_info: Option<PathBuf>,
-    /// Where to write the restored sessions (JSON array); stdout when absent.
+    /// Where to write the restored sessions (JSON array); stdout when absent or `-`. A
+    /// regular file is replaced atomically (mode 0600); an existing FIFO, terminal or
+    /// device is written in place. Never one of the input files.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Write the restored sessions as an Element key-export file instead of JSON; Element
@@ -46,7 +49,13 @@ pub(crate) struct RestoreArgs {
     /// PBKDF2 rounds of the export file.
     #[arg(long, default_value_t = key_export::DEFAULT_ROUNDS, requires = "export_file")]
     export_rounds: u32,
-    /// Where to write the list of entries that failed (JSON array).
+    /// Write the export file with fewer than 100,000 rounds (weak against guessing the
+    /// passphrase; for tests).
+    #[arg(long, requires = "export_file")]
+    export_allow_low_rounds: bool,
+    /// Where to write the list of entries that failed: a JSON array, one record per
+    /// line, sorted by room and session. Without it the failures are counted by class
+    /// and the first few shown.
     #[arg(long, value_name = "FILE")]
     failures: Option<PathBuf>,
     /// Worker threads (default: every core).
@@ -70,16 +79,72 @@ pub(crate) struct RestoreArgs {
     backup_json: Option<PathBuf>,
 }
 
-/// The key, the body, and how much of it there is: bytes of a file, or sessions of a
-/// server's backup (its version's `count`).
-type Source = (BackupDecryptionKey, Box<dyn Read>, Amount);
+/// What a restore reads, once its key is found.
+struct Source {
+    /// The backup key.
+    key: BackupDecryptionKey,
+    /// What the key was taken for, in the user's words (`describe()`).
+    described: String,
+    /// Was the key checked against the backup version's public key?
+    version_known: bool,
+    /// The body.
+    body: Box<dyn Read>,
+    /// How much of it there is.
+    amount: Amount,
+}
 
-/// What a restore's progress is measured against.
+/// What a restore's progress is measured against: bytes of a file, or sessions of a
+/// server's backup (its version's `count`).
 #[derive(Clone, Copy)]
 #[cfg_attr(not(feature = "homeserver"), allow(dead_code))]
 enum Amount {
     Bytes(Option<u64>),
     Sessions(u64),
+}
+
+/// Memory for sorting the failure records before they spill (they are small; a hostile
+/// body can make millions).
+const FAILURE_SORT_MEMORY: usize = 16 << 20;
+
+/// How many failure records the summary shows when they are not all written out.
+const FAILURE_SAMPLE: usize = 5;
+
+/// How many entries are tried first, when the key could not be checked against the
+/// backup version, to tell a wrong key at once.
+#[allow(dead_code)]
+const KEY_PROBE_ENTRIES: usize = 32;
+
+/// Every file the restore reads or writes, checked before any work (see `outputs`).
+fn check_files(args: &RestoreArgs) -> Result<(), Fatal> {
+    let stdout = Path::new("-");
+    let out = match (&args.out, &args.export_file) {
+        (Some(out), _) => Some(out.as_path()),
+        (None, None) => Some(stdout),
+        (None, Some(_)) => None,
+    };
+    crate::outputs::check_files(
+        &[
+            ("the backup body", args.backup_json.as_deref()),
+            ("the key file", args.key.key_file.as_deref()),
+            ("the account data", args.account_data.as_deref()),
+            ("the backup info", args.backup_info.as_deref()),
+            (
+                "the export passphrase file",
+                args.export_passphrase_file.as_deref(),
+            ),
+            #[cfg(feature = "homeserver")]
+            ("the access token file", args.server.access_token_file()),
+            #[cfg(feature = "homeserver")]
+            ("the password file", args.server.password_file()),
+            #[cfg(feature = "homeserver")]
+            ("the CA file", args.server.ca_file()),
+        ],
+        &[
+            ("--out", out),
+            ("--export-file", args.export_file.as_deref()),
+            ("--failures", args.failures.as_deref()),
+        ],
+    )
 }
 
 /// The key and the body to restore, from files or from the homeserver.
@@ -93,13 +158,13 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
         }
         let client = args.server.connect(args.key.uses_stdin())?;
         let input = args.key.read()?;
-        let (info, key) = match &args.account_data {
+        let (info, found) = match &args.account_data {
             // Secret storage from a file, the backup from the server.
             Some(path) => {
                 let info = crate::server::version_info(&client, args.version.as_deref())?;
                 let store = crate::files::read_account_data(path)?;
-                let key = recover(&input, Some(&store), Some(&info))?.backup_key;
-                (info, key)
+                let found = recover(&input, Some(&store), Some(&info))?;
+                (info, found)
             }
             None => {
                 let found =
@@ -107,13 +172,19 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
                 let info = found
                     .version
                     .ok_or_else(|| Fatal::new(homeserver::ClientError::NoBackup))?;
-                (info, found.key.backup_key)
+                (info, found.key)
             }
         };
         let version = info.version.clone().unwrap_or_default();
         let reader = client.room_keys_reader(&version).map_err(Fatal::new)?;
         let amount = info.count.map_or(Amount::Bytes(None), Amount::Sessions);
-        return Ok((key, Box::new(reader), amount));
+        return Ok(Source {
+            described: found.describe(),
+            key: found.backup_key,
+            version_known: true,
+            body: Box::new(reader),
+            amount,
+        });
     }
     let path = args
         .backup_json
@@ -135,16 +206,83 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
         .map(crate::files::read_account_data)
         .transpose()?;
     let input = args.key.read()?;
-    let key = recover(&input, store.as_ref(), info.as_ref())?.backup_key;
-    let (input, total) = open_input(path)?;
-    Ok((key, input, Amount::Bytes(total)))
+    let found = recover(&input, store.as_ref(), info.as_ref())?;
+    let (body, total) = open_input(path)?;
+    Ok(Source {
+        described: found.describe(),
+        key: found.backup_key,
+        version_known: info.is_some(),
+        body,
+        amount: Amount::Bytes(total),
+    })
 }
 
-/// Collects results: sessions into the sorted writer, failures in memory (they are few
-/// and small), and drives the progress bar.
+/// The failures of a restore, in bounded memory: counted by class, the first few kept
+/// for the summary, and with `--failures` every record streamed into a sorted spill.
+struct FailureLog {
+    by_class: BTreeMap<&'static str, u64>,
+    total: u64,
+    sample: Vec<RestoreFailure>,
+    all: Option<SortedJsonArray>,
+}
+
+impl FailureLog {
+    fn new(failures: Option<&Path>) -> Self {
+        Self {
+            by_class: BTreeMap::new(),
+            total: 0,
+            sample: Vec::new(),
+            all: failures.map(|p| SortedJsonArray::new(folder_of(p), FAILURE_SORT_MEMORY)),
+        }
+    }
+
+    fn add(&mut self, f: RestoreFailure) -> io::Result<()> {
+        *self.by_class.entry(f.error.as_str()).or_insert(0) += 1;
+        self.total += 1;
+        if let Some(all) = &mut self.all {
+            let json = serde_json::to_string(&f).map_err(io::Error::other)?;
+            all.push(f.room_id.clone(), f.session_id.clone(), json.into())?;
+        }
+        if self.sample.len() < FAILURE_SAMPLE {
+            self.sample.push(f);
+        }
+        Ok(())
+    }
+
+    /// "mac: 3, padding: 1".
+    fn classes(&self) -> String {
+        let classes: Vec<String> = self
+            .by_class
+            .iter()
+            .map(|(c, n)| format!("{c}: {n}"))
+            .collect();
+        classes.join(", ")
+    }
+
+    /// The first few failures, one per line.
+    fn sample_lines(&self) -> String {
+        let mut lines = String::new();
+        for f in &self.sample {
+            lines.push_str(&format!(
+                "\n  {} {}: {} ({})",
+                f.room_id, f.session_id, f.message, f.error
+            ));
+        }
+        if self.total > self.sample.len() as u64 {
+            lines.push_str(&format!(
+                "\n  … and {} more",
+                self.total - self.sample.len() as u64
+            ));
+        }
+        lines
+    }
+}
+
+/// Collects results: sessions into the sorted writer, failures into the log, and drives
+/// the progress bar.
 struct CliSink {
     sessions: SortedJsonArray,
-    failures: Vec<RestoreFailure>,
+    failures: FailureLog,
     bar: Option<indicatif::ProgressBar>,
     error: Option<io::Error>,
 }
@@ -159,7 +297,11 @@ impl RestoreSink for CliSink {
         }
     }
     fn failed(&mut self, f: RestoreFailure) {
-        self.failures.push(f);
+        if let Err(e) = self.failures.add(f)
+            && self.error.is_none()
+        {
+            self.error = Some(e);
+        }
     }
     fn progress(&mut self, p: Progress) {
         if let Some(bar) = &self.bar {
@@ -202,83 +344,145 @@ fn progress_bar(amount: Amount) -> Option<indicatif::ProgressBar> {
 }
 
 pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
-    let (key, input, amount) = open_source(&args)?;
+    check_files(&args)?;
+    let source = open_source(&args)?;
     // Ask for the export passphrase before the work, not after it.
     let export_phrase = match &args.export_file {
-        Some(_) => Some(crate::input::passphrase(
-            args.export_passphrase_file.as_deref(),
-            "Passphrase for the export file: ",
-            "--export-passphrase-file",
-            true,
-        )?),
+        Some(_) => {
+            let phrase = crate::input::passphrase(
+                args.export_passphrase_file.as_deref(),
+                "Passphrase for the export file: ",
+                "--export-passphrase-file",
+                true,
+            )?;
+            key_export::check_export_params(
+                &phrase,
+                args.export_rounds,
+                args.export_allow_low_rounds,
+            )
+            .map_err(crate::cmd_export::export_params_error)?;
+            Some(phrase)
+        }
         None => None,
     };
-    let spill_dir = args
-        .out
-        .as_deref()
-        .and_then(Path::parent)
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(Path::new("."))
-        .to_owned();
+    // Spill files go beside the output (same disk, same protection).
+    let spill_dir = match (&args.export_file, &args.out) {
+        (Some(p), _) | (None, Some(p)) if p != Path::new("-") => folder_of(p),
+        _ => Path::new("."),
+    };
     let mut sink = CliSink {
-        sessions: SortedJsonArray::new(&spill_dir, args.sort_memory),
-        failures: Vec::new(),
-        bar: progress_bar(amount),
+        sessions: SortedJsonArray::new(spill_dir, args.sort_memory),
+        failures: FailureLog::new(args.failures.as_deref()),
+        bar: progress_bar(source.amount),
         error: None,
     };
-    let opts = RestoreOptions::default()
+    #[allow(unused_mut)]
+    let mut opts = RestoreOptions::default()
         .with_jobs(args.jobs)
         .with_max_body_bytes(args.max_body_bytes)
-        .with_expected_total(match amount {
+        .with_expected_total(match source.amount {
             Amount::Sessions(n) => Some(n),
             Amount::Bytes(_) => None,
         });
+    if !source.version_known {
+        // KEY PROBE: once backup-cipher has `RestoreOptions::with_key_probe`, enable it on
+        // the next line, and uncomment the `WrongKey` arm in `restore_failed`:
+        // opts = opts.with_key_probe(KEY_PROBE_ENTRIES);
+    }
     let started = Instant::now();
-    let result = restore_reader(&key, input, &opts, &mut sink);
+    let result = restore_reader(&source.key, source.body, &opts, &mut sink);
     let elapsed = started.elapsed();
     if let Some(bar) = &sink.bar {
         bar.finish_and_clear();
     }
-    let progress = result.map_err(Fatal::new)?;
+    let progress = result.map_err(|e| restore_failed(e, &source.described))?;
     if let Some(e) = sink.error.take() {
         return Err(Fatal::new(format!(
             "cannot write temporary sort files: {e}"
         )));
     }
     let restored = sink.sessions.len();
+    let failures = &sink.failures;
+    // A run that restored nothing replaces nothing.
+    if restored == 0 && failures.total > 0 {
+        return Err(if failures.by_class.keys().all(|c| *c == "mac") {
+            wrong_key(failures.total, &source.described)
+        } else {
+            Fatal::with_status(
+                Status::NothingRestored,
+                format!(
+                    "nothing could be restored: all {} entries failed ({}); nothing was \
+                     written{}",
+                    failures.total,
+                    failures.classes(),
+                    failures.sample_lines()
+                ),
+            )
+        });
+    }
+    let mut completed_note = String::new();
     match (&args.export_file, &export_phrase) {
         (Some(path), Some(phrase)) => {
-            crate::files::write_export_file(path, phrase, args.export_rounds, |emit| {
-                sink.sessions.finish_each(emit)
-            })?;
+            let mut options = key_export::ExportOptions::new(args.export_rounds);
+            if args.export_allow_low_rounds {
+                options = options.allow_low_rounds();
+            }
+            let (_, completed, unclaimed) =
+                crate::files::write_export_file(path, phrase, options, |emit| {
+                    sink.sessions.finish_each(emit)
+                })?;
+            completed_note = crate::cmd_export::completed_note(completed, unclaimed);
         }
         _ => write_output(args.out.as_deref(), |w| sink.sessions.finish(w))?,
     }
-    sink.failures
-        .sort_by(|a, b| (&a.room_id, &a.session_id).cmp(&(&b.room_id, &b.session_id)));
-    if let Some(path) = &args.failures {
-        write_output(Some(path), |w| {
-            serde_json::to_writer_pretty(&mut *w, &sink.failures).map_err(io::Error::other)?;
-            w.write_all(b"\n")
-        })?;
+    let mut failures = sink.failures;
+    if let (Some(path), Some(all)) = (&args.failures, failures.all.take()) {
+        write_output(Some(path), |w| all.finish(w))?;
     }
-    eprintln!("{}", summary(restored, &sink.failures, progress, elapsed));
-    Ok(if sink.failures.is_empty() {
-        ExitCode::SUCCESS
+    eprintln!(
+        "{}{completed_note}",
+        summary(
+            restored,
+            &failures,
+            args.failures.is_some(),
+            progress,
+            elapsed
+        )
+    );
+    Ok(if failures.total == 0 {
+        Status::Success
     } else {
-        ExitCode::from(2)
-    })
+        Status::Partial
+    }
+    .into())
+}
+
+/// The error that stopped a restore, for the user.
+#[allow(clippy::match_single_binding)] // Until the KEY PROBE arm below is enabled.
+fn restore_failed(e: backup_cipher::RestoreError, _described: &str) -> Fatal {
+    match e {
+        // KEY PROBE: with `with_key_probe` enabled above, uncomment:
+        // backup_cipher::RestoreError::WrongKey { tried } => wrong_key(tried, _described),
+        e => Fatal::new(e),
+    }
+}
+
+/// Every entry tried failed its MAC: the key is not this backup's.
+fn wrong_key(tried: u64, described: &str) -> Fatal {
+    Fatal::with_status(
+        Status::WrongKey,
+        format!(
+            "this key does not open this backup: none of the {tried} entries tried decrypts \
+             with it (every MAC check failed), so nothing was written. The key was taken as: \
+             {described}"
+        ),
+    )
 }
 
 fn summary(
     restored: u64,
-    failures: &[RestoreFailure],
+    failures: &FailureLog,
+    listed: bool,
     progress: Progress,
     elapsed: std::time::Duration,
 ) -> String {
@@ -290,17 +494,16 @@ fn summary(
         progress.done,
         progress.done as f64 / secs.max(1e-9)
     );
-    if !failures.is_empty() {
-        let mut by_class = BTreeMap::new();
-        for f in failures {
-            *by_class.entry(f.error.as_str()).or_insert(0u64) += 1;
-        }
-        let classes: Vec<String> = by_class.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+    if failures.total > 0 {
         line.push_str(&format!(
             "; {} failed ({}) — the good sessions were still restored",
-            failures.len(),
-            classes.join(", ")
+            failures.total,
+            failures.classes(),
         ));
+        if !listed {
+            line.push_str(&failures.sample_lines());
+            line.push_str("\n(--failures FILE lists every one)");
+        }
     }
     line
 }

@@ -1,23 +1,32 @@
 //! Commands that talk to a homeserver: `fetch`, `upload`, `info`.
 
-use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use backup_cipher::{BackupVersion, signatures::sign_auth_data};
 use clap::Args;
-use homeserver::{ClientError, UploadProgress};
+use homeserver::{ClientError, UploadProgress, save_keys_body};
 
 use crate::{
     Fatal,
     files::write_output,
     keys::KeyArgs,
-    server::{ServerArgs, recover_from_server, server_secret_store, signing_key, version_info},
+    secret_file::SecretFile,
+    server::{
+        ServerArgs, fail, recover_from_server, server_secret_store, signing_key, version_info,
+    },
 };
 
 #[derive(Debug, Args)]
 pub(crate) struct FetchArgs {
     #[command(flatten)]
     server: ServerArgs,
-    /// Where to write the keys (the GET /room_keys/keys body, streamed).
+    /// Where to write the keys (the GET /room_keys/keys body, streamed). Written only when
+    /// the whole body arrived and is a complete keys body; a cut or damaged download is
+    /// kept as OUT.partial instead (exit status 5), and an earlier OUT stays.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
     /// Where to write the backup version (GET /room_keys/version).
@@ -33,6 +42,19 @@ pub(crate) struct FetchArgs {
 }
 
 pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
+    let partial = partial_path(&args.out);
+    crate::outputs::check_files(
+        &args.server.input_files(),
+        &[
+            ("--out", Some(&args.out)),
+            (
+                "--out's partial file",
+                (args.out != Path::new("-")).then_some(partial.as_path()),
+            ),
+            ("--info-out", args.info_out.as_deref()),
+            ("--account-data-out", args.account_data_out.as_deref()),
+        ],
+    )?;
     let client = args.server.connect(false)?;
     let info = version_info(&client, args.version.as_deref())?;
     let version = info
@@ -53,18 +75,90 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
             w.write_all(b"\n")
         })?;
     }
-    let mut reader = client.room_keys_reader(&version).map_err(Fatal::new)?;
-    let mut bytes = 0u64;
-    write_output(Some(&args.out), |w| {
-        bytes = std::io::copy(&mut reader, w)?;
-        Ok(())
+    let reader = client.room_keys_reader(&version).map_err(fail)?;
+    let count = info.count.map_or("?".into(), |c| c.to_string());
+    // Stdout, or an existing output that is not a regular file (a FIFO, a terminal,
+    // /dev/stdout): written in place as it arrives, never replaced.
+    let in_place = args.out == Path::new("-")
+        || std::fs::metadata(&args.out).is_ok_and(|m| !m.file_type().is_file());
+    if in_place {
+        let (saved, shown) = if args.out == Path::new("-") {
+            let saved = save_keys_body(reader, std::io::stdout().lock());
+            (saved, "stdout".to_owned())
+        } else {
+            let target = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&args.out)
+                .map_err(|e| Fatal::new(format!("cannot open {}: {e}", args.out.display())))?;
+            let saved = save_keys_body(reader, std::io::BufWriter::new(target));
+            (saved, args.out.display().to_string())
+        };
+        let saved = saved.map_err(|e| Fatal::new(format!("cannot write {shown}: {e}")))?;
+        return Ok(match saved.problem {
+            None => {
+                eprintln!(
+                    "fetched backup version {version} ({count} keys, {} bytes, complete) to {shown}",
+                    saved.bytes
+                );
+                ExitCode::SUCCESS
+            }
+            Some(problem) => {
+                eprintln!(
+                    "error: {problem}. The {} bytes written to {shown} are not the whole backup",
+                    saved.bytes
+                );
+                ExitCode::from(FETCH_INCOMPLETE)
+            }
+        });
+    }
+    // Everything that arrives goes to OUT.partial (mode 0600); only a complete keys body
+    // of the announced length is then renamed over OUT, so an earlier OUT is never
+    // replaced by a cut or damaged download.
+    let mut file = SecretFile::create(&partial)
+        .map_err(|e| Fatal::new(format!("cannot create {}: {e}", partial.display())))?;
+    let saved = save_keys_body(reader, std::io::BufWriter::new(&mut file))
+        .map_err(|e| Fatal::new(format!("cannot write {}: {e}", partial.display())))?;
+    file.commit()
+        .map_err(|e| Fatal::new(format!("cannot write {}: {e}", partial.display())))?;
+    if let Some(problem) = saved.problem {
+        let what = if problem.is_incomplete() {
+            "What arrived"
+        } else {
+            "What the homeserver sent"
+        };
+        eprintln!(
+            "error: {problem}. {what} ({} bytes) is kept in {}: `restore` can take every \
+             complete session in it. {} was not replaced; run `fetch` again for the whole backup",
+            saved.bytes,
+            partial.display(),
+            args.out.display()
+        );
+        return Ok(ExitCode::from(FETCH_INCOMPLETE));
+    }
+    std::fs::rename(&partial, &args.out).map_err(|e| {
+        Fatal::new(format!(
+            "cannot move {} to {}: {e}",
+            partial.display(),
+            args.out.display()
+        ))
     })?;
     eprintln!(
-        "fetched backup version {version} ({} keys, {bytes} bytes) to {}",
-        info.count.map_or("?".into(), |c| c.to_string()),
+        "fetched backup version {version} ({count} keys, {} bytes, complete) to {}",
+        saved.bytes,
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `fetch`'s exit status when the download was cut or damaged (what arrived is in
+/// OUT.partial).
+const FETCH_INCOMPLETE: u8 = 5;
+
+/// `OUT.partial`, next to OUT.
+fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
 }
 
 #[derive(Debug, Args)]
@@ -96,7 +190,7 @@ pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
             println!("no key backup on this account");
             return Ok(ExitCode::from(3));
         }
-        other => other.map_err(Fatal::new)?,
+        other => other.map_err(fail)?,
     };
     println!("version:    {}", info.version.as_deref().unwrap_or("?"));
     println!("algorithm:  {}", info.algorithm);
@@ -113,7 +207,7 @@ pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
     }
     if let Some(key) = &key {
         let input = key.read()?;
-        let user = client.whoami().map_err(Fatal::new)?.user_id;
+        let user = client.whoami().map_err(fail)?.user_id;
         let mut flow = flows::RecoveryFlow::new(&user, &input);
         if let Some(v) = &info.version {
             flow = flow.for_version(v);
@@ -179,7 +273,7 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
         Ok(found) => found,
     };
     if found.version.is_none() && args.version.is_some() {
-        return Err(Fatal::new(ClientError::NoBackup));
+        return Err(fail(ClientError::NoBackup));
     }
     let (current, store) = (found.version, found.secret_storage);
     let found = found.key;
@@ -189,7 +283,7 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
             .version
             .ok_or_else(|| Fatal::new("the server's backup version has no id"))?,
         None => {
-            let user = client.whoami().map_err(Fatal::new)?.user_id;
+            let user = client.whoami().map_err(fail)?.user_id;
             let mut version = BackupVersion::new(key.public_key());
             // Sign as Element does: with the master key from secret storage, so Element
             // devices trust the new backup.
@@ -206,7 +300,7 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
                 sign_auth_data(&mut version.auth_data, &signer, &key_id, &sk)
                     .map_err(Fatal::new)?;
             }
-            let v = client.create_backup_version(&version).map_err(Fatal::new)?;
+            let v = client.create_backup_version(&version).map_err(fail)?;
             eprintln!("created backup version {v}");
             v
         }
@@ -229,7 +323,7 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
     }
     let report = client
         .upload_room_keys(&version, &body, args.chunk_size, &mut Bar(&bar))
-        .map_err(Fatal::new)?;
+        .map_err(fail)?;
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -237,7 +331,7 @@ pub(crate) fn upload(args: UploadArgs) -> Result<ExitCode, Fatal> {
         Some(u) => (u.etag, u.count.to_string()),
         // Nothing was sent (a rerun): ask the server what it holds.
         None => {
-            let now = client.backup_version(Some(&version)).map_err(Fatal::new)?;
+            let now = client.backup_version(Some(&version)).map_err(fail)?;
             (
                 now.etag.unwrap_or_else(|| "?".into()),
                 now.count.map_or("?".into(), |c| c.to_string()),

@@ -20,8 +20,7 @@ use crate::{
     Fatal,
     input::{prompt_secret, secret_from_file, secret_from_stdin},
     keys::KeyArgs,
-    secret_file::SecretFile,
-    server::{ServerArgs, server_state},
+    server::{ServerArgs, fail, server_state},
 };
 
 #[derive(Debug, Args)]
@@ -69,18 +68,23 @@ fn read_phrase(stdin_is_phrase: bool) -> Result<Zeroizing<String>, Fatal> {
 }
 
 pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
+    // Before anything changes on the account: the Security Key's file must be writable.
+    let mut inputs = args.server.input_files();
+    inputs.push(("the old key file", args.old_key_file.as_deref()));
+    inputs.push(("the signing key file", args.signing_key_file.as_deref()));
+    crate::outputs::check_files(&inputs, &[("--key-out", args.key_out.as_deref())])?;
     let stdin_is_phrase = args.passphrase && !std::io::stdin().is_terminal();
     let (client, account_password) = args.server.connect_with_password(stdin_is_phrase)?;
-    let user = client.whoami().map_err(Fatal::new)?.user_id;
+    let user = client.whoami().map_err(fail)?.user_id;
     // What the account has; the library plans everything from it.
     let state = client
         .run(flows::AccountStateFlow::new(&user))
-        .map_err(Fatal::new)?;
+        .map_err(fail)?;
     if !args.reset && (state.secret_storage.default_key_id().is_some() || state.version.is_some()) {
         // Refuse before asking for a phrase.
         let refused = flows::plan_setup(&state, flows::SetupChoices::new(SetupSecret::GenerateKey));
         if let Err(e) = refused {
-            return Err(Fatal::new(e));
+            return Err(plan_fail(e));
         }
     }
 
@@ -127,18 +131,18 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     if args.reset {
         choices = choices.reset(old_text.as_deref().map(|s| s.as_str()));
     }
-    let plan = flows::plan_setup(&state, choices).map_err(Fatal::new)?;
+    let plan = flows::plan_setup(&state, choices).map_err(plan_fail)?;
     for note in &plan.notes {
         eprintln!("{note}");
     }
 
     // 1. New cross-signing keys first: when the server refuses them, nothing has changed.
     if let Some(request) = &plan.upload_cross_signing {
-        let mut response = client.send_request(request).map_err(Fatal::new)?;
+        let mut response = client.send_request(request).map_err(fail)?;
         if let Some(password) = &account_password
             && let Some(with_auth) = flows::with_password(request, &response, &user, password)
         {
-            response = client.send_request(&with_auth).map_err(Fatal::new)?;
+            response = client.send_request(&with_auth).map_err(fail)?;
         }
         if !(200..300).contains(&response.status) {
             return Err(Fatal::new(format!(
@@ -163,7 +167,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         }
     };
     let send = |request: &flows::Request| -> Result<serde_json::Value, Fatal> {
-        let response = client.send_request(request).map_err(Fatal::new)?;
+        let response = client.send_request(request).map_err(fail)?;
         if !(200..300).contains(&response.status) {
             return Err(unfinished(Fatal::new(format!(
                 "the homeserver answered {} {}",
@@ -212,7 +216,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         .to_recovery_key()
         .to_base58_grouped();
     if let Some(path) = &args.key_out {
-        let mut f = SecretFile::create(path)
+        let mut f = crate::outputs::OutputFile::create(Some(path))
             .map_err(|e| Fatal::new(format!("cannot create {}: {e}", path.display())))?;
         writeln!(f, "{}", shown.as_str())
             .and_then(|()| f.commit())
@@ -232,7 +236,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     // Read everything back, as a fresh client would, and unlock it with what the user has.
     let state = client
         .run(flows::AccountStateFlow::new(&user))
-        .map_err(Fatal::new)?;
+        .map_err(fail)?;
     let given = phrase.clone().unwrap_or_else(|| shown.clone());
     verify(&state, &given, &version)?;
     eprintln!(
@@ -244,6 +248,25 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A refused plan as the CLI says it: the library's reason, and the options that help.
+fn plan_fail(e: flows::PlanError) -> Fatal {
+    use flows::PlanError as E;
+    match &e {
+        E::AlreadySetUp { .. } => Fatal::new(format!(
+            "{e}: use --reset, with --old-key-file FILE to carry the old sessions over"
+        )),
+        E::CrossSigningExists(_) => Fatal::new(format!(
+            "{e}. To keep them: --reset --old-key-file FILE; to replace them: \
+             --replace-cross-signing"
+        )),
+        E::NeedsPassword => Fatal::new(format!(
+            "{e}: give it with --password-file FILE, or log in with --user"
+        )),
+        E::OldKey(_) => Fatal::new(format!("{e} (--old-key-file)")),
+        _ => Fatal::new(e),
+    }
 }
 
 fn verify(state: &flows::AccountState, given: &str, version: &str) -> Result<(), Fatal> {
@@ -279,7 +302,7 @@ fn carry_over(
     new_key: &BackupDecryptionKey,
 ) -> Result<(), Fatal> {
     let mut restored = RestoreResult::default();
-    let reader = client.room_keys_reader(old_version).map_err(Fatal::new)?;
+    let reader = client.room_keys_reader(old_version).map_err(fail)?;
     restore_reader(old_key, reader, &RestoreOptions::default(), &mut restored)
         .map_err(Fatal::new)?;
     let restored_count = restored.sessions.len();
@@ -298,10 +321,10 @@ fn carry_over(
     }
     let report = client
         .upload_room_keys(new_version, &body, 1000, &mut ())
-        .map_err(Fatal::new)?;
+        .map_err(fail)?;
     let count = client
         .backup_version(Some(new_version))
-        .map_err(Fatal::new)?
+        .map_err(fail)?
         .count
         .unwrap_or(0);
     if count < body.session_count() as u64 {
@@ -379,7 +402,7 @@ pub(crate) fn status(args: StatusArgs) -> Result<ExitCode, Fatal> {
                 ),
             },
             Err(e) => {
-                let verdict = if e.class() == "stale" {
+                let verdict = if matches!(e.class(), "stale" | "before_reset") {
                     "STALE"
                 } else {
                     "does NOT open this account's backup"

@@ -12,33 +12,27 @@ use backup_cipher::RoomKey;
 use key_export::{ExportWriter, decrypt_export};
 use ssss::SecretStore;
 
-use crate::{Fatal, input::passphrase, secret_file::SecretFile};
+use crate::{Fatal, input::passphrase, outputs::OutputFile};
 
-/// Writes to a secret file (mode 0600, atomically: see `secret_file`), or to stdout.
+/// Writes an output (see `outputs`): a secret file replaced atomically with mode 0600, an
+/// existing FIFO or device written in place, or stdout (`None` or `-`).
 pub(crate) fn write_output(
     path: Option<&Path>,
     f: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<(), Fatal> {
-    match path {
-        Some(p) if p != Path::new("-") => {
-            let mut file = SecretFile::create(p)
-                .map_err(|e| Fatal::new(format!("cannot create {}: {e}", p.display())))?;
-            let mut w = BufWriter::new(&mut file);
-            f(&mut w)
-                .and_then(|()| w.flush())
-                .map_err(|e| Fatal::new(format!("cannot write {}: {e}", p.display())))?;
-            drop(w);
-            file.commit()
-                .map_err(|e| Fatal::new(format!("cannot write {}: {e}", p.display())))
-        }
-        _ => {
-            let stdout = io::stdout();
-            let mut w = BufWriter::new(stdout.lock());
-            f(&mut w)
-                .and_then(|()| w.flush())
-                .map_err(|e| Fatal::new(format!("cannot write output: {e}")))
-        }
-    }
+    let name = match path {
+        Some(p) if p != Path::new("-") => p.display().to_string(),
+        _ => "the output".to_owned(),
+    };
+    let mut file =
+        OutputFile::create(path).map_err(|e| Fatal::new(format!("cannot create {name}: {e}")))?;
+    let mut w = BufWriter::new(&mut file);
+    f(&mut w)
+        .and_then(|()| w.flush())
+        .map_err(|e| Fatal::new(format!("cannot write {name}: {e}")))?;
+    drop(w);
+    file.commit()
+        .map_err(|e| Fatal::new(format!("cannot write {name}: {e}")))
 }
 
 pub(crate) fn open_input(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), Fatal> {
@@ -112,20 +106,24 @@ pub(crate) fn decrypt_sessions(
     })
 }
 
-/// Streams sessions (JSON text of each object) into an export file created with mode 0600.
+/// Streams sessions (JSON text of each object) into an export file: a new file with
+/// mode 0600, or an existing FIFO or device written in place (see `outputs`). Returns the
+/// sessions written, how many were given an empty forwarding chain
+/// ([`ExportWriter::completed`]) and how many have no `sender_claimed_keys`
+/// ([`ExportWriter::without_claimed_keys`]).
 pub(crate) fn write_export_file(
     out: &Path,
     phrase: &str,
-    rounds: u32,
+    options: impl Into<key_export::ExportOptions>,
     feed: impl FnOnce(&mut dyn FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()>,
-) -> Result<u64, Fatal> {
-    let mut file = SecretFile::create(out)
+) -> Result<(u64, u64, u64), Fatal> {
+    let mut file = OutputFile::create(Some(out))
         .map_err(|e| Fatal::new(format!("cannot create {}: {e}", out.display())))?;
     let io = |e: std::io::Error| Fatal::new(format!("cannot write {}: {e}", out.display()));
-    let mut w = ExportWriter::new(std::io::BufWriter::new(&mut file), phrase, rounds)
+    let mut w = ExportWriter::new(std::io::BufWriter::new(&mut file), phrase, options)
         .map_err(Fatal::new)?;
     feed(&mut |json: &str| w.write_session_json(json.as_bytes())).map_err(io)?;
-    let n = w.sessions();
+    let n = (w.sessions(), w.completed(), w.without_claimed_keys());
     w.finish()
         .and_then(|mut inner| std::io::Write::flush(&mut inner))
         .map_err(io)?;

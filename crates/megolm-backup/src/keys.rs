@@ -8,7 +8,7 @@ use std::{
 
 use backup_cipher::BackupVersion;
 use clap::Args;
-use ssss::{RecoveredBackupKey, SecretStore, recover_backup_key};
+use ssss::{RecoverError, RecoveredBackupKey, SecretStore, recover_backup_key};
 use zeroize::Zeroizing;
 
 use crate::{
@@ -41,20 +41,100 @@ impl KeyArgs {
     }
 
     /// Reads what the user has: from the file, from stdin, or (on a terminal) from a
-    /// prompt without echo.
+    /// prompt without echo. A leading byte-order mark is dropped (as a browser's
+    /// FileReader drops it for Element); empty input is "no key given".
     pub(crate) fn read(&self) -> Result<Zeroizing<String>, Fatal> {
-        if let Some(path) = &self.key_file
+        let (mut text, from) = if let Some(path) = &self.key_file
             && !self.key_stdin
         {
-            return secret_from_file(path);
-        }
-        if !self.key_stdin && std::io::stdin().is_terminal() {
-            return prompt_secret(
+            if path != Path::new("-") && !path.exists() && looks_like_a_key(path) {
+                // The key itself was given where a file name goes; never echo it.
+                return Err(Fatal::new(
+                    "the --key-file argument is not a file, and it looks like the key itself: \
+                     put the key in a file and give that file's name, or pipe it to stdin \
+                     (`--key-stdin`)",
+                ));
+            }
+            let from = if path == Path::new("-") {
+                "standard input".to_owned()
+            } else {
+                path.display().to_string()
+            };
+            (secret_from_file(path)?, from)
+        } else if !self.key_stdin && std::io::stdin().is_terminal() {
+            let typed = prompt_secret(
                 "Security Key or Security Phrase (or the backup's recovery key): ",
                 "--key-file",
-            );
+            )?;
+            (typed, "the prompt".to_owned())
+        } else {
+            (secret_from_stdin()?, "standard input".to_owned())
+        };
+        drop_bom(&mut text);
+        if text.is_empty() {
+            return Err(Fatal::new(format!(
+                "no key given: {from} was empty. Give the Security Key, the Security Phrase or \
+                 the backup's recovery key"
+            )));
         }
-        secret_from_stdin()
+        Ok(text)
+    }
+}
+
+/// Drops a leading UTF-8 byte-order mark in place (the bytes after it move down inside
+/// the same buffer, which is wiped whole on drop).
+fn drop_bom(text: &mut Zeroizing<String>) {
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+}
+
+/// Is a `--key-file` argument the key itself ("EsTh Ui8g …")? Only for a path that does
+/// not exist: base58 characters and spaces, starting "Es", or in groups of four.
+fn looks_like_a_key(path: &Path) -> bool {
+    let Some(text) = path.to_str() else {
+        return false;
+    };
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let base58 = compact.len() >= 8
+        && compact
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() && !matches!(c, '0' | 'O' | 'I' | 'l'));
+    let grouped = text.split_whitespace().count() >= 2
+        && text
+            .split_whitespace()
+            .rev()
+            .skip(1)
+            .all(|w| w.chars().count() == 4);
+    base58 && (compact.starts_with("Es") || grouped)
+}
+
+/// The command-line way to act on a library error, when there is one.
+pub(crate) fn recover_hint(e: &RecoverError) -> Option<&'static str> {
+    match e {
+        RecoverError::NoMatch {
+            secret_storage_missing: true,
+            ..
+        } => Some(
+            "to try it as a Security Key or Security Phrase, give the account data with \
+             --account-data, or use --homeserver",
+        ),
+        RecoverError::KeyFromBeforeReset { .. } | RecoverError::NoBackupKeyStored { .. } => {
+            Some("to set up recovery again (a new backup and Security Key): `setup --reset`")
+        }
+        RecoverError::StaleBackupKey { .. } => Some(
+            "an older backup version can be restored with --version if it still exists; to set \
+             up recovery again: `setup --reset`",
+        ),
+        _ => None,
+    }
+}
+
+/// A library error with its command-line hint on a line of its own.
+pub(crate) fn recover_error(e: RecoverError) -> Fatal {
+    match recover_hint(&e) {
+        Some(hint) => Fatal::new(format!("{e}\nhint: {hint}")),
+        None => Fatal::new(e),
     }
 }
 
@@ -65,7 +145,7 @@ pub(crate) fn recover(
     store: Option<&SecretStore>,
     backup: Option<&BackupVersion>,
 ) -> Result<RecoveredBackupKey, Fatal> {
-    let found = recover_backup_key(input, store, backup).map_err(Fatal::new)?;
+    let found = recover_backup_key(input, store, backup).map_err(recover_error)?;
     eprintln!("{}", found.describe());
     Ok(found)
 }

@@ -23,6 +23,7 @@ mod cmd_vectors;
 mod files;
 mod input;
 mod keys;
+mod outputs;
 mod secret_file;
 #[cfg(feature = "homeserver")]
 mod server;
@@ -59,6 +60,7 @@ enum Command {
     #[command(subcommand)]
     RecoveryKey(cmd_recovery_key::RecoveryKeyCommand),
     /// Restore a whole server-side backup (GET /room_keys/keys body) into exported room keys.
+    #[command(after_help = RESTORE_EXIT_STATUSES)]
     Restore(cmd_restore::RestoreArgs),
     /// Download a backup from the homeserver to a file (streamed).
     #[cfg(feature = "homeserver")]
@@ -89,18 +91,83 @@ enum Command {
     Vectors(cmd_vectors::VectorsArgs),
 }
 
-/// A failure that ends the program: its message goes to stderr, exit status 1.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct Fatal(pub(crate) String);
+/// Every exit status of the tool, in one place (`restore --help` lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Everything was done: every session restored, every file written.
+    Success = 0,
+    /// An error stopped the command; nothing was written.
+    Error = 1,
+    /// Partly done: the output holds every good session, and the failures are listed.
+    Partial = 2,
+    /// The key does not open this backup; nothing was written.
+    WrongKey = 3,
+    /// Entries failed and none could be restored; nothing was written.
+    NothingRestored = 4,
+    /// SIGINT or SIGTERM: nothing was written, no temporary file is left.
+    Interrupted = 130,
+}
 
-impl Fatal {
-    pub(crate) fn new(msg: impl std::fmt::Display) -> Self {
-        Self(msg.to_string())
+/// `restore --help`: its exit statuses (the numbers of [`Status`]).
+const RESTORE_EXIT_STATUSES: &str = "\
+Exit status:
+  0    every session restored and written
+  1    an error; nothing was written
+  2    partly restored: the output holds every good session, the failures are listed
+  3    the key does not open this backup; nothing was written
+  4    entries failed and none could be restored; nothing was written
+  130  interrupted (SIGINT, SIGTERM); nothing was written, no temporary file is left";
+
+impl From<Status> for ExitCode {
+    fn from(status: Status) -> Self {
+        ExitCode::from(status as u8)
     }
 }
 
+/// A failure that ends the program: its message goes to stderr, and the process exits
+/// with its status (1 unless said otherwise).
+#[derive(Debug, thiserror::Error)]
+#[error("{msg}")]
+pub(crate) struct Fatal {
+    msg: String,
+    status: Status,
+}
+
+impl Fatal {
+    /// An error: exit status 1.
+    pub(crate) fn new(msg: impl std::fmt::Display) -> Self {
+        Self::with_status(Status::Error, msg)
+    }
+
+    /// An error that ends the program with `status`.
+    pub(crate) fn with_status(status: Status, msg: impl std::fmt::Display) -> Self {
+        Self {
+            msg: msg.to_string(),
+            status,
+        }
+    }
+}
+
+/// Keeps secrets inside this process: no core dump (core size limit 0) and not dumpable
+/// (no core, and no ptrace or `/proc/<pid>/mem` by other processes of the same user).
+/// Every command touches a secret or may, so this runs first. Best effort: a system that
+/// refuses is not a reason to refuse to run (the calls cannot fail on Linux for these
+/// arguments).
+fn keep_secrets_in_process() {
+    #[cfg(unix)]
+    {
+        let zero = rustix::process::Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        };
+        let _ = rustix::process::setrlimit(rustix::process::Resource::Core, zero);
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+}
+
 fn main() -> ExitCode {
+    keep_secrets_in_process();
     let cli = Cli::parse();
     secret_file::remove_on_interrupt();
     backup_cipher::x25519::set_lane_limit(match cli.lanes {
@@ -129,9 +196,41 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        Err(Fatal(msg)) => {
+        Err(Fatal { msg, status }) => {
             eprintln!("error: {msg}");
-            ExitCode::from(1)
+            status.into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn secrets_stay_in_the_process() {
+        keep_secrets_in_process();
+        assert_eq!(
+            rustix::process::dumpable_behavior().unwrap(),
+            rustix::process::DumpableBehavior::NotDumpable
+        );
+        let core = rustix::process::getrlimit(rustix::process::Resource::Core);
+        assert_eq!((core.current, core.maximum), (Some(0), Some(0)));
+    }
+
+    #[test]
+    fn restore_help_lists_every_exit_status() {
+        for status in [
+            Status::Success,
+            Status::Error,
+            Status::Partial,
+            Status::WrongKey,
+            Status::NothingRestored,
+            Status::Interrupted,
+        ] {
+            let line = format!("\n  {:<5}", status as u8);
+            assert!(RESTORE_EXIT_STATUSES.contains(&line), "{status:?}");
         }
     }
 }

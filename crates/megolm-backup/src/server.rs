@@ -1,11 +1,18 @@
 //! Reaching the homeserver, shared by the commands that talk to one: the connection
 //! options, and the library's flows run over the blocking client.
 
-use std::path::PathBuf;
+mod login_session;
+
+use std::{path::PathBuf, time::Duration};
 
 use backup_cipher::BackupVersion;
 use clap::Args;
-use homeserver::Client;
+use homeserver::{Client, ClientError};
+
+pub(crate) use login_session::Session;
+// For the SIGINT/SIGTERM handler (secret_file.rs) to call before it exits.
+#[allow(unused_imports)]
+pub(crate) use login_session::logout_on_interrupt;
 
 use crate::{
     Fatal,
@@ -16,7 +23,7 @@ use crate::{
 /// never taken from the command line.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ServerArgs {
-    /// The homeserver's URL, e.g. https://matrix.example.org
+    /// The homeserver's URL, e.g. `https://matrix.example.org`
     #[arg(long, value_name = "URL")]
     pub(crate) homeserver: Option<String>,
     /// File holding the access token (otherwise the MATRIX_ACCESS_TOKEN variable).
@@ -37,12 +44,46 @@ pub(crate) struct ServerArgs {
     /// crosses the network in the clear).
     #[arg(long)]
     allow_insecure_http: bool,
+    /// With --user: keep the login when the command ends (its device id is printed)
+    /// instead of logging it out.
+    #[arg(long, requires = "user")]
+    keep_login: bool,
+    /// Give up on a homeserver that sends nothing for this many seconds (while an answer
+    /// is awaited, or in the middle of a download). A download that keeps receiving is
+    /// never cut, however long it takes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
 }
 
 impl ServerArgs {
+    /// The access token file, when one is given (an input: never an output too).
+    pub(crate) fn access_token_file(&self) -> Option<&std::path::Path> {
+        self.access_token_file.as_deref()
+    }
+
+    /// The password file, when one is given.
+    pub(crate) fn password_file(&self) -> Option<&std::path::Path> {
+        self.password_file.as_deref()
+    }
+
+    /// The CA file, when one is given.
+    pub(crate) fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca_file.as_deref()
+    }
+
+    /// The files these options read, for `outputs::check_files`.
+    pub(crate) fn input_files(&self) -> Vec<(&'static str, Option<&std::path::Path>)> {
+        vec![
+            ("the access token file", self.access_token_file()),
+            ("the password file", self.password_file()),
+            ("the CA file", self.ca_file()),
+        ]
+    }
+
     /// Connects; `stdin_busy` says stdin carries something else (a key), so a password
-    /// must come from a file.
-    pub(crate) fn connect(&self, stdin_busy: bool) -> Result<Client, Fatal> {
+    /// must come from a file. A login made here with --user is logged out when the
+    /// returned session is dropped (unless --keep-login).
+    pub(crate) fn connect(&self, stdin_busy: bool) -> Result<Session, Fatal> {
         Ok(self.connect_with_password(stdin_busy)?.0)
     }
 
@@ -50,13 +91,16 @@ impl ServerArgs {
     pub(crate) fn connect_with_password(
         &self,
         stdin_busy: bool,
-    ) -> Result<(Client, Option<zeroize::Zeroizing<String>>), Fatal> {
+    ) -> Result<(Session, Option<zeroize::Zeroizing<String>>), Fatal> {
         let url = self
             .homeserver
             .as_deref()
             .ok_or_else(|| Fatal::new("give the homeserver with --homeserver URL"))?;
-        let mut options = homeserver::ConnectOptions::new();
+        // Each wait before a retry is shown: a rate limit or a failing server can hold
+        // the command for a while.
+        let mut options = homeserver::ConnectOptions::new().on_retry(|w| eprintln!("{w}"));
         options.allow_insecure_http = self.allow_insecure_http;
+        options.idle_timeout = Duration::from_secs(self.idle_timeout);
         if let Some(path) = &self.ca_file {
             options.ca_pem = Some(std::fs::read(path).map_err(|e| {
                 Fatal::new(format!("cannot read the CA file {}: {e}", path.display()))
@@ -72,31 +116,71 @@ impl ServerArgs {
                 }
                 None => secret_from_stdin()?,
             };
-            let (client, _) =
-                Client::login_password_with(url, user, &password, &options).map_err(Fatal::new)?;
-            return Ok((client, Some(password)));
+            let (client, login) =
+                Client::login_password_with(url, user, &password, &options).map_err(fail)?;
+            let session = if self.keep_login {
+                eprintln!(
+                    "the login stays: device {} of {} keeps its access token until you log it \
+                     out (Settings → Sessions in your Matrix client)",
+                    login.device_id.as_deref().unwrap_or("?"),
+                    login.user_id
+                );
+                Session::borrowed(client)
+            } else {
+                Session::owned(client, login.device_id, &options).map_err(fail)?
+            };
+            return Ok((session, Some(password)));
         }
         let password = self
             .password_file
             .as_deref()
             .map(secret_from_file)
             .transpose()?;
-        let token = match &self.access_token_file {
-            Some(f) => secret_from_file(f)?,
-            None => zeroize::Zeroizing::new(std::env::var("MATRIX_ACCESS_TOKEN").map_err(|_| {
-                Fatal::new("no access token: give --access-token-file FILE, set MATRIX_ACCESS_TOKEN, or use --user")
-            })?),
+        let (token, source) = match &self.access_token_file {
+            Some(f) => (
+                secret_from_file(f)?,
+                format!("the access token file {}", f.display()),
+            ),
+            None => (
+                zeroize::Zeroizing::new(std::env::var("MATRIX_ACCESS_TOKEN").map_err(|_| {
+                    Fatal::new(
+                        "no access token: give --access-token-file FILE, set MATRIX_ACCESS_TOKEN, or use --user",
+                    )
+                })?),
+                "MATRIX_ACCESS_TOKEN".to_owned(),
+            ),
         };
-        Ok((
-            Client::with_options(url, &token, &options).map_err(Fatal::new)?,
-            password,
-        ))
+        let client = Client::with_options(url, &token, &options).map_err(|e| match e {
+            ClientError::InvalidAccessToken(problem) => {
+                Fatal::new(format!("{source} does not hold an access token: {problem}"))
+            }
+            e => fail(e),
+        })?;
+        Ok((Session::borrowed(client), password))
+    }
+}
+
+/// A homeserver error as the CLI says it: the library's message, and the option or
+/// command that helps where there is one.
+pub(crate) fn fail(e: ClientError) -> Fatal {
+    match &e {
+        ClientError::InsecureHttp(_) => Fatal::new(format!("{e} (--allow-insecure-http)")),
+        ClientError::NoBackup => Fatal::new(format!("{e}; create one with `upload` or `setup`")),
+        ClientError::AuthRequired { .. } => {
+            Fatal::new(format!("{e}: give it with --password-file FILE"))
+        }
+        ClientError::CaFile(_) => Fatal::new(format!("{e} (--ca-file)")),
+        ClientError::Flow(flows::FlowError::Recover(r)) => match crate::keys::recover_hint(r) {
+            Some(hint) => Fatal::new(format!("{e}\nhint: {hint}")),
+            None => Fatal::new(e),
+        },
+        _ => Fatal::new(e),
     }
 }
 
 /// The backup version to use: the given one or the current one.
 pub(crate) fn version_info(client: &Client, version: Option<&str>) -> Result<BackupVersion, Fatal> {
-    client.backup_version(version).map_err(Fatal::new)
+    client.backup_version(version).map_err(fail)
 }
 
 pub(crate) fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey, Fatal> {
@@ -117,10 +201,10 @@ pub(crate) fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::Signi
 pub(crate) fn server_state(
     client: &Client,
 ) -> Result<(Option<BackupVersion>, ssss::SecretStore), Fatal> {
-    let user = client.whoami().map_err(Fatal::new)?.user_id;
+    let user = client.whoami().map_err(fail)?.user_id;
     client
         .run(flows::SecretStorageFlow::new(&user))
-        .map_err(Fatal::new)
+        .map_err(fail)
 }
 
 /// The account's secret storage alone (see [`server_state`]).
@@ -136,12 +220,12 @@ pub(crate) fn recover_from_server(
     input: &str,
     version: Option<&str>,
 ) -> Result<flows::RecoveredBackup, Fatal> {
-    let user = client.whoami().map_err(Fatal::new)?.user_id;
+    let user = client.whoami().map_err(fail)?.user_id;
     let mut flow = flows::RecoveryFlow::new(&user, input);
     if let Some(v) = version {
         flow = flow.for_version(v);
     }
-    let found = client.run(flow).map_err(Fatal::new)?;
+    let found = client.run(flow).map_err(fail)?;
     eprintln!("{}", found.key.describe());
     Ok(found)
 }

@@ -265,6 +265,7 @@ fn every_documented_error_is_what_the_tool_prints() {
             &pass,
             "--rounds",
             "10",
+            "--allow-low-rounds",
         ],
         "",
     );

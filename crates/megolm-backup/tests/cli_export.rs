@@ -113,6 +113,7 @@ fn export_encrypt_only_some_rooms_then_element_reads_it() {
             p(&pass),
             "--rounds",
             "1000",
+            "--allow-low-rounds",
             "--room",
             "!room00001:example.org",
         ],
@@ -189,4 +190,179 @@ fn export_passphrase_never_comes_from_argv_and_needs_a_terminal_or_file() {
         !export.exists(),
         "no work is done before the passphrase is known"
     );
+}
+
+/// Runs `export encrypt` of `sessions` (JSON text) with passphrase `p`, few rounds allowed.
+fn encrypt_text(dir: &std::path::Path, sessions: &str) -> (std::process::Output, String, String) {
+    let input = common::write(dir, "sessions.json", sessions);
+    let pass = common::write(dir, "pass.txt", "p\n");
+    let export = dir.join("out.txt");
+    let o = run(
+        &[
+            "export",
+            "encrypt",
+            &input,
+            "--out",
+            p(&export),
+            "--passphrase-file",
+            &pass,
+            "--rounds",
+            "1000",
+            "--allow-low-rounds",
+        ],
+        "",
+    );
+    (o, p(&export).to_owned(), pass)
+}
+
+/// An export of nothing is a file every reader opens: its plaintext is `[]` (issue 20).
+#[test]
+fn an_export_of_no_sessions_is_read_by_element_and_by_us() {
+    let dir = tmp("empty-export");
+    let (o, export, pass) = encrypt_text(&dir, "[]");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(element_export(&["decrypt", &export, &pass]), b"[]");
+    let o = run(
+        &["export", "decrypt", &export, "--passphrase-file", &pass],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let read: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(read, serde_json::json!([]));
+}
+
+/// An entry without the forwarding chain gets an empty one; one without
+/// sender_claimed_keys is written without (matrix-nio refuses a whole file with `{}`);
+/// the summary counts both (issue 20).
+#[test]
+fn entries_are_completed_and_the_summary_says_so() {
+    let dir = tmp("complete-export");
+    let (_, reference) = demo_sessions(&dir);
+    let all: Vec<Value> = serde_json::from_str(&reference).unwrap();
+    let mut entries = vec![all[0].clone(), all[1].clone(), all[2].clone()];
+    entries[0]
+        .as_object_mut()
+        .unwrap()
+        .remove("forwarding_curve25519_key_chain");
+    entries[1]
+        .as_object_mut()
+        .unwrap()
+        .remove("sender_claimed_keys");
+    let (o, export, pass) = encrypt_text(&dir, &Value::from(entries.clone()).to_string());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("wrote 3 sessions")
+            && stderr(&o).contains("1 lacked forwarding_curve25519_key_chain")
+            && stderr(&o).contains("1 have no sender_claimed_keys"),
+        "{}",
+        stderr(&o)
+    );
+    let element: Vec<Value> =
+        serde_json::from_slice(&element_export(&["decrypt", &export, &pass])).unwrap();
+    assert_eq!(element.len(), 3);
+    assert_eq!(
+        element[0]["forwarding_curve25519_key_chain"],
+        serde_json::json!([])
+    );
+    assert!(element[1].get("sender_claimed_keys").is_none());
+    assert_eq!(element[2], all[2]);
+    for (got, given) in element.iter().zip(&entries) {
+        for (name, value) in given.as_object().unwrap() {
+            assert_eq!(&got[name], value, "{name}");
+        }
+    }
+}
+
+/// An empty export passphrase and low rounds are refused before any work, with the flag
+/// that allows fewer rounds named (issue 20).
+#[test]
+fn an_empty_passphrase_and_low_rounds_are_refused_first() {
+    let dir = tmp("export-params");
+    let (sessions, _) = demo_sessions(&dir);
+    let export = dir.join("never.txt");
+    let empty = common::write(&dir, "empty-pass.txt", "\n");
+    let o = run(
+        &[
+            "export",
+            "encrypt",
+            p(&sessions),
+            "--out",
+            p(&export),
+            "--passphrase-file",
+            &empty,
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("export passphrase is empty"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!export.exists());
+    // Rounds are refused before the sessions are even read.
+    let o = run(
+        &[
+            "export",
+            "encrypt",
+            "does-not-exist.json",
+            "--out",
+            p(&export),
+            "--passphrase-file",
+            &empty,
+            "--rounds",
+            "1",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("1 PBKDF2 rounds") && stderr(&o).contains("--allow-low-rounds"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!export.exists());
+}
+
+/// A BOM before the armour is read (Element reads it); a file cut before its END line is
+/// told so (issue 20).
+#[test]
+fn a_bom_is_read_and_a_cut_file_is_told_so() {
+    let dir = tmp("export-bom");
+    let (o, export, pass) = encrypt_text(&dir, "[]");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&export).unwrap();
+    let bom = common::write(&dir, "bom.txt", &format!("\u{feff}{text}"));
+    let o = run(&["export", "decrypt", &bom, "--passphrase-file", &pass], "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let cut = common::write(&dir, "cut.txt", &text[..text.len() / 2]);
+    let o = run(&["export", "decrypt", &cut, "--passphrase-file", &pass], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("the export file is cut off: it has no END line"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `restore --export-file` of a backup with no sessions writes a file whose plaintext is
+/// `[]`, which Element's reader and ours open (issue 20: it was 0 bytes).
+#[test]
+fn restoring_an_empty_backup_into_an_export_writes_an_empty_list() {
+    let dir = tmp("empty-backup-export");
+    let body = common::write(&dir, "empty-body.json", r#"{"rooms": {}}"#);
+    let (export, pass) = restore_demo_to_export(&dir, "export passphrase", &[&body]);
+    assert_eq!(element_export(&["decrypt", p(&export), p(&pass)]), b"[]");
+    let o = run(
+        &[
+            "export",
+            "decrypt",
+            p(&export),
+            "--passphrase-file",
+            p(&pass),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "[]");
 }

@@ -172,12 +172,38 @@ fn upload_info_fetch_restore_and_recover_into_an_element_export() {
 fn password_login_bad_token_and_wrong_key() {
     let dir = tmp("auth");
     let Some(acc) = account(&dir) else { return };
+    let token = std::fs::read_to_string(&acc.token_file).unwrap();
+    let devices = || homeserver::testing::devices(&acc.url, token.trim());
+    let before = devices();
     // --user with the password on stdin.
     let o = run(
         &["info", "--homeserver", &acc.url, "--user", &acc.user],
         &format!("{}\n", acc.password),
     );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    // That login was logged out at the end: no device was added to the account.
+    assert_eq!(devices(), before);
+    // --keep-login keeps it, and names the device.
+    let o = run(
+        &[
+            "info",
+            "--homeserver",
+            &acc.url,
+            "--user",
+            &acc.user,
+            "--keep-login",
+        ],
+        &format!("{}\n", acc.password),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let now = devices();
+    assert_eq!(now.len(), before.len() + 1, "{now:?}");
+    assert!(
+        now.iter().any(|(id, name)| stderr(&o).contains(id.as_str())
+            && name.as_deref() == Some("megolm-backup")),
+        "{now:?}: {}",
+        stderr(&o)
+    );
     let bad = dir.join("bad-token");
     std::fs::write(&bad, "syt_bogus\n").unwrap();
     let o = run(

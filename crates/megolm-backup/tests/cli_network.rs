@@ -152,6 +152,8 @@ fn a_private_ca_is_trusted_only_when_given() {
         "{}",
         stderr(&o)
     );
+    // An untrusted certificate stays untrusted: not retried.
+    assert!(!stderr(&o).contains("retrying"), "{}", stderr(&o));
 
     // With the CA: the server's answer (no backup) comes through.
     let ca = dir.join("ca.pem");
@@ -217,5 +219,95 @@ fn a_token_never_goes_over_plain_http_to_another_host() {
             stderr(&o)
         );
         assert!(!stderr(&o).contains("syt_secret_token"));
+    }
+}
+
+/// The URL is parsed, not prefix-matched: plain http in any case, or with user-info that
+/// hides the real host, is refused before any name is resolved (`.invalid` never
+/// resolves: a DNS attempt would be "cannot reach"), and user-info is never printed.
+#[test]
+fn urls_are_parsed_whatever_the_case_or_user_info() {
+    let dir = tmp("parsed");
+    let token = write(&dir, "token.txt", "syt_secret_token");
+    for (url, said) in [
+        (
+            "HTTP://name.invalid:8008",
+            "refusing to send your access token",
+        ),
+        ("hTtP://name.invalid", "refusing to send your access token"),
+        ("http://localhost:1@name.invalid", "user name or password"),
+        ("http://[::1]@name.invalid", "user name or password"),
+        (
+            "https://alice:PASSWORD@name.invalid",
+            "user name or password",
+        ),
+        ("HTTP://alice:PASSWORD@127.0.0.1:1", "user name or password"),
+        ("ftp://alice:PASSWORD@name.invalid", "its scheme is ftp"),
+        (
+            "https://alice:PASSWORD@exa mple.invalid",
+            "not a homeserver URL",
+        ),
+    ] {
+        let o = run(
+            &["info", "--homeserver", url, "--access-token-file", &token],
+            "",
+        );
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{url}: {err}");
+        assert!(err.contains(said), "{url}: {err}");
+        assert!(!err.contains("cannot reach"), "{url}: {err}");
+        assert!(!err.contains("PASSWORD"), "{url}: {err}");
+        assert!(!err.contains("syt_secret_token"), "{url}: {err}");
+    }
+    // The CLI names its option where the library says "allow it explicitly".
+    let o = run(
+        &[
+            "info",
+            "--homeserver",
+            "HTTP://name.invalid",
+            "--access-token-file",
+            &token,
+        ],
+        "",
+    );
+    assert!(
+        stderr(&o).contains("--allow-insecure-http"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A token file that cannot hold a token is said so, before anything is sent (port 1 on
+/// loopback: nothing listens, so a request would be "cannot reach").
+#[test]
+fn a_malformed_token_file_is_not_a_network_error() {
+    let dir = tmp("token");
+    for (name, text, said) in [
+        ("empty.txt", "\n", "it is empty"),
+        ("lines.txt", "syt_one\nsyt_two\n", "more than one line"),
+        ("space.txt", "syt one", "character 4"),
+        ("utf8.txt", "syt_\u{e9}t\u{e9}", "character 5"),
+    ] {
+        let file = write(&dir, name, text);
+        let o = run(
+            &[
+                "info",
+                "--homeserver",
+                "http://127.0.0.1:1",
+                "--access-token-file",
+                &file,
+            ],
+            "",
+        );
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains("does not hold an access token"),
+            "{name}: {err}"
+        );
+        assert!(err.contains(&file), "{name}: {err}");
+        assert!(err.contains(said), "{name}: {err}");
+        assert!(!err.contains("cannot reach"), "{name}: {err}");
+        assert!(!err.contains("syt_"), "{name}: {err}");
     }
 }

@@ -1,7 +1,7 @@
 //! The `recovery-key` and `vectors` subcommands, end to end.
 
 mod common;
-use common::{run, stderr, stdout};
+use common::{run, stderr, stdout, tmp, write};
 
 const ALICE_KEY: &str = "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d";
 // RFC 7748 Alice scalar, base64.
@@ -132,4 +132,92 @@ fn vectors_command_prints_summary_and_sets_status() {
     let text = stdout(&out);
     assert!(text.contains("one.json: x [base58.encode]"), "{text}");
     assert!(text.ends_with("0 passed, 1 failed\n"), "{text}");
+}
+
+const DEMO_KEY: &str = "EsTh Ui8g Fmsu ayK9 HV3d e2ev Qq2V rYCn 3i6N NFSm xym7 ZZBr";
+
+/// Key files as people have them (issue 20): a BOM is dropped; dashes and the wrong case
+/// are told as such, never tried as a passphrase.
+#[test]
+fn key_files_with_a_bom_dashes_or_the_wrong_case() {
+    let dir = tmp("key-shapes");
+    let restore = |key: &str| run(&["restore", "--key-file", key, "demo/backup.json"], "");
+    let bom = write(&dir, "bom.txt", &format!("\u{feff}{DEMO_KEY}\r\n"));
+    let o = restore(&bom);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("session_key"));
+
+    let dashed = write(&dir, "dashed.txt", &DEMO_KEY.replace(' ', "-"));
+    let lower = write(&dir, "lower.txt", &DEMO_KEY.to_lowercase());
+    for (file, want) in [(&dashed, "written with dashes"), (&lower, "case-sensitive")] {
+        let o = restore(file);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("passphrase"), "{}", stderr(&o));
+        assert!(stdout(&o).is_empty());
+    }
+    let o = run(&["recovery-key", "decode"], &DEMO_KEY.to_uppercase());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("uppercased"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("this one has 48"), "{}", stderr(&o));
+}
+
+/// The key typed after `--key-file` is not echoed as a file name; empty input is "no key
+/// given", not an empty passphrase.
+#[test]
+fn the_key_itself_as_a_file_name_and_empty_input() {
+    let o = run(
+        &["restore", "--key-file", "EsTh Ui8g Fm", "demo/backup.json"],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("looks like the key itself"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("EsTh"), "{}", stderr(&o));
+
+    let dir = tmp("empty-key");
+    let empty = write(&dir, "empty.txt", "\n");
+    for o in [
+        run(&["restore", "--key-file", &empty, "demo/backup.json"], ""),
+        run(&["restore", "--key-file", "-", "demo/backup.json"], ""),
+    ] {
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("no key given"), "{}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("passphrase is wrong"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+/// A well-formed key from before a reset: the useful part first, the public keys last,
+/// and the CLI's hint on its own line.
+#[test]
+fn a_key_from_before_a_reset_says_so_first() {
+    let o = run(
+        &[
+            "restore",
+            "--account-data",
+            "crates/megolm-backup/tests/fixtures/account-data.json",
+            "--backup-info",
+            "demo/backup-info.json",
+            "--key-file",
+            "-",
+            "demo/backup.json",
+        ],
+        ALICE_KEY,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    let first = err.find("from before the backup was reset").expect(&err);
+    let keys = err.find("its public key is").expect(&err);
+    assert!(first < keys, "{err}");
+    assert!(
+        err.contains("hint: ") && err.contains("setup --reset"),
+        "{err}"
+    );
 }

@@ -52,7 +52,8 @@ fn upload_with(a: &Acc, key_args: &[&str], stdin: &str, sessions: &Path) {
 }
 
 fn master_key(a: &Acc) -> String {
-    let client = homeserver::Client::new(&a.url, &std::fs::read_to_string(&a.token).unwrap());
+    let client =
+        homeserver::Client::new(&a.url, &std::fs::read_to_string(&a.token).unwrap()).unwrap();
     client.master_key(&a.user).unwrap().expect("a master key")
 }
 
@@ -60,7 +61,8 @@ fn master_key(a: &Acc) -> String {
 /// (as published by the server), and the self-signing and user-signing keys are signed
 /// by it too. Checked with ed25519-dalek over canonical JSON built here.
 fn assert_signed_by_master(a: &Acc) {
-    let client = homeserver::Client::new(&a.url, &std::fs::read_to_string(&a.token).unwrap());
+    let client =
+        homeserver::Client::new(&a.url, &std::fs::read_to_string(&a.token).unwrap()).unwrap();
     let master = client.master_key(&a.user).unwrap().expect("a master key");
     let info = client.backup_version(None).unwrap();
     let sig = &info.auth_data.signatures[&a.user][&format!("ed25519:{master}")];
@@ -71,7 +73,7 @@ fn assert_signed_by_master(a: &Acc) {
         serde_json::from_value(unsigned).unwrap();
     let message = serde_json::to_string(&fields).unwrap();
     let key = ed25519_dalek::VerifyingKey::from_bytes(
-        &recovery_key::decode_base64(&master)
+        &recovery_key::decode_base64_public(&master)
             .unwrap()
             .try_into()
             .unwrap(),

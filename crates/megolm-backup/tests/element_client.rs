@@ -278,7 +278,12 @@ fn element_sets_up_recovery_and_we_restore_with_its_security_key() {
     let o = run(
         &[
             &["restore", "--key-file", &key, "--export-file", p(&export)][..],
-            &["--export-passphrase-file", &pass, "--export-rounds", "1000"],
+            &[
+                "--export-passphrase-file",
+                &pass,
+                "--export-rounds",
+                "100000",
+            ],
             &a.auth(),
         ]
         .concat(),

@@ -18,7 +18,7 @@ mod key;
 pub mod passphrase;
 
 pub use base58::{encode_base58, looks_like_passphrase};
-pub use encoding::{Base64Error, decode_base64, encode_base64};
+pub use encoding::{Base64Error, decode_base64, decode_base64_public, encode_base64};
 pub use key::{DecodeError, ENCODED_LEN, KEY_LEN, RecoveryKey};
 pub use passphrase::{PassphraseError, PassphraseInfo, derive_bits};
 

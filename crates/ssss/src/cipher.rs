@@ -4,7 +4,7 @@ use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};
 use hkdf::Hkdf;
 use hmac::Mac;
-use recovery_key::{decode_base64, encode_base64, kdf::AesHmacKeys};
+use recovery_key::{decode_base64_public, encode_base64, kdf::AesHmacKeys};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -134,7 +134,7 @@ pub(crate) fn seal_with_iv(
 /// Reads an IV: at least 16 bytes, of which the first 16 are used (project decision:
 /// longer IVs written by some clients are accepted and the MAC decides).
 pub(crate) fn read_iv(iv: &str) -> Result<[u8; 16], SecretError> {
-    let bytes = decode_base64(iv).map_err(|_| SecretError::Base64("iv"))?;
+    let bytes = decode_base64_public(iv).map_err(|_| SecretError::Base64("iv"))?;
     bytes
         .get(..16)
         .and_then(|b| <[u8; 16]>::try_from(b).ok())
@@ -143,7 +143,7 @@ pub(crate) fn read_iv(iv: &str) -> Result<[u8; 16], SecretError> {
 
 /// Reads a MAC: fewer than 32 bytes is an error of its own.
 pub(crate) fn read_mac(mac: &str) -> Result<Vec<u8>, SecretError> {
-    let bytes = decode_base64(mac).map_err(|_| SecretError::Base64("mac"))?;
+    let bytes = decode_base64_public(mac).map_err(|_| SecretError::Base64("mac"))?;
     if bytes.len() < 32 {
         return Err(SecretError::MacLength(bytes.len()));
     }
@@ -159,7 +159,7 @@ pub fn decrypt_secret(
     let iv = read_iv(&secret.iv)?;
     let mac = read_mac(&secret.mac)?;
     let mut data = Zeroizing::new(
-        decode_base64(&secret.ciphertext).map_err(|_| SecretError::Base64("ciphertext"))?,
+        decode_base64_public(&secret.ciphertext).map_err(|_| SecretError::Base64("ciphertext"))?,
     );
     let keys = SecretKeys::derive(key, name);
     if !mac_matches(&keys.mac(&data), &mac) {

@@ -6,7 +6,7 @@ use recovery_key::{PassphraseError, PassphraseInfo, RecoveryKey, decode_base64};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::{
     SecretError,
@@ -191,7 +191,8 @@ impl KeyDescription {
     }
 }
 
-/// Decodes the base64 of a secret value, padded or not (for callers that store bytes).
-pub(crate) fn decode_secret_bytes(text: &str) -> Option<Vec<u8>> {
+/// Decodes the base64 of a secret value, padded or not (for callers that store bytes),
+/// in constant time.
+pub(crate) fn decode_secret_bytes(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     decode_base64(text.trim()).ok()
 }

@@ -14,7 +14,7 @@
 use std::fmt;
 
 use backup_cipher::{BACKUP_ALGORITHM, BackupDecryptionKey, BackupVersion};
-use recovery_key::RecoveryKey;
+use recovery_key::{DecodeError, RecoveryKey};
 
 use crate::{AccountDataError, SecretStore, UnlockMethod, Unlocked};
 
@@ -83,7 +83,8 @@ impl RecoveredBackupKey {
     }
 }
 
-/// Why no backup key could be found. Every message says what was tried and what to do.
+/// Why no backup key could be found. Every message says what was tried and what to do,
+/// in the library's terms (a caller adds its own way of doing it: a flag, a button).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecoverError {
@@ -99,11 +100,34 @@ pub enum RecoverError {
         input: String,
         /// Each attempt and why it failed, joined for display.
         tried: String,
+        /// Secret storage (the account data) was not given, so the input could not be
+        /// tried as a Security Key or Security Phrase: give it and try again.
+        secret_storage_missing: bool,
     },
+    /// A well-formed key (its check digit is right) that opens neither secret storage nor
+    /// the backup: a Security Key or backup key saved before the backup (or secret
+    /// storage) was reset, or another account's.
+    #[error(
+        "this is a Security Key or backup key from before the backup was reset (or from \
+         another account): it is a well-formed key, but it opens neither the backup nor secret \
+         storage (backup version {version}). Use the Security Key (Recovery key) saved at the \
+         last reset, or set up recovery again. Tried it {tried}"
+    )]
+    KeyFromBeforeReset {
+        /// The backup version it was checked against.
+        version: String,
+        /// Each attempt and why it failed; the public keys compared come last.
+        tried: String,
+    },
+    /// A Security Key damaged in a recognisable way (wrong letter case, dashes between
+    /// its groups): told as such, and not tried as a passphrase.
+    #[error("{0}")]
+    MalformedKey(recovery_key::DecodeError),
     /// Secret storage unlocked, but it holds no usable backup key.
     #[error(
         "your {method} unlocked secret storage, but it holds no backup key: {reason}. Use the \
-         backup's own recovery key if you have it, or set up recovery again (`setup --reset`)"
+         backup's own recovery key if you have it, or set up recovery again (a new backup \
+         and Security Key)"
     )]
     NoBackupKeyStored {
         /// How secret storage was unlocked ("Security Key" / "Security Phrase").
@@ -113,11 +137,11 @@ pub enum RecoverError {
     },
     /// Secret storage unlocked, but its backup key is not the current backup's.
     #[error(
-        "your {method} unlocked secret storage, but the backup key stored there is stale: it \
-         belongs to an older backup (public key {stored}), not to backup version {version} \
-         (public key {current}). The backup was reset without updating secret storage. Restore \
-         an older version with --version if it still exists, use the current backup's recovery \
-         key if you have one, or set up recovery again (`setup --reset`)"
+        "your {method} unlocked secret storage, but the backup key stored there is stale, \
+         from before the backup was reset: backup version {version} was made without updating \
+         secret storage. Restore an older backup version if it still exists, use the \
+         current backup's recovery key if you have one, or set up recovery again (the \
+         stored key's public key is {stored}; backup version {version} has {current})"
     )]
     StaleBackupKey {
         /// How secret storage was unlocked.
@@ -143,11 +167,13 @@ pub enum RecoverError {
 }
 
 impl RecoverError {
-    /// A short class for scripts and tests: `no_match`, `no_backup_key`, `stale`,
-    /// `algorithm`.
+    /// A short class for scripts and tests: `no_match`, `before_reset`, `malformed_key`,
+    /// `no_backup_key`, `stale`, `algorithm`.
     pub fn class(&self) -> &'static str {
         match self {
             Self::NoMatch { .. } => "no_match",
+            Self::KeyFromBeforeReset { .. } => "before_reset",
+            Self::MalformedKey(_) => "malformed_key",
             Self::NoBackupKeyStored { .. } => "no_backup_key",
             Self::StaleBackupKey { .. } => "stale",
             Self::Algorithm { .. } => "algorithm",
@@ -192,6 +218,9 @@ pub fn recover_backup_key(
     }
     let trimmed = input.trim();
     let as_recovery_key = RecoveryKey::from_base58(input);
+    if let Err(e @ (DecodeError::Case { .. } | DecodeError::Dashes)) = &as_recovery_key {
+        return Err(RecoverError::MalformedKey(e.clone()));
+    }
     let direct = match &as_recovery_key {
         Ok(rk) => Some((
             BackupDecryptionKey::from_recovery_key(rk),
@@ -207,6 +236,8 @@ pub fn recover_backup_key(
         (Err(_), None) => "this text (it is not a recovery key, so it was tried as a passphrase)",
     };
     let mut tried: Vec<String> = Vec::new();
+    // The public keys compared, said last: the useful part of a message comes first.
+    let mut public_keys: Option<String> = None;
     if let Err(e) = &as_recovery_key
         && direct.is_none()
     {
@@ -229,8 +260,11 @@ pub fn recover_backup_key(
             });
         }
         tried.push(format!(
-            "as the {source}: it belongs to another backup (its public key is {}, backup version \
-             {} has {})",
+            "as the {source}: it is not the key of backup version {}",
+            version_id(v)
+        ));
+        public_keys = Some(format!(
+            "it belongs to another backup (its public key is {}, backup version {} has {})",
             key.public_key(),
             version_id(v),
             v.auth_data.public_key
@@ -240,8 +274,8 @@ pub fn recover_backup_key(
     // 2. Secret storage, unlocked with the Security Key or Phrase.
     match store {
         None => tried.push(
-            "as a Security Key or Security Phrase: there was no secret storage to try (give the \
-             account data with --account-data, or use --homeserver)"
+            "as a Security Key or Security Phrase: there was no secret storage to try (no account \
+             data was given)"
                 .to_owned(),
         ),
         Some(s) if s.default_key_id().is_none() => tried.push(
@@ -315,9 +349,17 @@ pub fn recover_backup_key(
     if backup.is_none() {
         tried.push("as the backup's own key: it is not a key".to_owned());
     }
+    tried.extend(public_keys);
+    if let (Ok(_), Some(v), Some(_)) = (&as_recovery_key, backup, store) {
+        return Err(RecoverError::KeyFromBeforeReset {
+            version: version_id(v),
+            tried: tried.join("; "),
+        });
+    }
     Err(RecoverError::NoMatch {
         input: input_kind.to_owned(),
         tried: tried.join("; "),
+        secret_storage_missing: store.is_none(),
     })
 }
 

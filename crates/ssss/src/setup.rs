@@ -79,8 +79,8 @@ pub fn check_passphrase(
 pub enum SetupSecret<'a> {
     /// A random key, shown to the user as a recovery key (Security Key).
     GenerateKey,
-    /// A Security Phrase (already checked with [`check_passphrase`]), with fresh
-    /// `m.pbkdf2` parameters.
+    /// A Security Phrase (already checked with `check_passphrase`, feature
+    /// `passphrase-policy`), with fresh `m.pbkdf2` parameters.
     Passphrase(&'a str),
 }
 

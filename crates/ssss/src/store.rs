@@ -3,7 +3,7 @@
 use std::{collections::BTreeMap, fmt};
 
 use backup_cipher::{BackupDecryptionKey, BackupVersion, RestoreError, check_backup_version};
-use recovery_key::{PassphraseError, PassphraseInfo, RecoveryKey, encode_base64};
+use recovery_key::{DecodeError, PassphraseError, PassphraseInfo, RecoveryKey, encode_base64};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -167,6 +167,10 @@ pub enum UnlockError {
         /// Why it was not a recovery key.
         decode: String,
     },
+    /// A Security Key damaged in a recognisable way (wrong letter case, dashes between
+    /// the groups): told as such, never tried as a passphrase.
+    #[error("{0}")]
+    MalformedKey(recovery_key::DecodeError),
     /// The stored passphrase parameters are unusable.
     #[error("cannot derive the key from the passphrase: {0}")]
     Passphrase(PassphraseError),
@@ -335,6 +339,9 @@ impl SecretStore {
             }
         };
         let decoded = RecoveryKey::from_base58(input);
+        if let Err(e @ (DecodeError::Case { .. } | DecodeError::Dashes)) = &decoded {
+            return Err(UnlockError::MalformedKey(e.clone()));
+        }
         if let Ok(rk) = &decoded {
             let key = SecretStorageKey::from_recovery_key(rk, key_id);
             let c = check(&key)?;
@@ -538,10 +545,7 @@ impl SecretStore {
             } else {
                 BackupKeyFormat::Unpadded
             };
-            (
-                Zeroizing::new(decode_secret_bytes(&text).ok_or_else(bad)?),
-                format,
-            )
+            (decode_secret_bytes(&text).ok_or_else(bad)?, format)
         };
         let key = BackupDecryptionKey::from_slice(&bytes).map_err(|_| bad())?;
         Ok(BackupKeySecret { key, format })
@@ -573,7 +577,7 @@ impl SecretStore {
         name: &'static str,
     ) -> Result<CrossSigningSeed, AccountDataError> {
         let text = self.get_secret(key, name)?;
-        let bytes = Zeroizing::new(decode_secret_bytes(&text).unwrap_or_default());
+        let bytes = decode_secret_bytes(&text).unwrap_or_default();
         let seed: [u8; 32] = bytes
             .as_slice()
             .try_into()

@@ -41,10 +41,10 @@ fn public_of(secret: [u8; 32]) -> String {
 }
 
 fn stored_backup_key(expected: &Value) -> [u8; 32] {
-    recovery_key::decode_base64(expected["secrets"]["m.megolm_backup.v1"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap()
+    *recovery_key::encoding::decode_base64_array::<32>(
+        expected["secrets"]["m.megolm_backup.v1"].as_str().unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -122,13 +122,32 @@ fn stale_only_when_secret_storage_opens_and_its_key_is_not_the_backups() {
         "{text}"
     );
 
-    // A key that opens nothing is never called stale; the message lists every try.
+    // A well-formed key that opens nothing is never called stale: it is a key from before
+    // a reset, said first; the message lists every try, the public keys last.
     let alice = "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d";
     let err = recover_backup_key(alice, Some(&store), Some(&other)).unwrap_err();
-    assert!(matches!(err, RecoverError::NoMatch { .. }), "{err}");
+    assert!(
+        matches!(err, RecoverError::KeyFromBeforeReset { .. }),
+        "{err}"
+    );
     let text = err.to_string();
     assert!(!text.contains("stale"), "{text}");
-    assert!(text.contains("it belongs to another backup"), "{text}");
+    assert!(
+        text.starts_with("this is a Security Key or backup key from before the backup was reset"),
+        "{text}"
+    );
+    let keys_at = text.find("its public key is").unwrap();
+    assert!(
+        keys_at
+            > text
+                .find("not the one for this account's secret storage")
+                .unwrap(),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!("{})", public_of([9; 32]))),
+        "{text}"
+    );
     assert!(
         text.contains("not the one for this account's secret storage"),
         "{text}"
@@ -141,8 +160,18 @@ fn a_phrase_without_secret_storage_says_what_is_missing() {
     let err = recover_backup_key("my long security phrase", None, Some(&current)).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("there was no secret storage to try"),
+        text.contains("there was no secret storage to try (no account data was given)"),
         "{text}"
+    );
+    assert!(
+        matches!(
+            err,
+            RecoverError::NoMatch {
+                secret_storage_missing: true,
+                ..
+            }
+        ),
+        "{err:?}"
     );
     assert!(text.contains("it reads like a passphrase"), "{text}");
     let err = recover_backup_key(
@@ -186,4 +215,58 @@ fn another_algorithm_is_refused_before_any_work() {
     v.algorithm = "org.example.other".into();
     let err = recover_backup_key("anything", None, Some(&v)).unwrap_err();
     assert_eq!(err.class(), "algorithm");
+}
+
+/// Library messages speak the library's words: no command-line flag in any of them
+/// (the CLI adds its own hints from the typed variants).
+#[test]
+fn no_message_names_a_command_line_flag() {
+    let (store, exp) = fixture();
+    let other = version(&public_of([9; 32]), json!({}));
+    let alice = "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d";
+    let mut empty = SecretStore::default();
+    let (key, _) = empty.create_key(None, None).unwrap();
+    let rk = key.to_recovery_key().to_base58_grouped();
+    let errors = [
+        recover_backup_key("my long security phrase", None, Some(&other)).unwrap_err(),
+        recover_backup_key(alice, Some(&store), Some(&other)).unwrap_err(),
+        recover_backup_key(
+            exp["passphrase"].as_str().unwrap(),
+            Some(&store),
+            Some(&other),
+        )
+        .unwrap_err(),
+        recover_backup_key(&rk, Some(&empty), Some(&other)).unwrap_err(),
+    ];
+    let classes: Vec<&str> = errors.iter().map(RecoverError::class).collect();
+    assert_eq!(
+        classes,
+        ["no_match", "before_reset", "stale", "no_backup_key"]
+    );
+    for e in &errors {
+        let text = e.to_string();
+        assert!(!text.contains("--"), "{text}");
+        assert!(!text.contains('`'), "{text}");
+    }
+}
+
+/// A Security Key in the wrong case or grouped with dashes is told as such at once: it
+/// is not tried as a Security Phrase (no key derivation, no "wrong passphrase").
+#[test]
+fn a_damaged_security_key_is_not_tried_as_a_phrase() {
+    let (store, exp) = fixture();
+    let rk = exp["recovery_key"].as_str().unwrap();
+    for (text, want) in [
+        (rk.to_lowercase(), "case-sensitive"),
+        (rk.replace(' ', "-"), "dashes"),
+    ] {
+        let err = recover_backup_key(&text, Some(&store), None).unwrap_err();
+        assert_eq!(err.class(), "malformed_key", "{err}");
+        assert!(err.to_string().contains(want), "{err}");
+        let unlock = store.unlock(&text).unwrap_err();
+        assert!(
+            matches!(unlock, ssss::UnlockError::MalformedKey(_)),
+            "{unlock}"
+        );
+    }
 }

@@ -89,7 +89,7 @@ pub(crate) fn check_base64(name: &str, expected: &Value, actual: &[u8]) -> Resul
         .as_str()
         .ok_or_else(|| format!("expected `{name}` is not a string"))?;
     let want = decode_base64(text).map_err(|e| format!("expected `{name}`: {e}"))?;
-    if want == actual {
+    if want.as_slice() == actual {
         Ok(())
     } else {
         Err(format!(

@@ -7,6 +7,11 @@ use std::hint::black_box;
 
 use zeroize_audit::{MARKER, freed_with, freed_with_marker};
 
+/// Two PBKDF2 rounds, for speed (explicitly allowed below the floor).
+fn low_rounds() -> key_export::ExportOptions {
+    key_export::ExportOptions::new(2).allow_low_rounds()
+}
+
 #[test]
 fn secret_types_are_wiped_before_their_memory_is_freed() {
     // Negative control: the spy must see a secret that is NOT wiped.
@@ -75,7 +80,7 @@ fn secret_types_are_wiped_before_their_memory_is_freed() {
         (
             "decrypted key export",
             Box::new(|| {
-                let armored = key_export::encrypt_export(&MARKER, "pw", 2).unwrap();
+                let armored = key_export::encrypt_export(&MARKER, "pw", low_rounds()).unwrap();
                 drop(black_box(
                     key_export::decrypt_export(&armored, "pw").unwrap(),
                 ));
@@ -144,7 +149,7 @@ fn secret_types_are_wiped_before_their_memory_is_freed() {
     )
     .unwrap();
     let n = freed_with(&session_text, || {
-        let mut w = key_export::ExportWriter::new(Vec::new(), "pw", 2).unwrap();
+        let mut w = key_export::ExportWriter::new(Vec::new(), "pw", low_rounds()).unwrap();
         for s in &restored.sessions {
             w.write_session_json(s.json_text().as_bytes()).unwrap();
         }

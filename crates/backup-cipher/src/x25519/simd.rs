@@ -64,7 +64,7 @@ impl Lanes {
 
     /// Below this many points the lanes (padded to a full group, one unbatched
     /// inversion) cost more than one call each through aws-lc-rs: from the per-operation
-    /// figures of the `x25519` bench (README machine: IFMA 8 × 6.2 µs + ~10% vs 21.4 µs
+    /// figures of the `x25519` bench (machine in docs/performance.md: IFMA 8 × 6.2 µs + ~10% vs 21.4 µs
     /// per point one by one; AVX2 4 × 17.6 µs + ~10% vs 21.4 µs).
     pub(super) fn min_points(self) -> usize {
         match self.0 {

@@ -106,7 +106,7 @@ pub fn restore_demo_to_export(
         "--export-passphrase-file",
         p(&pass),
         "--export-rounds",
-        "1000",
+        "100000",
     ];
     args.extend_from_slice(source);
     let o = run(&args, "");
@@ -130,4 +130,26 @@ pub fn element_export(args: &[&str]) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// The temporary files the running process `pid` holds open in `dir`: named ones of
+/// this tool (`.megolm-backup-*`) and unnamed ones (an `O_TMPFILE` or unlinked file,
+/// which /proc shows as `dir/#123 (deleted)`).
+#[cfg(target_os = "linux")]
+pub fn temp_files_open_in(pid: u32, dir: &std::path::Path) -> Vec<PathBuf> {
+    let dir = std::fs::canonicalize(dir).unwrap();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter(|target| {
+            let name = target.to_string_lossy();
+            target.parent() == Some(dir.as_path())
+                && (name.ends_with(" (deleted)")
+                    || target
+                        .file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(".megolm-backup")))
+        })
+        .collect()
 }
