@@ -8,7 +8,7 @@
 use std::sync::LazyLock;
 
 use arbitrary::{Arbitrary, Unstructured};
-use backup_cipher::{BackupDecryptionKey, EncryptedSessionData, RestoreOptions};
+use backup_cipher::{BackupDecryptionKey, EncryptedSessionData, KeysBackup, RestoreOptions};
 use recovery_key::{PassphraseInfo, RecoveryKey, encode_base64};
 use ssss::{EncryptedSecret, KeyDescription, SecretStorageKey};
 
@@ -181,30 +181,110 @@ pub fn backup_decrypt_differential(data: &[u8]) {
     }
 }
 
-/// A whole `GET /room_keys/keys` body through the restore: never panics, and every entry
-/// is accounted for as restored or failed.
+/// The one grammar of backup bodies, on any input: it never panics, `restore_slice`,
+/// `restore_reader` (in reads of 7 bytes) and `check_body` walk it alike, and where
+/// serde_json reads the input as a `KeysBackup` (the oracle) the restore gives exactly
+/// what `restore_keys` gives for serde_json's reading. Damaged copies of such a body (a
+/// byte removed or replaced at places the input picks) never restore a session under
+/// one of the body's rooms that the undamaged body does not file there.
 pub fn restore_body(data: &[u8]) {
     let opts = RestoreOptions::default()
         .with_jobs(Some(1))
         .with_batch_size(7)
         .with_max_body_bytes(1 << 20);
-    let slice = backup_cipher::restore_slice(&BACKUP_KEY, data, &opts);
+    let walked = backup_cipher::restore_slice(&BACKUP_KEY, data, &opts);
     let mut sink = backup_cipher::RestoreResult::default();
-    let streamed = backup_cipher::restore_reader(&BACKUP_KEY, data, &opts, &mut sink);
-    // The streaming splitter and serde_json's visitors accept and refuse the same bodies
-    // and restore the same sessions.
-    match (slice, streamed) {
-        (Ok(s), Ok(_)) => {
+    let streamed = backup_cipher::restore_reader(&BACKUP_KEY, Trickle(data), &opts, &mut sink);
+    let checked = backup_cipher::check_body(data, 1 << 20);
+    match (&walked, &streamed, &checked) {
+        (Ok(w), Ok(_), Ok(c)) => {
             sink.sort();
-            assert_eq!(s.sessions, sink.sessions);
-            assert_eq!(s.failures, sink.failures);
+            assert_eq!(w.sessions, sink.sessions);
+            assert_eq!(w.failures, sink.failures);
+            let cut = w
+                .failures
+                .iter()
+                .any(|f| f.error == backup_cipher::RestoreErrorClass::Truncated);
+            assert_eq!(c.truncated_at.is_some(), cut);
+            assert!(c.entries <= (w.sessions.len() + w.failures.len()) as u64);
         }
-        (Err(a), Err(b)) => assert_eq!(
-            std::mem::discriminant(&a),
-            std::mem::discriminant(&b),
+        (Err(a), Err(b), Err(_)) => assert_eq!(
+            std::mem::discriminant(a),
+            std::mem::discriminant(b),
             "{a:?} vs {b:?}"
         ),
-        (a, b) => panic!("slice {a:?}, streaming {b:?}"),
+        (a, b, c) => panic!("slice {a:?}, streaming {b:?}, check {c:?}"),
+    }
+    // The oracle: serde_json's own reading of the body.
+    let Ok(parsed) = serde_json::from_slice::<KeysBackup>(data) else {
+        return;
+    };
+    let Ok(walked) = walked else {
+        panic!("serde_json reads the body, the walk refuses it: {walked:?}");
+    };
+    let raw_entries = data
+        .windows(b"\"session_data\"".len())
+        .filter(|w| *w == b"\"session_data\"")
+        .count();
+    let within_caps = data.len() <= backup_cipher::MAX_ENTRY_BYTES
+        && parsed.rooms.iter().all(|(room, r)| {
+            room.len() <= backup_cipher::MAX_ID_BYTES
+                && r.sessions
+                    .keys()
+                    .all(|s| s.len() <= backup_cipher::MAX_ID_BYTES)
+        });
+    if raw_entries == parsed.session_count() && within_caps {
+        // Every "session_data" in the text is one of serde_json's entries: no
+        // duplicates, nothing held in unknown members. The same results exactly.
+        let typed = backup_cipher::restore_keys(&BACKUP_KEY, &parsed, &opts)
+            .unwrap_or_else(|e| panic!("restore_keys: {e}"));
+        assert_eq!(walked.sessions, typed.sessions);
+        assert_eq!(walked.failures, typed.failures);
+    }
+    // Damaged copies: nothing filed under a room of the body that it does not hold.
+    let pairs: std::collections::BTreeSet<(&str, &str)> =
+        parsed.entries().map(|(r, s, _)| (r, s)).collect();
+    let seed = data
+        .iter()
+        .fold(0u64, |h, &b| h.wrapping_mul(31).wrapping_add(b as u64));
+    for i in 0..3u64 {
+        if data.is_empty() {
+            break;
+        }
+        let at = (seed.wrapping_add(i.wrapping_mul(0x9e37_79b9)) % data.len() as u64) as usize;
+        let mut damaged = data.to_vec();
+        match i {
+            0 => {
+                damaged.remove(at);
+            }
+            1 => damaged[at] = b'"',
+            _ => damaged[at] = b'}',
+        }
+        let Ok(r) = backup_cipher::restore_slice(&BACKUP_KEY, &damaged, &opts) else {
+            continue;
+        };
+        for s in &r.sessions {
+            if parsed.rooms.contains_key(s.room_id()) {
+                assert!(
+                    pairs.contains(&(s.room_id(), s.session_id())),
+                    "{} filed under {} after damage at {at}",
+                    s.session_id(),
+                    s.room_id()
+                );
+            }
+        }
+    }
+}
+
+/// A reader that hands out at most 7 bytes per call.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let k = buf.len().min(self.0.len()).min(7);
+        buf[..k].copy_from_slice(&self.0[..k]);
+        self.0 = &self.0[k..];
+        Ok(k)
     }
 }
 

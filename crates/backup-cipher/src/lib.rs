@@ -15,6 +15,7 @@ pub mod fixtures;
 mod keys;
 mod par;
 pub mod restore;
+mod resume;
 mod room_key;
 pub mod signatures;
 mod split;
@@ -34,11 +35,13 @@ pub use cipher::{DecryptError, EncryptError, EncryptedSessionData};
 pub use encrypt::{EncryptSessionError, encrypt_session, encrypt_sessions};
 pub use keys::{BackupDecryptionKey, BackupPublicKey, KeyError};
 pub use restore::{
-    Progress, RestoreError, RestoreErrorClass, RestoreFailure, RestoreOptions, RestoreResult,
-    RestoreSink, RestoredSession, check_backup_version, restore_entry, restore_keys,
-    restore_reader, restore_slice,
+    BATCH_BYTES, BodyCheck, Progress, RestoreError, RestoreErrorClass, RestoreFailure,
+    RestoreOptions, RestoreResult, RestoreSink, RestoredSession, RoomFilter, check_backup_version,
+    check_body, restore_entry, restore_keys, restore_reader, restore_room_reader, restore_slice,
 };
+pub use resume::{BodyRequest, MAX_TRACKED, ResumeNotice, ResumeSource, restore_resumable};
 pub use room_key::RoomKey;
+pub use split::{MAX_DEPTH, MAX_ENTRY_BYTES, MAX_ID_BYTES, SMALL_VALUE};
 pub use types::{
     AuthData, BACKUP_ALGORITHM, BackedUpRoomKey, BackupVersion, EXPORTED_SESSION_KEY_LEN,
     KeyBackupData, KeysBackup, MEGOLM_ALGORITHM, RoomKeyBackup, SHARED_HISTORY_NAMES, SessionKey,

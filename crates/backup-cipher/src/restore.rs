@@ -2,9 +2,10 @@
 //! record per bad entry out. One corrupt entry never stops or loses the others
 //! (docs/interop.md P14).
 //!
-//! There is one code path after the parse. The body is parsed incrementally — from a
-//! slice by serde_json's visitors, from a reader by the chunked splitter of `split.rs`,
-//! which accepts and refuses exactly the same bodies; entries are collected into batches
+//! There is one grammar and one code path after it. The body is walked incrementally by
+//! the chunked splitter of `split.rs` (a slice is a reader too), which keeps what
+//! arrived and steps over damage (its module documentation says how); entries are
+//! collected into batches
 //! of [`RestoreOptions::batch_size`], each batch is decrypted on all cores with rayon,
 //! and its results are handed to a [`RestoreSink`] in input order. Within a batch,
 //! entries go in groups of 64 whose key agreements are one
@@ -22,7 +23,7 @@ use std::{
 
 use serde::{
     Deserialize, Deserializer, Serialize,
-    de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor},
+    de::{IgnoredAny, Visitor},
 };
 use serde_json::{Map, Value, value::RawValue};
 use subtle::ConstantTimeEq;
@@ -33,6 +34,7 @@ use crate::{
     KeysBackup, MEGOLM_ALGORITHM,
     cipher::DecodedParts,
     par::{self, *},
+    split::{CountingReader, Events, Fatal, Shape},
     types::session_id_of,
     x25519::SharedSecret,
 };
@@ -61,6 +63,12 @@ pub enum RestoreErrorClass {
     /// A bug in this library stopped the entry's restore (a worker panicked); the rest
     /// of the restore went on.
     Internal,
+    /// The body ends (or its reader failed) before it is complete: one record for the
+    /// cut, naming the room in progress; every complete entry before it was delivered.
+    Truncated,
+    /// Structural damage lost the walk's place: one record naming the bytes stepped over
+    /// (and the entries given up with them) before the walk found its place again.
+    Damaged,
 }
 
 impl RestoreErrorClass {
@@ -76,6 +84,8 @@ impl RestoreErrorClass {
             Self::SessionId => "session_id",
             Self::Malformed => "malformed",
             Self::Internal => "internal",
+            Self::Truncated => "truncated",
+            Self::Damaged => "damaged",
         }
     }
 }
@@ -180,14 +190,22 @@ impl Serialize for RestoredSession {
 /// Counts reported while a restore runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
-    /// Entries processed (restored or failed).
+    /// Results delivered: sessions restored plus failure records.
     pub done: u64,
-    /// Entries that failed.
+    /// Failure records delivered (entries that failed, and the records of bad rooms,
+    /// damage and the cut).
     pub failed: u64,
     /// Entries in the body, when known in advance.
     pub total: Option<u64>,
     /// Bytes of the body read so far.
     pub bytes_read: u64,
+    /// Set in the final counts when the body ended (or its reader failed) before it was
+    /// complete: the bytes that arrived. The [`RestoreErrorClass::Truncated`] record
+    /// names the room in progress; rooms reported by [`RestoreSink::room_done`] are
+    /// whole.
+    pub truncated_at: Option<u64>,
+    /// Damaged stretches stepped over (each also a failure record), in the final counts.
+    pub damaged: u64,
 }
 
 /// Where a restore delivers its results, in input order, batch by batch.
@@ -198,6 +216,10 @@ pub trait RestoreSink {
     fn failed(&mut self, failure: RestoreFailure);
     /// Called after each batch.
     fn progress(&mut self, _progress: Progress) {}
+    /// A room's object closed, after every result of its entries was delivered: a
+    /// resumed download need not fetch it again. Not called for rooms stepped over
+    /// ([`RestoreOptions::with_skip_rooms`]), nor for a room the body was cut in.
+    fn room_done(&mut self, _room_id: &str) {}
     /// Asked after each batch: `true` stops the restore, which then returns
     /// [`RestoreError::Cancelled`] (what was delivered before stays delivered). The same
     /// style as the homeserver client's uploads.
@@ -247,6 +269,21 @@ pub struct RestoreOptions {
     /// How many entries the body holds, when the caller knows (the `count` of the backup
     /// version): reported as [`Progress::total`].
     pub expected_total: Option<u64>,
+    /// Entries decrypted before any result is delivered, to say "wrong key" first
+    /// ([`with_key_probe`](Self::with_key_probe)); 0 is off.
+    pub key_probe: usize,
+    /// Rooms stepped over without decrypting ([`with_skip_rooms`](Self::with_skip_rooms)).
+    pub skip_rooms: Option<RoomFilter>,
+}
+
+/// A predicate on room ids: `true` steps over the room.
+#[derive(Clone)]
+pub struct RoomFilter(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl fmt::Debug for RoomFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RoomFilter(..)")
+    }
 }
 
 impl RestoreOptions {
@@ -270,6 +307,27 @@ impl RestoreOptions {
         self.expected_total = total;
         self
     }
+    /// Decrypts the first `n` entries before delivering any result: if none of them
+    /// restored, at least one reached the MAC check and every one that did failed it,
+    /// the restore stops with [`RestoreError::WrongKey`], having delivered nothing and
+    /// without reading the rest. Otherwise the held results are delivered in order and
+    /// the restore goes on.
+    ///
+    /// Off (0) by default: use it when the key was not matched against the backup
+    /// version ([`check_backup_version`]). A key that was matched can still meet entries
+    /// encrypted to another key (element-meta #2338: clients that uploaded to a stale
+    /// backup), and those must cost only themselves, never stop the restore.
+    pub fn with_key_probe(mut self, n: usize) -> Self {
+        self.key_probe = n;
+        self
+    }
+    /// Steps over every room for which `skip` returns `true`, without decrypting its
+    /// entries or reporting them: for resuming a restore whose earlier rooms were done
+    /// ([`RestoreSink::room_done`]).
+    pub fn with_skip_rooms(mut self, skip: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.skip_rooms = Some(RoomFilter(Arc::new(skip)));
+        self
+    }
 }
 
 impl Default for RestoreOptions {
@@ -279,6 +337,8 @@ impl Default for RestoreOptions {
             batch_size: 2048,
             max_body_bytes: 64 << 30,
             expected_total: None,
+            key_probe: 0,
+            skip_rooms: None,
         }
     }
 }
@@ -321,6 +381,15 @@ pub enum RestoreError {
     /// The sink asked to stop ([`RestoreSink::cancelled`]).
     #[error("the restore was cancelled")]
     Cancelled,
+    /// The key probe ([`RestoreOptions::with_key_probe`]): none of the first entries
+    /// decrypts with this key. Nothing was delivered.
+    #[error(
+        "this key does not open this backup: none of the first {tried} entries decrypt with it"
+    )]
+    WrongKey {
+        /// Entries tried.
+        tried: u64,
+    },
 }
 
 impl RestoreError {
@@ -332,6 +401,7 @@ impl RestoreError {
             Self::Body(_) | Self::TooLarge(_) => "json",
             Self::Io(_) | Self::Threads(_) => "io",
             Self::Cancelled => "cancelled",
+            Self::WrongKey { .. } => "wrong_key",
         }
     }
 }
@@ -642,8 +712,9 @@ pub fn restore_keys(
     Ok(out)
 }
 
-/// Restores a body held in memory, sorted by room then session. Parses straight from the
-/// slice (faster than through a reader).
+/// Restores a body held in memory, sorted by room then session. The same walk as
+/// [`restore_reader`] (the slice is its reader), so it keeps what arrived and steps over
+/// damage in the same way.
 pub fn restore_slice(
     key: &BackupDecryptionKey,
     body: &[u8],
@@ -653,18 +724,7 @@ pub fn restore_slice(
         return Err(RestoreError::TooLarge(opts.max_body_bytes));
     }
     let mut out = RestoreResult::default();
-    let counter = Arc::new(std::sync::atomic::AtomicU64::new(body.len() as u64));
-    let pool = pool(opts)?;
-    let parse = |ctx: &mut dyn ParseTarget| {
-        let mut de = serde_json::Deserializer::from_slice(body);
-        BodySeed { ctx }
-            .deserialize(&mut de)
-            .and_then(|()| de.end())
-    };
-    match &pool {
-        Some(p) => p.in_place_scope(|s| restore_in_scope(key, parse, counter, opts, &mut out, s)),
-        None => par::in_place_scope(|s| restore_in_scope(key, parse, counter, opts, &mut out, s)),
-    }?;
+    restore_reader(key, body, opts, &mut out)?;
     out.sort();
     Ok(out)
 }
@@ -672,14 +732,46 @@ pub fn restore_slice(
 /// Restores a body from a reader while parsing it, delivering results to `sink` batch by
 /// batch in input order. Returns the final counts.
 ///
-/// The calling thread reads the body in chunks and finds each entry (`split.rs`: the
-/// same structure rules as [`restore_slice`], every piece validated by serde_json from a
-/// slice); batches are decrypted in the worker pool while the next one is read. At most
-/// [`IN_FLIGHT`] batches are held at once, so memory is bounded by `IN_FLIGHT ×
-/// batch_size` entries whatever the size of the body.
+/// The calling thread reads the body in chunks and finds each entry (`split.rs`, whose
+/// module documentation gives the grammar, what each kind of damage costs and how the
+/// walk resynchronises); batches are decrypted in the worker pool while the next one is
+/// read. At most [`IN_FLIGHT`] batches are held at once, each of at most
+/// [`RestoreOptions::batch_size`] entries and [`BATCH_BYTES`] bytes of entry text, so
+/// memory is bounded whatever the size or content of the body.
+///
+/// What arrived is kept: a body cut anywhere (or whose reader fails) delivers every
+/// complete entry before the cut, one [`RestoreErrorClass::Truncated`] record, and
+/// returns `Ok` with [`Progress::truncated_at`] set. Damage costs only what is damaged
+/// (records of class `malformed` or `damaged`). The whole restore fails only when the
+/// body is not a backup body at all ([`RestoreError::Body`]), is over
+/// [`RestoreOptions::max_body_bytes`], or the key probe finds the wrong key.
 pub fn restore_reader<R: Read, S: RestoreSink + ?Sized>(
     key: &BackupDecryptionKey,
     reader: R,
+    opts: &RestoreOptions,
+    sink: &mut S,
+) -> Result<Progress, RestoreError> {
+    restore_shape(key, reader, Shape::Body, opts, sink)
+}
+
+/// Restores the body of `GET /room_keys/keys/{roomId}` (`{"sessions": {…}}`) for
+/// `room_id`, with the same resilience and bounds as [`restore_reader`]: for resuming a
+/// cut download room by room. [`RestoreSink::room_done`] is called once, when the body's
+/// object closes.
+pub fn restore_room_reader<R: Read, S: RestoreSink + ?Sized>(
+    key: &BackupDecryptionKey,
+    room_id: &str,
+    reader: R,
+    opts: &RestoreOptions,
+    sink: &mut S,
+) -> Result<Progress, RestoreError> {
+    restore_shape(key, reader, Shape::Room(Arc::from(room_id)), opts, sink)
+}
+
+fn restore_shape<R: Read, S: RestoreSink + ?Sized>(
+    key: &BackupDecryptionKey,
+    reader: R,
+    shape: Shape,
     opts: &RestoreOptions,
     sink: &mut S,
 ) -> Result<Progress, RestoreError> {
@@ -690,7 +782,7 @@ pub fn restore_reader<R: Read, S: RestoreSink + ?Sized>(
         count: counter.clone(),
         limit: opts.max_body_bytes,
     };
-    let parse = |ctx: &mut dyn ParseTarget| crate::split::split_body(reader, ctx);
+    let parse = |ctx: &mut dyn Events| crate::split::walk(reader, shape, ctx);
     match &pool {
         Some(p) => p.in_place_scope(|s| restore_in_scope(key, parse, counter, opts, sink, s)),
         None => par::in_place_scope(|s| restore_in_scope(key, parse, counter, opts, sink, s)),
@@ -700,13 +792,14 @@ pub fn restore_reader<R: Read, S: RestoreSink + ?Sized>(
 /// Batches decrypting at once while the next is parsed.
 pub const IN_FLIGHT: usize = 2;
 
-/// Where the body's parser puts each entry: a restore's batching context.
-trait ParseTarget: crate::split::EntrySink {}
-impl<T: crate::split::EntrySink + ?Sized> ParseTarget for T {}
+/// A batch is handed to the workers once its entries' text reaches this many bytes,
+/// whatever [`RestoreOptions::batch_size`] says: with entries of up to
+/// [`MAX_ENTRY_BYTES`](crate::MAX_ENTRY_BYTES) the batches in memory stay a few MiB.
+pub const BATCH_BYTES: usize = 4 << 20;
 
 fn restore_in_scope<'scope, S: RestoreSink + ?Sized>(
     key: &'scope BackupDecryptionKey,
-    parse: impl FnOnce(&mut dyn ParseTarget) -> Result<(), serde_json::Error>,
+    parse: impl FnOnce(&mut dyn Events) -> Result<crate::split::Outcome, Fatal>,
     counter: Arc<std::sync::atomic::AtomicU64>,
     opts: &RestoreOptions,
     sink: &mut S,
@@ -716,10 +809,17 @@ fn restore_in_scope<'scope, S: RestoreSink + ?Sized>(
         key,
         scope,
         // Start small so the workers are busy while the parser is still near the start of
-        // the body; the size doubles up to `opts.batch_size`.
-        batch_size: opts.batch_size.clamp(1, 256),
+        // the body; the size doubles up to `opts.batch_size`. With a key probe, the
+        // first batch is the probe.
+        batch_size: if opts.key_probe > 0 {
+            opts.key_probe
+        } else {
+            opts.batch_size.clamp(1, 256)
+        },
         max_batch_size: opts.batch_size.max(1),
         batch: Vec::new(),
+        batch_bytes: 0,
+        batch_entries: 0,
         in_flight: std::collections::VecDeque::new(),
         inline: opts.jobs == Some(1),
         sink,
@@ -729,27 +829,36 @@ fn restore_in_scope<'scope, S: RestoreSink + ?Sized>(
         },
         bytes: counter,
         cancelled: false,
+        probe: (opts.key_probe > 0).then(|| Probe {
+            want: opts.key_probe as u64,
+            held: Vec::new(),
+            tried: 0,
+            restored: 0,
+            mac_failed: 0,
+            mac_passed: 0,
+            wrong_key: false,
+        }),
+        skip_rooms: opts.skip_rooms.clone(),
     };
     let parsed = parse(&mut ctx);
-    if let Err(e) = parsed {
-        // Whatever was decrypted before the document broke off is still delivered.
-        ctx.finish();
-        if ctx.cancelled {
-            return Err(RestoreError::Cancelled);
-        }
-        if let Some(limit) = too_large(&e) {
-            return Err(RestoreError::TooLarge(limit));
-        }
-        return Err(if e.is_io() {
-            RestoreError::Io(io::Error::other(e.to_string()))
-        } else {
-            RestoreError::Body(e)
-        });
-    }
     ctx.finish();
+    if ctx.probe.as_ref().is_some_and(|p| p.wrong_key) {
+        let tried = ctx.probe.as_ref().map_or(0, |p| p.tried);
+        return Err(RestoreError::WrongKey { tried });
+    }
     if ctx.cancelled {
         return Err(RestoreError::Cancelled);
     }
+    let outcome = match parsed {
+        Ok(o) => o,
+        Err(Fatal::Stopped) => return Err(RestoreError::Cancelled),
+        Err(Fatal::TooLarge(limit)) => return Err(RestoreError::TooLarge(limit)),
+        Err(Fatal::Body(msg)) => {
+            return Err(RestoreError::Body(serde::de::Error::custom(msg)));
+        }
+    };
+    ctx.progress.truncated_at = outcome.cut_at;
+    ctx.progress.damaged = outcome.damaged;
     Ok(ctx.progress)
 }
 
@@ -773,42 +882,10 @@ fn pool(_: &RestoreOptions) -> Result<Option<par::ThreadPool>, RestoreError> {
     Ok(None)
 }
 
-const TOO_LARGE: &str = "megolm-backup: body exceeds limit";
-
-fn too_large(e: &serde_json::Error) -> Option<u64> {
-    let msg = e.to_string();
-    let rest = msg.split(TOO_LARGE).nth(1)?;
-    rest.trim_start_matches(' ')
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
-struct CountingReader<R> {
-    inner: R,
-    count: Arc<std::sync::atomic::AtomicU64>,
-    limit: u64,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let total = self
-            .count
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed)
-            + n as u64;
-        if total > self.limit {
-            return Err(io::Error::other(format!("{TOO_LARGE} {}", self.limit)));
-        }
-        Ok(n)
-    }
-}
-
 /// The fields of a `KeyBackupData` a restore needs; the rest is ignored so that entries
 /// from lenient servers still restore.
 #[derive(Deserialize)]
-struct Entry<'a> {
+pub(crate) struct EntryShape<'a> {
     #[serde(borrow)]
     session_data: SessionDataRef<'a>,
 }
@@ -824,14 +901,47 @@ struct SessionDataRef<'a> {
     mac: Cow<'a, str>,
 }
 
-type BatchResult = Vec<Result<RestoredSession, RestoreFailure>>;
+/// One item of a batch, in body order.
+enum Item {
+    /// An entry to decrypt: room, session id, its JSON text.
+    Entry(Arc<str>, String, Box<[u8]>),
+    /// A record the walk made (a room, damage, the cut).
+    Failed(RestoreFailure),
+    /// A room's object closed.
+    RoomDone(Arc<str>),
+}
+
+/// One result of a batch, in body order.
+enum Delivered {
+    Restored(RestoredSession),
+    /// A failure, and whether it is an entry's (decrypted or tried).
+    Failed(RestoreFailure, bool),
+    RoomDone(Arc<str>),
+}
+
+type BatchResult = Vec<Delivered>;
+
+/// The key probe's state ([`RestoreOptions::with_key_probe`]).
+struct Probe {
+    want: u64,
+    /// Results held back until the probe decides.
+    held: Vec<Delivered>,
+    tried: u64,
+    restored: u64,
+    mac_failed: u64,
+    mac_passed: u64,
+    wrong_key: bool,
+}
 
 struct Ctx<'k, 's, 'c, S: ?Sized> {
     key: &'k BackupDecryptionKey,
     scope: &'c par::Scope<'k>,
     batch_size: usize,
     max_batch_size: usize,
-    batch: Vec<(Arc<str>, String, Box<RawValue>)>,
+    batch: Vec<Item>,
+    batch_bytes: usize,
+    /// Entries in `batch` (items that are not entries do not count).
+    batch_entries: usize,
     in_flight: std::collections::VecDeque<std::sync::mpsc::Receiver<BatchResult>>,
     inline: bool,
     sink: &'s mut S,
@@ -839,24 +949,49 @@ struct Ctx<'k, 's, 'c, S: ?Sized> {
     bytes: Arc<std::sync::atomic::AtomicU64>,
     /// The sink asked to stop: no more entries are taken.
     cancelled: bool,
+    probe: Option<Probe>,
+    skip_rooms: Option<RoomFilter>,
 }
 
-impl<S: RestoreSink + ?Sized> crate::split::EntrySink for Ctx<'_, '_, '_, S> {
-    fn entry(&mut self, room: Arc<str>, session_id: String, raw: Box<RawValue>) -> bool {
-        self.push(room, session_id, raw);
-        !self.cancelled
-    }
-}
-
-impl<S: RestoreSink + ?Sized> Ctx<'_, '_, '_, S> {
-    fn push(&mut self, room: Arc<str>, session: String, raw: Box<RawValue>) {
-        self.batch.push((room, session, raw));
-        if self.batch.len() >= self.batch_size {
+impl<S: RestoreSink + ?Sized> Events for Ctx<'_, '_, '_, S> {
+    fn entry(&mut self, room: &Arc<str>, session_id: String, raw: &[u8]) {
+        self.batch_bytes += raw.len();
+        self.batch_entries += 1;
+        self.batch
+            .push(Item::Entry(room.clone(), session_id, raw.into()));
+        if self
+            .probe
+            .as_ref()
+            .is_some_and(|p| p.tried == 0 && !p.wrong_key)
+            && self.batch_entries >= self.batch_size
+        {
+            // The probe: decrypt the first entries and decide before reading on.
+            self.submit();
+            while !self.in_flight.is_empty() {
+                self.deliver_oldest();
+            }
+            self.decide_probe();
+            self.batch_size = self.max_batch_size.clamp(1, 256);
+        } else if self.batch_entries >= self.batch_size || self.batch_bytes >= BATCH_BYTES {
             self.submit();
             self.batch_size = (self.batch_size * 2).min(self.max_batch_size);
         }
     }
+    fn failure(&mut self, failure: RestoreFailure) {
+        self.batch.push(Item::Failed(failure));
+    }
+    fn room_done(&mut self, room: &Arc<str>) {
+        self.batch.push(Item::RoomDone(room.clone()));
+    }
+    fn stop(&self) -> bool {
+        self.cancelled || self.probe.as_ref().is_some_and(|p| p.wrong_key)
+    }
+    fn skip_room(&self, room: &str) -> bool {
+        self.skip_rooms.as_ref().is_some_and(|f| (f.0)(room))
+    }
+}
 
+impl<S: RestoreSink + ?Sized> Ctx<'_, '_, '_, S> {
     /// Hands the current batch to the pool; delivers the oldest batch first when
     /// [`IN_FLIGHT`] are already running.
     fn submit(&mut self) {
@@ -867,12 +1002,14 @@ impl<S: RestoreSink + ?Sized> Ctx<'_, '_, '_, S> {
             self.deliver_oldest();
         }
         let batch = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        self.batch_entries = 0;
         let key = self.key;
         if self.inline {
             // One job means one thread: no pool, no pipelining.
             let mut results = BatchResult::with_capacity(batch.len());
             for chunk in batch.chunks(GROUP) {
-                restore_raw_group(key, chunk, &mut results);
+                restore_items(key, chunk, &mut results);
             }
             self.deliver(results);
             return;
@@ -883,7 +1020,7 @@ impl<S: RestoreSink + ?Sized> Ctx<'_, '_, '_, S> {
                 .par_chunks(GROUP)
                 .flat_map_iter(|chunk| {
                     let mut out = Vec::with_capacity(chunk.len());
-                    restore_raw_group(key, chunk, &mut out);
+                    restore_items(key, chunk, &mut out);
                     out
                 })
                 .collect();
@@ -903,14 +1040,51 @@ impl<S: RestoreSink + ?Sized> Ctx<'_, '_, '_, S> {
     }
 
     fn deliver(&mut self, results: BatchResult) {
+        if let Some(p) = self
+            .probe
+            .as_mut()
+            .filter(|p| p.tried < p.want && !p.wrong_key)
+        {
+            // Held back until the probe decides.
+            for r in &results {
+                match r {
+                    Delivered::Restored(_) => {
+                        p.tried += 1;
+                        p.restored += 1;
+                    }
+                    Delivered::Failed(f, true) => {
+                        p.tried += 1;
+                        match f.error {
+                            RestoreErrorClass::Mac => p.mac_failed += 1,
+                            RestoreErrorClass::Padding
+                            | RestoreErrorClass::Json
+                            | RestoreErrorClass::Algorithm
+                            | RestoreErrorClass::SessionId => p.mac_passed += 1,
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            p.held.extend(results);
+            return;
+        }
+        self.hand_over(results);
+    }
+
+    fn hand_over(&mut self, results: Vec<Delivered>) {
         for r in results {
-            self.progress.done += 1;
             match r {
-                Ok(s) => self.sink.restored(s),
-                Err(f) => {
+                Delivered::Restored(s) => {
+                    self.progress.done += 1;
+                    self.sink.restored(s);
+                }
+                Delivered::Failed(f, _) => {
+                    self.progress.done += 1;
                     self.progress.failed += 1;
                     self.sink.failed(f);
                 }
+                Delivered::RoomDone(room) => self.sink.room_done(&room),
             }
         }
         self.progress.bytes_read = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
@@ -918,160 +1092,174 @@ impl<S: RestoreSink + ?Sized> Ctx<'_, '_, '_, S> {
         self.cancelled = self.cancelled || self.sink.cancelled();
     }
 
+    /// Decides the key probe on what it holds: the wrong key when nothing restored, at
+    /// least one entry reached the MAC check and every one that did failed it. Otherwise
+    /// the held results are delivered in order.
+    fn decide_probe(&mut self) {
+        let Some(p) = self.probe.as_mut() else {
+            return;
+        };
+        if p.wrong_key {
+            return;
+        }
+        if p.restored == 0 && p.mac_failed > 0 && p.mac_passed == 0 {
+            p.wrong_key = true;
+            p.held.clear();
+            return;
+        }
+        let held = std::mem::take(&mut p.held);
+        // Decided: later results go straight to the sink.
+        p.want = 0;
+        if !held.is_empty() {
+            self.hand_over(held);
+        }
+    }
+
     fn finish(&mut self) {
+        if self.probe.as_ref().is_some_and(|p| p.wrong_key) {
+            // Nothing more is decrypted or delivered.
+            self.batch.clear();
+            while let Some(rx) = self.in_flight.pop_front() {
+                let _ = rx.recv();
+            }
+            return;
+        }
         self.submit();
         while !self.in_flight.is_empty() {
             self.deliver_oldest();
+        }
+        if self.probe.as_ref().is_some_and(|p| p.want > 0) {
+            self.decide_probe();
         }
         self.progress.bytes_read = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
     }
 }
 
-/// Restores a group of raw entries (each parsed as a `KeyBackupData` first).
-fn restore_raw_group(
-    key: &BackupDecryptionKey,
-    chunk: &[(Arc<str>, String, Box<RawValue>)],
-    out: &mut BatchResult,
-) {
+/// Restores a group of items: entries are parsed as a `KeyBackupData` and decrypted
+/// together; the walk's records and room ends pass through in order.
+fn restore_items(key: &BackupDecryptionKey, chunk: &[Item], out: &mut BatchResult) {
     // The parsed entries borrow from the raw text; keep them alive for the group.
-    let parsed: Vec<Result<Entry<'_>, serde_json::Error>> = chunk
+    let parsed: Vec<Option<Result<EntryShape<'_>, String>>> = chunk
         .iter()
-        .map(|(_, _, raw)| serde_json::from_str::<Entry>(raw.get()))
+        .map(|item| match item {
+            Item::Entry(_, _, raw) => Some(match std::str::from_utf8(raw) {
+                Ok(text) => serde_json::from_str::<EntryShape>(text).map_err(|e| e.to_string()),
+                Err(_) => Err("it is not UTF-8 text".into()),
+            }),
+            _ => None,
+        })
         .collect();
-    let group = chunk
+    let group: Vec<Pending<'_>> = chunk
         .iter()
         .zip(&parsed)
-        .map(|((room, sid, _), entry)| match entry {
-            Ok(e) => {
+        .filter_map(|(item, entry)| match (item, entry) {
+            (Item::Entry(room, sid, _), Some(Ok(e))) => {
                 let d = &e.session_data;
-                Pending::new(room, sid, (&d.ephemeral, &d.ciphertext, &d.mac))
+                Some(Pending::new(
+                    room,
+                    sid,
+                    (&d.ephemeral, &d.ciphertext, &d.mac),
+                ))
             }
-            Err(e) => Pending {
+            (Item::Entry(room, sid, _), Some(Err(e))) => Some(Pending {
                 room_id: room,
                 session_id: sid,
                 decoded: Err((
                     RestoreErrorClass::Malformed,
                     format!("the backup entry is not a KeyBackupData object: {e}"),
                 )),
-            },
+            }),
+            _ => None,
         })
         .collect();
-    finish_group(key, group, out);
+    let mut results = Vec::with_capacity(group.len());
+    finish_group(key, group, &mut results);
+    let mut results = results.into_iter();
+    for item in chunk {
+        out.push(match item {
+            Item::Entry(..) => match results.next() {
+                Some(Ok(s)) => Delivered::Restored(s),
+                Some(Err(f)) => Delivered::Failed(f, true),
+                None => continue,
+            },
+            Item::Failed(f) => Delivered::Failed(f.clone(), false),
+            Item::RoomDone(r) => Delivered::RoomDone(r.clone()),
+        });
+    }
 }
 
-/// Each level of the body is a map whose visitor is the seed itself.
-macro_rules! map_seed {
-    ($($seed:ident),*) => {$(
-        impl<'de> DeserializeSeed<'de> for $seed<'_> {
-            type Value = ();
-            fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-                d.deserialize_map(self)
+/// What [`check_body`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BodyCheck {
+    /// Rooms whose object was opened.
+    pub rooms: u64,
+    /// Entries found.
+    pub entries: u64,
+    /// Entries found that are not `KeyBackupData` objects.
+    pub malformed: u64,
+    /// Bytes of the body read.
+    pub bytes: u64,
+    /// The body closed: it is complete.
+    pub complete: bool,
+    /// Where the body ends before it is complete, when it does.
+    pub truncated_at: Option<u64>,
+    /// Damaged stretches stepped over.
+    pub damaged: u64,
+    /// Every record of damage, of a bad room or id, and of the cut: at most
+    /// [`BodyCheck::SAMPLE`] are kept, `problems` counts them all.
+    pub sample: Vec<RestoreFailure>,
+    /// How many records there were.
+    pub problems: u64,
+}
+
+impl BodyCheck {
+    /// At most this many records are kept in [`BodyCheck::sample`].
+    pub const SAMPLE: usize = 16;
+}
+
+/// Walks a `GET /room_keys/keys` body with the same grammar and bounds as
+/// [`restore_reader`], without a key and without decrypting: what a download saved is
+/// complete (and where it was cut), how many rooms and entries it holds, and what is
+/// damaged. Reads at most `max_bytes` ([`RestoreError::TooLarge`] past that).
+pub fn check_body<R: Read>(reader: R, max_bytes: u64) -> Result<BodyCheck, RestoreError> {
+    struct Checker(BodyCheck);
+    impl Events for Checker {
+        fn entry(&mut self, _: &Arc<str>, _: String, raw: &[u8]) {
+            if serde_json::from_slice::<EntryShape<'_>>(raw).is_err() {
+                self.0.malformed += 1;
             }
         }
-    )*};
-}
-
-map_seed!(BodySeed, RoomsSeed, RoomSeed, SessionsSeed);
-
-struct BodySeed<'c> {
-    ctx: &'c mut dyn ParseTarget,
-}
-
-impl<'de> Visitor<'de> for BodySeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(r#"a GET /room_keys/keys body {"rooms": {…}}"#)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut rooms = false;
-        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
-            if k == "rooms" && !rooms {
-                rooms = true;
-                map.next_value_seed(RoomsSeed {
-                    ctx: &mut *self.ctx,
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
+        fn failure(&mut self, failure: RestoreFailure) {
+            self.0.problems += 1;
+            if self.0.sample.len() < BodyCheck::SAMPLE {
+                self.0.sample.push(failure);
             }
         }
-        if !rooms {
-            // A version-info file passed by mistake must not "restore" nothing silently.
-            return Err(serde::de::Error::custom(
-                "it has no \"rooms\" field, so it is not a GET /room_keys/keys body (is it the backup version info?)",
-            ));
+        fn room_done(&mut self, _: &Arc<str>) {}
+        fn stop(&self) -> bool {
+            false
         }
-        Ok(())
     }
-}
-
-struct RoomsSeed<'c> {
-    ctx: &'c mut dyn ParseTarget,
-}
-
-impl<'de> Visitor<'de> for RoomsSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object of rooms by room id")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(room) = map.next_key::<String>()? {
-            map.next_value_seed(RoomSeed {
-                ctx: &mut *self.ctx,
-                room: Arc::from(room),
-                sessions: false,
-            })?;
-        }
-        Ok(())
-    }
-}
-
-struct RoomSeed<'c> {
-    ctx: &'c mut dyn ParseTarget,
-    room: Arc<str>,
-    sessions: bool,
-}
-
-impl<'de> Visitor<'de> for RoomSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, r#"room {} as {{"sessions": {{…}}}}"#, self.room)
-    }
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
-        while let Some(k) = map.next_key::<Cow<'de, str>>()? {
-            if k == "sessions" && !self.sessions {
-                self.sessions = true;
-                map.next_value_seed(SessionsSeed {
-                    ctx: &mut *self.ctx,
-                    room: self.room.clone(),
-                })?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-}
-
-struct SessionsSeed<'c> {
-    ctx: &'c mut dyn ParseTarget,
-    room: Arc<str>,
-}
-
-impl<'de> Visitor<'de> for SessionsSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "the sessions of room {} by session id", self.room)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(sid) = map.next_key::<String>()? {
-            let raw: Box<RawValue> = map.next_value()?;
-            if !self.ctx.entry(self.room.clone(), sid, raw) {
-                // Stop reading: the caller asked to (the error becomes `Cancelled`).
-                return Err(serde::de::Error::custom("cancelled"));
-            }
-        }
-        Ok(())
-    }
+    let reader = CountingReader {
+        inner: reader,
+        count: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        limit: max_bytes,
+    };
+    let mut checker = Checker(BodyCheck::default());
+    let outcome = crate::split::walk(reader, Shape::Body, &mut checker).map_err(|e| match e {
+        Fatal::TooLarge(l) => RestoreError::TooLarge(l),
+        Fatal::Body(msg) => RestoreError::Body(serde::de::Error::custom(msg)),
+        Fatal::Stopped => RestoreError::Cancelled,
+    })?;
+    let mut check = checker.0;
+    check.rooms = outcome.rooms;
+    check.entries = outcome.entries;
+    check.bytes = outcome.bytes;
+    check.complete = outcome.complete;
+    check.truncated_at = outcome.cut_at;
+    check.damaged = outcome.damaged;
+    Ok(check)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 mod client;
 mod download;
 mod error;
+mod restore;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
@@ -17,3 +18,4 @@ pub use client::{
 };
 pub use download::{BodyProblem, DownloadError, KeysDownload, SavedBody, save_keys_body};
 pub use error::{ClientError, TokenProblem};
+pub use restore::{BackupDownloads, MAX_RESUMPTIONS};

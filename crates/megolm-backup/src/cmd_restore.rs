@@ -88,9 +88,23 @@ struct Source {
     /// Was the key checked against the backup version's public key?
     version_known: bool,
     /// The body.
-    body: Box<dyn Read>,
+    body: Body,
     /// How much of it there is.
     amount: Amount,
+}
+
+/// Where the body comes from.
+enum Body {
+    /// A file or stdin.
+    Reader(Box<dyn Read>),
+    /// The homeserver: downloaded while it is restored, and fetched again where a
+    /// download breaks off (`homeserver::BackupDownloads`). The session keeps a login
+    /// made for this command until the restore ends.
+    #[cfg(feature = "homeserver")]
+    Server {
+        session: Box<crate::server::Session>,
+        version: String,
+    },
 }
 
 /// What a restore's progress is measured against: bytes of a file, or sessions of a
@@ -111,7 +125,6 @@ const FAILURE_SAMPLE: usize = 5;
 
 /// How many entries are tried first, when the key could not be checked against the
 /// backup version, to tell a wrong key at once.
-#[allow(dead_code)]
 const KEY_PROBE_ENTRIES: usize = 32;
 
 /// Every file the restore reads or writes, checked before any work (see `outputs`).
@@ -175,14 +188,19 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
                 (info, found.key)
             }
         };
-        let version = info.version.clone().unwrap_or_default();
-        let reader = client.room_keys_reader(&version).map_err(Fatal::new)?;
+        let version = info
+            .version
+            .clone()
+            .ok_or_else(|| Fatal::new("the server's backup version has no id"))?;
         let amount = info.count.map_or(Amount::Bytes(None), Amount::Sessions);
         return Ok(Source {
             described: found.describe(),
             key: found.backup_key,
             version_known: true,
-            body: Box::new(reader),
+            body: Body::Server {
+                session: Box::new(client),
+                version,
+            },
             amount,
         });
     }
@@ -212,7 +230,7 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
         described: found.describe(),
         key: found.backup_key,
         version_known: info.is_some(),
-        body,
+        body: Body::Reader(body),
         amount: Amount::Bytes(total),
     })
 }
@@ -382,7 +400,6 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
         bar: progress_bar(source.amount),
         error: None,
     };
-    #[allow(unused_mut)]
     let mut opts = RestoreOptions::default()
         .with_jobs(args.jobs)
         .with_max_body_bytes(args.max_body_bytes)
@@ -391,12 +408,22 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
             Amount::Bytes(_) => None,
         });
     if !source.version_known {
-        // KEY PROBE: once backup-cipher has `RestoreOptions::with_key_probe`, enable it on
-        // the next line, and uncomment the `WrongKey` arm in `restore_failed`:
-        // opts = opts.with_key_probe(KEY_PROBE_ENTRIES);
+        // The key could not be checked against the backup's public key: try the first
+        // entries before the rest, so a wrong key is said at once.
+        opts = opts.with_key_probe(KEY_PROBE_ENTRIES);
     }
     let started = Instant::now();
-    let result = restore_reader(&source.key, source.body, &opts, &mut sink);
+    let result = match source.body {
+        Body::Reader(body) => restore_reader(&source.key, body, &opts, &mut sink),
+        #[cfg(feature = "homeserver")]
+        Body::Server { session, version } => {
+            let bar = sink.bar.clone();
+            homeserver::BackupDownloads::start(&session, &version)
+                .map_err(crate::server::fail)?
+                .on_resume(|n| say_resuming(bar.as_ref(), n))
+                .restore(&source.key, &opts, &mut sink)
+        }
+    };
     let elapsed = started.elapsed();
     if let Some(bar) = &sink.bar {
         bar.finish_and_clear();
@@ -464,12 +491,24 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
 }
 
 /// The error that stopped a restore, for the user.
-#[allow(clippy::match_single_binding)] // Until the KEY PROBE arm below is enabled.
-fn restore_failed(e: backup_cipher::RestoreError, _described: &str) -> Fatal {
+fn restore_failed(e: backup_cipher::RestoreError, described: &str) -> Fatal {
     match e {
-        // KEY PROBE: with `with_key_probe` enabled above, uncomment:
-        // backup_cipher::RestoreError::WrongKey { tried } => wrong_key(tried, _described),
+        backup_cipher::RestoreError::WrongKey { tried } => wrong_key(tried, described),
         e => Fatal::new(e),
+    }
+}
+
+/// A download broke off and is fetched again: say so (above the progress bar).
+#[cfg(feature = "homeserver")]
+fn say_resuming(bar: Option<&indicatif::ProgressBar>, n: &backup_cipher::ResumeNotice) {
+    let line = format!(
+        "the download broke off after {} bytes ({}); fetching {} (resumption {} of {}, {} \
+         rooms done)",
+        n.cut_at, n.reason, n.fetching, n.attempt, n.max_attempts, n.rooms_done
+    );
+    match bar {
+        Some(bar) => bar.println(line),
+        None => eprintln!("{line}"),
     }
 }
 
