@@ -901,6 +901,9 @@ struct SessionDataRef<'a> {
     mac: Cow<'a, str>,
 }
 
+/// The longest message of a failure record made from another error's text.
+const MESSAGE_MAX: usize = 300;
+
 /// One item of a batch, in body order.
 enum Item {
     /// An entry to decrypt: room, session id, its JSON text.
@@ -1161,14 +1164,16 @@ fn restore_items(key: &BackupDecryptionKey, chunk: &[Item], out: &mut BatchResul
                     (&d.ephemeral, &d.ciphertext, &d.mac),
                 ))
             }
-            (Item::Entry(room, sid, _), Some(Err(e))) => Some(Pending {
-                room_id: room,
-                session_id: sid,
-                decoded: Err((
-                    RestoreErrorClass::Malformed,
-                    format!("the backup entry is not a KeyBackupData object: {e}"),
-                )),
-            }),
+            (Item::Entry(room, sid, _), Some(Err(e))) => {
+                // serde_json quotes what it refused: keep the message short.
+                let mut message = format!("the backup entry is not a KeyBackupData object: {e}");
+                crate::split::truncate_text(&mut message, MESSAGE_MAX);
+                Some(Pending {
+                    room_id: room,
+                    session_id: sid,
+                    decoded: Err((RestoreErrorClass::Malformed, message)),
+                })
+            }
             _ => None,
         })
         .collect();

@@ -997,6 +997,21 @@ impl<R: Read> Walker<'_, R> {
                 return Err(Stop::Damage("an entry's text runs into the next entry"));
             }
             Ok(_) => {}
+            Err(Stop::Eof) => {
+                // The input ends inside the entry: a cut, unless a whole room or entry
+                // follows its start (damage made its text run on, e.g. a lost quote in
+                // its "session_data").
+                let ctx = (!skip).then(|| room.clone());
+                let from = self.sc.idx(start.max(self.sc.base));
+                let in_progress = self.entry_in_progress.take();
+                let why = "an entry's text runs to the end of the body";
+                return if self.resync_inner(from, why, ctx, None, true)? {
+                    self.entry_in_progress = in_progress;
+                    Err(Stop::Eof)
+                } else {
+                    Ok(())
+                };
+            }
             Err(Stop::Cap) => {
                 // Too long to be one entry: a record, then resynchronise after its start.
                 let msg = format!(
@@ -1038,6 +1053,19 @@ impl<R: Read> Walker<'_, R> {
         why: &str,
         room: Option<Arc<str>>,
         entry: Option<(&Arc<str>, &str)>,
+    ) -> Result<bool, Fatal> {
+        self.resync_inner(from, why, room, entry, false)
+    }
+
+    /// [`resync_with`](Self::resync_with); with `cut_if_nothing`, finding nothing before
+    /// the end of the input is a plain cut (no record here: the caller's cut makes one).
+    fn resync_inner(
+        &mut self,
+        from: usize,
+        why: &str,
+        room: Option<Arc<str>>,
+        entry: Option<(&Arc<str>, &str)>,
+        cut_if_nothing: bool,
     ) -> Result<bool, Fatal> {
         let from = from.min(self.sc.buf.len());
         let start_abs = self.sc.abs(from);
@@ -1088,6 +1116,9 @@ impl<R: Read> Walker<'_, R> {
                 _ => self.sc.pos = q + 1,
             }
         };
+        if found.is_none() && cut_if_nothing {
+            return Ok(true);
+        }
         let end_abs = match &found {
             Some(_) => self.sc.abs(self.sc.pos),
             None => self.sc.base + self.sc.buf.len() as u64,

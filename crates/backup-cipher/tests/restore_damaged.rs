@@ -709,3 +709,26 @@ fn damage_anywhere_costs_at_most_one_room_and_never_misfiles() {
     }
     assert!(checked > 1000, "{checked}");
 }
+
+/// Failure messages stay short whatever the entry held (serde_json quotes what it
+/// refuses), and an unknown member holding an entry-like object costs nothing.
+#[test]
+fn messages_are_bounded_and_odd_members_cost_nothing() {
+    let (_, text, _) = body(20, 16);
+    let all = restore(text.as_bytes()).1.by_id();
+    let long = "z".repeat(100_000);
+    let odd = text.replacen(
+        "{\"rooms\":{",
+        &format!(
+            "{{\"x\":{{\"session_data\":1}},\"rooms\":{{\"!odd:x\":{{\"sessions\":{{\"s\":{{\"session_data\":\"{long}\"}}}}}},"
+        ),
+        1,
+    );
+    let got = check_costs(odd.as_bytes(), &all, &[], 1, "odd");
+    assert_eq!(got.failed[0].error, RestoreErrorClass::Malformed);
+    assert!(
+        got.failed[0].message.len() < 600,
+        "{}",
+        got.failed[0].message.len()
+    );
+}
