@@ -411,6 +411,7 @@ impl<R: Read> Scanner<R> {
         let first = self.peek_token()?;
         let mut stack: Vec<u8> = Vec::new();
         let mut sessions = false;
+        let mut entries = 0u32;
         loop {
             let b = match self.peek() {
                 Ok(b) => b,
@@ -421,7 +422,16 @@ impl<R: Read> Scanner<R> {
             };
             match b {
                 b'"' => {
-                    if guard != Guard::None && !stack.is_empty() {
+                    if guard == Guard::OneEntry {
+                        if !stack.is_empty() && self.looking_at(b"\"session_data\"")? {
+                            entries += 1;
+                            if entries > 1 {
+                                return Err(Stop::Damage(
+                                    "an entry's text runs into the next entry",
+                                ));
+                            }
+                        }
+                    } else if guard != Guard::None && !stack.is_empty() {
                         if (sessions || guard == Guard::Entries)
                             && self.looking_at(b"\"session_data\"")?
                         {
@@ -474,6 +484,8 @@ enum Guard {
     RoomShape,
     /// Any `"session_data"` member (for a room's members other than `"sessions"`).
     Entries,
+    /// One entry: a second `"session_data"` means its text ran into the next entry.
+    OneEntry,
 }
 
 /// How a key read out.
@@ -1013,7 +1025,36 @@ impl<R: Read> Walker<'_, R> {
                 };
             }
             Err(Stop::Cap) => {
-                // Too long to be one entry: a record, then resynchronise after its start.
+                // Too long to be one entry. Its structure may still be whole (a huge
+                // field): step over it again from its value without holding it, as one
+                // entry, and record it.
+                self.sc.pos = self.sc.idx(value);
+                self.sc.end();
+                match self.sc.scan_value(Guard::OneEntry) {
+                    Ok(()) => {
+                        self.entry_in_progress = None;
+                        if let Some(session) = session.as_deref()
+                            && !skip
+                        {
+                            self.failure(
+                                &room,
+                                session,
+                                RestoreErrorClass::Malformed,
+                                format!(
+                                    "the entry is longer than {MAX_ENTRY_BYTES} bytes (the cap \
+                                     on one entry): it was stepped over"
+                                ),
+                            );
+                        }
+                        self.state = State::Value;
+                        return Ok(());
+                    }
+                    // The input ends inside it: a cut, recorded by the caller.
+                    Err(Stop::Eof) => return Err(Stop::Eof),
+                    Err(Stop::Fatal(f)) => return Err(Stop::Fatal(f)),
+                    // Damage inside it: resynchronise from here.
+                    Err(_) => {}
+                }
                 let msg = format!(
                     "the entry is longer than {MAX_ENTRY_BYTES} bytes (the cap on one entry)"
                 );
