@@ -216,6 +216,7 @@ pub(crate) fn walk<R: Read>(
         entry_in_progress: None,
         member_start: 0,
         resume_at_start: false,
+        ended_whole: false,
     };
     let result = w.run(shape);
     w.out.bytes = w.sc.base + w.sc.buf.len() as u64;
@@ -523,6 +524,9 @@ struct Walker<'e, R> {
     member_start: u64,
     /// Damage in the member resumes from its start (else from where it was found).
     resume_at_start: bool,
+    /// A resynchronisation ran to the end of the input, which ended as a whole body
+    /// does (closing braces): the body is complete, not cut.
+    ended_whole: bool,
 }
 
 impl<R: Read> Walker<'_, R> {
@@ -558,6 +562,7 @@ impl<R: Read> Walker<'_, R> {
                 match self.step() {
                     Ok(()) => {}
                     Err(Stop::Fatal(f)) => return Err(f),
+                    Err(Stop::Eof) if self.ended_whole => self.stack.clear(),
                     Err(Stop::Eof) => {
                         self.cut();
                         return Ok(());
@@ -568,8 +573,12 @@ impl<R: Read> Walker<'_, R> {
                         let why = "a byte where a ',' or '}' belongs";
                         let room = self.sessions_room();
                         if self.resync(at, why, room)? {
-                            self.cut();
-                            return Ok(());
+                            if self.ended_whole {
+                                self.stack.clear();
+                            } else {
+                                self.cut();
+                                return Ok(());
+                            }
                         }
                     }
                 }
@@ -1074,12 +1083,28 @@ impl<R: Read> Walker<'_, R> {
         self.entry_in_progress = None;
         let mut boundary = false;
         let mut given_up = 0u64;
+        // What follows the last quote seen: only closing braces (and whitespace), and
+        // how many. At the end of the input, more of them than the levels open means the
+        // body ended as a whole body does: the damage ran to its end, it was not cut.
+        let mut closers = 0usize;
+        let mut only_closers = true;
         let found = loop {
             // The next quote.
             let q = loop {
                 match self.sc.buf[self.sc.pos..].iter().position(|&b| b == b'"') {
-                    Some(i) => break Some(self.sc.pos + i),
+                    Some(i) => {
+                        closers = 0;
+                        only_closers = true;
+                        break Some(self.sc.pos + i);
+                    }
                     None => {
+                        for &b in &self.sc.buf[self.sc.pos..] {
+                            match b {
+                                b'}' => closers += 1,
+                                b' ' | b'\t' | b'\n' | b'\r' => {}
+                                _ => only_closers = false,
+                            }
+                        }
                         self.sc.pos = self.sc.buf.len();
                         match self.sc.fill() {
                             Ok(true) => {}
@@ -1116,8 +1141,11 @@ impl<R: Read> Walker<'_, R> {
                 _ => self.sc.pos = q + 1,
             }
         };
-        if found.is_none() && cut_if_nothing {
-            return Ok(true);
+        if found.is_none() {
+            self.ended_whole = only_closers && closers > self.stack.len();
+            if cut_if_nothing && !self.ended_whole {
+                return Ok(true);
+            }
         }
         let end_abs = match &found {
             Some(_) => self.sc.abs(self.sc.pos),
@@ -1127,6 +1155,9 @@ impl<R: Read> Walker<'_, R> {
         let resumed = match &found {
             Some(Candidate::Room(r)) => format!("resumed at room {r}"),
             Some(Candidate::Entry(sid, _)) => format!("resumed at session {sid}"),
+            None if self.ended_whole => {
+                "nothing recognisable followed before the body's end".into()
+            }
             None => "nothing recognisable followed".into(),
         };
         let lost = if given_up > 0 {
