@@ -20,22 +20,30 @@
 //!
 //! # What each kind of damage costs
 //!
-//! - The body is not an object, `"rooms"` is not an object, there is no `"rooms"`, or
-//!   something follows the body's closing brace: the whole body is refused (there is
-//!   nothing to keep, or it is not a backup body). Nesting deeper than [`MAX_DEPTH`]
-//!   anywhere is refused too: no backup nests that deep, so it is hostile, not damage.
+//! - The body is empty or not an object, `"rooms"` is not an object, or there is no
+//!   `"rooms"` (then something after the closing brace is refused too): the whole body
+//!   is refused (there is nothing to keep, or it is not a backup body). Nesting deeper
+//!   than [`MAX_DEPTH`] anywhere is refused too: no backup nests that deep, so it is
+//!   hostile, not damage.
 //! - The body ends early, or its reader fails: every complete entry before the cut is
-//!   kept, and the cut becomes one `truncated` record naming the room in progress.
+//!   kept, and the cut becomes one `truncated` record naming the room (and the entry) in
+//!   progress. Input that ends inside an entry is a cut only if no whole room or entry
+//!   follows the entry's start (else the entry's text ran on through damage); a
+//!   resynchronisation that reaches the end of input which ends as a body does (more
+//!   closing braces after the last quote than levels open) found damage in a complete
+//!   body, not a cut. A reader that fails after the closing brace lost nothing.
 //! - An entry whose extent is found but which is not a `KeyBackupData`: one `malformed`
 //!   record for that entry.
 //! - A room whose value, or whose `"sessions"`, is not an object; a room or session id
 //!   longer than [`MAX_ID_BYTES`]; an entry longer than [`MAX_ENTRY_BYTES`]: one
 //!   `malformed` record for that room or entry, which is stepped over.
 //! - Structural damage that loses the walker's place (a missing quote or brace, a byte
-//!   where a `,` or `:` belongs, an unknown member shaped like a room — a
-//!   `"sessions"` and then a `"session_data"` inside —, an entry
-//!   extent that spans two `"session_data"` members): one `damaged` record naming the
-//!   bytes skipped, after *resynchronisation*.
+//!   where a `,` or `:` belongs, a body member shaped like a room — a `"sessions"` and
+//!   then a `"session_data"` inside —, a room member other than `"sessions"` holding a
+//!   `"session_data"`, an entry extent that spans two `"session_data"` members, bytes
+//!   after a backup body's closing brace): one `damaged` record naming the bytes
+//!   skipped, after *resynchronisation*. (A lost or added brace makes rooms and entries
+//!   look like members of the level above; these are the shapes it leaves.)
 //!
 //! # Resynchronisation
 //!
@@ -45,9 +53,9 @@
 //!   goes on inside that room's sessions; or
 //! - an entry start `"SESSION" : {…}` whose object is found whole within
 //!   [`MAX_ENTRY_BYTES`], holds exactly one `"session_data"` and reads as a
-//!   `KeyBackupData`: it is filed under the room whose sessions were being read when the
-//!   damage was found — but only if the damage was found inside a room's sessions, and
-//!   only if the bytes skipped do not contain the text `sessions`.
+//!   `KeyBackupData`: it is filed under the room whose object or sessions were being
+//!   read when the damage was found — but only if the damage was found inside a room,
+//!   and only if the bytes skipped do not contain the text `"sessions`.
 //!
 //! The rule is conservative on purpose: a room boundary always carries the word
 //! `sessions` (`}}, "ROOM": {"sessions": {`), so a skipped stretch without it cannot have
@@ -56,7 +64,10 @@
 //! record) until the next recognisable room start, rather than filed under a room they
 //! may not belong to. Entries found after a resynchronisation go through every check as
 //! usual (MAC, padding, session id). Each candidate looked at costs at most
-//! [`MAX_ENTRY_BYTES`] of look-ahead, held in memory while it is looked at.
+//! [`MAX_ENTRY_BYTES`] of look-ahead, held in memory while it is looked at. Whether a
+//! damaged member is looked at again from its start depends only on its length (at most
+//! [`SMALL_VALUE`], or any entry), never on how the reads were cut, so a body restores
+//! the same whatever its reader hands out at a time.
 //!
 //! # Memory
 //!
@@ -216,6 +227,7 @@ pub(crate) fn walk<R: Read>(
         entry_in_progress: None,
         member_start: 0,
         resume_at_start: false,
+        ended_whole: false,
     };
     let result = w.run(shape);
     w.out.bytes = w.sc.base + w.sc.buf.len() as u64;
@@ -535,6 +547,9 @@ struct Walker<'e, R> {
     member_start: u64,
     /// Damage in the member resumes from its start (else from where it was found).
     resume_at_start: bool,
+    /// A resynchronisation ran to the end of the input, which ended as a whole body
+    /// does (closing braces): the body is complete, not cut.
+    ended_whole: bool,
 }
 
 impl<R: Read> Walker<'_, R> {
@@ -570,6 +585,7 @@ impl<R: Read> Walker<'_, R> {
                 match self.step() {
                     Ok(()) => {}
                     Err(Stop::Fatal(f)) => return Err(f),
+                    Err(Stop::Eof) if self.ended_whole => self.stack.clear(),
                     Err(Stop::Eof) => {
                         self.cut();
                         return Ok(());
@@ -580,8 +596,12 @@ impl<R: Read> Walker<'_, R> {
                         let why = "a byte where a ',' or '}' belongs";
                         let room = self.sessions_room();
                         if self.resync(at, why, room)? {
-                            self.cut();
-                            return Ok(());
+                            if self.ended_whole {
+                                self.stack.clear();
+                            } else {
+                                self.cut();
+                                return Ok(());
+                            }
                         }
                     }
                 }
@@ -1115,12 +1135,28 @@ impl<R: Read> Walker<'_, R> {
         self.entry_in_progress = None;
         let mut boundary = false;
         let mut given_up = 0u64;
+        // What follows the last quote seen: only closing braces (and whitespace), and
+        // how many. At the end of the input, more of them than the levels open means the
+        // body ended as a whole body does: the damage ran to its end, it was not cut.
+        let mut closers = 0usize;
+        let mut only_closers = true;
         let found = loop {
             // The next quote.
             let q = loop {
                 match self.sc.buf[self.sc.pos..].iter().position(|&b| b == b'"') {
-                    Some(i) => break Some(self.sc.pos + i),
+                    Some(i) => {
+                        closers = 0;
+                        only_closers = true;
+                        break Some(self.sc.pos + i);
+                    }
                     None => {
+                        for &b in &self.sc.buf[self.sc.pos..] {
+                            match b {
+                                b'}' => closers += 1,
+                                b' ' | b'\t' | b'\n' | b'\r' => {}
+                                _ => only_closers = false,
+                            }
+                        }
                         self.sc.pos = self.sc.buf.len();
                         match self.sc.fill() {
                             Ok(true) => {}
@@ -1157,8 +1193,11 @@ impl<R: Read> Walker<'_, R> {
                 _ => self.sc.pos = q + 1,
             }
         };
-        if found.is_none() && cut_if_nothing {
-            return Ok(true);
+        if found.is_none() {
+            self.ended_whole = only_closers && closers > self.stack.len();
+            if cut_if_nothing && !self.ended_whole {
+                return Ok(true);
+            }
         }
         let end_abs = match &found {
             Some(_) => self.sc.abs(self.sc.pos),
@@ -1168,6 +1207,9 @@ impl<R: Read> Walker<'_, R> {
         let resumed = match &found {
             Some(Candidate::Room(r)) => format!("resumed at room {r}"),
             Some(Candidate::Entry(sid, _)) => format!("resumed at session {sid}"),
+            None if self.ended_whole => {
+                "nothing recognisable followed before the body's end".into()
+            }
             None => "nothing recognisable followed".into(),
         };
         let lost = if given_up > 0 {

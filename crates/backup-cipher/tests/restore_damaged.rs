@@ -732,3 +732,37 @@ fn messages_are_bounded_and_odd_members_cost_nothing() {
         got.failed[0].message.len()
     );
 }
+
+/// Damage that runs to the end of a whole body (an entry over the cap, or a lost quote,
+/// in the last entry) costs that entry and is not taken for a cut.
+#[test]
+fn damage_in_the_last_entry_is_not_a_cut() {
+    let (_, text, spans) = body(30, 17);
+    let all = restore(text.as_bytes()).1.by_id();
+    let last = spans.last().unwrap().clone();
+    // Over the cap: a ciphertext of 300 KiB.
+    let entry = &text[last.1..last.2];
+    let at = last.1 + entry.find("\"ciphertext\":\"").unwrap() + 14;
+    let mut huge = text.clone();
+    huge.insert_str(at, &"QUJD".repeat(75 << 10));
+    let got = check_costs(
+        huge.as_bytes(),
+        &all,
+        std::slice::from_ref(&last.0),
+        1,
+        "huge",
+    );
+    assert_eq!(got.failed[0].error, RestoreErrorClass::Malformed);
+    assert_eq!(got.failed[0].session_id, last.0.1);
+    assert!(
+        got.failed[0].message.contains("longer than"),
+        "{}",
+        got.failed[0].message
+    );
+    // A lost quote: the closing one of its "session_data".
+    let at = last.1 + entry.find("\"session_data\"").unwrap() + 13;
+    let mut lost = text.into_bytes();
+    lost.remove(at);
+    let got = check_costs(&lost, &all, std::slice::from_ref(&last.0), 1, "quote");
+    assert_eq!(got.failed[0].error, RestoreErrorClass::Damaged);
+}
