@@ -229,6 +229,11 @@ pub(crate) fn walk<R: Read>(
         resume_at_start: false,
         ended_whole: false,
     };
+    // A UTF-8 byte-order mark before the body (some editors and tools write one) is not
+    // part of the JSON: step over it, as browsers and Python's utf-8-sig do.
+    if matches!(w.sc.looking_at(b"\xEF\xBB\xBF"), Ok(true)) {
+        w.sc.pos += 3;
+    }
     let result = w.run(shape);
     w.out.bytes = w.sc.base + w.sc.buf.len() as u64;
     result.map(|()| w.out)

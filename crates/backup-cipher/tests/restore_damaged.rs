@@ -766,3 +766,20 @@ fn damage_in_the_last_entry_is_not_a_cut() {
     let got = check_costs(&lost, &all, std::slice::from_ref(&last.0), 1, "quote");
     assert_eq!(got.failed[0].error, RestoreErrorClass::Damaged);
 }
+
+/// A body saved with a UTF-8 byte-order mark in front restores as the same body without
+/// it (the old code refused it: "expected value at line 1 column 1").
+#[test]
+fn a_byte_order_mark_before_the_body_is_stepped_over() {
+    let (_, text, _) = body(20, 5);
+    let plain = restore(text.as_bytes());
+    let mut marked = b"\xEF\xBB\xBF".to_vec();
+    marked.extend_from_slice(text.as_bytes());
+    let with_bom = restore(&marked);
+    assert!(with_bom.0.is_ok(), "{:?}", with_bom.0);
+    assert_eq!(with_bom.1.by_id(), plain.1.by_id());
+    assert!(with_bom.1.failed.is_empty(), "{:?}", with_bom.1.failed);
+    let check = backup_cipher::check_body(marked.as_slice(), u64::MAX).unwrap();
+    assert!(check.complete);
+    assert_eq!(check.entries, 20);
+}

@@ -42,6 +42,8 @@ fn out(o: &std::process::Output) -> (Option<i32>, String) {
 /// The exit status of the rows that do not exit 1 (every other row exits 1).
 const STATUSES: &[(&str, i32)] = &[
     ("corrupt-entry", 2),
+    ("truncated-body", 2),
+    ("damaged-body", 2),
     ("wrong-key", 3),
     ("nothing-restored", 4),
     ("fetch-cut", 5),
@@ -229,6 +231,30 @@ fn every_documented_error_is_what_the_tool_prints() {
     add!(
         "corrupt-entry",
         &["restore", "--key-file", &vz_key, &damaged],
+        ""
+    );
+    // The demo body cut in the middle of an entry, and with one quote lost in an entry.
+    let demo_body = std::fs::read_to_string(repo().join("demo/backup.json")).unwrap();
+    let cut = write(&dir, "cut.json", &demo_body[..demo_body.len() / 2 + 2000]);
+    let quote = demo_body.find("\"ciphertext\"").unwrap();
+    let lost_quote = write(
+        &dir,
+        "lost-quote.json",
+        &format!("{}{}", &demo_body[..quote], &demo_body[quote + 1..]),
+    );
+    add!(
+        "truncated-body",
+        &["restore", "--key-file", "demo/recovery-key.txt", &cut],
+        ""
+    );
+    add!(
+        "damaged-body",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            &lost_quote
+        ],
         ""
     );
     add!(
