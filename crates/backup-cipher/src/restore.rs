@@ -634,7 +634,7 @@ fn check_plaintext(
             format!("the session's algorithm is {algorithm:?}, not {MEGOLM_ALGORITHM}"),
         ));
     }
-    let filed = recovery_key::decode_base64(session_id).ok();
+    let filed = recovery_key::decode_base64_public(session_id).ok();
     if !filed.is_some_and(|f| bool::from(f.as_slice().ct_eq(&embedded))) {
         return Err((
             RestoreErrorClass::SessionId,

@@ -86,7 +86,7 @@ impl RoomKey {
 
     /// Whether the session key is really the key of `session_id` (its Ed25519 key).
     pub fn session_id_matches(&self) -> bool {
-        let filed = recovery_key::decode_base64(&self.session_id).ok();
+        let filed = recovery_key::decode_base64_public(&self.session_id).ok();
         match (session_id_of(self.session_key.expose()), filed) {
             (Some(inside), Some(filed)) => {
                 subtle::ConstantTimeEq::ct_eq(inside.as_slice(), filed.as_slice()).into()

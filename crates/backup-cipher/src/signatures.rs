@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use recovery_key::{decode_base64, encode_base64};
+use recovery_key::encode_base64;
 use serde_json::Value;
 
 use crate::AuthData;
@@ -116,7 +116,7 @@ pub fn verify_auth_data(
             let status = if !key_id.starts_with("ed25519:") {
                 SignatureStatus::Malformed
             } else if let Some(key) = keys.get(key_id) {
-                match decode_base64(sig)
+                match recovery_key::decode_base64_public(sig)
                     .ok()
                     .and_then(|b| Signature::from_slice(&b).ok())
                 {

@@ -7,7 +7,7 @@
 mod common;
 use std::io::{BufWriter, Write};
 
-use common::{p, repo, run, stderr, tmp};
+use common::{p, repo, restore_with_demo_key, stderr, tmp};
 use nix::sys::resource::{UsageWho, getrusage};
 
 /// The peak RSS the tool may reach, whatever the size of an id (the old code held the
@@ -61,17 +61,7 @@ fn huge_ids_cost_their_room_or_entry_and_bounded_memory() {
     let out = dir.join("out.json");
     for huge_room in [true, false] {
         write_body(&body, huge_room);
-        let o = run(
-            &[
-                "restore",
-                "--key-file",
-                "demo/recovery-key.txt",
-                "--out",
-                p(&out),
-                p(&body),
-            ],
-            "",
-        );
+        let o = restore_with_demo_key(p(&body), &out, &[]);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(err.contains("1 failed"), "{err}");

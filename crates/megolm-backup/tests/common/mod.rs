@@ -66,21 +66,20 @@ pub fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// `restore --key-file demo/recovery-key.txt [EXTRA…] --out OUT BODY`: a body restored
+/// with the demo backup's own key.
+pub fn restore_with_demo_key(body: &str, out: &std::path::Path, extra: &[&str]) -> Output {
+    let mut args = vec!["restore", "--key-file", "demo/recovery-key.txt"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", p(out), body]);
+    run(&args, "")
+}
+
 /// The shipped demo backup restored to JSON in `dir`: the reference that every path
 /// through the tool must reproduce. Returns the file and its text.
 pub fn demo_sessions(dir: &std::path::Path) -> (PathBuf, String) {
     let out = dir.join("sessions.json");
-    let o = run(
-        &[
-            "restore",
-            "--key-file",
-            "demo/recovery-key.txt",
-            "--out",
-            p(&out),
-            "demo/backup.json",
-        ],
-        "",
-    );
+    let o = restore_with_demo_key("demo/backup.json", &out, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = std::fs::read_to_string(&out).unwrap();
     (out, text)
