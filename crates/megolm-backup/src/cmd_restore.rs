@@ -281,10 +281,19 @@ impl FailureLog {
     fn sample_lines(&self) -> String {
         let mut lines = String::new();
         for f in &self.sample {
-            lines.push_str(&format!(
-                "\n  {} {}: {} ({})",
-                f.room_id, f.session_id, f.message, f.error
-            ));
+            // Records about the body itself (a cut before any room) have no ids.
+            let place = [f.room_id.as_str(), f.session_id.as_str()]
+                .iter()
+                .filter(|id| !id.is_empty())
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" ");
+            let place = if place.is_empty() {
+                String::new()
+            } else {
+                format!("{place}: ")
+            };
+            lines.push_str(&format!("\n  {place}{} ({})", f.message, f.error));
         }
         if self.total > self.sample.len() as u64 {
             lines.push_str(&format!(
