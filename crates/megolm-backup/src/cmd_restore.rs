@@ -135,23 +135,21 @@ fn check_files(args: &RestoreArgs) -> Result<(), Fatal> {
         (None, None) => Some(stdout),
         (None, Some(_)) => None,
     };
+    #[allow(unused_mut)]
+    let mut inputs = vec![
+        ("the backup body", args.backup_json.as_deref()),
+        ("the key file", args.key.key_file.as_deref()),
+        ("the account data", args.account_data.as_deref()),
+        ("the backup info", args.backup_info.as_deref()),
+        (
+            "the export passphrase file",
+            args.export_passphrase_file.as_deref(),
+        ),
+    ];
+    #[cfg(feature = "homeserver")]
+    inputs.extend(args.server.input_files());
     crate::outputs::check_files(
-        &[
-            ("the backup body", args.backup_json.as_deref()),
-            ("the key file", args.key.key_file.as_deref()),
-            ("the account data", args.account_data.as_deref()),
-            ("the backup info", args.backup_info.as_deref()),
-            (
-                "the export passphrase file",
-                args.export_passphrase_file.as_deref(),
-            ),
-            #[cfg(feature = "homeserver")]
-            ("the access token file", args.server.access_token_file()),
-            #[cfg(feature = "homeserver")]
-            ("the password file", args.server.password_file()),
-            #[cfg(feature = "homeserver")]
-            ("the CA file", args.server.ca_file()),
-        ],
+        &inputs,
         &[
             ("--out", out),
             ("--export-file", args.export_file.as_deref()),

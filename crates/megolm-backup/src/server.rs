@@ -56,27 +56,12 @@ pub(crate) struct ServerArgs {
 }
 
 impl ServerArgs {
-    /// The access token file, when one is given (an input: never an output too).
-    pub(crate) fn access_token_file(&self) -> Option<&std::path::Path> {
-        self.access_token_file.as_deref()
-    }
-
-    /// The password file, when one is given.
-    pub(crate) fn password_file(&self) -> Option<&std::path::Path> {
-        self.password_file.as_deref()
-    }
-
-    /// The CA file, when one is given.
-    pub(crate) fn ca_file(&self) -> Option<&std::path::Path> {
-        self.ca_file.as_deref()
-    }
-
     /// The files these options read, for `outputs::check_files`.
     pub(crate) fn input_files(&self) -> Vec<(&'static str, Option<&std::path::Path>)> {
         vec![
-            ("the access token file", self.access_token_file()),
-            ("the password file", self.password_file()),
-            ("the CA file", self.ca_file()),
+            ("the access token file", self.access_token_file.as_deref()),
+            ("the password file", self.password_file.as_deref()),
+            ("the CA file", self.ca_file.as_deref()),
         ]
     }
 
