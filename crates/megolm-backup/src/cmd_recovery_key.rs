@@ -7,7 +7,7 @@ use recovery_key::{PassphraseInfo, RecoveryKey, decode_base64, encode_base64, pa
 
 use zeroize::Zeroizing;
 
-use crate::{Fatal, input::secret_from_stdin};
+use crate::{fatal::Fatal, input::secret_from_stdin};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RecoveryKeyCommand {

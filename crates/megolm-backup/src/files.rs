@@ -12,7 +12,7 @@ use backup_cipher::RoomKey;
 use key_export::{ExportWriter, decrypt_export};
 use ssss::SecretStore;
 
-use crate::{Fatal, input::passphrase, outputs::OutputFile};
+use crate::{fatal::Fatal, input::passphrase, outputs::OutputFile};
 
 /// Writes an output (see `outputs`): a secret file replaced atomically with mode 0600, an
 /// existing FIFO or device written in place, or stdout (`None` or `-`).
@@ -45,6 +45,100 @@ pub(crate) fn open_input(path: &Path) -> Result<(Box<dyn Read>, Option<u64>), Fa
     Ok((Box::new(file), len))
 }
 
+/// What a file given to a command holds, told from its first bytes: what the user may
+/// have given in place of another (an export file where a backup body is asked, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A `GET /room_keys/keys` body (`{"rooms": …`).
+    BackupBody,
+    /// A `GET /room_keys/version` body (`{"algorithm": …`, `"auth_data"`, …).
+    BackupVersion,
+    /// An Element key-export file (`-----BEGIN MEGOLM SESSION DATA-----`).
+    ExportFile,
+    /// A JSON array: room keys, as `restore` and `export decrypt` write them.
+    RoomKeys,
+}
+
+impl Kind {
+    /// The kind, in the user's words.
+    pub(crate) fn described(self) -> &'static str {
+        match self {
+            Kind::BackupBody => {
+                "a server-side backup body (what `fetch --out` writes, GET /room_keys/keys)"
+            }
+            Kind::BackupVersion => {
+                "a backup version (what `fetch --info-out` writes, GET /room_keys/version)"
+            }
+            Kind::ExportFile => "an Element key-export file (MEGOLM SESSION DATA)",
+            Kind::RoomKeys => "a list of room keys (what `restore` and `export decrypt` write)",
+        }
+    }
+
+    /// Tells the kind from a file's first bytes; `None` when they say nothing sure.
+    pub(crate) fn of_prefix(prefix: &[u8]) -> Option<Self> {
+        let text = String::from_utf8_lossy(prefix);
+        let text = text.trim_start_matches('\u{feff}').trim_start();
+        if text.starts_with("-----BEGIN MEGOLM SESSION DATA-----") {
+            return Some(Kind::ExportFile);
+        }
+        if text.starts_with('[') {
+            return Some(Kind::RoomKeys);
+        }
+        let first_key = text.strip_prefix('{')?.trim_start();
+        const VERSION_KEYS: [&str; 5] = [
+            "\"algorithm\"",
+            "\"auth_data\"",
+            "\"version\"",
+            "\"count\"",
+            "\"etag\"",
+        ];
+        if first_key.starts_with("\"rooms\"") {
+            Some(Kind::BackupBody)
+        } else if VERSION_KEYS.iter().any(|k| first_key.starts_with(k)) {
+            Some(Kind::BackupVersion)
+        } else {
+            None
+        }
+    }
+
+    /// The kind of a regular file, from its first bytes; `None` for stdin, a FIFO or a
+    /// device (peeking would take bytes from them), a file that cannot be read (the
+    /// command says why when it opens it), or one whose start says nothing sure.
+    pub(crate) fn of_file(path: &Path) -> Option<Self> {
+        if path == Path::new("-") {
+            return None;
+        }
+        let file = File::open(path).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut prefix = Vec::with_capacity(256);
+        file.take(256).read_to_end(&mut prefix).ok()?;
+        Self::of_prefix(&prefix)
+    }
+}
+
+/// Refuses a file that is sure to be another `kind` than `wanted` (given as `what`, e.g.
+/// "the backup body"), saying what it is and what to do with it.
+pub(crate) fn refuse_other_kind(
+    path: &Path,
+    wanted: &[Kind],
+    what: &str,
+    hint: impl FnOnce(Kind) -> Option<&'static str>,
+) -> Result<(), Fatal> {
+    match Kind::of_file(path) {
+        Some(kind) if !wanted.contains(&kind) => Err(Fatal::hinted(
+            format!(
+                "{} is not {what}: it is {}",
+                path.display(),
+                kind.described()
+            ),
+            hint(kind),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn read_account_data(path: &Path) -> Result<SecretStore, Fatal> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?;
@@ -63,6 +157,17 @@ pub(crate) fn read_sessions_or_export(
     path: &std::path::Path,
     pass_file: Option<&std::path::Path>,
 ) -> Result<Vec<RoomKey>, Fatal> {
+    refuse_other_kind(
+        path,
+        &[Kind::RoomKeys, Kind::ExportFile],
+        "room keys (a JSON array, or an Element key-export file)",
+        |kind| {
+            (kind == Kind::BackupBody).then_some(
+                "restore the backup first: `restore --key-file KEY FILE --out KEYS.json`, then \
+                 give KEYS.json here",
+            )
+        },
+    )?;
     let (mut input, _) = open_input(path)?;
     let mut text = zeroize::Zeroizing::new(Vec::new());
     input
@@ -83,6 +188,19 @@ pub(crate) fn read_sessions_or_export(
 
 /// Decrypts an export file into its sessions.
 pub(crate) fn read_export(path: &Path, pass_file: Option<&Path>) -> Result<Vec<RoomKey>, Fatal> {
+    refuse_other_kind(
+        path,
+        &[Kind::ExportFile],
+        "an Element key-export file",
+        |kind| match kind {
+            Kind::BackupBody => Some(
+                "a backup body is decrypted with `restore --key-file KEY FILE` (the Security \
+                 Key or Phrase), not with an export passphrase",
+            ),
+            Kind::RoomKeys => Some("its keys are readable already: no decryption is needed"),
+            _ => None,
+        },
+    )?;
     let text = zeroize::Zeroizing::new(
         std::fs::read_to_string(path)
             .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?,

@@ -4,7 +4,7 @@ use std::{io::Read, path::Path};
 
 use zeroize::Zeroizing;
 
-use crate::Fatal;
+use crate::fatal::Fatal;
 
 /// Strips exactly one trailing `\n` or `\r\n`, nothing else: a passphrase may begin or
 /// end with spaces.

@@ -257,14 +257,54 @@ fn every_documented_error_is_what_the_tool_prints() {
         ],
         ""
     );
+    // A JSON object that is no kind of file the tool knows.
+    let not_a_body = write(&dir, "not-a-body.json", r#"{"backup": {"rooms": {}}}"#);
     add!(
         "body",
         &[
             "restore",
             "--key-file",
             "demo/recovery-key.txt",
+            &not_a_body
+        ],
+        ""
+    );
+    // One file given where another is asked: told before the key is read.
+    add!(
+        "body-is-version",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
             "demo/backup-info.json"
         ],
+        ""
+    );
+    add!(
+        "info-is-body",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            "--backup-info",
+            "demo/backup.json",
+            "demo/backup.json"
+        ],
+        ""
+    );
+    add!(
+        "key-file-is-body",
+        &[
+            "restore",
+            "--key-file",
+            "demo/backup.json",
+            "demo/backup.json"
+        ],
+        ""
+    );
+    add!(
+        "no-key-stdin",
+        &["restore", "--key-stdin", "demo/backup.json"],
         ""
     );
     add!(
@@ -357,12 +397,51 @@ fn every_documented_error_is_what_the_tool_prints() {
         ],
         ""
     );
+    let not_export = write(&dir, "not-export.txt", "these are my notes\n");
     add!(
         "export-armor",
+        &["export", "decrypt", &not_export, "--passphrase-file", &pass],
+        ""
+    );
+    add!(
+        "export-is-body",
         &[
             "export",
             "decrypt",
             "demo/backup.json",
+            "--passphrase-file",
+            &pass
+        ],
+        ""
+    );
+    add!(
+        "body-is-export",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            export.to_str().unwrap()
+        ],
+        ""
+    );
+    add!(
+        "body-is-room-keys",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            sessions.to_str().unwrap()
+        ],
+        ""
+    );
+    add!(
+        "sessions-is-body",
+        &[
+            "export",
+            "encrypt",
+            "demo/backup.json",
+            "--out",
+            dir.join("e-body.txt").to_str().unwrap(),
             "--passphrase-file",
             &pass
         ],
