@@ -16,7 +16,7 @@ use clap::Args;
 
 use crate::files::{open_input, write_output};
 use crate::{
-    fatal::{Fatal, Status, export_params_error, restore_failed, wrong_key},
+    fatal::{Fatal, Status, export_params_error, nothing_restored, restore_failed, wrong_key},
     help,
     keys::{KeyArgs, read_backup_info, recover},
     secret_file::folder_of,
@@ -217,7 +217,7 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
                     crate::server::recover_from_server(&client, &input, args.version.as_deref())?;
                 let info = found
                     .version
-                    .ok_or_else(|| Fatal::new(homeserver::ClientError::NoBackup))?;
+                    .ok_or_else(|| crate::fatal::client_error(homeserver::ClientError::NoBackup))?;
                 (info, found.key)
             }
         };
@@ -513,15 +513,10 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
         return Err(if failures.by_class.keys().all(|c| *c == "mac") {
             wrong_key(failures.total, &source.described)
         } else {
-            Fatal::with_status(
-                Status::NothingRestored,
-                format!(
-                    "nothing could be restored: all {} entries failed ({}); nothing was \
-                     written{}",
-                    failures.total,
-                    failures.classes(),
-                    failures.sample_lines()
-                ),
+            nothing_restored(
+                failures.total,
+                &failures.classes(),
+                &failures.sample_lines(),
             )
         });
     }

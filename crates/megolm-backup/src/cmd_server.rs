@@ -226,7 +226,7 @@ pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
                 println!("key:        does NOT open this backup: {e}");
                 return Ok(ExitCode::from(2));
             }
-            Err(e) => return Err(Fatal::new(e)),
+            Err(e) => return Err(fail(e)),
         }
     }
     Ok(ExitCode::SUCCESS)

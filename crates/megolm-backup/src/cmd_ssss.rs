@@ -37,7 +37,7 @@ pub(crate) enum SsssCommand {
 fn unlock(path: &Path, key: &KeyArgs) -> Result<(SecretStore, Unlocked), Fatal> {
     let store = read_account_data(path)?;
     let input = key.read()?;
-    let unlocked = store.unlock(&input).map_err(Fatal::new)?;
+    let unlocked = store.unlock(&input).map_err(crate::fatal::unlock_error)?;
     Ok((store, unlocked))
 }
 

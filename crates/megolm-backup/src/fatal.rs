@@ -111,6 +111,33 @@ pub(crate) fn recover_error(e: RecoverError) -> Fatal {
     Fatal::hinted(e, hint)
 }
 
+/// A refused [`ssss::UnlockError`] (`ssss unlock`, `ssss get`), with its hint.
+pub(crate) fn unlock_error(e: ssss::UnlockError) -> Fatal {
+    let hint = match &e {
+        ssss::UnlockError::AccountData(ssss::AccountDataError::NoDefaultKey) => Some(
+            "without secret storage, restore with the backup's own key (`restore --key-file`), \
+             or set up recovery (`setup`)",
+        ),
+        ssss::UnlockError::AccountData(ssss::AccountDataError::Shape) => Some(
+            "--account-data takes the account data (`fetch --account-data-out FILE` writes it)",
+        ),
+        _ => None,
+    };
+    Fatal::hinted(e, hint)
+}
+
+// ---------------------------------------------------------------------------------------
+// recovery-key: decoding a Security Key.
+
+/// A [`recovery_key::DecodeError`] of `recovery-key decode`, with its hint.
+pub(crate) fn decode_error(e: recovery_key::DecodeError) -> Fatal {
+    let hint = e.looks_like_passphrase().then_some(
+        "`recovery-key decode` takes only Security Keys; a Security Phrase opens the backup \
+         through secret storage: `restore --account-data FILE` or `restore --homeserver URL`",
+    );
+    Fatal::hinted(e, hint)
+}
+
 // ---------------------------------------------------------------------------------------
 // backup-cipher: the restore.
 
@@ -136,6 +163,18 @@ pub(crate) fn wrong_key(tried: u64, described: &str) -> Fatal {
             "this key does not open this backup: none of the {tried} entries tried decrypts \
              with it (every MAC check failed), so nothing was written. The key was taken as: \
              {described}"
+        ),
+    )
+}
+
+/// Entries failed and none could be restored (exit status 4): how many, their classes
+/// ("mac: 3, padding: 1") and a sample, one per line.
+pub(crate) fn nothing_restored(total: u64, classes: &str, sample: &str) -> Fatal {
+    Fatal::with_status(
+        Status::NothingRestored,
+        format!(
+            "nothing could be restored: all {total} entries failed ({classes}); nothing was \
+             written{sample}"
         ),
     )
 }

@@ -140,6 +140,10 @@ pub(crate) fn refuse_other_kind(
 }
 
 pub(crate) fn read_account_data(path: &Path) -> Result<SecretStore, Fatal> {
+    // Account data is none of the kinds told apart: any of them is a mix-up.
+    refuse_other_kind(path, &[], "account data", |_| {
+        Some("--account-data takes the account data (`fetch --account-data-out FILE` writes it)")
+    })?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?;
     let value: serde_json::Value = serde_json::from_str(&text)

@@ -346,6 +346,11 @@ fn every_documented_error_is_what_the_tool_prints() {
         "a passphrase, surely"
     );
     add!(
+        "account-data-is-body",
+        &["ssss", "unlock", "--account-data", "demo/backup.json"],
+        ALICE
+    );
+    add!(
         "4s-none",
         &["ssss", "unlock", "--account-data", &empty],
         ALICE
