@@ -273,6 +273,19 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
 /// something else (an export file, a list of room keys, the two swapped).
 fn check_kinds(body: &Path, backup_info: Option<&Path>) -> Result<(), Fatal> {
     use crate::files::{Kind, refuse_other_kind};
+    if let Some(info) = backup_info
+        && Kind::of_file(body) == Some(Kind::BackupVersion)
+        && Kind::of_file(info) == Some(Kind::BackupBody)
+    {
+        return Err(Fatal::new(format!(
+            "the backup body and the backup version are swapped: {} is the backup version and \
+             {} the backup body. Give `--backup-info {}` and {} as the last argument",
+            body.display(),
+            info.display(),
+            body.display(),
+            info.display()
+        )));
+    }
     refuse_other_kind(
         body,
         &[Kind::BackupBody],

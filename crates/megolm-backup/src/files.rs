@@ -74,25 +74,32 @@ impl Kind {
         }
     }
 
-    /// Tells the kind from a file's first bytes; `None` when they say nothing sure.
+    /// Tells the kind from a file's first bytes; `None` when they say nothing sure. Works
+    /// on the bytes in place (no copy): the file may be a key file, a secret.
     pub(crate) fn of_prefix(prefix: &[u8]) -> Option<Self> {
-        let text = String::from_utf8_lossy(prefix);
-        let text = text.trim_start_matches('\u{feff}').trim_start();
-        if text.starts_with("-----BEGIN MEGOLM SESSION DATA-----") {
+        fn skip_space(b: &[u8]) -> &[u8] {
+            let start = b
+                .iter()
+                .position(|c| !c.is_ascii_whitespace())
+                .unwrap_or(b.len());
+            &b[start..]
+        }
+        let text = skip_space(prefix.strip_prefix(b"\xef\xbb\xbf").unwrap_or(prefix));
+        if text.starts_with(b"-----BEGIN MEGOLM SESSION DATA-----") {
             return Some(Kind::ExportFile);
         }
-        if text.starts_with('[') {
+        if text.starts_with(b"[") {
             return Some(Kind::RoomKeys);
         }
-        let first_key = text.strip_prefix('{')?.trim_start();
-        const VERSION_KEYS: [&str; 5] = [
-            "\"algorithm\"",
-            "\"auth_data\"",
-            "\"version\"",
-            "\"count\"",
-            "\"etag\"",
+        let first_key = skip_space(text.strip_prefix(b"{")?);
+        const VERSION_KEYS: [&[u8]; 5] = [
+            b"\"algorithm\"",
+            b"\"auth_data\"",
+            b"\"version\"",
+            b"\"count\"",
+            b"\"etag\"",
         ];
-        if first_key.starts_with("\"rooms\"") {
+        if first_key.starts_with(b"\"rooms\"") {
             Some(Kind::BackupBody)
         } else if VERSION_KEYS.iter().any(|k| first_key.starts_with(k)) {
             Some(Kind::BackupVersion)
@@ -103,7 +110,8 @@ impl Kind {
 
     /// The kind of a regular file, from its first bytes; `None` for stdin, a FIFO or a
     /// device (peeking would take bytes from them), a file that cannot be read (the
-    /// command says why when it opens it), or one whose start says nothing sure.
+    /// command says why when it opens it), or one whose start says nothing sure. The
+    /// bytes read are wiped (a key file is a secret).
     pub(crate) fn of_file(path: &Path) -> Option<Self> {
         if path == Path::new("-") {
             return None;
@@ -112,11 +120,15 @@ impl Kind {
         if !file.metadata().ok()?.is_file() {
             return None;
         }
-        let mut prefix = Vec::with_capacity(256);
-        file.take(256).read_to_end(&mut prefix).ok()?;
+        let mut prefix = zeroize::Zeroizing::new(Vec::with_capacity(PEEK));
+        file.take(PEEK as u64).read_to_end(&mut prefix).ok()?;
         Self::of_prefix(&prefix)
     }
 }
+
+/// How many bytes [`Kind::of_file`] reads: enough for an export file's header line or a
+/// JSON document's first key after some whitespace.
+const PEEK: usize = 256;
 
 /// Refuses a file that is sure to be another `kind` than `wanted` (given as `what`, e.g.
 /// "the backup body"), saying what it is and what to do with it.
@@ -251,4 +263,48 @@ pub(crate) fn write_export_file(
         .map_err(io)?;
     file.commit().map_err(io)?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+
+    #[test]
+    fn kinds_are_told_from_the_first_bytes() {
+        let cases: [(&[u8], Option<Kind>); 12] = [
+            (b"{\"rooms\": {}}", Some(Kind::BackupBody)),
+            (
+                b"\xef\xbb\xbf\r\n  {\n  \"rooms\" : {",
+                Some(Kind::BackupBody),
+            ),
+            (
+                b"{\"algorithm\": \"m.megolm_backup.v1\"",
+                Some(Kind::BackupVersion),
+            ),
+            (
+                b"{ \"version\": \"3\", \"auth_data\": {}}",
+                Some(Kind::BackupVersion),
+            ),
+            (
+                b"-----BEGIN MEGOLM SESSION DATA-----\nAQ",
+                Some(Kind::ExportFile),
+            ),
+            (b"\n[\n  {\"room_id\"", Some(Kind::RoomKeys)),
+            // What says nothing sure is left to the command that reads it.
+            (b"EsTh Ui8g Fmsu ayK9", None),
+            (b"correct horse battery staple", None),
+            (b"{\"account_data\": {\"events\": []}}", None),
+            (b"{\"m.secret_storage.default_key\": {}}", None),
+            (b"{\"backup\": {\"rooms\": {}}}", None),
+            (b"", None),
+        ];
+        for (prefix, kind) in cases {
+            assert_eq!(
+                Kind::of_prefix(prefix),
+                kind,
+                "{}",
+                String::from_utf8_lossy(prefix)
+            );
+        }
+    }
 }

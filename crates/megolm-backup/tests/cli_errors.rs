@@ -293,6 +293,18 @@ fn every_documented_error_is_what_the_tool_prints() {
         ""
     );
     add!(
+        "body-info-swapped",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            "--backup-info",
+            "demo/backup.json",
+            "demo/backup-info.json"
+        ],
+        ""
+    );
+    add!(
         "key-file-is-body",
         &[
             "restore",
