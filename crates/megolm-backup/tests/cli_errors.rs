@@ -749,6 +749,17 @@ fn every_documented_error_is_what_the_tool_prints() {
         ],
         ""
     );
+    add!(
+        "secret-typed-as-file",
+        &[
+            "info",
+            "--homeserver",
+            "http://127.0.0.1:9",
+            "--access-token-file",
+            "syt_YWxpY2U_SECRET_0abc12"
+        ],
+        ""
+    );
     let no_token = Command::new(env!("CARGO_BIN_EXE_megolm-backup"))
         .args(["info", "--homeserver", "http://127.0.0.1:9"])
         .env_remove("MATRIX_ACCESS_TOKEN")
