@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 out=target/bench-readme
 mkdir -p "$out"
 
-cargo build -q --release -p megolm-backup
+# `bench` and `--lanes` exist only in a build with the `bench` feature.
+cargo build -q --release -p megolm-backup --features bench
 # The machine: CPU model, cores, and the features the fast paths use.
 {
   grep -m1 'model name' /proc/cpuinfo || true

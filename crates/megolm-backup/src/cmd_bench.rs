@@ -12,7 +12,7 @@ use backup_cipher::{
 };
 use clap::Args;
 
-use crate::Fatal;
+use crate::fatal::Fatal;
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {

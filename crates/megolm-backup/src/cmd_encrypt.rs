@@ -9,18 +9,21 @@ use backup_cipher::{BackupPublicKey, encrypt_sessions};
 use clap::Args;
 
 use crate::files::read_sessions_or_export;
-use crate::{Fatal, Status, files::write_output};
+use crate::{
+    fatal::{Fatal, Status},
+    files::write_output,
+};
 
 #[derive(Debug, Args)]
 pub(crate) struct EncryptArgs {
     /// The backup's public key (auth_data.public_key), base64.
-    #[arg(long, value_name = "B64")]
+    #[arg(long, value_name = "B64", help_heading = crate::help::HAVE)]
     public_key: String,
     /// Where to write the body; stdout when absent.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = crate::help::OUTPUT)]
     out: Option<PathBuf>,
     /// Passphrase file when the input is an Element key-export file (else a prompt).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = crate::help::HAVE)]
     export_passphrase_file: Option<PathBuf>,
     /// Exported room keys: a JSON array (the output of `restore`), or an Element
     /// key-export file; `-` for stdin.

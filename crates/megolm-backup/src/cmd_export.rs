@@ -8,39 +8,43 @@ use std::{
 
 use backup_cipher::RoomKey;
 use clap::{Args, Subcommand};
-use key_export::{DEFAULT_ROUNDS, ExportError, ExportOptions};
+use key_export::{DEFAULT_ROUNDS, ExportOptions};
 
 use crate::files::{read_export, write_export_file};
-use crate::{Fatal, files::write_output, input::passphrase};
+use crate::{
+    fatal::{Fatal, export_params_error},
+    files::write_output,
+    input::passphrase,
+};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ExportCommand {
-    /// Decrypt an export file into a JSON array of room keys.
+    /// Read an Element export file: its room keys as JSON.
     Decrypt {
         /// The export file (`-----BEGIN MEGOLM SESSION DATA-----`).
         file: PathBuf,
         #[command(flatten)]
         common: ExportArgs,
         /// Where to write the sessions; stdout when absent.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", help_heading = crate::help::OUTPUT)]
         out: Option<PathBuf>,
     },
-    /// Encrypt a JSON array of room keys (e.g. `restore` output) into an export file.
+    /// Make an export file Element imports from room keys (e.g. what `restore` wrote).
     Encrypt {
         /// The sessions (JSON array), `-` for stdin.
         sessions_json: PathBuf,
         #[command(flatten)]
         common: ExportArgs,
         /// The export file to write (mode 0600).
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", help_heading = crate::help::OUTPUT)]
         out: PathBuf,
         /// PBKDF2 rounds (Element uses 500,000; at least 100,000 unless
         /// --allow-low-rounds).
-        #[arg(long, default_value_t = DEFAULT_ROUNDS)]
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_ROUNDS, help_heading = crate::help::OUTPUT)]
         rounds: u32,
         /// Allow fewer than 100,000 rounds (the spec's minimum): a weaker file, for
         /// tests or a device too slow for more.
-        #[arg(long)]
+        #[arg(long, help_heading = crate::help::OUTPUT)]
         allow_low_rounds: bool,
     },
 }
@@ -49,10 +53,10 @@ pub(crate) enum ExportCommand {
 pub(crate) struct ExportArgs {
     /// Read the export passphrase from this file (one trailing newline removed) instead
     /// of asking on the terminal.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = crate::help::HAVE)]
     passphrase_file: Option<PathBuf>,
     /// Only sessions of this room (repeatable).
-    #[arg(long = "room", value_name = "ROOM_ID")]
+    #[arg(long = "room", value_name = "ROOM_ID", help_heading = crate::help::HAVE)]
     rooms: Vec<String>,
 }
 
@@ -104,7 +108,9 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
                 options = options.allow_low_rounds();
             }
             // Before any work: the rounds, then the passphrase as soon as it is known.
-            options.check_rounds().map_err(export_params_error)?;
+            options
+                .check_rounds()
+                .map_err(|e| export_params_error(e, "--allow-low-rounds"))?;
             let sessions = crate::files::read_sessions(&sessions_json)?;
             let phrase = passphrase(
                 common.passphrase_file.as_deref(),
@@ -112,7 +118,9 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
                 "--passphrase-file",
                 true,
             )?;
-            options.check(&phrase).map_err(export_params_error)?;
+            options
+                .check(&phrase)
+                .map_err(|e| export_params_error(e, "--allow-low-rounds"))?;
             let keep = room_filter(&common.rooms);
             let (n, completed, unclaimed) = write_export_file(&out, &phrase, options, |emit| {
                 for s in sessions.iter().filter(|s| keep(s)) {
@@ -131,16 +139,6 @@ pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A refused export passphrase or round count, with the flag that changes it.
-pub(crate) fn export_params_error(e: ExportError) -> Fatal {
-    match e {
-        ExportError::LowRounds(_) => Fatal::new(format!(
-            "{e}\nhint: use the default (500,000), or pass --allow-low-rounds to write it anyway"
-        )),
-        other => Fatal::new(other),
-    }
 }
 
 /// The summary's note on sessions written with an empty forwarding chain, or without

@@ -7,7 +7,7 @@ use recovery_key::{PassphraseInfo, RecoveryKey, decode_base64, encode_base64, pa
 
 use zeroize::Zeroizing;
 
-use crate::{Fatal, input::secret_from_stdin};
+use crate::{fatal::Fatal, input::secret_from_stdin};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RecoveryKeyCommand {
@@ -41,7 +41,7 @@ pub(crate) fn run(cmd: RecoveryKeyCommand) -> Result<ExitCode, Fatal> {
         }
         RecoveryKeyCommand::Decode => {
             let text = secret_from_stdin()?;
-            let key = RecoveryKey::from_base58(&text).map_err(Fatal::new)?;
+            let key = RecoveryKey::from_base58(&text).map_err(crate::fatal::decode_error)?;
             println!("{}", Zeroizing::new(encode_base64(key.as_bytes())).as_str());
         }
         RecoveryKeyCommand::Encode => {

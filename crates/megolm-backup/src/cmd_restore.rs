@@ -16,7 +16,8 @@ use clap::Args;
 
 use crate::files::{open_input, write_output};
 use crate::{
-    Fatal, Status,
+    fatal::{Fatal, Status, export_params_error, nothing_restored, restore_failed, wrong_key},
+    help,
     keys::{KeyArgs, read_backup_info, recover},
     secret_file::folder_of,
     sorted_output::SortedJsonArray,
@@ -26,56 +27,90 @@ use crate::{
 pub(crate) struct RestoreArgs {
     #[command(flatten)]
     key: KeyArgs,
-    /// Secret storage from this account-data file (a /sync response, a list of events, or
-    /// an object of type → content), so the Security Key or Phrase can be used offline.
-    #[arg(long, value_name = "FILE")]
+    /// Secret storage from this account-data file (`fetch --account-data-out`, a /sync
+    /// response, a list of events, or an object of type → content), so the Security Key
+    /// or Phrase can be used offline.
+    #[arg(long, value_name = "FILE", help_heading = help::HAVE)]
     account_data: Option<PathBuf>,
-    /// The backup version (body of GET /room_keys/version): the key is checked against its
-    /// public key before any work.
-    #[arg(long, value_name = "FILE")]
+    /// The backup version (`fetch --info-out`, the body of GET /room_keys/version): the
+    /// key is checked against its public key before any work.
+    #[arg(long, value_name = "FILE", help_heading = help::HAVE)]
     backup_info: Option<PathBuf>,
     /// Where to write the restored sessions (JSON array); stdout when absent or `-`. A
     /// regular file is replaced atomically (mode 0600); an existing FIFO, terminal or
     /// device is written in place. Never one of the input files.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = help::OUTPUT)]
     out: Option<PathBuf>,
     /// Write the restored sessions as an Element key-export file instead of JSON; Element
     /// imports it (Settings → Security & Privacy → Import E2E room keys).
-    #[arg(long, value_name = "FILE", conflicts_with = "out")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "out",
+        help_heading = help::OUTPUT
+    )]
     export_file: Option<PathBuf>,
     /// The export passphrase, from this file (else asked on the terminal).
-    #[arg(long, value_name = "FILE", requires = "export_file")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "export_file",
+        help_heading = help::OUTPUT
+    )]
     export_passphrase_file: Option<PathBuf>,
     /// PBKDF2 rounds of the export file.
-    #[arg(long, default_value_t = key_export::DEFAULT_ROUNDS, requires = "export_file")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = key_export::DEFAULT_ROUNDS,
+        requires = "export_file",
+        help_heading = help::OUTPUT
+    )]
     export_rounds: u32,
     /// Write the export file with fewer than 100,000 rounds (weak against guessing the
     /// passphrase; for tests).
-    #[arg(long, requires = "export_file")]
+    #[arg(long, requires = "export_file", help_heading = help::OUTPUT)]
     export_allow_low_rounds: bool,
     /// Where to write the list of entries that failed: a JSON array, one record per
     /// line, sorted by room and session. Without it the failures are counted by class
     /// and the first few shown.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = help::OUTPUT)]
     failures: Option<PathBuf>,
-    /// Worker threads (default: every core).
-    #[arg(long, value_name = "N")]
-    jobs: Option<usize>,
-    /// Refuse backup bodies larger than this many bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = RestoreOptions::default().max_body_bytes)]
-    max_body_bytes: u64,
-    /// Memory budget for sorting the output before spilling to temporary files.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
-    sort_memory: usize,
     /// Fetch the backup from this homeserver instead of a file (see `fetch` for the
     /// authentication options); secret storage is read from the account too.
     #[cfg(feature = "homeserver")]
     #[command(flatten)]
     server: crate::server::ServerArgs,
-    /// With --homeserver: the backup version (default: the current one).
-    #[arg(long, value_name = "V")]
+    /// With --homeserver: which backup version to restore (default: the current one).
+    /// Not the tool's own `--version`.
+    #[arg(
+        long = "backup-version",
+        alias = "version",
+        value_name = "VERSION",
+        help_heading = help::SERVER
+    )]
     version: Option<String>,
-    /// The backup body (GET /room_keys/keys), `-` for stdin; omit with --homeserver.
+    /// Worker threads (default: every core).
+    #[arg(long, value_name = "N", help_heading = help::TUNING)]
+    jobs: Option<usize>,
+    /// Refuse backup bodies larger than this many bytes.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = RestoreOptions::default().max_body_bytes,
+        help_heading = help::TUNING
+    )]
+    max_body_bytes: u64,
+    /// Memory budget for sorting the output before spilling to temporary files.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = 64 << 20,
+        help_heading = help::TUNING
+    )]
+    sort_memory: usize,
+    /// The backup body (`fetch --out`, GET /room_keys/keys), `-` for stdin; omit with
+    /// --homeserver.
     backup_json: Option<PathBuf>,
 }
 
@@ -182,7 +217,7 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
                     crate::server::recover_from_server(&client, &input, args.version.as_deref())?;
                 let info = found
                     .version
-                    .ok_or_else(|| Fatal::new(homeserver::ClientError::NoBackup))?;
+                    .ok_or_else(|| crate::fatal::client_error(homeserver::ClientError::NoBackup))?;
                 (info, found.key)
             }
         };
@@ -211,6 +246,7 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
             "stdin cannot carry both the key and the backup body: give the key with --key-file",
         ));
     }
+    check_kinds(path, args.backup_info.as_deref())?;
     let info = args
         .backup_info
         .as_deref()
@@ -231,6 +267,54 @@ fn open_source(args: &RestoreArgs) -> Result<Source, Fatal> {
         body: Body::Reader(body),
         amount: Amount::Bytes(total),
     })
+}
+
+/// Refuses, before the key is read, a body file or a backup-info file that is sure to be
+/// something else (an export file, a list of room keys, the two swapped).
+fn check_kinds(body: &Path, backup_info: Option<&Path>) -> Result<(), Fatal> {
+    use crate::files::{Kind, refuse_other_kind};
+    if let Some(info) = backup_info
+        && Kind::of_file(body) == Some(Kind::BackupVersion)
+        && Kind::of_file(info) == Some(Kind::BackupBody)
+    {
+        return Err(Fatal::new(format!(
+            "the backup body and the backup version are swapped: {} is the backup version and \
+             {} the backup body. Give `--backup-info {}` and {} as the last argument",
+            body.display(),
+            info.display(),
+            body.display(),
+            info.display()
+        )));
+    }
+    refuse_other_kind(
+        body,
+        &[Kind::BackupBody],
+        "a backup body",
+        |kind| match kind {
+            Kind::ExportFile => Some(
+                "an export file is read with `export decrypt FILE`; `restore` takes the body of the \
+             server-side backup (`fetch --out FILE`, or `restore --homeserver` to fetch it)",
+            ),
+            Kind::BackupVersion => Some(
+                "give this file with --backup-info FILE, and the backup body (`fetch --out FILE`) \
+             as the last argument",
+            ),
+            Kind::RoomKeys => Some(
+                "these keys are restored already: `export encrypt` makes an export file Element \
+             imports, `upload` puts them into the server-side backup",
+            ),
+            Kind::BackupBody => None,
+        },
+    )?;
+    if let Some(info) = backup_info {
+        refuse_other_kind(info, &[Kind::BackupVersion], "a backup version", |kind| {
+            (kind == Kind::BackupBody).then_some(
+                "give the backup body as the last argument, and the backup version \
+                 (`fetch --info-out FILE`) with --backup-info",
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// The failures of a restore, in bounded memory: counted by class, the first few kept
@@ -385,13 +469,7 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
                 args.export_rounds,
                 args.export_allow_low_rounds,
             )
-            .map_err(|e| match e {
-                key_export::ExportError::LowRounds(_) => Fatal::new(format!(
-                    "{e}\nhint: use the default (500,000), or pass --export-allow-low-rounds to \
-                     write it anyway"
-                )),
-                other => crate::cmd_export::export_params_error(other),
-            })?;
+            .map_err(|e| export_params_error(e, "--export-allow-low-rounds"))?;
             Some(phrase)
         }
         None => None,
@@ -426,7 +504,7 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
         Body::Server { session, version } => {
             let bar = sink.bar.clone();
             homeserver::BackupDownloads::start(&session, &version)
-                .map_err(crate::server::fail)?
+                .map_err(crate::fatal::client_error)?
                 .on_resume(|n| say_resuming(bar.as_ref(), n))
                 .restore(&source.key, &opts, &mut sink)
         }
@@ -448,15 +526,10 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
         return Err(if failures.by_class.keys().all(|c| *c == "mac") {
             wrong_key(failures.total, &source.described)
         } else {
-            Fatal::with_status(
-                Status::NothingRestored,
-                format!(
-                    "nothing could be restored: all {} entries failed ({}); nothing was \
-                     written{}",
-                    failures.total,
-                    failures.classes(),
-                    failures.sample_lines()
-                ),
+            nothing_restored(
+                failures.total,
+                &failures.classes(),
+                &failures.sample_lines(),
             )
         });
     }
@@ -497,14 +570,6 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
     .into())
 }
 
-/// The error that stopped a restore, for the user.
-fn restore_failed(e: backup_cipher::RestoreError, described: &str) -> Fatal {
-    match e {
-        backup_cipher::RestoreError::WrongKey { tried } => wrong_key(tried, described),
-        e => Fatal::new(e),
-    }
-}
-
 /// A download broke off and is fetched again: say so (above the progress bar).
 #[cfg(feature = "homeserver")]
 fn say_resuming(bar: Option<&indicatif::ProgressBar>, n: &backup_cipher::ResumeNotice) {
@@ -517,18 +582,6 @@ fn say_resuming(bar: Option<&indicatif::ProgressBar>, n: &backup_cipher::ResumeN
         Some(bar) => bar.println(line),
         None => eprintln!("{line}"),
     }
-}
-
-/// Every entry tried failed its MAC: the key is not this backup's.
-fn wrong_key(tried: u64, described: &str) -> Fatal {
-    Fatal::with_status(
-        Status::WrongKey,
-        format!(
-            "this key does not open this backup: none of the {tried} entries tried decrypts \
-             with it (every MAC check failed), so nothing was written. The key was taken as: \
-             {described}"
-        ),
-    )
 }
 
 fn summary(

@@ -11,34 +11,37 @@ use clap::Args;
 use homeserver::{ClientError, UploadProgress, save_keys_body};
 
 use crate::{
-    Fatal,
+    fatal::{Fatal, client_error as fail},
     files::write_output,
     keys::KeyArgs,
     secret_file::SecretFile,
-    server::{
-        ServerArgs, fail, recover_from_server, server_secret_store, signing_key, version_info,
-    },
+    server::{ServerArgs, recover_from_server, server_secret_store, signing_key, version_info},
 };
 
 #[derive(Debug, Args)]
 pub(crate) struct FetchArgs {
-    #[command(flatten)]
-    server: ServerArgs,
     /// Where to write the keys (the GET /room_keys/keys body, streamed). Written only when
     /// the whole body arrived and is a complete keys body; a cut or damaged download is
     /// kept as OUT.partial instead (exit status 5), and an earlier OUT stays.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = crate::help::OUTPUT)]
     out: PathBuf,
     /// Where to write the backup version (GET /room_keys/version).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = crate::help::OUTPUT)]
     info_out: Option<PathBuf>,
     /// Where to write the account's secret storage (its account data), for an offline
     /// `restore --account-data` with the Security Key or Phrase.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = crate::help::OUTPUT)]
     account_data_out: Option<PathBuf>,
-    /// The backup version (default: the current one).
-    #[arg(long)]
+    /// Which backup version (default: the current one). Not the tool's own `--version`.
+    #[arg(
+        long = "backup-version",
+        alias = "version",
+        value_name = "VERSION",
+        help_heading = crate::help::SERVER
+    )]
     version: Option<String>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
@@ -163,18 +166,23 @@ fn partial_path(out: &Path) -> PathBuf {
 
 #[derive(Debug, Args)]
 pub(crate) struct InfoArgs {
-    #[command(flatten)]
-    server: ServerArgs,
     /// A file with the Security Key or Phrase (or the backup's recovery key): say what it
     /// is and whether it opens this backup (`-` = stdin).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = crate::help::HAVE)]
     key_file: Option<PathBuf>,
     /// Read that key or phrase from stdin.
-    #[arg(long, visible_alias = "passphrase-stdin")]
+    #[arg(long, visible_alias = "passphrase-stdin", help_heading = crate::help::HAVE)]
     key_stdin: bool,
-    /// The backup version (default: the current one).
-    #[arg(long)]
+    /// Which backup version (default: the current one). Not the tool's own `--version`.
+    #[arg(
+        long = "backup-version",
+        alias = "version",
+        value_name = "VERSION",
+        help_heading = crate::help::SERVER
+    )]
     version: Option<String>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
@@ -218,7 +226,7 @@ pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
                 println!("key:        does NOT open this backup: {e}");
                 return Ok(ExitCode::from(2));
             }
-            Err(e) => return Err(Fatal::new(e)),
+            Err(e) => return Err(fail(e)),
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -226,32 +234,38 @@ pub(crate) fn info(args: InfoArgs) -> Result<ExitCode, Fatal> {
 
 #[derive(Debug, Args)]
 pub(crate) struct UploadArgs {
-    #[command(flatten)]
-    server: ServerArgs,
     /// The key: sessions are encrypted to the backup's public key, and a new backup
     /// version is created for it when there is none (signed with the cross-signing master
     /// key when secret storage holds it).
     #[command(flatten)]
     key: KeyArgs,
-    /// Upload to this version (default: the current one, created when there is none).
-    #[arg(long)]
+    /// Upload to this backup version (default: the current one, created when there is
+    /// none). Not the tool's own `--version`.
+    #[arg(
+        long = "backup-version",
+        alias = "version",
+        value_name = "VERSION",
+        help_heading = crate::help::SERVER
+    )]
     version: Option<String>,
     /// Sign a newly created version's auth_data with this Ed25519 key (base64 seed in a
     /// file), e.g. the device key.
-    #[arg(long, value_name = "FILE", requires = "signing_key_id")]
+    #[arg(long, value_name = "FILE", requires = "signing_key_id", help_heading = crate::help::HAVE)]
     signing_key_file: Option<PathBuf>,
     /// The signing key's id, e.g. ed25519:DEVICEID.
-    #[arg(long, value_name = "KEY_ID")]
+    #[arg(long, value_name = "KEY_ID", help_heading = crate::help::HAVE)]
     signing_key_id: Option<String>,
     /// The user id to sign as (default: the token's owner).
-    #[arg(long)]
+    #[arg(long, help_heading = crate::help::HAVE)]
     signing_user: Option<String>,
     /// Sessions per request.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, help_heading = crate::help::TUNING)]
     chunk_size: usize,
     /// Passphrase file when the input is an Element key-export file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = crate::help::HAVE)]
     export_passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Exported room keys: a JSON array (restore output) or an Element key-export file.
     sessions: PathBuf,
 }

@@ -17,10 +17,10 @@ use ssss::{
 use zeroize::Zeroizing;
 
 use crate::{
-    Fatal,
+    fatal::{Fatal, client_error as fail},
     input::{prompt_secret, secret_from_file, secret_from_stdin},
     keys::KeyArgs,
-    server::{ServerArgs, fail, server_state},
+    server::{ServerArgs, server_state},
 };
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use ssss::{KeyCheck, MEGOLM_BACKUP_SECRET, SecretStore, Unlocked};
 
 use crate::files::read_account_data;
-use crate::{Fatal, keys::KeyArgs};
+use crate::{fatal::Fatal, keys::KeyArgs};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SsssCommand {
@@ -15,10 +15,10 @@ pub(crate) enum SsssCommand {
         #[command(flatten)]
         key: KeyArgs,
         /// Account data: an object of type → content, a list of events, or a /sync response.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", help_heading = crate::help::HAVE)]
         account_data: std::path::PathBuf,
         /// Print the secret values too.
-        #[arg(long)]
+        #[arg(long, help_heading = crate::help::OUTPUT)]
         show: bool,
     },
     /// Print one secret (unlocked with the Security Key or Phrase).
@@ -28,7 +28,7 @@ pub(crate) enum SsssCommand {
         /// The secret's name, e.g. m.megolm_backup.v1.
         name: String,
         /// Account data file.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", help_heading = crate::help::HAVE)]
         account_data: std::path::PathBuf,
     },
 }
@@ -37,7 +37,7 @@ pub(crate) enum SsssCommand {
 fn unlock(path: &Path, key: &KeyArgs) -> Result<(SecretStore, Unlocked), Fatal> {
     let store = read_account_data(path)?;
     let input = key.read()?;
-    let unlocked = store.unlock(&input).map_err(Fatal::new)?;
+    let unlocked = store.unlock(&input).map_err(crate::fatal::unlock_error)?;
     Ok((store, unlocked))
 }
 

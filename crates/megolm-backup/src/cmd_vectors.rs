@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::Args;
 use vector_runner::{Filter, run_paths};
 
-use crate::Fatal;
+use crate::fatal::Fatal;
 
 #[derive(Debug, Args)]
 pub(crate) struct VectorsArgs {

@@ -4,7 +4,7 @@ use std::{io::Read, path::Path};
 
 use zeroize::Zeroizing;
 
-use crate::Fatal;
+use crate::fatal::Fatal;
 
 /// Strips exactly one trailing `\n` or `\r\n`, nothing else: a passphrase may begin or
 /// end with spaces.
@@ -26,13 +26,24 @@ pub(crate) fn secret_from_stdin() -> Result<Zeroizing<String>, Fatal> {
     Ok(strip_one_newline(buf))
 }
 
-/// Reads a secret from a file (`-` for standard input).
+/// Reads a secret from a file (`-` for standard input). A name that is no file is not
+/// echoed: it is often the secret itself (a password, token or phrase typed where the
+/// file name goes), and error messages end up in terminals and logs.
 pub(crate) fn secret_from_file(path: &Path) -> Result<Zeroizing<String>, Fatal> {
     if path == Path::new("-") {
         return secret_from_stdin();
     }
-    let buf = std::fs::read_to_string(path)
-        .map_err(|e| Fatal::new(format!("cannot read {}: {e}", path.display())))?;
+    let buf = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Fatal::new(
+                "no file has the name given for a secret (the name is not shown: it may be the \
+                 secret itself, typed where a file name goes). Put the key, phrase, password \
+                 or token in a file and give that file's name, or pipe it to stdin",
+            )
+        } else {
+            Fatal::new(format!("cannot read {}: {e}", path.display()))
+        }
+    })?;
     Ok(strip_one_newline(buf))
 }
 

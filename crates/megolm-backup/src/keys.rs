@@ -8,11 +8,11 @@ use std::{
 
 use backup_cipher::BackupVersion;
 use clap::Args;
-use ssss::{RecoverError, RecoveredBackupKey, SecretStore, recover_backup_key};
+use ssss::{RecoveredBackupKey, SecretStore, recover_backup_key};
 use zeroize::Zeroizing;
 
 use crate::{
-    Fatal,
+    fatal::{Fatal, recover_error},
     input::{prompt_secret, secret_from_file, secret_from_stdin},
 };
 
@@ -23,10 +23,15 @@ pub(crate) struct KeyArgs {
     /// Security Phrase — or the backup's own recovery key, or the backup key in base64, in
     /// a file (`-` = stdin). Without it the key is read from stdin, or asked for on a
     /// terminal.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = crate::help::HAVE)]
     pub(crate) key_file: Option<PathBuf>,
     /// Read the key or phrase from stdin (the default when stdin is not a terminal).
-    #[arg(long, visible_alias = "passphrase-stdin", alias = "secret-storage")]
+    #[arg(
+        long,
+        visible_alias = "passphrase-stdin",
+        alias = "secret-storage",
+        help_heading = crate::help::HAVE
+    )]
     pub(crate) key_stdin: bool,
 }
 
@@ -53,6 +58,19 @@ impl KeyArgs {
                     "the --key-file argument is not a file, and it looks like the key itself: \
                      put the key in a file and give that file's name, or pipe it to stdin \
                      (`--key-stdin`)",
+                ));
+            }
+            if let Some(kind) = crate::files::Kind::of_file(path) {
+                return Err(Fatal::hinted(
+                    format!(
+                        "the --key-file {} is not a key: it is {}",
+                        path.display(),
+                        kind.described()
+                    ),
+                    Some(
+                        "--key-file takes a file holding just the Security Key or Security \
+                         Phrase (or the backup's own key); the backup body is the last argument",
+                    ),
                 ));
             }
             let from = if path == Path::new("-") {
@@ -107,35 +125,6 @@ fn looks_like_a_key(path: &Path) -> bool {
             .skip(1)
             .all(|w| w.chars().count() == 4);
     base58 && (compact.starts_with("Es") || grouped)
-}
-
-/// The command-line way to act on a library error, when there is one.
-pub(crate) fn recover_hint(e: &RecoverError) -> Option<&'static str> {
-    match e {
-        RecoverError::NoMatch {
-            secret_storage_missing: true,
-            ..
-        } => Some(
-            "to try it as a Security Key or Security Phrase, give the account data with \
-             --account-data, or use --homeserver",
-        ),
-        RecoverError::KeyFromBeforeReset { .. } | RecoverError::NoBackupKeyStored { .. } => {
-            Some("to set up recovery again (a new backup and Security Key): `setup --reset`")
-        }
-        RecoverError::StaleBackupKey { .. } => Some(
-            "an older backup version can be restored with --version if it still exists; to set \
-             up recovery again: `setup --reset`",
-        ),
-        _ => None,
-    }
-}
-
-/// A library error with its command-line hint on a line of its own.
-pub(crate) fn recover_error(e: RecoverError) -> Fatal {
-    match recover_hint(&e) {
-        Some(hint) => Fatal::new(format!("{e}\nhint: {hint}")),
-        None => Fatal::new(e),
-    }
 }
 
 /// Finds the backup key from what the user typed and tells them, in one line on stderr,

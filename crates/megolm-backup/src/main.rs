@@ -9,6 +9,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[cfg(feature = "bench")]
 mod cmd_bench;
 mod cmd_encrypt;
 mod cmd_export;
@@ -19,8 +20,11 @@ mod cmd_server;
 #[cfg(feature = "homeserver")]
 mod cmd_setup;
 mod cmd_ssss;
+#[cfg(feature = "vectors")]
 mod cmd_vectors;
+mod fatal;
 mod files;
+mod help;
 mod input;
 mod keys;
 mod outputs;
@@ -32,6 +36,7 @@ mod sorted_output;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fatal::RESTORE_EXIT_STATUSES;
 
 /// Matrix server-side key backup: recovery keys, backups, secret storage, key exports.
 #[derive(Debug, Parser)]
@@ -39,14 +44,16 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// The fastest multi-lane X25519 path bulk restores may use: `any` (whatever this CPU
+    /// (Measuring, feature `bench`.) The fastest multi-lane X25519 path bulk restores may use: `any` (whatever this CPU
     /// has), `avx2` (nothing that needs AVX-512: how a CPU without it runs), `none` (one
     /// X25519 at a time). Every path computes the same results.
-    #[arg(long, global = true, value_enum, default_value_t = Lanes::Any)]
+    #[cfg(feature = "bench")]
+    #[arg(long, global = true, value_enum, default_value_t = Lanes::Any, help_heading = help::TUNING)]
     lanes: Lanes,
 }
 
 /// `--lanes`.
+#[cfg(feature = "bench")]
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Lanes {
     Any,
@@ -56,96 +63,44 @@ enum Lanes {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Generate, decode and encode recovery keys ("Security Keys").
+    /// Make a new Security Key (recovery key), or turn one into base64 and back.
     #[command(subcommand)]
     RecoveryKey(cmd_recovery_key::RecoveryKeyCommand),
-    /// Restore a whole server-side backup (GET /room_keys/keys body) into exported room keys.
+    /// Get your message keys back from the server-side backup, with the Security Key or
+    /// Security Phrase Element gave you.
     #[command(after_help = RESTORE_EXIT_STATUSES)]
     Restore(cmd_restore::RestoreArgs),
-    /// Download a backup from the homeserver to a file (streamed).
+    /// Download the encrypted backup (and what unlocks it) from the homeserver to files.
     #[cfg(feature = "homeserver")]
     Fetch(cmd_server::FetchArgs),
-    /// Upload exported room keys (JSON or an Element export) to the server-side backup.
+    /// Put room keys (restored ones, or an Element export file) into the server-side backup.
     #[cfg(feature = "homeserver")]
     Upload(cmd_server::UploadArgs),
-    /// Show the homeserver's backup: version, algorithm, key count, etag, key match.
+    /// Show the account's server-side backup, and whether your key opens it.
     #[cfg(feature = "homeserver")]
     Info(cmd_server::InfoArgs),
-    /// Set up secure backup from scratch (secret storage + a new backup), as Element does.
+    /// Set up recovery on an account (a Security Key or Phrase and a new backup), as
+    /// Element does.
     #[cfg(feature = "homeserver")]
     Setup(cmd_setup::SetupArgs),
-    /// Is secure backup set up, and does the stored backup key match the current backup?
+    /// Check that recovery is set up and that the key it keeps opens the current backup.
     #[cfg(feature = "homeserver")]
     Status(cmd_setup::StatusArgs),
-    /// Encrypt exported room keys into a backup body for PUT /room_keys/keys.
+    /// Encrypt room keys into a backup body, for a backup you manage yourself.
     Encrypt(cmd_encrypt::EncryptArgs),
-    /// Measure restore throughput on this machine.
+    /// Measure how fast this machine restores (a synthetic backup).
+    #[cfg(feature = "bench")]
     Bench(cmd_bench::BenchArgs),
-    /// Element key-export files: decrypt and encrypt, optionally only some rooms.
+    /// Read or write Element key-export files ("Export E2E room keys"), or some rooms of
+    /// them.
     #[command(subcommand)]
     Export(cmd_export::ExportCommand),
-    /// Secret storage (SSSS): unlock it and read secrets from a file of account data.
+    /// Unlock secret storage with your Security Key or Phrase, and read what it keeps.
     #[command(subcommand)]
     Ssss(cmd_ssss::SsssCommand),
-    /// Run known-answer vector files (schema mkb-vectors/1).
+    /// Check this build against known-answer vector files (schema mkb-vectors/1).
+    #[cfg(feature = "vectors")]
     Vectors(cmd_vectors::VectorsArgs),
-}
-
-/// Every exit status of the tool, in one place (`restore --help` lists them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
-    /// Everything was done: every session restored, every file written.
-    Success = 0,
-    /// An error stopped the command; nothing was written.
-    Error = 1,
-    /// Partly done: the output holds every good session, and the failures are listed.
-    Partial = 2,
-    /// The key does not open this backup; nothing was written.
-    WrongKey = 3,
-    /// Entries failed and none could be restored; nothing was written.
-    NothingRestored = 4,
-    /// SIGINT or SIGTERM: nothing was written, no temporary file is left.
-    Interrupted = 130,
-}
-
-/// `restore --help`: its exit statuses (the numbers of [`Status`]).
-const RESTORE_EXIT_STATUSES: &str = "\
-Exit status:
-  0    every session restored and written
-  1    an error; nothing was written
-  2    partly restored: the output holds every good session, the failures are listed
-  3    the key does not open this backup; nothing was written
-  4    entries failed and none could be restored; nothing was written
-  130  interrupted (SIGINT, SIGTERM); nothing was written, no temporary file is left";
-
-impl From<Status> for ExitCode {
-    fn from(status: Status) -> Self {
-        ExitCode::from(status as u8)
-    }
-}
-
-/// A failure that ends the program: its message goes to stderr, and the process exits
-/// with its status (1 unless said otherwise).
-#[derive(Debug, thiserror::Error)]
-#[error("{msg}")]
-pub(crate) struct Fatal {
-    msg: String,
-    status: Status,
-}
-
-impl Fatal {
-    /// An error: exit status 1.
-    pub(crate) fn new(msg: impl std::fmt::Display) -> Self {
-        Self::with_status(Status::Error, msg)
-    }
-
-    /// An error that ends the program with `status`.
-    pub(crate) fn with_status(status: Status, msg: impl std::fmt::Display) -> Self {
-        Self {
-            msg: msg.to_string(),
-            status,
-        }
-    }
 }
 
 /// Keeps secrets inside this process: no core dump (core size limit 0) and not dumpable
@@ -170,6 +125,7 @@ fn main() -> ExitCode {
     keep_secrets_in_process();
     let cli = Cli::parse();
     secret_file::remove_on_interrupt();
+    #[cfg(feature = "bench")]
     backup_cipher::x25519::set_lane_limit(match cli.lanes {
         Lanes::Any => backup_cipher::x25519::LaneLimit::Any,
         Lanes::Avx2 => backup_cipher::x25519::LaneLimit::Avx2,
@@ -189,17 +145,16 @@ fn main() -> ExitCode {
         Command::Setup(args) => cmd_setup::setup(args),
         #[cfg(feature = "homeserver")]
         Command::Status(args) => cmd_setup::status(args),
+        #[cfg(feature = "bench")]
         Command::Bench(args) => cmd_bench::run(args),
         Command::Export(cmd) => cmd_export::run(cmd),
         Command::Ssss(cmd) => cmd_ssss::run(cmd),
+        #[cfg(feature = "vectors")]
         Command::Vectors(args) => cmd_vectors::run(args),
     };
     match result {
         Ok(code) => code,
-        Err(Fatal { msg, status }) => {
-            eprintln!("error: {msg}");
-            status.into()
-        }
+        Err(e) => e.report(),
     }
 }
 
@@ -217,20 +172,5 @@ mod tests {
         );
         let core = rustix::process::getrlimit(rustix::process::Resource::Core);
         assert_eq!((core.current, core.maximum), (Some(0), Some(0)));
-    }
-
-    #[test]
-    fn restore_help_lists_every_exit_status() {
-        for status in [
-            Status::Success,
-            Status::Error,
-            Status::Partial,
-            Status::WrongKey,
-            Status::NothingRestored,
-            Status::Interrupted,
-        ] {
-            let line = format!("\n  {:<5}", status as u8);
-            assert!(RESTORE_EXIT_STATUSES.contains(&line), "{status:?}");
-        }
     }
 }

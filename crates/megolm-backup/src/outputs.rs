@@ -25,7 +25,7 @@ use std::{
 };
 
 use crate::{
-    Fatal,
+    fatal::Fatal,
     secret_file::{SecretFile, TEMP_PREFIX, TEMP_SUFFIX, folder_of},
 };
 

@@ -27,7 +27,7 @@ use std::{
 
 use tempfile::TempPath;
 
-use crate::Status;
+use crate::fatal::Status;
 
 /// The prefix of every temporary file this tool names.
 pub(crate) const TEMP_PREFIX: &str = ".megolm-backup-";

@@ -15,7 +15,7 @@ pub(crate) use login_session::Session;
 pub(crate) use login_session::logout_on_interrupt;
 
 use crate::{
-    Fatal,
+    fatal::{Fatal, client_error as fail},
     input::{secret_from_file, secret_from_stdin},
 };
 
@@ -24,34 +24,40 @@ use crate::{
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ServerArgs {
     /// The homeserver's URL, e.g. `https://matrix.example.org`
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = crate::help::SERVER)]
     pub(crate) homeserver: Option<String>,
     /// File holding the access token (otherwise the MATRIX_ACCESS_TOKEN variable).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = crate::help::SERVER)]
     access_token_file: Option<PathBuf>,
     /// Log in as this user with a password instead of a token.
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", help_heading = crate::help::SERVER)]
     user: Option<String>,
     /// File holding the account password: to log in with --user (otherwise read from
     /// stdin), and for the server's confirmation when cross-signing keys are replaced.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = crate::help::SERVER)]
     password_file: Option<PathBuf>,
     /// Trust only the certificate authorities in this PEM file (a homeserver behind a
     /// private CA) instead of the system trust store.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", help_heading = crate::help::SERVER)]
     ca_file: Option<PathBuf>,
     /// Allow plain http:// to a host other than this machine (the token or password then
     /// crosses the network in the clear).
-    #[arg(long)]
+    #[arg(long, help_heading = crate::help::SERVER)]
     allow_insecure_http: bool,
     /// With --user: keep the login when the command ends (its device id is printed)
     /// instead of logging it out.
-    #[arg(long, requires = "user")]
+    #[arg(long, requires = "user", help_heading = crate::help::SERVER)]
     keep_login: bool,
     /// Give up on a homeserver that sends nothing for this many seconds (while an answer
     /// is awaited, or in the middle of a download). A download that keeps receiving is
     /// never cut, however long it takes.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = crate::help::TUNING
+    )]
     idle_timeout: u64,
 }
 
@@ -142,24 +148,6 @@ impl ServerArgs {
             e => fail(e),
         })?;
         Ok((Session::borrowed(client), password))
-    }
-}
-
-/// A homeserver error as the CLI says it: the library's message, and the option or
-/// command that helps where there is one.
-pub(crate) fn fail(e: ClientError) -> Fatal {
-    match &e {
-        ClientError::InsecureHttp(_) => Fatal::new(format!("{e} (--allow-insecure-http)")),
-        ClientError::NoBackup => Fatal::new(format!("{e}; create one with `upload` or `setup`")),
-        ClientError::AuthRequired { .. } => {
-            Fatal::new(format!("{e}: give it with --password-file FILE"))
-        }
-        ClientError::CaFile(_) => Fatal::new(format!("{e} (--ca-file)")),
-        ClientError::Flow(flows::FlowError::Recover(r)) => match crate::keys::recover_hint(r) {
-            Some(hint) => Fatal::new(format!("{e}\nhint: {hint}")),
-            None => Fatal::new(e),
-        },
-        _ => Fatal::new(e),
     }
 }
 

@@ -257,14 +257,66 @@ fn every_documented_error_is_what_the_tool_prints() {
         ],
         ""
     );
+    // A JSON object that is no kind of file the tool knows.
+    let not_a_body = write(&dir, "not-a-body.json", r#"{"backup": {"rooms": {}}}"#);
     add!(
         "body",
         &[
             "restore",
             "--key-file",
             "demo/recovery-key.txt",
+            &not_a_body
+        ],
+        ""
+    );
+    // One file given where another is asked: told before the key is read.
+    add!(
+        "body-is-version",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
             "demo/backup-info.json"
         ],
+        ""
+    );
+    add!(
+        "info-is-body",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            "--backup-info",
+            "demo/backup.json",
+            "demo/backup.json"
+        ],
+        ""
+    );
+    add!(
+        "body-info-swapped",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            "--backup-info",
+            "demo/backup.json",
+            "demo/backup-info.json"
+        ],
+        ""
+    );
+    add!(
+        "key-file-is-body",
+        &[
+            "restore",
+            "--key-file",
+            "demo/backup.json",
+            "demo/backup.json"
+        ],
+        ""
+    );
+    add!(
+        "no-key-stdin",
+        &["restore", "--key-stdin", "demo/backup.json"],
         ""
     );
     add!(
@@ -304,6 +356,11 @@ fn every_documented_error_is_what_the_tool_prints() {
         "4s-no-passphrase",
         &["ssss", "unlock", "--account-data", &no_phrase],
         "a passphrase, surely"
+    );
+    add!(
+        "account-data-is-body",
+        &["ssss", "unlock", "--account-data", "demo/backup.json"],
+        ALICE
     );
     add!(
         "4s-none",
@@ -357,12 +414,51 @@ fn every_documented_error_is_what_the_tool_prints() {
         ],
         ""
     );
+    let not_export = write(&dir, "not-export.txt", "these are my notes\n");
     add!(
         "export-armor",
+        &["export", "decrypt", &not_export, "--passphrase-file", &pass],
+        ""
+    );
+    add!(
+        "export-is-body",
         &[
             "export",
             "decrypt",
             "demo/backup.json",
+            "--passphrase-file",
+            &pass
+        ],
+        ""
+    );
+    add!(
+        "body-is-export",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            export.to_str().unwrap()
+        ],
+        ""
+    );
+    add!(
+        "body-is-room-keys",
+        &[
+            "restore",
+            "--key-file",
+            "demo/recovery-key.txt",
+            sessions.to_str().unwrap()
+        ],
+        ""
+    );
+    add!(
+        "sessions-is-body",
+        &[
+            "export",
+            "encrypt",
+            "demo/backup.json",
+            "--out",
+            dir.join("e-body.txt").to_str().unwrap(),
             "--passphrase-file",
             &pass
         ],
@@ -650,6 +746,17 @@ fn every_documented_error_is_what_the_tool_prints() {
             &token,
             "--ca-file",
             &not_pem
+        ],
+        ""
+    );
+    add!(
+        "secret-typed-as-file",
+        &[
+            "info",
+            "--homeserver",
+            "http://127.0.0.1:9",
+            "--access-token-file",
+            "syt_YWxpY2U_SECRET_0abc12"
         ],
         ""
     );

@@ -99,6 +99,8 @@ fn from_passphrase_matches_the_mautrix_vector() {
     assert!(stderr(&out).contains("10,000,000"));
 }
 
+/// Built only with the `vectors` feature (`cargo test -p megolm-backup --features vectors`).
+#[cfg(feature = "vectors")]
 #[test]
 fn vectors_command_prints_summary_and_sets_status() {
     let out = run(

@@ -252,6 +252,8 @@ fn x25519_public(secret: &[u8]) -> String {
         .to_base64()
 }
 
+/// Built only with the `bench` feature (`cargo test -p megolm-backup --features bench`).
+#[cfg(feature = "bench")]
 #[test]
 fn bench_runs() {
     let o = run(&["bench", "--sessions", "300", "--runs", "1"], "");

@@ -1,0 +1,249 @@
+//! How a command ends when it fails: [`Fatal`] (a message and an exit [`Status`]), and the
+//! one place that turns each library error into what the user of this tool reads — the
+//! library's own message, then on a line of its own the flag or command that helps.
+//!
+//! The libraries speak their own words (the old key, a password, the account data); the
+//! flags that give those things are this tool's, so they are added here and nowhere else.
+
+use std::process::ExitCode;
+
+use ssss::RecoverError;
+
+/// Every exit status of the tool, in one place (`restore --help` lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Everything was done: every session restored, every file written.
+    Success = 0,
+    /// An error stopped the command; nothing was written.
+    Error = 1,
+    /// Partly done: the output holds every good session, and the failures are listed.
+    Partial = 2,
+    /// The key does not open this backup; nothing was written.
+    WrongKey = 3,
+    /// Entries failed and none could be restored; nothing was written.
+    NothingRestored = 4,
+    /// SIGINT or SIGTERM: nothing was written, no temporary file is left.
+    Interrupted = 130,
+}
+
+/// `restore --help`: its exit statuses (the numbers of [`Status`]).
+pub(crate) const RESTORE_EXIT_STATUSES: &str = "\
+Exit status:
+  0    every session restored and written
+  1    an error; nothing was written
+  2    partly restored: the output holds every good session, the failures are listed
+  3    the key does not open this backup; nothing was written
+  4    entries failed and none could be restored; nothing was written
+  130  interrupted (SIGINT, SIGTERM); nothing was written, no temporary file is left";
+
+impl From<Status> for ExitCode {
+    fn from(status: Status) -> Self {
+        ExitCode::from(status as u8)
+    }
+}
+
+/// A failure that ends the program: its message goes to stderr, and the process exits
+/// with its status (1 unless said otherwise).
+#[derive(Debug, thiserror::Error)]
+#[error("{msg}")]
+pub(crate) struct Fatal {
+    msg: String,
+    status: Status,
+}
+
+impl Fatal {
+    /// An error: exit status 1.
+    pub(crate) fn new(msg: impl std::fmt::Display) -> Self {
+        Self::with_status(Status::Error, msg)
+    }
+
+    /// An error that ends the program with `status`.
+    pub(crate) fn with_status(status: Status, msg: impl std::fmt::Display) -> Self {
+        Self {
+            msg: msg.to_string(),
+            status,
+        }
+    }
+
+    /// An error, and on a line of its own what the user can do about it here.
+    pub(crate) fn hinted(msg: impl std::fmt::Display, hint: Option<&str>) -> Self {
+        match hint {
+            Some(hint) => Self::new(format!("{msg}\nhint: {hint}")),
+            None => Self::new(msg),
+        }
+    }
+
+    /// Says the error on stderr and gives the status to exit with.
+    pub(crate) fn report(self) -> ExitCode {
+        eprintln!("error: {}", self.msg);
+        self.status.into()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ssss: finding the backup key from what the user has.
+
+/// The command-line way to act on a [`RecoverError`], when there is one.
+pub(crate) fn recover_hint(e: &RecoverError) -> Option<&'static str> {
+    match e {
+        RecoverError::NoMatch {
+            secret_storage_missing: true,
+            ..
+        } => Some(
+            "a Security Key or Security Phrase opens the backup through secret storage: give \
+             the account data with --account-data FILE (from `fetch --account-data-out`), or \
+             use --homeserver",
+        ),
+        RecoverError::KeyFromBeforeReset { .. } | RecoverError::NoBackupKeyStored { .. } => {
+            Some("to set up recovery again (a new backup and Security Key): `setup --reset`")
+        }
+        RecoverError::StaleBackupKey { .. } => Some(
+            "an older backup version can be restored with --backup-version if it still \
+             exists; to set up recovery again: `setup --reset`",
+        ),
+        _ => None,
+    }
+}
+
+/// A [`RecoverError`] with its hint.
+pub(crate) fn recover_error(e: RecoverError) -> Fatal {
+    let hint = recover_hint(&e);
+    Fatal::hinted(e, hint)
+}
+
+/// A refused [`ssss::UnlockError`] (`ssss unlock`, `ssss get`), with its hint.
+pub(crate) fn unlock_error(e: ssss::UnlockError) -> Fatal {
+    let hint = match &e {
+        ssss::UnlockError::AccountData(ssss::AccountDataError::NoDefaultKey) => Some(
+            "without secret storage, restore with the backup's own key (`restore --key-file`), \
+             or set up recovery (`setup`)",
+        ),
+        ssss::UnlockError::AccountData(ssss::AccountDataError::Shape) => Some(
+            "--account-data takes the account data (`fetch --account-data-out FILE` writes it)",
+        ),
+        _ => None,
+    };
+    Fatal::hinted(e, hint)
+}
+
+// ---------------------------------------------------------------------------------------
+// recovery-key: decoding a Security Key.
+
+/// A [`recovery_key::DecodeError`] of `recovery-key decode`, with its hint.
+pub(crate) fn decode_error(e: recovery_key::DecodeError) -> Fatal {
+    let hint = e.looks_like_passphrase().then_some(
+        "`recovery-key decode` takes only Security Keys; a Security Phrase opens the backup \
+         through secret storage: `restore --account-data FILE` or `restore --homeserver URL`",
+    );
+    Fatal::hinted(e, hint)
+}
+
+// ---------------------------------------------------------------------------------------
+// backup-cipher: the restore.
+
+/// The error that stopped a restore, for the user (`described`: what the key was taken
+/// for, in the user's words).
+pub(crate) fn restore_failed(e: backup_cipher::RestoreError, described: &str) -> Fatal {
+    use backup_cipher::RestoreError;
+    match e {
+        RestoreError::WrongKey { tried } => wrong_key(tried, described),
+        RestoreError::TooLarge(_) => Fatal::hinted(
+            e,
+            Some("if the backup is genuine, raise the limit with --max-body-bytes BYTES"),
+        ),
+        e => Fatal::new(e),
+    }
+}
+
+/// Every entry tried failed its MAC: the key is not this backup's (exit status 3).
+pub(crate) fn wrong_key(tried: u64, described: &str) -> Fatal {
+    Fatal::with_status(
+        Status::WrongKey,
+        format!(
+            "this key does not open this backup: none of the {tried} entries tried decrypts \
+             with it (every MAC check failed), so nothing was written. The key was taken as: \
+             {described}"
+        ),
+    )
+}
+
+/// Entries failed and none could be restored (exit status 4): how many, their classes
+/// ("mac: 3, padding: 1") and a sample, one per line.
+pub(crate) fn nothing_restored(total: u64, classes: &str, sample: &str) -> Fatal {
+    Fatal::with_status(
+        Status::NothingRestored,
+        format!(
+            "nothing could be restored: all {total} entries failed ({classes}); nothing was \
+             written{sample}"
+        ),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// key-export: Element's export files.
+
+/// A refused export passphrase or round count; `allow_low_rounds` is the flag of the
+/// command at hand that writes a file with fewer rounds anyway.
+pub(crate) fn export_params_error(e: key_export::ExportError, allow_low_rounds: &str) -> Fatal {
+    match e {
+        key_export::ExportError::LowRounds(_) => Fatal::new(format!(
+            "{e}\nhint: use the default (500,000), or pass {allow_low_rounds} to write it anyway"
+        )),
+        other => Fatal::new(other),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// homeserver (and the flows it runs).
+
+/// A homeserver error as the CLI says it: the library's message, and the option or
+/// command that helps where there is one.
+#[cfg(feature = "homeserver")]
+pub(crate) fn client_error(e: homeserver::ClientError) -> Fatal {
+    use homeserver::ClientError;
+    let hint = match &e {
+        ClientError::InsecureHttp(_) => Some(
+            "use https://; only if the token may cross the network in the clear: \
+             --allow-insecure-http",
+        ),
+        ClientError::NoBackup => Some("create one with `upload` or `setup`"),
+        ClientError::AuthRequired { .. } => {
+            Some("give the account password with --password-file FILE (or log in with --user)")
+        }
+        ClientError::Unauthorized { .. } => Some(
+            "give a current token with --access-token-file FILE, or log in with --user \
+             (and --password-file)",
+        ),
+        ClientError::WrongVersion { .. } => {
+            Some("leave out --backup-version to use the current backup")
+        }
+        ClientError::Stalled { .. } => Some("for a slow homeserver, raise --idle-timeout SECONDS"),
+        ClientError::CaFile(_) => Some(
+            "--ca-file takes the PEM file of the certificate authority that signed the \
+             homeserver's certificate",
+        ),
+        ClientError::Flow(flows::FlowError::Recover(r)) => recover_hint(r),
+        _ => None,
+    };
+    Fatal::hinted(e, hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_help_lists_every_exit_status() {
+        for status in [
+            Status::Success,
+            Status::Error,
+            Status::Partial,
+            Status::WrongKey,
+            Status::NothingRestored,
+            Status::Interrupted,
+        ] {
+            let line = format!("\n  {:<5}", status as u8);
+            assert!(RESTORE_EXIT_STATUSES.contains(&line), "{status:?}");
+        }
+    }
+}

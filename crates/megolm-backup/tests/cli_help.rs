@@ -1,0 +1,134 @@
+//! The help as a user reads it: what the installed tool offers, and nothing it does not.
+
+mod common;
+
+/// The tool built without the `bench` and `vectors` features (`cargo install`) has neither
+/// command, nor the measuring option `--lanes`, and its help does not offer them.
+#[cfg(not(any(feature = "bench", feature = "vectors")))]
+#[test]
+fn the_installed_tool_has_no_bench_vectors_or_lanes() {
+    use common::{run, stderr, stdout};
+    let help = run(&["--help"], "");
+    assert!(help.status.success(), "{}", stderr(&help));
+    let text = stdout(&help);
+    for word in ["bench", "vectors", "lanes"] {
+        assert!(!text.contains(word), "{word} in:\n{text}");
+    }
+    let restore = stdout(&run(&["restore", "--help"], ""));
+    assert!(!restore.contains("--lanes"), "{restore}");
+    for args in [
+        &["bench", "--sessions", "10"][..],
+        &["vectors", "test-vectors"][..],
+        &["restore", "--lanes", "none", "demo/backup.json"][..],
+    ] {
+        let o = run(args, "");
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("unexpected") || stderr(&o).contains("unrecognized"));
+    }
+}
+
+/// The sections of a `--help` text: heading → the lines under it.
+fn sections(help: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        if !line.starts_with(' ') && line.ends_with(':') {
+            out.push((line.trim_end_matches(':').to_owned(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+/// The heading an option is listed under.
+fn heading_of(help: &str, option: &str) -> Option<String> {
+    let needle = format!("--{option} ");
+    let bare = format!("--{option}\n");
+    sections(help)
+        .into_iter()
+        .find(|(_, body)| {
+            body.lines()
+                .any(|l| l.trim_start().starts_with(&needle) || format!("{}\n", l.trim()) == bare)
+        })
+        .map(|(heading, _)| heading)
+}
+
+/// Each command says what it does for a user, without the API's words.
+#[test]
+fn commands_are_described_in_a_users_words() {
+    let help = common::stdout(&common::run(&["--help"], ""));
+    for api_word in ["GET /room_keys", "PUT /room_keys", "SSSS", "etag"] {
+        assert!(!help.contains(api_word), "{api_word} in:\n{help}");
+    }
+    let restore = help
+        .lines()
+        .find(|l| l.trim_start().starts_with("restore "))
+        .unwrap();
+    assert!(restore.contains("Security Key"), "{restore}");
+}
+
+/// `restore --help` groups its options: what you have, where it goes, the homeserver,
+/// tuning, in that order.
+#[test]
+fn restore_options_are_grouped() {
+    let help = common::stdout(&common::run(&["restore", "--help"], ""));
+    let expected = [
+        ("key-file", "What you have"),
+        ("key-stdin", "What you have"),
+        ("account-data", "What you have"),
+        ("backup-info", "What you have"),
+        ("out", "Where it goes"),
+        ("export-file", "Where it goes"),
+        ("failures", "Where it goes"),
+        ("homeserver", "The homeserver"),
+        ("user", "The homeserver"),
+        ("access-token-file", "The homeserver"),
+        ("password-file", "The homeserver"),
+        ("backup-version", "The homeserver"),
+        ("jobs", "Tuning"),
+        ("max-body-bytes", "Tuning"),
+        ("sort-memory", "Tuning"),
+        ("idle-timeout", "Tuning"),
+    ];
+    for (option, heading) in expected {
+        assert_eq!(
+            heading_of(&help, option).as_deref(),
+            Some(heading),
+            "--{option} in:\n{help}"
+        );
+    }
+    let order: Vec<String> = sections(&help).into_iter().map(|(h, _)| h).collect();
+    let place = |h: &str| order.iter().position(|x| x == h).unwrap();
+    assert!(place("What you have") < place("Where it goes"), "{order:?}");
+    assert!(
+        place("Where it goes") < place("The homeserver"),
+        "{order:?}"
+    );
+    assert!(place("The homeserver") < place("Tuning"), "{order:?}");
+}
+
+/// The backup version is `--backup-version` beside the tool's own `-V/--version`; the old
+/// spelling still works but is no longer offered.
+#[test]
+fn the_backup_version_is_named_unambiguously() {
+    for command in ["restore", "fetch", "info", "upload"] {
+        let help = common::stdout(&common::run(&[command, "--help"], ""));
+        assert!(
+            help.contains("--backup-version <VERSION>"),
+            "{command}:\n{help}"
+        );
+        assert!(!help.contains("--version <"), "{command}:\n{help}");
+    }
+    let dir = common::tmp("backup-version");
+    let out = dir.join("keys.json");
+    for spelling in ["--backup-version", "--version"] {
+        let o = common::restore_with_demo_key("demo/backup.json", &out, &[spelling, "1"]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{spelling}: {}",
+            common::stderr(&o)
+        );
+    }
+}
