@@ -21,6 +21,9 @@ bash tools/nio/setup.sh >/dev/null
 # fast X25519 backend (aws-lc) and the eight-lane AVX-512 IFMA path (used where the CPU
 # has it), the benches also the four-lane AVX2 path, so this run covers all of them.
 MKB_EXPECT_X25519=aws-lc-rs cargo test --workspace
+# The developer features of the tool (`bench`, `vectors`: not in the installed binary).
+cargo test -p megolm-backup --features bench,vectors --test cli_restore --test cli_recovery_key \
+  --test cli_help
 # The crypto crates, the vector suite and the vodozemac interop again on the portable
 # default backend (x25519-dalek): built without the CLI, no feature enables aws-lc,
 # ifma or avx2, so bulk restore computes one X25519 at a time (and the grouped-restore
