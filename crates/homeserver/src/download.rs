@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use crate::client::seconds;
+use crate::{Client, ClientError, options::seconds, transport::Call};
 
 /// Why a keys download ended before its body did. Carried inside the `io::Error` a
 /// [`KeysDownload`] read returns (`error.get_ref()` downcasts to it), so a restore reading
@@ -162,6 +162,55 @@ pub(crate) fn is_json_type(content_type: &str) -> bool {
         .trim()
         .to_ascii_lowercase();
     media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+}
+
+impl Client {
+    /// Streams the whole keys download (`GET /room_keys/keys?version=V`), for
+    /// `backup_cipher::restore_reader`; nothing is buffered beyond the reader. A body that
+    /// is cut, shorter than its `Content-Length`, or silent for the idle timeout is a read
+    /// error carrying a [`DownloadError`](crate::DownloadError), never a quiet end; an
+    /// answer whose `Content-Type` is not JSON is refused ([`ClientError::NotJson`]).
+    pub fn room_keys_reader(&self, version: &str) -> Result<KeysDownload, ClientError> {
+        self.download(&flows::requests::room_keys(version))
+    }
+
+    /// Streams the keys of one room (`GET /room_keys/keys/{roomId}?version=V`, a
+    /// `{"sessions": {…}}` body), as [`room_keys_reader`](Self::room_keys_reader) does the
+    /// whole download: e.g. to fetch again the rooms a cut download did not bring.
+    pub fn room_keys_reader_for_room(
+        &self,
+        version: &str,
+        room_id: &str,
+    ) -> Result<KeysDownload, ClientError> {
+        self.download(&flows::requests::room_keys_for_room(version, room_id))
+    }
+
+    /// Sends a GET of `flows::requests` and returns its body as a stream.
+    fn download(&self, request: &flows::Request) -> Result<KeysDownload, ClientError> {
+        let response = self.exchange(&Call::of(request)?, Ok)?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type");
+        if let Some(t) = &content_type
+            && !is_json_type(t)
+        {
+            return Err(ClientError::NotJson {
+                content_type: t.clone(),
+            });
+        }
+        let content_length = header("content-length").and_then(|v| v.trim().parse().ok());
+        Ok(KeysDownload::new(
+            response.into_body().into_reader(),
+            content_length,
+            content_type,
+            self.options.idle_timeout,
+        ))
+    }
 }
 
 /// What is wrong with a saved keys body (see [`save_keys_body`]).
