@@ -64,7 +64,7 @@ impl DownloadError {
     }
 }
 
-/// The body of a keys download (`GET /room_keys/keys[/{roomId}]`), streamed. A read
+/// The body of a keys download ([`flows::requests::room_keys`], [`flows::requests::room_keys_for_room`]), streamed. A read
 /// after the connection was cut, or after a body shorter than its `Content-Length`, or
 /// after the server went silent for the idle timeout, is an error carrying a
 /// [`DownloadError`], never a quiet end of file.
@@ -165,7 +165,7 @@ pub(crate) fn is_json_type(content_type: &str) -> bool {
 }
 
 impl Client {
-    /// Streams the whole keys download (`GET /room_keys/keys?version=V`), for
+    /// Streams the whole keys download ([`flows::requests::room_keys`]), for
     /// `backup_cipher::restore_reader`; nothing is buffered beyond the reader. A body that
     /// is cut, shorter than its `Content-Length`, or silent for the idle timeout is a read
     /// error carrying a [`DownloadError`](crate::DownloadError), never a quiet end; an
@@ -174,7 +174,7 @@ impl Client {
         self.download(&flows::requests::room_keys(version))
     }
 
-    /// Streams the keys of one room (`GET /room_keys/keys/{roomId}?version=V`, a
+    /// Streams the keys of one room ([`flows::requests::room_keys_for_room`], a
     /// `{"sessions": {…}}` body), as [`room_keys_reader`](Self::room_keys_reader) does the
     /// whole download: e.g. to fetch again the rooms a cut download did not bring.
     pub fn room_keys_reader_for_room(
@@ -187,7 +187,7 @@ impl Client {
 
     /// Sends a GET of `flows::requests` and returns its body as a stream.
     fn download(&self, request: &flows::Request) -> Result<KeysDownload, ClientError> {
-        let response = self.exchange(&Call::of(request)?, Ok)?;
+        let response = self.exchange(&Call::of(request), Ok)?;
         let header = |name: &str| {
             response
                 .headers()

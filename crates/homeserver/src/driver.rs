@@ -1,11 +1,9 @@
 //! Running the sans-IO flows of the `flows` crate over the client: each request a flow
 //! asks for is sent and its answer, whatever its status, fed back.
 
-use serde_json::json;
-
 use crate::{
     Client, ClientError,
-    transport::{Call, ReadFailure, read_body},
+    transport::{Call, read_response},
 };
 
 impl Client {
@@ -25,18 +23,8 @@ impl Client {
     /// ([`flows::Request::repeatable`]), and the last answer returned; a connection that
     /// cannot be made is an error.
     pub fn send_request(&self, request: &flows::Request) -> Result<flows::Response, ClientError> {
-        let mut call = Call::of(request)?;
+        let mut call = Call::of(request);
         call.errors_are_answers = true;
-        self.exchange(&call, |mut response| {
-            let status = response.status().as_u16();
-            let bytes = read_body(&mut response)?;
-            let body = if bytes.trim_ascii().is_empty() {
-                json!({})
-            } else {
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| ReadFailure::Final(ClientError::Json(e.into())))?
-            };
-            Ok(flows::Response::new(status, body))
-        })
+        self.exchange(&call, read_response)
     }
 }

@@ -27,7 +27,7 @@ pub struct RoomKeysUpdate {
 }
 
 impl Client {
-    /// Ends the session of this client's access token (`POST /logout`): the device the
+    /// Ends the session of this client's access token ([`flows::requests::logout`]): the device the
     /// login made disappears from the account, and the token stops working. A token that
     /// is already logged out counts as done.
     pub fn logout(&self) -> Result<(), ClientError> {
@@ -35,12 +35,12 @@ impl Client {
         flows::requests::logout_done(&response).map_err(ClientError::Flow)
     }
 
-    /// Who the token belongs to (`GET /account/whoami`).
+    /// Who the token belongs to ([`flows::requests::whoami`]).
     pub fn whoami(&self) -> Result<LoginInfo, ClientError> {
         self.call_json(&flows::requests::whoami())
     }
 
-    /// The current backup version, or a given one (`GET /room_keys/version[/{v}]`).
+    /// The current backup version, or a given one ([`flows::requests::backup_version`]).
     pub fn backup_version(&self, version: Option<&str>) -> Result<BackupVersion, ClientError> {
         // Here, and only here, M_NOT_FOUND means "this account has no backup".
         self.call_json(&flows::requests::backup_version(version))
@@ -52,7 +52,7 @@ impl Client {
             })
     }
 
-    /// Creates a backup version (`POST /room_keys/version`); returns its id.
+    /// Creates a backup version ([`flows::requests::create_backup_version`]); returns its id.
     pub fn create_backup_version(&self, version: &BackupVersion) -> Result<String, ClientError> {
         #[derive(Deserialize)]
         struct Created {
@@ -62,7 +62,7 @@ impl Client {
         Ok(c.version)
     }
 
-    /// Replaces a version's `auth_data` (`PUT /room_keys/version/{v}`).
+    /// Replaces a version's `auth_data` ([`flows::requests::update_backup_version`]).
     pub fn update_backup_version(
         &self,
         version_id: &str,
@@ -73,7 +73,7 @@ impl Client {
         Ok(())
     }
 
-    /// Deletes a backup version and its keys (`DELETE /room_keys/version/{v}`).
+    /// Deletes a backup version and its keys ([`flows::requests::delete_backup_version`]).
     pub fn delete_backup_version(&self, version_id: &str) -> Result<(), ClientError> {
         let _: Value = self.call_json(&flows::requests::delete_backup_version(version_id))?;
         Ok(())
@@ -103,7 +103,7 @@ impl Client {
         self.call_json(&flows::requests::room_key(version, room_id, session_id))
     }
 
-    /// Uploads keys (`PUT /room_keys/keys?version=V`) in one request.
+    /// Uploads keys ([`flows::requests::put_room_keys`]) in one request.
     pub fn put_room_keys(
         &self,
         version: &str,
@@ -114,7 +114,7 @@ impl Client {
         self.call_json(&request)
     }
 
-    /// Uploads keys of one room (`PUT /room_keys/keys/{roomId}`).
+    /// Uploads keys of one room ([`flows::requests::put_room_keys_for_room`]).
     pub fn put_room_keys_for_room(
         &self,
         version: &str,
@@ -126,7 +126,7 @@ impl Client {
         self.call_json(&request)
     }
 
-    /// Uploads one session (`PUT /room_keys/keys/{roomId}/{sessionId}`).
+    /// Uploads one session ([`flows::requests::put_room_key`]).
     pub fn put_room_key(
         &self,
         version: &str,
@@ -139,7 +139,7 @@ impl Client {
         self.call_json(&request)
     }
 
-    /// One account-data event of the user (`GET /user/{userId}/account_data/{type}`);
+    /// One account-data event of the user ([`flows::requests::account_data`]);
     /// `None` when it is not set.
     pub fn account_data(
         &self,
@@ -153,14 +153,14 @@ impl Client {
         }
     }
 
-    /// The user's cross-signing master public key (`POST /keys/query`), or `None` when
+    /// The user's cross-signing master public key ([`flows::requests::keys_query`]), or `None` when
     /// the account has no cross-signing keys.
     pub fn master_key(&self, user_id: &str) -> Result<Option<String>, ClientError> {
         let response: Value = self.call_json(&flows::requests::keys_query(user_id))?;
         Ok(flows::master_key_in_query(&response, user_id))
     }
 
-    /// Sets one account-data event (`PUT /user/{userId}/account_data/{type}`).
+    /// Sets one account-data event ([`flows::requests::set_account_data`]).
     pub fn set_account_data(
         &self,
         user_id: &str,

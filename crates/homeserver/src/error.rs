@@ -25,7 +25,8 @@ pub enum TokenProblem {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// `GET /room_keys/version` answered 404: there is no backup.
+    /// The backup version request ([`flows::requests::backup_version`]) answered 404:
+    /// there is no backup.
     #[error("this account has no key backup on the server (M_NOT_FOUND)")]
     NoBackup,
     /// The version written to is not the current one.

@@ -5,13 +5,11 @@
 use std::time::Duration;
 
 use serde::{Deserialize, de::DeserializeOwned};
-use serde_json::{Value, json};
+use serde_json::json;
 use ureq::{Body, http::Response};
 use url::Url;
 
 use crate::{Client, ClientError, RetryCallback, RetryCause, RetryWait, options::seconds};
-
-const API: &str = "/_matrix/client/v3";
 
 /// Waits a rate-limited request gets, on top of its attempts.
 const MAX_RATE_LIMIT_RETRIES: u32 = 8;
@@ -19,32 +17,23 @@ const MAX_RATE_LIMIT_RETRIES: u32 = 8;
 /// Error bodies are small; never read more than this of one.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
 
-/// One request to send: a request of `flows::requests` (or of a flow), its path taken
-/// below the API prefix.
+/// One request to send: a request of `flows::requests` (or of a flow) as it was built,
+/// and what to do with an error answer.
 pub(crate) struct Call<'a> {
-    pub(crate) method: flows::Method,
-    /// Below the API prefix, percent-encoded, with its query.
-    pub(crate) path: &'a str,
-    pub(crate) body: Option<&'a Value>,
-    /// May be sent again after a 5xx or a failed connection (see
-    /// [`flows::Request::repeatable`]).
-    pub(crate) repeatable: bool,
+    /// Method, path (with the API prefix and the query), body, and whether it may be
+    /// sent again after a 5xx or a failed connection.
+    pub(crate) request: &'a flows::Request,
     /// Return non-2xx answers (but 429) to the caller instead of typed errors.
     pub(crate) errors_are_answers: bool,
 }
 
 impl<'a> Call<'a> {
-    pub(crate) fn of(request: &'a flows::Request) -> Result<Self, ClientError> {
-        let path = request.path.strip_prefix(API).ok_or_else(|| {
-            ClientError::Json(format!("a flow asked for {}", request.path).into())
-        })?;
-        Ok(Self {
-            method: request.method,
-            path,
-            body: request.body.as_ref(),
-            repeatable: request.repeatable,
+    /// `request`, its error answers typed.
+    pub(crate) fn of(request: &'a flows::Request) -> Self {
+        Self {
+            request,
             errors_are_answers: false,
-        })
+        }
     }
 }
 
@@ -67,6 +56,20 @@ pub(crate) fn read_body(response: &mut Response<Body>) -> Result<Vec<u8>, ReadFa
             ureq::Error::BodyExceedsLimit(_) => ReadFailure::Final(ClientError::Json(e.into())),
             e => ReadFailure::Network(e),
         })
+}
+
+/// Reads an answer as a `flows::Response`: its status and its JSON body (`{}` when it
+/// has none).
+pub(crate) fn read_response(mut response: Response<Body>) -> Result<flows::Response, ReadFailure> {
+    let status = response.status().as_u16();
+    let bytes = read_body(&mut response)?;
+    let body = if bytes.trim_ascii().is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ReadFailure::Final(ClientError::Json(e.into())))?
+    };
+    Ok(flows::Response::new(status, body))
 }
 
 /// A failure of the connection that another attempt may not meet: refused, reset, cut,
@@ -111,8 +114,8 @@ fn jitter() -> f64 {
 }
 
 impl Client {
-    /// The URL of `path` (below the client-server API prefix, percent-encoded, with an
-    /// optional `?query`), built from the parsed homeserver URL.
+    /// The URL of `path` (a request's path from the homeserver's base URL, percent-encoded,
+    /// with an optional `?query`), built from the parsed homeserver URL.
     pub(crate) fn url_for(&self, path: &str) -> Url {
         let (path, given_query) = match path.split_once('?') {
             Some((p, q)) => (p, Some(q)),
@@ -120,7 +123,7 @@ impl Client {
         };
         let mut url = self.base.clone();
         let prefix = self.base.path().trim_end_matches('/');
-        url.set_path(&format!("{prefix}{API}{path}"));
+        url.set_path(&format!("{prefix}{path}"));
         url.set_query(given_query);
         url
     }
@@ -133,8 +136,8 @@ impl Client {
         call: &Call<'_>,
         mut read: impl FnMut(Response<Body>) -> Result<T, ReadFailure>,
     ) -> Result<T, ClientError> {
-        let url = self.url_for(call.path);
-        let max = if call.repeatable {
+        let url = self.url_for(&call.request.path);
+        let max = if call.request.repeatable {
             self.options.max_attempts
         } else {
             1
@@ -212,14 +215,14 @@ impl Client {
     /// Sends `call` once.
     fn once(&self, call: &Call<'_>, url: &Url) -> Result<Response<Body>, ClientError> {
         let empty = json!({});
-        let body = call.body.unwrap_or(&empty);
-        let result = match call.method {
+        let body = call.request.body.as_ref().unwrap_or(&empty);
+        let result = match call.request.method {
             flows::Method::Get => self.authorize(self.agent.get(url.as_str())).call(),
             flows::Method::Post => self
                 .authorize(self.agent.post(url.as_str()))
                 .send_json(body),
             flows::Method::Put => self.authorize(self.agent.put(url.as_str())).send_json(body),
-            _ => self.authorize(self.agent.delete(url.as_str())).call(),
+            flows::Method::Delete => self.authorize(self.agent.delete(url.as_str())).call(),
         };
         result.map_err(|e| self.network_error(url, e))
     }
@@ -283,13 +286,19 @@ impl Client {
         std::thread::sleep(wait);
     }
 
+    /// Sends a request of `flows::requests` (or of a flow) and returns its 2xx answer as
+    /// the flow would read it; any other answer is a typed error.
+    pub(crate) fn call(&self, request: &flows::Request) -> Result<flows::Response, ClientError> {
+        self.exchange(&Call::of(request), read_response)
+    }
+
     /// Sends a request of `flows::requests` and parses its JSON answer; a non-2xx answer
     /// is a typed error.
     pub(crate) fn call_json<T: DeserializeOwned>(
         &self,
         request: &flows::Request,
     ) -> Result<T, ClientError> {
-        self.exchange(&Call::of(request)?, |mut response| {
+        self.exchange(&Call::of(request), |mut response| {
             let bytes = read_body(&mut response)?;
             serde_json::from_slice(&bytes)
                 .map_err(|e| ReadFailure::Final(ClientError::Json(e.into())))
@@ -372,7 +381,8 @@ mod tests {
         let c = Client::new("HTTP://LocalHost:8008/prefix/", "t").unwrap();
         assert_eq!(c.homeserver(), "http://localhost:8008/prefix");
         assert_eq!(
-            c.url_for("/room_keys/keys/%21r%3Ax?version=1").as_str(),
+            c.url_for("/_matrix/client/v3/room_keys/keys/%21r%3Ax?version=1")
+                .as_str(),
             "http://localhost:8008/prefix/_matrix/client/v3/room_keys/keys/%21r%3Ax?version=1"
         );
     }

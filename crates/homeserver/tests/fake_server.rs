@@ -402,3 +402,23 @@ fn logout_ends_the_session() {
         && r.path == "/_matrix/client/v3/logout"
         && r.authorization.as_deref() == Some("Bearer syt_test_token")));
 }
+
+/// The client holds no path: a request is sent to the path it was built with, from the
+/// homeserver's base URL, whatever API it belongs to (the client used to refuse a path
+/// outside `/_matrix/client/v3`, which it stripped and put back).
+#[test]
+fn a_request_goes_to_the_path_it_was_built_with() {
+    let server = FakeServer::start();
+    server.on(
+        "GET",
+        "/_matrix/client/versions",
+        [Reply::json(200, &json!({"versions": ["v1.11"]}))],
+    );
+    let (options, _) = options();
+    let request = flows::Request::new(flows::Method::Get, "/_matrix/client/versions".into(), None);
+    let answer = client(&server, &options).send_request(&request).unwrap();
+    assert_eq!(answer, flows::Response::ok(json!({"versions": ["v1.11"]})));
+    let sent = server.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].path, "/_matrix/client/versions");
+}
