@@ -422,3 +422,78 @@ fn a_request_goes_to_the_path_it_was_built_with() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].path, "/_matrix/client/versions");
 }
+
+/// A body that lists a room twice is read the same by the library's restore and by the
+/// resumable restore over the homeserver: every listing, each entry on its own (the
+/// resumable one used to drop the second listing of a finished room).
+#[test]
+fn a_room_listed_twice_is_read_twice_by_both_restores() {
+    use backup_cipher::{
+        BackupDecryptionKey, RestoreOptions, RestoreResult, fixtures, restore_reader,
+    };
+    let key = BackupDecryptionKey::from_bytes(&[7; 32]);
+    let backup = fixtures::synthetic_backup(key.public_key(), 6, 3);
+    let rooms: Vec<(&String, String)> = backup
+        .rooms
+        .iter()
+        .map(|(id, room)| (id, serde_json::to_string(room).unwrap()))
+        .collect();
+    // The first room, every other room, then the first room again.
+    let (first_id, first_text) = &rooms[0];
+    let mut members: Vec<String> = vec![format!("{}:{first_text}", json!(first_id))];
+    members.extend(
+        rooms[1..]
+            .iter()
+            .map(|(id, t)| format!("{}:{t}", json!(id))),
+    );
+    members.push(format!("{}:{first_text}", json!(first_id)));
+    let body = format!(r#"{{"rooms":{{{}}}}}"#, members.join(","));
+    // What each restore must deliver: every (room, session) of every listing.
+    let mut want: Vec<(String, String)> = backup
+        .rooms
+        .iter()
+        .flat_map(|(r, room)| room.sessions.keys().map(move |s| (r.clone(), s.clone())))
+        .chain(
+            backup.rooms[first_id.as_str()]
+                .sessions
+                .keys()
+                .map(|s| (first_id.to_string(), s.clone())),
+        )
+        .collect();
+    want.sort();
+    let delivered = |r: &RestoreResult| {
+        assert!(r.failures.is_empty(), "{:?}", r.failures);
+        let mut got: Vec<(String, String)> = r
+            .sessions
+            .iter()
+            .map(|s| (s.room_id().to_owned(), s.session_id().to_owned()))
+            .collect();
+        got.sort();
+        got
+    };
+
+    let mut library = RestoreResult::default();
+    restore_reader(
+        &key,
+        body.as_bytes(),
+        &RestoreOptions::default(),
+        &mut library,
+    )
+    .unwrap();
+    assert_eq!(delivered(&library), want, "the library's restore");
+
+    let server = FakeServer::start();
+    server.on(
+        "GET",
+        KEYS,
+        [Reply::bytes(200, "application/json", body.into_bytes())],
+    );
+    let (options, _) = options();
+    let client = client(&server, &options);
+    let mut resumable = RestoreResult::default();
+    homeserver::BackupDownloads::start(&client, "7")
+        .unwrap()
+        .restore(&key, &RestoreOptions::default(), &mut resumable)
+        .unwrap();
+    assert_eq!(delivered(&resumable), want, "the resumable restore");
+}
