@@ -11,7 +11,7 @@ use std::{
 use homeserver::{
     BodyProblem, Client, ClientError, ConnectOptions, DownloadError, RetryCause, RetryWait,
     save_keys_body,
-    testing::{Delivery, FakeServer, Reply},
+    testing::{Delivery, FakeServer, Reply, keys_body, version_body},
 };
 use serde_json::json;
 
@@ -32,23 +32,6 @@ fn options() -> (ConnectOptions, Arc<Mutex<Vec<RetryWait>>>) {
 
 fn client(server: &FakeServer, options: &ConnectOptions) -> Client {
     Client::with_options(server.url(), "syt_test_token", options).unwrap()
-}
-
-fn version_body() -> serde_json::Value {
-    json!({
-        "algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
-        "auth_data": {"public_key": "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo"},
-        "count": 1, "etag": "1", "version": "7"
-    })
-}
-
-fn keys_body(n: usize) -> Vec<u8> {
-    let sessions: serde_json::Map<String, serde_json::Value> = (0..n)
-        .map(|i| (format!("session{i}"), json!({"first_message_index": 0, "forwarded_count": 0, "is_verified": false, "session_data": {"ciphertext": "x"}})))
-        .collect();
-    json!({"rooms": {"!room:example.org": {"sessions": sessions}}})
-        .to_string()
-        .into_bytes()
 }
 
 /// A download that keeps receiving a few bytes every 200 ms for longer than the idle
@@ -118,7 +101,7 @@ fn a_silent_server_is_a_stall_not_a_hang() {
     server.on(
         "GET",
         VERSION,
-        [Reply::json(200, &version_body()).delivered(Delivery::Silent(Duration::from_secs(4)))],
+        [Reply::json(200, &version_body(1)).delivered(Delivery::Silent(Duration::from_secs(4)))],
     );
     let (mut options, _) = options();
     options.max_attempts = 1;
@@ -143,7 +126,7 @@ fn server_errors_are_retried_with_reported_waits() {
         [
             Reply::json(500, &error),
             Reply::json(500, &error),
-            Reply::json(200, &version_body()),
+            Reply::json(200, &version_body(1)),
         ],
     );
     let (options, waits) = options();
@@ -207,7 +190,7 @@ fn a_creating_post_is_not_retried() {
         )],
     );
     let (options, waits) = options();
-    let version: backup_cipher::BackupVersion = serde_json::from_value(version_body()).unwrap();
+    let version: backup_cipher::BackupVersion = serde_json::from_value(version_body(1)).unwrap();
     let e = client(&server, &options)
         .create_backup_version(&version)
         .unwrap_err();
@@ -223,7 +206,7 @@ fn a_creating_post_is_not_retried() {
 #[test]
 fn a_cut_connection_is_retried() {
     let server = FakeServer::start();
-    let ok = Reply::json(200, &version_body());
+    let ok = Reply::json(200, &version_body(1));
     server.on(
         "GET",
         VERSION,
@@ -252,7 +235,7 @@ fn a_rate_limit_wait_is_shown() {
                 429,
                 &json!({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": 150}),
             ),
-            Reply::json(200, &version_body()),
+            Reply::json(200, &version_body(1)),
         ],
     );
     let (options, waits) = options();
