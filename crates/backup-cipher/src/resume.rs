@@ -1,7 +1,12 @@
 //! A restore that survives a cut download: when the body of `GET /room_keys/keys` breaks
 //! off, the room it was cut in is fetched again on its own (`GET /room_keys/keys/{roomId}`)
 //! and the rest of the backup is fetched again with every finished room stepped over, so
-//! a large backup restores across cuts and nothing is delivered twice.
+//! a large backup restores across cuts and no entry read before a cut is delivered again.
+//!
+//! A body that lists a room twice (a second `"rooms"` member, or the same room id again)
+//! is read as every restore reads it: each listing, each entry authenticated on its own.
+//! After a cut, the bodies fetched again step over the rooms finished before it by id, so
+//! a second listing of a finished room that came after the cut is not read.
 //!
 //! The I/O stays with the caller ([`ResumeSource`] opens each body); this module only
 //! decides what to ask for next. Memory stays bounded: finished rooms are remembered as
@@ -94,17 +99,11 @@ struct Tracker<'s, S: ?Sized> {
 }
 
 impl<S: RestoreSink + ?Sized> Tracker<'_, S> {
-    /// Whether a result for `room`/`session` is new (and notes it).
+    /// Whether a result for `room`/`session` is new (and notes it). Only the sessions
+    /// already delivered of the room in progress are dropped: a room the body lists again
+    /// after it was finished is read again, as every restore reads it (the bodies fetched
+    /// after a cut step over finished rooms by [`RestoreOptions::skip_rooms`]).
     fn is_new(&mut self, room: &str, session: &str) -> bool {
-        let room_digest = digest(room);
-        if self
-            .done_rooms
-            .read()
-            .map(|d| d.contains(&room_digest))
-            .unwrap_or(false)
-        {
-            return false;
-        }
         if self.current.as_deref() != Some(room) {
             self.current = Some(room.to_owned());
             self.delivered.clear();

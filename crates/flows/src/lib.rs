@@ -19,12 +19,9 @@ pub use upload::{UploadFlow, UploadOutcome};
 
 use serde_json::Value;
 
-/// The client-server API prefix every request of these flows uses.
-pub const API_PREFIX: &str = "/_matrix/client/v3";
-
-/// An HTTP method.
+/// An HTTP method: the four the requests of [`requests`] use. Exhaustive on purpose: a
+/// client that sends a [`Request`] matches on each, and no other can come.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Method {
     /// GET
     Get,
@@ -162,17 +159,4 @@ pub enum FlowError {
     /// The account data is not secret storage as the specification describes it.
     #[error(transparent)]
     AccountData(#[from] ssss::AccountDataError),
-}
-
-/// Percent-encodes one path segment (user ids, event types, version ids).
-pub fn path_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

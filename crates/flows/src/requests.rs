@@ -5,7 +5,10 @@
 use backup_cipher::{BackupVersion, KeyBackupData, KeysBackup, RoomKeyBackup};
 use serde_json::{Value, json};
 
-use crate::{API_PREFIX, FlowError, Method, Request, Response, path_segment};
+use crate::{FlowError, Method, Request, Response};
+
+/// The client-server API prefix of every request.
+const API_PREFIX: &str = "/_matrix/client/v3";
 
 fn url(path: &str) -> String {
     format!("{API_PREFIX}{path}")
@@ -224,6 +227,19 @@ pub fn keys_query(user_id: &str) -> Request {
 /// [`with_password`](crate::with_password)). Not repeatable.
 pub fn upload_cross_signing(body: Value) -> Request {
     Request::new(Method::Post, url("/keys/device_signing/upload"), Some(body))
+}
+
+/// Percent-encodes one path segment (user ids, event types, version ids).
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

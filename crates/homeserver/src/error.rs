@@ -25,7 +25,8 @@ pub enum TokenProblem {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// `GET /room_keys/version` answered 404: there is no backup.
+    /// The backup version request ([`flows::requests::backup_version`]) answered 404:
+    /// there is no backup.
     #[error("this account has no key backup on the server (M_NOT_FOUND)")]
     NoBackup,
     /// The version written to is not the current one.
@@ -88,7 +89,7 @@ pub enum ClientError {
     /// The homeserver sent nothing for the idle timeout while an answer was awaited.
     #[error(
         "no data came from the homeserver at {url} for {}: it may be overloaded, or the \
-         connection is dead; try again later", crate::client::seconds(*idle)
+         connection is dead; try again later", crate::options::seconds(*idle)
     )]
     Stalled {
         /// The URL.
@@ -166,6 +167,37 @@ impl ClientError {
             Self::RateLimited { .. } => Some("M_LIMIT_EXCEEDED"),
             Self::Matrix { errcode, .. } => Some(errcode),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Errors keep their cause: an answer that is not JSON carries serde_json's error.
+    #[test]
+    fn a_bad_answer_keeps_its_cause() {
+        let e = super::ClientError::Json(serde_json::from_str::<u8>("x").unwrap_err().into());
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.is::<serde_json::Error>());
+    }
+
+    /// Library errors say what is needed, never a CLI option or subcommand.
+    #[test]
+    fn errors_name_no_command_line_option() {
+        for e in [
+            ClientError::NoBackup,
+            ClientError::AuthRequired {
+                session: None,
+                flows: "m.login.password".into(),
+            },
+            ClientError::InsecureHttp("http://matrix.example.org/".into()),
+            ClientError::CaFile("it holds no PEM certificate".into()),
+        ] {
+            let text = e.to_string();
+            assert!(!text.contains("--"), "{text}");
+            assert!(!text.contains('`'), "{text}");
         }
     }
 }

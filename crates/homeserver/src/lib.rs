@@ -7,15 +7,20 @@
 
 mod client;
 mod download;
+mod driver;
+mod endpoints;
 mod error;
+mod options;
 mod restore;
 #[cfg(feature = "test-util")]
 pub mod testing;
+mod transport;
+mod upload;
 
-pub use client::{
-    Client, ConnectOptions, LoginInfo, RetryCallback, RetryCause, RetryWait, RoomKeysUpdate,
-    UploadProgress, UploadReport, UploadSink,
-};
+pub use client::Client;
 pub use download::{BodyProblem, DownloadError, KeysDownload, SavedBody, save_keys_body};
+pub use endpoints::{LoginInfo, RoomKeysUpdate};
 pub use error::{ClientError, TokenProblem};
+pub use options::{ConnectOptions, RetryCallback, RetryCause, RetryWait};
 pub use restore::{BackupDownloads, MAX_RESUMPTIONS};
+pub use upload::{UploadProgress, UploadReport, UploadSink};

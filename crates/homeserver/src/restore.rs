@@ -1,6 +1,6 @@
 //! Restoring a backup straight from the homeserver, across cut downloads: the bodies of
-//! `GET /room_keys/keys` and `GET /room_keys/keys/{roomId}` opened again as
-//! [`backup_cipher::restore_resumable`] asks.
+//! [`flows::requests::room_keys`] and [`flows::requests::room_keys_for_room`] opened
+//! again as [`backup_cipher::restore_resumable`] asks.
 
 use std::io::{self, Read};
 

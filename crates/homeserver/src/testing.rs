@@ -99,6 +99,32 @@ pub fn devices(url: &str, token: &str) -> Vec<(String, Option<String>)> {
 
 pub use fake::{Delivery, FakeServer, Recorded, Reply};
 
+/// The answer of a scripted server to the backup version request: version 7 of
+/// `m.megolm_backup.v1.curve25519-aes-sha2`, holding `count` keys.
+pub fn version_body(count: u64) -> serde_json::Value {
+    json!({
+        "algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
+        "auth_data": {"public_key": "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo"},
+        "count": count, "etag": "1", "version": "7"
+    })
+}
+
+/// A keys body (`{"rooms": {…}}`, pretty-printed) of `n` sessions in one room. The
+/// ciphertexts are not real: for tests of what is downloaded and saved, not decrypted.
+pub fn keys_body(n: usize) -> Vec<u8> {
+    let sessions: serde_json::Map<String, serde_json::Value> = (0..n)
+        .map(|i| {
+            (
+                format!("session{i}"),
+                json!({"first_message_index": 0, "forwarded_count": 0, "is_verified": false,
+                       "session_data": {"ciphertext": "Y2lwaGVydGV4dA", "ephemeral": "ZXBo", "mac": "bWFj"}}),
+            )
+        })
+        .collect();
+    serde_json::to_vec_pretty(&json!({"rooms": {"!room:example.org": {"sessions": sessions}}}))
+        .unwrap()
+}
+
 /// A scripted homeserver on 127.0.0.1 (never another address), for tests of what the
 /// client does with slow, silent, cut, failing or rate-limiting answers.
 mod fake {

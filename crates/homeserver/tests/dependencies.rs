@@ -30,3 +30,31 @@ fn tls_brings_no_second_c_crypto_library() {
     assert!(built.contains(&"rustls"), "{tree}");
     assert!(!built.contains(&"ring"), "ring is built again:\n{tree}");
 }
+
+/// The program's own build carries no test helpers: this library's `test-util` feature
+/// (the scripted server, user registration, canned bodies) is enabled by the program's
+/// dev-dependency only, never by its normal one.
+#[test]
+fn the_program_is_built_without_test_helpers() {
+    let tree = |edges: &str| {
+        let o = Command::new(env!("CARGO"))
+            .args(["tree", "-p", "megolm-backup", "-e", edges])
+            .args(["--prefix", "none", "--format", "{p} [{f}]"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.starts_with("megolm-backup-homeserver "))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let built = tree("normal");
+    assert!(!built.is_empty(), "the program does not use this library");
+    for line in &built {
+        assert!(!line.contains("test-util"), "{line}");
+    }
+    // The check sees the feature where it is on: the program's tests.
+    assert!(tree("normal,dev").iter().any(|l| l.contains("test-util")));
+}

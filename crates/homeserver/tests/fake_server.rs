@@ -11,7 +11,7 @@ use std::{
 use homeserver::{
     BodyProblem, Client, ClientError, ConnectOptions, DownloadError, RetryCause, RetryWait,
     save_keys_body,
-    testing::{Delivery, FakeServer, Reply},
+    testing::{Delivery, FakeServer, Reply, keys_body, version_body},
 };
 use serde_json::json;
 
@@ -32,23 +32,6 @@ fn options() -> (ConnectOptions, Arc<Mutex<Vec<RetryWait>>>) {
 
 fn client(server: &FakeServer, options: &ConnectOptions) -> Client {
     Client::with_options(server.url(), "syt_test_token", options).unwrap()
-}
-
-fn version_body() -> serde_json::Value {
-    json!({
-        "algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
-        "auth_data": {"public_key": "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo"},
-        "count": 1, "etag": "1", "version": "7"
-    })
-}
-
-fn keys_body(n: usize) -> Vec<u8> {
-    let sessions: serde_json::Map<String, serde_json::Value> = (0..n)
-        .map(|i| (format!("session{i}"), json!({"first_message_index": 0, "forwarded_count": 0, "is_verified": false, "session_data": {"ciphertext": "x"}})))
-        .collect();
-    json!({"rooms": {"!room:example.org": {"sessions": sessions}}})
-        .to_string()
-        .into_bytes()
 }
 
 /// A download that keeps receiving a few bytes every 200 ms for longer than the idle
@@ -118,7 +101,7 @@ fn a_silent_server_is_a_stall_not_a_hang() {
     server.on(
         "GET",
         VERSION,
-        [Reply::json(200, &version_body()).delivered(Delivery::Silent(Duration::from_secs(4)))],
+        [Reply::json(200, &version_body(1)).delivered(Delivery::Silent(Duration::from_secs(4)))],
     );
     let (mut options, _) = options();
     options.max_attempts = 1;
@@ -143,7 +126,7 @@ fn server_errors_are_retried_with_reported_waits() {
         [
             Reply::json(500, &error),
             Reply::json(500, &error),
-            Reply::json(200, &version_body()),
+            Reply::json(200, &version_body(1)),
         ],
     );
     let (options, waits) = options();
@@ -207,7 +190,7 @@ fn a_creating_post_is_not_retried() {
         )],
     );
     let (options, waits) = options();
-    let version: backup_cipher::BackupVersion = serde_json::from_value(version_body()).unwrap();
+    let version: backup_cipher::BackupVersion = serde_json::from_value(version_body(1)).unwrap();
     let e = client(&server, &options)
         .create_backup_version(&version)
         .unwrap_err();
@@ -223,7 +206,7 @@ fn a_creating_post_is_not_retried() {
 #[test]
 fn a_cut_connection_is_retried() {
     let server = FakeServer::start();
-    let ok = Reply::json(200, &version_body());
+    let ok = Reply::json(200, &version_body(1));
     server.on(
         "GET",
         VERSION,
@@ -252,7 +235,7 @@ fn a_rate_limit_wait_is_shown() {
                 429,
                 &json!({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": 150}),
             ),
-            Reply::json(200, &version_body()),
+            Reply::json(200, &version_body(1)),
         ],
     );
     let (options, waits) = options();
@@ -401,4 +384,99 @@ fn logout_ends_the_session() {
     assert!(requests.iter().all(|r| r.method == "POST"
         && r.path == "/_matrix/client/v3/logout"
         && r.authorization.as_deref() == Some("Bearer syt_test_token")));
+}
+
+/// The client holds no path: a request is sent to the path it was built with, from the
+/// homeserver's base URL, whatever API it belongs to (the client used to refuse a path
+/// outside `/_matrix/client/v3`, which it stripped and put back).
+#[test]
+fn a_request_goes_to_the_path_it_was_built_with() {
+    let server = FakeServer::start();
+    server.on(
+        "GET",
+        "/_matrix/client/versions",
+        [Reply::json(200, &json!({"versions": ["v1.11"]}))],
+    );
+    let (options, _) = options();
+    let request = flows::Request::new(flows::Method::Get, "/_matrix/client/versions".into(), None);
+    let answer = client(&server, &options).send_request(&request).unwrap();
+    assert_eq!(answer, flows::Response::ok(json!({"versions": ["v1.11"]})));
+    let sent = server.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].path, "/_matrix/client/versions");
+}
+
+/// A body that lists a room twice is read the same by the library's restore and by the
+/// resumable restore over the homeserver: every listing, each entry on its own (the
+/// resumable one used to drop the second listing of a finished room).
+#[test]
+fn a_room_listed_twice_is_read_twice_by_both_restores() {
+    use backup_cipher::{
+        BackupDecryptionKey, RestoreOptions, RestoreResult, fixtures, restore_reader,
+    };
+    let key = BackupDecryptionKey::from_bytes(&[7; 32]);
+    let backup = fixtures::synthetic_backup(key.public_key(), 6, 3);
+    let rooms: Vec<(&String, String)> = backup
+        .rooms
+        .iter()
+        .map(|(id, room)| (id, serde_json::to_string(room).unwrap()))
+        .collect();
+    // The first room, every other room, then the first room again.
+    let (first_id, first_text) = &rooms[0];
+    let mut members: Vec<String> = vec![format!("{}:{first_text}", json!(first_id))];
+    members.extend(
+        rooms[1..]
+            .iter()
+            .map(|(id, t)| format!("{}:{t}", json!(id))),
+    );
+    members.push(format!("{}:{first_text}", json!(first_id)));
+    let body = format!(r#"{{"rooms":{{{}}}}}"#, members.join(","));
+    // What each restore must deliver: every (room, session) of every listing.
+    let mut want: Vec<(String, String)> = backup
+        .rooms
+        .iter()
+        .flat_map(|(r, room)| room.sessions.keys().map(move |s| (r.clone(), s.clone())))
+        .chain(
+            backup.rooms[first_id.as_str()]
+                .sessions
+                .keys()
+                .map(|s| (first_id.to_string(), s.clone())),
+        )
+        .collect();
+    want.sort();
+    let delivered = |r: &RestoreResult| {
+        assert!(r.failures.is_empty(), "{:?}", r.failures);
+        let mut got: Vec<(String, String)> = r
+            .sessions
+            .iter()
+            .map(|s| (s.room_id().to_owned(), s.session_id().to_owned()))
+            .collect();
+        got.sort();
+        got
+    };
+
+    let mut library = RestoreResult::default();
+    restore_reader(
+        &key,
+        body.as_bytes(),
+        &RestoreOptions::default(),
+        &mut library,
+    )
+    .unwrap();
+    assert_eq!(delivered(&library), want, "the library's restore");
+
+    let server = FakeServer::start();
+    server.on(
+        "GET",
+        KEYS,
+        [Reply::bytes(200, "application/json", body.into_bytes())],
+    );
+    let (options, _) = options();
+    let client = client(&server, &options);
+    let mut resumable = RestoreResult::default();
+    homeserver::BackupDownloads::start(&client, "7")
+        .unwrap()
+        .restore(&key, &RestoreOptions::default(), &mut resumable)
+        .unwrap();
+    assert_eq!(delivered(&resumable), want, "the resumable restore");
 }

@@ -9,40 +9,16 @@ mod common;
 use std::{os::unix::fs::PermissionsExt, time::Duration};
 
 use common::{p, run, stderr, tmp, write};
-use homeserver::testing::{Delivery, FakeServer, Reply};
+use homeserver::testing::{Delivery, FakeServer, Reply, keys_body, version_body};
 use serde_json::json;
 
 const VERSION: &str = "/_matrix/client/v3/room_keys/version";
 const KEYS: &str = "/_matrix/client/v3/room_keys/keys";
 
-fn version_body() -> serde_json::Value {
-    json!({
-        "algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
-        "auth_data": {"public_key": "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo"},
-        "count": 20, "etag": "1", "version": "7"
-    })
-}
-
-/// A keys body of `n` sessions in one room (the ciphertexts are not real: `fetch` does
-/// not decrypt).
-fn keys_body(n: usize) -> Vec<u8> {
-    let sessions: serde_json::Map<String, serde_json::Value> = (0..n)
-        .map(|i| {
-            (
-                format!("session{i}"),
-                json!({"first_message_index": 0, "forwarded_count": 0, "is_verified": false,
-                       "session_data": {"ciphertext": "Y2lwaGVydGV4dA", "ephemeral": "ZXBo", "mac": "bWFj"}}),
-            )
-        })
-        .collect();
-    serde_json::to_vec_pretty(&json!({"rooms": {"!room:example.org": {"sessions": sessions}}}))
-        .unwrap()
-}
-
 /// A server with a backup version 7 whose keys download is `keys`.
 fn server_with(keys: Reply) -> FakeServer {
     let server = FakeServer::start();
-    server.on("GET", VERSION, [Reply::json(200, &version_body())]);
+    server.on("GET", VERSION, [Reply::json(200, &version_body(20))]);
     server.on("GET", KEYS, [keys]);
     server
 }
@@ -252,7 +228,7 @@ fn server_errors_are_retried_and_the_waits_shown() {
         [
             Reply::json(500, &error),
             Reply::json(500, &error),
-            Reply::json(200, &version_body()),
+            Reply::json(200, &version_body(20)),
         ],
     );
     server.on(
@@ -289,7 +265,7 @@ fn a_rate_limit_wait_is_shown() {
                 429,
                 &json!({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": 200}),
             ),
-            Reply::json(200, &version_body()),
+            Reply::json(200, &version_body(20)),
         ],
     );
     server.on(
@@ -360,7 +336,7 @@ fn logouts(server: &FakeServer) -> usize {
 #[test]
 fn a_login_is_logged_out_when_the_command_ends() {
     let dir = tmp("logout");
-    let server = login_server(Reply::json(200, &version_body()));
+    let server = login_server(Reply::json(200, &version_body(20)));
     let o = info_as_user(&server, &dir, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(logouts(&server), 1, "{:?}", server.requests());
@@ -383,7 +359,7 @@ fn a_login_is_logged_out_when_the_command_ends() {
 #[test]
 fn keep_login_keeps_it_and_names_the_device() {
     let dir = tmp("keep");
-    let server = login_server(Reply::json(200, &version_body()));
+    let server = login_server(Reply::json(200, &version_body(20)));
     let o = info_as_user(&server, &dir, &["--keep-login"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("MKBDEVICE"), "{}", stderr(&o));
@@ -395,7 +371,7 @@ fn keep_login_keeps_it_and_names_the_device() {
 #[test]
 fn an_interrupted_login_is_logged_out() {
     let dir = tmp("interrupt");
-    let server = login_server(Reply::json(200, &version_body()));
+    let server = login_server(Reply::json(200, &version_body(20)));
     server.on(
         "GET",
         KEYS,
