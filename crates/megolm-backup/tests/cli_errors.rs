@@ -47,6 +47,7 @@ const STATUSES: &[(&str, i32)] = &[
     ("wrong-key", 3),
     ("nothing-restored", 4),
     ("fetch-cut", 5),
+    ("fetch-damaged", 5),
 ];
 
 /// The rows that need a real homeserver (`homeserver::testing::homeserver_url`): without
@@ -732,6 +733,24 @@ fn every_documented_error_is_what_the_tool_prints() {
             &token,
             "--out",
             dir.join("cut.json").to_str().unwrap()
+        ],
+        ""
+    );
+    let damaged = server_with(Reply::bytes(
+        200,
+        "application/json",
+        br#"{"rooms": {"!r:example.org": {"sessions": {}}}} trailing"#.to_vec(),
+    ));
+    add!(
+        "fetch-damaged",
+        &[
+            "fetch",
+            "--homeserver",
+            damaged.url(),
+            "--access-token-file",
+            &token,
+            "--out",
+            dir.join("damaged.json").to_str().unwrap()
         ],
         ""
     );
