@@ -10,6 +10,8 @@
 )]
 
 mod cmd_bench;
+#[cfg(feature = "homeserver")]
+mod cmd_doctor;
 mod cmd_encrypt;
 mod cmd_export;
 mod cmd_recovery_key;
@@ -77,6 +79,10 @@ enum Command {
     /// Is secure backup set up, and does the stored backup key match the current backup?
     #[cfg(feature = "homeserver")]
     Status(cmd_setup::StatusArgs),
+    /// What is wrong with the account's key storage, recovery and cross-signing, in the
+    /// words Element shows, with causes and fixes (exit 6 when something is).
+    #[cfg(feature = "homeserver")]
+    Doctor(cmd_doctor::DoctorArgs),
     /// Encrypt exported room keys into a backup body for PUT /room_keys/keys.
     Encrypt(cmd_encrypt::EncryptArgs),
     /// Measure restore throughput on this machine.
@@ -189,6 +195,8 @@ fn main() -> ExitCode {
         Command::Setup(args) => cmd_setup::setup(args),
         #[cfg(feature = "homeserver")]
         Command::Status(args) => cmd_setup::status(args),
+        #[cfg(feature = "homeserver")]
+        Command::Doctor(args) => cmd_doctor::run(args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::Export(cmd) => cmd_export::run(cmd),
         Command::Ssss(cmd) => cmd_ssss::run(cmd),
