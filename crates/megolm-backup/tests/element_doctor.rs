@@ -1,0 +1,160 @@
+//! `doctor` on accounts Element's own library (matrix-js-sdk with its Rust crypto, through
+//! `tools/element/element-client.mjs`) made and broke on the test Synapse: a healthy
+//! Element account is healthy, and each state Element can leave an account in is named.
+//! Without Node, Element's packages or Synapse these tests say so and skip — except with
+//! `CI` set, where they fail.
+
+mod common;
+use std::{path::PathBuf, process::Command};
+
+use common::{p, repo, run, stderr, stdout, tmp};
+use homeserver::testing::{homeserver_url, new_user};
+use serde_json::Value;
+
+/// The exit status of `doctor` when it found a problem.
+const UNHEALTHY: i32 = 6;
+
+struct Account {
+    url: String,
+    user: String,
+    password: String,
+    token: PathBuf,
+    dir: PathBuf,
+}
+
+fn element_installed() -> bool {
+    let dir = repo().join("tools/element");
+    let ok = dir.join("node_modules/matrix-js-sdk/package.json").exists()
+        && Command::new("node").arg("--version").output().is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Element's code is not installed in CI: run tools/element/setup.sh"
+        );
+        eprintln!("\n*** SKIPPED: run `bash tools/element/setup.sh` (needs Node.js and npm) ***\n");
+    }
+    ok
+}
+
+fn account(name: &str) -> Option<Account> {
+    let url = homeserver_url()?;
+    if !element_installed() {
+        return None;
+    }
+    let dir = tmp(name);
+    let (client, user, password) = new_user(&url);
+    let token = dir.join("token");
+    std::fs::write(&token, client.access_token()).unwrap();
+    Some(Account {
+        url,
+        user,
+        password,
+        token,
+        dir,
+    })
+}
+
+impl Account {
+    /// Runs Element's client (`element-client.mjs CMD`) as this user; returns its report.
+    fn element(&self, cmd: &str, args: &[&str]) -> Value {
+        let out = self.dir.join(format!("element-{cmd}.json"));
+        let o = Command::new("node")
+            .arg(repo().join("tools/element/element-client.mjs"))
+            .arg(cmd)
+            .args(["--homeserver", &self.url, "--user", &self.user])
+            .args(["--password", &self.password])
+            .args(args)
+            .args(["--out", p(&out)])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&o.stderr);
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        assert!(
+            o.status.success(),
+            "element-client {cmd} failed:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+    }
+
+    /// `doctor` with the access token and `key` (the Security Key or Phrase) on stdin.
+    fn doctor(&self, key: &str) -> (Option<i32>, String) {
+        let o = run(
+            &[
+                "doctor",
+                "--key-stdin",
+                "--homeserver",
+                &self.url,
+                "--access-token-file",
+                p(&self.token),
+            ],
+            key,
+        );
+        assert!(
+            matches!(o.status.code(), Some(0) | Some(UNHEALTHY)),
+            "{}",
+            stderr(&o)
+        );
+        (o.status.code(), stdout(&o))
+    }
+}
+
+/// The finding codes `doctor` printed, each `[code]`, in order.
+fn codes(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let start = l.rfind('[')?;
+            l.ends_with(']')
+                .then(|| l[start + 1..l.len() - 1].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn an_element_account_is_healthy_until_an_unverified_device_resets_key_storage() {
+    let Some(a) = account("reset") else { return };
+    let made = a.element("setup", &["--rooms", "1", "--messages", "2"]);
+    let key = made["security_key"].as_str().unwrap().to_owned();
+
+    // What Element set up is healthy: exit 0, no problem.
+    let (status, text) = a.doctor(&key);
+    assert_eq!(status, Some(0), "{text}");
+    assert!(
+        text.contains("healthy") && !text.contains("PROBLEM"),
+        "{text}"
+    );
+    assert!(text.contains("0 failed"), "{text}");
+
+    // A new Element device, never verified, resets key storage and its user cancels the
+    // secret-storage prompt: matrix-js-sdk deletes version 1, makes version 2 signed by
+    // that device alone, and cannot store the new key.
+    let reset = a.element("reset-backup-unverified", &[]);
+    assert!(reset["store_error"].is_string(), "{reset}");
+    let device = reset["device_id"].as_str().unwrap();
+    let version = reset["backup_version"].as_str().unwrap();
+
+    let (status, text) = a.doctor(&key);
+    assert_eq!(status, Some(UNHEALTHY), "{text}");
+    let found = codes(&text);
+    for code in [
+        "backup_key_stale",
+        "backup_made_by_device",
+        "backup_not_signed_by_master_key",
+        "devices_not_cross_signed",
+    ] {
+        assert!(found.iter().any(|c| c == code), "{code} missing: {text}");
+    }
+    // Element deleted the old version: nothing is left to name.
+    assert!(!found.iter().any(|c| c == "old_backup_versions"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "backup version {version} was made (signed) by device {device}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"Key storage out of sync\"")
+            && text.contains("\"This backup is not trusted\""),
+        "{text}"
+    );
+}
