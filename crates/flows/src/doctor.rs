@@ -184,7 +184,8 @@ pub enum FindingCode {
     /// The current backup was made by a device whose backup key never reached secret
     /// storage.
     BackupMadeByDevice,
-    /// The backup version is not signed by the published master key.
+    /// The backup version is signed neither by the published master key nor by a device
+    /// the self-signing key signed: Element does not trust it.
     BackupNotSignedByMasterKey,
     /// The backup version is signed by a master key the server no longer publishes.
     BackupSignedByOldMasterKey,
@@ -311,8 +312,8 @@ impl FindingCode {
             }
             Self::BackupNotSignedByMasterKey => {
                 "the backup version carries no valid signature by the account's cross-signing \
-                 master key, so clients that trust the user's identity do not trust the backup \
-                 and do not upload their keys to it"
+                 master key (nor by one of its devices the self-signing key signed), so \
+                 clients do not trust the backup and do not upload their keys to it"
             }
             Self::BackupSignedByOldMasterKey => {
                 "the backup version is signed by a master key the server no longer publishes: \
@@ -744,6 +745,33 @@ fn signed_by(object: &Value, user_id: &str, key_public: &str) -> bool {
     canonical_json(&unsigned).is_ok_and(|message| key.verify(message.as_bytes(), &sig).is_ok())
 }
 
+/// The user's devices whose keys the self-signing key signed: (`ed25519:DEVICE`, the
+/// device's Ed25519 key).
+fn cross_signed_devices(
+    query: &Value,
+    user_id: &str,
+    self_signing: Option<&str>,
+) -> Vec<(String, VerifyingKey)> {
+    let (Some(ssk), Some(devices)) = (
+        self_signing,
+        query
+            .get("device_keys")
+            .and_then(|d| d.get(user_id))
+            .and_then(Value::as_object),
+    ) else {
+        return Vec::new();
+    };
+    devices
+        .iter()
+        .filter(|(_, keys)| signed_by(keys, user_id, ssk))
+        .filter_map(|(id, keys)| {
+            let key_id = format!("ed25519:{id}");
+            let public = keys.get("keys")?.get(&key_id)?.as_str()?;
+            Some((key_id, verifying_key(public)?))
+        })
+        .collect()
+}
+
 fn version_id(v: &BackupVersion) -> &str {
     v.version.as_deref().unwrap_or("?")
 }
@@ -898,14 +926,20 @@ fn diagnose_with_progress(
                     ));
                 }
             }
-            // Trust: a valid signature by the published master key.
+            // Trust, as Element decides it: a valid signature by the published master key,
+            // or by one of the user's devices that the self-signing key signed.
             match &master {
                 None => {}
                 Some(m) => {
-                    let keys: BTreeMap<String, VerifyingKey> = verifying_key(m)
+                    let mut keys: BTreeMap<String, VerifyingKey> = verifying_key(m)
                         .map(|k| (format!("ed25519:{m}"), k))
                         .into_iter()
                         .collect();
+                    keys.extend(cross_signed_devices(
+                        &account.keys_query,
+                        user,
+                        self_signing.as_deref(),
+                    ));
                     let checks = verify_auth_data(&v.auth_data, user, &keys).unwrap_or_default();
                     let valid = checks.iter().any(|c| c.status == SignatureStatus::Valid);
                     if !valid {
@@ -1229,5 +1263,202 @@ fn entry_findings(report: &EntryReport, findings: &mut Vec<Finding>) {
             FindingCode::EntriesMalformed,
             format!("{malformed} {of} are malformed"),
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use backup_cipher::signatures::sign_auth_data;
+    use ed25519_dalek::{Signer, SigningKey};
+    use recovery_key::encode_base64;
+    use serde_json::json;
+
+    const USER: &str = "@a:x";
+
+    fn public(key: &SigningKey) -> String {
+        encode_base64(key.verifying_key().as_bytes())
+    }
+
+    /// A device's keys, signed by the device itself and, if given, by `ssk`.
+    fn device_keys(id: &str, device: &SigningKey, ssk: Option<&SigningKey>) -> Value {
+        let mut keys = json!({
+            "user_id": USER,
+            "device_id": id,
+            "algorithms": ["m.megolm.v1.aes-sha2"],
+            "keys": {(format!("ed25519:{id}")): public(device)},
+        });
+        let message = canonical_json(&keys).unwrap();
+        let mut sigs = Map::new();
+        sigs.insert(
+            format!("ed25519:{id}"),
+            json!(encode_base64(&device.sign(message.as_bytes()).to_bytes())),
+        );
+        if let Some(ssk) = ssk {
+            sigs.insert(
+                format!("ed25519:{}", public(ssk)),
+                json!(encode_base64(&ssk.sign(message.as_bytes()).to_bytes())),
+            );
+        }
+        keys["signatures"] = json!({ USER: sigs });
+        keys
+    }
+
+    #[test]
+    fn out_of_order_is_an_error_not_a_panic() {
+        let mut flow = DoctorFlow::new(USER, None, DoctorOptions::default());
+        assert!(flow.receive(Response::ok(json!({}))).is_err());
+        assert!(
+            DoctorFlow::new(USER, None, DoctorOptions::default())
+                .finish()
+                .is_err()
+        );
+    }
+
+    /// The flow probes the versions below the current one and downloads the entries;
+    /// a deleted version (404) is not reported, a kept one is.
+    #[test]
+    fn the_flow_probes_old_versions_and_reads_the_entries() {
+        let key = BackupDecryptionKey::generate().unwrap();
+        let mut current = BackupVersion::new(key.public_key());
+        current.version = Some("3".into());
+        let mut kept = current.clone();
+        kept.version = Some("1".into());
+        kept.count = Some(5);
+        let mut flow = DoctorFlow::new(USER, None, DoctorOptions::default());
+        let mut paths = Vec::new();
+        while let Some(request) = flow.next_request() {
+            let path = request.path.trim_start_matches(API_PREFIX).to_owned();
+            let response = match path.as_str() {
+                "/room_keys/version" => Response::ok(serde_json::to_value(&current).unwrap()),
+                "/room_keys/version/1" => Response::ok(serde_json::to_value(&kept).unwrap()),
+                "/room_keys/keys?version=3" => Response::ok(json!({"rooms": {}})),
+                "/devices" => Response::ok(json!({"devices": []})),
+                "/keys/query" => Response::ok(json!({})),
+                _ => Response::new(404, json!({"errcode": "M_NOT_FOUND"})),
+            };
+            paths.push(path);
+            flow.receive(response).unwrap();
+        }
+        for expected in [
+            "/room_keys/version/2",
+            "/room_keys/version/1",
+            "/room_keys/keys?version=3",
+            "/devices",
+            "/keys/query",
+        ] {
+            assert!(paths.iter().any(|p| p == expected), "{expected}: {paths:?}");
+        }
+        let diagnosis = flow.finish().unwrap();
+        let old: Vec<&Finding> = diagnosis
+            .findings
+            .iter()
+            .filter(|f| f.code == FindingCode::OldBackupVersions)
+            .collect();
+        assert_eq!(old.len(), 1);
+        assert_eq!(old[0].detail, "older versions on the server: 1 (5 keys)");
+        assert_eq!(diagnosis.version.as_deref(), Some("3"));
+    }
+
+    /// Element trusts a backup signed by a device the self-signing key signed; an
+    /// unverified device's signature is not enough, and that device is named.
+    #[test]
+    fn trust_follows_the_self_signing_key() {
+        let master = SigningKey::from_bytes(&[1; 32]);
+        let ssk = SigningKey::from_bytes(&[2; 32]);
+        let verified = SigningKey::from_bytes(&[3; 32]);
+        let unverified = SigningKey::from_bytes(&[4; 32]);
+        let mut account = AccountSnapshot::new(USER);
+        account.keys_query = json!({
+            "master_keys": {USER: {"keys": {(format!("ed25519:{}", public(&master))): public(&master)}}},
+            "self_signing_keys": {USER: {"keys": {(format!("ed25519:{}", public(&ssk))): public(&ssk)}}},
+            "device_keys": {USER: {
+                "VERIFIED": device_keys("VERIFIED", &verified, Some(&ssk)),
+                "UNVERIFIED": device_keys("UNVERIFIED", &unverified, None),
+            }},
+        });
+        let backup = BackupDecryptionKey::generate().unwrap();
+        let signed_by = |id: &str, key: &SigningKey| {
+            let mut v = BackupVersion::new(backup.public_key());
+            v.version = Some("1".into());
+            sign_auth_data(&mut v.auth_data, USER, &format!("ed25519:{id}"), key).unwrap();
+            v
+        };
+        let options = DoctorOptions::default();
+
+        account.version = Some(signed_by("VERIFIED", &verified));
+        let d = diagnose(&account, None, &options);
+        assert!(!d.has(FindingCode::BackupNotSignedByMasterKey), "{d:?}");
+        let unsigned: Vec<&Finding> = d
+            .findings
+            .iter()
+            .filter(|f| f.code == FindingCode::DevicesNotCrossSigned)
+            .collect();
+        assert_eq!(unsigned.len(), 1);
+        assert!(
+            unsigned[0].detail.contains("UNVERIFIED") && !unsigned[0].detail.contains(" VERIFIED"),
+            "{}",
+            unsigned[0].detail
+        );
+
+        account.version = Some(signed_by("UNVERIFIED", &unverified));
+        assert!(diagnose(&account, None, &options).has(FindingCode::BackupNotSignedByMasterKey));
+
+        let master_id = public(&master);
+        account.version = Some(signed_by(&master_id, &master));
+        assert!(!diagnose(&account, None, &options).has(FindingCode::BackupNotSignedByMasterKey));
+    }
+
+    /// Secret storage made by the ssss crate: the right key finds it in order, another key
+    /// is incorrect, and no key given checks nothing that needs one.
+    #[test]
+    fn secret_storage_with_the_right_key_the_wrong_one_and_none() {
+        let mut store = SecretStore::default();
+        let (sskey, _) = store.create_key(None, None).unwrap();
+        let backup = BackupDecryptionKey::generate().unwrap();
+        store.set_backup_key(&sskey, &backup).unwrap();
+        let mut account = AccountSnapshot::new(USER);
+        account.secret_storage = store;
+        let mut v = BackupVersion::new(backup.public_key());
+        v.version = Some("1".into());
+        account.version = Some(v);
+        account.key_backup_event = Some(json!({"enabled": true}));
+        let options = DoctorOptions::default();
+        let right = sskey.to_recovery_key().to_base58_grouped();
+
+        let d = diagnose(&account, Some(right.as_str()), &options);
+        assert!(!d.has(FindingCode::RecoveryKeyIncorrect));
+        assert!(!d.has(FindingCode::BackupKeyNotStored) && !d.has(FindingCode::BackupKeyStale));
+
+        let other = recovery_key::RecoveryKey::generate()
+            .unwrap()
+            .to_base58_grouped();
+        let d = diagnose(&account, Some(other.as_str()), &options);
+        assert!(d.has(FindingCode::RecoveryKeyIncorrect), "{d:?}");
+
+        let d = diagnose(&account, None, &options);
+        assert!(!d.has(FindingCode::RecoveryKeyIncorrect));
+        assert!(d.entries.is_none());
+    }
+
+    #[test]
+    fn the_doctors_own_device_is_not_a_login_left_behind() {
+        let mut account = AccountSnapshot::new(USER);
+        account.devices = ["OWN", "LEFT"]
+            .iter()
+            .map(|id| Device {
+                device_id: (*id).to_owned(),
+                display_name: Some(TOOL_DEVICE_NAME.to_owned()),
+            })
+            .collect();
+        let options = DoctorOptions::default().own_device_id(Some("OWN".into()));
+        let d = diagnose(&account, None, &options);
+        let left: Vec<&Finding> = d
+            .findings
+            .iter()
+            .filter(|f| f.code == FindingCode::ToolLoginsLeft)
+            .collect();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].detail, "devices named \"megolm-backup\": LEFT");
     }
 }
