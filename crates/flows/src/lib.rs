@@ -13,7 +13,7 @@ mod upload;
 
 pub use doctor::{
     AccountSnapshot, Diagnosis, DoctorFlow, DoctorOptions, EntryCheck, Finding, FindingCode,
-    Severity, diagnose,
+    Repair, RepairPlan, Severity, diagnose, plan_repairs,
 };
 pub use recovery::{RecoveredBackup, RecoveryFlow, SecretStorageFlow};
 pub use setup::{

@@ -1,13 +1,19 @@
 //! `megolm-backup doctor`: what is wrong with the account's backup and recovery, in the
-//! user's words (the library's `flows::doctor` decides; this prints).
+//! user's words, and (`--fix`) the safe repairs. The library's `flows::doctor` decides;
+//! this prints, asks and sends.
 
-use std::process::ExitCode;
+use std::{
+    io::{BufRead, IsTerminal, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
 
 use clap::Args;
-use flows::{EntryCheck, FindingCode, Severity, doctor::DEFAULT_ENTRY_SAMPLE};
+use flows::{Diagnosis, EntryCheck, FindingCode, Severity, doctor::DEFAULT_ENTRY_SAMPLE};
 
 use crate::{
     Fatal,
+    input::secret_from_file,
     keys::KeyArgs,
     server::{ServerArgs, fail},
 };
@@ -30,41 +36,41 @@ pub(crate) struct DoctorArgs {
     /// Do not download the backup's entries.
     #[arg(long)]
     no_entries: bool,
+    /// Make the safe repairs: store the backup key in secret storage, sign the backup
+    /// version with the master key, write m.key_backup. The plan is shown first.
+    #[arg(long)]
+    fix: bool,
+    /// With --fix: apply the plan without asking.
+    #[arg(long, requires = "fix")]
+    yes: bool,
+    /// With --fix: a file holding the current backup's own key (recovery key or base64),
+    /// when secret storage does not hold it.
+    #[arg(long, value_name = "FILE", requires = "fix")]
+    backup_key_file: Option<PathBuf>,
 }
 
-/// A finding's code as the user reads it, with what to run where this tool can do it.
+/// What to run with this tool, where it can repair what `--fix` does not.
 fn cli_fix(code: FindingCode) -> Option<&'static str> {
     match code {
         FindingCode::SecretStorageNotSetUp
         | FindingCode::DefaultKeyDescriptionMissing
         | FindingCode::NoBackup => Some("`megolm-backup setup` (or `setup --reset`)"),
-        FindingCode::EntriesForAnotherKey => Some(
-            "`megolm-backup restore --homeserver … --key-file OLD` with the older key, then \
-             `upload` the sessions",
-        ),
+        FindingCode::BackupKeyNotStored
+        | FindingCode::BackupKeyStale
+        | FindingCode::BackupNotSignedByMasterKey
+        | FindingCode::BackupSignedByOldMasterKey
+        | FindingCode::KeyBackupEventMissing
+        | FindingCode::KeyBackupDisabled => {
+            Some("`doctor --fix` (with --backup-key-file when secret storage lacks the key)")
+        }
+        FindingCode::EntriesForAnotherKey => {
+            Some("`restore` with the older key, then `upload` the sessions with the current one")
+        }
         _ => None,
     }
 }
 
-pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
-    let client = args.server.connect(args.key.uses_stdin())?;
-    let input = args.key.read()?;
-    let entries = if args.no_entries {
-        EntryCheck::Skip
-    } else if args.all_entries {
-        EntryCheck::All
-    } else {
-        EntryCheck::Sample(args.sample)
-    };
-    let options = flows::DoctorOptions::default().entries(entries);
-    let diagnosis = homeserver::doctor::diagnose(&client, Some(&input), options, |done, all| {
-        if all >= 1000 {
-            eprintln!("checked {done} of {all} entries");
-        }
-    })
-    .map_err(fail)?;
-    drop(input);
-
+fn print(diagnosis: &Diagnosis) {
     match &diagnosis.version {
         Some(v) => println!("backup version {v}"),
         None => println!("no backup version"),
@@ -104,7 +110,6 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
     println!();
     if diagnosis.is_healthy() {
         println!("healthy: key storage, recovery and cross-signing are in order");
-        Ok(ExitCode::SUCCESS)
     } else {
         let n = diagnosis
             .findings
@@ -112,6 +117,100 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
             .filter(|f| f.code.severity() == Severity::Problem)
             .count();
         println!("{n} problem(s) found");
-        Ok(ExitCode::from(UNHEALTHY))
     }
+}
+
+fn status(diagnosis: &Diagnosis) -> ExitCode {
+    if diagnosis.is_healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(UNHEALTHY)
+    }
+}
+
+/// Asks on the terminal; anything but "y" or "yes" is no.
+fn confirm() -> Result<bool, Fatal> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("apply these repairs? [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Fatal::new(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
+    let backup_key = args
+        .backup_key_file
+        .as_deref()
+        .map(secret_from_file)
+        .transpose()?;
+    let client = args.server.connect(args.key.uses_stdin())?;
+    let input = args.key.read()?;
+    let entries = if args.no_entries {
+        EntryCheck::Skip
+    } else if args.all_entries {
+        EntryCheck::All
+    } else {
+        EntryCheck::Sample(args.sample)
+    };
+    let diagnose = |entries| {
+        let options = flows::DoctorOptions::default().entries(entries);
+        homeserver::doctor::diagnose(&client, Some(&input), options, |done, all| {
+            if all >= 1000 {
+                eprintln!("checked {done} of {all} entries");
+            }
+        })
+        .map_err(fail)
+    };
+    let diagnosis = diagnose(entries)?;
+    print(&diagnosis);
+    if !args.fix {
+        return Ok(status(&diagnosis));
+    }
+
+    let plan = flows::plan_repairs(
+        &diagnosis,
+        &input,
+        backup_key.as_deref().map(|k| k.as_str()),
+    );
+    println!();
+    if plan.repairs.is_empty() {
+        println!("nothing that --fix can repair");
+        return Ok(status(&diagnosis));
+    }
+    println!("repair plan:");
+    for (i, r) in plan.repairs.iter().enumerate() {
+        println!("  {}. {} [{}]", i + 1, r.description, r.fixes);
+    }
+    for (code, why) in &plan.not_repaired {
+        println!("  not repaired: [{code}] {why}");
+    }
+    if !args.yes && !confirm()? {
+        println!("nothing was changed (give --yes to apply without asking)");
+        return Ok(status(&diagnosis));
+    }
+    for (i, r) in plan.repairs.iter().enumerate() {
+        let response = client.send_request(&r.request).map_err(fail)?;
+        if !(200..300).contains(&response.status) {
+            return Err(Fatal::new(format!(
+                "repair {} ({}) was refused: the homeserver answered {} {}. The repairs \
+                 before it were made; run doctor --fix again to go on",
+                i + 1,
+                r.description,
+                response.status,
+                response.body
+            )));
+        }
+        eprintln!("done: {}", r.description);
+    }
+    println!();
+    println!("after the repairs:");
+    let after = diagnose(EntryCheck::Skip)?;
+    print(&after);
+    Ok(status(&after))
 }

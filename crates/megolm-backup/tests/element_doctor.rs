@@ -79,15 +79,23 @@ impl Account {
 
     /// `doctor` with the access token and `key` (the Security Key or Phrase) on stdin.
     fn doctor(&self, key: &str) -> (Option<i32>, String) {
+        self.doctor_with(key, &[])
+    }
+
+    fn doctor_with(&self, key: &str, extra: &[&str]) -> (Option<i32>, String) {
         let o = run(
             &[
-                "doctor",
-                "--key-stdin",
-                "--homeserver",
-                &self.url,
-                "--access-token-file",
-                p(&self.token),
-            ],
+                &[
+                    "doctor",
+                    "--key-stdin",
+                    "--homeserver",
+                    &self.url,
+                    "--access-token-file",
+                    p(&self.token),
+                ][..],
+                extra,
+            ]
+            .concat(),
             key,
         );
         assert!(
@@ -157,4 +165,53 @@ fn an_element_account_is_healthy_until_an_unverified_device_resets_key_storage()
             && text.contains("\"This backup is not trusted\""),
         "{text}"
     );
+}
+
+/// A backup reset by a client that neither stored the new key nor signed the version with
+/// the master key; `doctor --fix --yes` with the new backup's own key repairs it, and a
+/// fresh Element device that has only the Security Key then finds secret storage and
+/// cross-signing ready, trusts the backup, and its key opens it.
+#[test]
+fn doctor_fix_makes_element_trust_the_backup_again() {
+    let Some(a) = account("fix") else { return };
+    let made = a.element("setup", &["--rooms", "1", "--messages", "1"]);
+    let key = made["security_key"].as_str().unwrap().to_owned();
+    let key_file = a.dir.join("security-key.txt");
+    std::fs::write(&key_file, &key).unwrap();
+
+    let client =
+        homeserver::Client::new(&a.url, &std::fs::read_to_string(&a.token).unwrap()).unwrap();
+    let new_key = recovery_key::RecoveryKey::generate().unwrap();
+    let backup_key = backup_cipher::BackupDecryptionKey::from_recovery_key(&new_key);
+    let v2 = client
+        .create_backup_version(&backup_cipher::BackupVersion::new(backup_key.public_key()))
+        .unwrap();
+    let backup_key_file = a.dir.join("backup-key.txt");
+    std::fs::write(&backup_key_file, new_key.to_base58_grouped().as_str()).unwrap();
+
+    let (status, text) = a.doctor(&key);
+    assert_eq!(status, Some(UNHEALTHY), "{text}");
+    let (status, text) = a.doctor_with(
+        &key,
+        &["--fix", "--yes", "--backup-key-file", p(&backup_key_file)],
+    );
+    assert!(text.contains("repair plan:"), "{text}");
+    let after = text.split("after the repairs:").nth(1).expect(&text);
+    assert_eq!(status, Some(0), "{text}");
+    for code in [
+        "backup_key_stale",
+        "backup_not_signed_by_master_key",
+        "key_backup_event_missing",
+    ] {
+        assert!(!after.contains(code), "{code} after --fix:\n{text}");
+    }
+    assert!(after.contains(&format!("backup version {v2}")), "{text}");
+
+    // Element's own library, on a fresh device with only the Security Key.
+    let seen = a.element("recover", &["--security-key-file", p(&key_file)]);
+    assert_eq!(seen["secret_storage_ready"], true, "{seen}");
+    assert_eq!(seen["cross_signing_ready"], true, "{seen}");
+    assert_eq!(seen["backup_version"], v2.as_str(), "{seen}");
+    assert_eq!(seen["trust"]["trusted"], true, "{seen}");
+    assert_eq!(seen["trust"]["matchesDecryptionKey"], true, "{seen}");
 }
