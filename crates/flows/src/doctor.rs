@@ -1625,4 +1625,71 @@ mod tests {
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].detail, "devices named \"megolm-backup\": LEFT");
     }
+
+    /// A version no key of the user opens is never signed with the master key (it may be
+    /// the server's); with the version's own key it is, and the signature verifies.
+    #[test]
+    fn repairs_sign_only_a_version_the_user_can_open() {
+        let master = SigningKey::from_bytes(&[5; 32]);
+        let mut store = SecretStore::default();
+        let (sskey, _) = store.create_key(None, None).unwrap();
+        store
+            .set_secret(
+                &sskey,
+                CROSS_SIGNING_SECRETS[0],
+                &encode_base64(master.as_bytes()),
+            )
+            .unwrap();
+        let backup_rk = recovery_key::RecoveryKey::generate().unwrap();
+        let backup = BackupDecryptionKey::from_recovery_key(&backup_rk);
+        let mut account = AccountSnapshot::new(USER);
+        account.secret_storage = store;
+        account.keys_query = json!({
+            "master_keys": {USER: {"keys": {(format!("ed25519:{}", public(&master))): public(&master)}}},
+        });
+        let mut v = BackupVersion::new(backup.public_key());
+        v.version = Some("1".into());
+        account.version = Some(v);
+        let input = sskey.to_recovery_key().to_base58_grouped();
+        let d = diagnose(&account, Some(input.as_str()), &DoctorOptions::default());
+        assert!(d.has(FindingCode::BackupNotSignedByMasterKey), "{d:?}");
+        assert!(d.has(FindingCode::BackupKeyNotStored), "{d:?}");
+
+        let plan = plan_repairs(&d, &input, None);
+        assert!(
+            plan.repairs
+                .iter()
+                .all(|r| r.fixes != FindingCode::BackupNotSignedByMasterKey
+                    && r.fixes != FindingCode::BackupKeyNotStored),
+            "{plan:?}"
+        );
+        assert!(
+            plan.not_repaired
+                .iter()
+                .any(|(c, _)| *c == FindingCode::BackupNotSignedByMasterKey)
+        );
+
+        let given = backup_rk.to_base58_grouped();
+        let plan = plan_repairs(&d, &input, Some(given.as_str()));
+        let order: Vec<FindingCode> = plan.repairs.iter().map(|r| r.fixes).collect();
+        assert_eq!(
+            order,
+            [
+                FindingCode::BackupKeyNotStored,
+                FindingCode::BackupNotSignedByMasterKey,
+                FindingCode::KeyBackupEventMissing
+            ]
+        );
+        let body = plan.repairs[1].request.body.clone().unwrap();
+        let signed: BackupVersion = serde_json::from_value(body).unwrap();
+        let keys = BTreeMap::from([(
+            format!("ed25519:{}", public(&master)),
+            master.verifying_key(),
+        )]);
+        let checks = verify_auth_data(&signed.auth_data, USER, &keys).unwrap();
+        assert!(
+            checks.iter().any(|c| c.status == SignatureStatus::Valid),
+            "{checks:?}"
+        );
+    }
 }
