@@ -215,3 +215,27 @@ fn doctor_fix_makes_element_trust_the_backup_again() {
     assert_eq!(seen["trust"]["trusted"], true, "{seen}");
     assert_eq!(seen["trust"]["matchesDecryptionKey"], true, "{seen}");
 }
+
+/// Element set up with a Security Phrase: the phrase is what the user has, and the account
+/// is healthy; a phrase with one letter changed is "Your recovery key is incorrect".
+#[test]
+fn an_element_account_set_up_with_a_phrase_is_healthy_with_that_phrase() {
+    let Some(a) = account("phrase") else { return };
+    let phrase = "correct horse battery staple, doctor's orders";
+    a.element(
+        "setup",
+        &["--passphrase", phrase, "--rooms", "1", "--messages", "1"],
+    );
+    let (status, text) = a.doctor(phrase);
+    assert_eq!(status, Some(0), "{text}");
+    assert!(
+        text.contains("healthy") && !text.contains("PROBLEM"),
+        "{text}"
+    );
+    let (status, text) = a.doctor(&phrase.replace("horse", "horsE"));
+    assert_eq!(status, Some(UNHEALTHY), "{text}");
+    assert!(
+        codes(&text).iter().any(|c| c == "recovery_key_incorrect"),
+        "{text}"
+    );
+}
