@@ -893,6 +893,18 @@ fn diagnose_with_progress(
             {
                 key_description = Some(found.describe());
                 backup_key = Some(found.backup_key);
+                // The backup's own key is not the Security Key: say so where it was refused.
+                for f in findings
+                    .iter_mut()
+                    .filter(|f| f.code == C::RecoveryKeyIncorrect)
+                {
+                    f.detail.push_str(&format!(
+                        "; what was given is the {}: it opens backup version {} but not secret \
+                         storage",
+                        found.source,
+                        version_id(v)
+                    ));
+                }
             }
             if backup_key.is_some() && key_description.is_none() {
                 key_description = Some(format!(
@@ -1579,7 +1591,8 @@ mod tests {
     fn secret_storage_with_the_right_key_the_wrong_one_and_none() {
         let mut store = SecretStore::default();
         let (sskey, _) = store.create_key(None, None).unwrap();
-        let backup = BackupDecryptionKey::generate().unwrap();
+        let backup_rk = recovery_key::RecoveryKey::generate().unwrap();
+        let backup = BackupDecryptionKey::from_recovery_key(&backup_rk);
         store.set_backup_key(&sskey, &backup).unwrap();
         let mut account = AccountSnapshot::new(USER);
         account.secret_storage = store;
@@ -1599,6 +1612,22 @@ mod tests {
             .to_base58_grouped();
         let d = diagnose(&account, Some(other.as_str()), &options);
         assert!(d.has(FindingCode::RecoveryKeyIncorrect), "{d:?}");
+
+        // The backup's own key opens the backup, not secret storage: both are said.
+        let own = backup_rk.to_base58_grouped();
+        let d = diagnose(&account, Some(own.as_str()), &options);
+        let refused = d
+            .findings
+            .iter()
+            .find(|f| f.code == FindingCode::RecoveryKeyIncorrect)
+            .unwrap();
+        assert!(
+            refused
+                .detail
+                .contains("it opens backup version 1 but not secret storage"),
+            "{}",
+            refused.detail
+        );
 
         let d = diagnose(&account, None, &options);
         assert!(!d.has(FindingCode::RecoveryKeyIncorrect));
