@@ -55,7 +55,8 @@ pub fn devices_request() -> Request {
 pub enum EntryCheck {
     /// None: the entries are not downloaded.
     Skip,
-    /// At most this many, in the server's order (rooms, then sessions).
+    /// At most this many, rooms then sessions in id order. The whole body is still
+    /// downloaded (one `GET /room_keys/keys`); only the sample is decrypted.
     Sample(usize),
     /// Every entry.
     All,
