@@ -21,6 +21,13 @@ use crate::{
 /// The exit status when the doctor found a problem (0: healthy; 1: an error stopped it).
 pub(crate) const UNHEALTHY: u8 = 6;
 
+/// `doctor --help`: its exit statuses.
+pub(crate) const EXIT_STATUSES: &str = "\
+Exit status:
+  0    healthy: no problem found (advice may be printed)
+  1    an error stopped it (with --fix: the repairs made before it stay; run it again)
+  6    a problem was found (with --fix: still there after the repairs)";
+
 #[derive(Debug, Args)]
 pub(crate) struct DoctorArgs {
     #[command(flatten)]
@@ -213,4 +220,14 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
     let after = diagnose(EntryCheck::Skip)?;
     print(&after);
     Ok(status(&after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_the_unhealthy_status() {
+        assert!(EXIT_STATUSES.contains(&format!("\n  {UNHEALTHY:<5}")));
+    }
 }

@@ -82,6 +82,7 @@ enum Command {
     /// What is wrong with the account's key storage, recovery and cross-signing, in the
     /// words Element shows, with causes and fixes (exit 6 when something is).
     #[cfg(feature = "homeserver")]
+    #[command(after_help = cmd_doctor::EXIT_STATUSES)]
     Doctor(cmd_doctor::DoctorArgs),
     /// Encrypt exported room keys into a backup body for PUT /room_keys/keys.
     Encrypt(cmd_encrypt::EncryptArgs),
