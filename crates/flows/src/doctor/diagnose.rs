@@ -8,7 +8,7 @@ use backup_cipher::{
 };
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::Value;
-use ssss::{AccountDataError, MEGOLM_BACKUP_SECRET, Unlocked, recover_backup_key};
+use ssss::{AccountDataError, MEGOLM_BACKUP_SECRET, SecretStore, Unlocked, recover_backup_key};
 
 use super::{
     AccountSnapshot, Device, Diagnosis, DoctorOptions, EntryCheck, EntryProgress, EntryReport,
@@ -239,133 +239,16 @@ pub(super) fn diagnose_with_progress(
                     version_id(v)
                 ));
             }
-            // Who made a version whose key is not in secret storage?
-            let key_not_stored = findings
-                .iter()
-                .any(|f| matches!(f.code, C::BackupKeyNotStored | C::BackupKeyStale));
-            if key_not_stored {
-                let makers: Vec<String> = v
-                    .auth_data
-                    .signatures
-                    .get(user)
-                    .into_iter()
-                    .flat_map(|s| s.keys())
-                    .filter_map(|k| k.strip_prefix("ed25519:"))
-                    .filter(|name| Some(*name) != master.as_deref())
-                    .filter_map(|name| {
-                        device_named(&account.devices, &account.keys_query, user, name)
-                    })
-                    .collect();
-                if !makers.is_empty() {
-                    findings.push(Finding::new(
-                        C::BackupMadeByDevice,
-                        format!(
-                            "backup version {} was made (signed) by {}",
-                            version_id(v),
-                            makers.join(", ")
-                        ),
-                    ));
-                }
-            }
+            findings.extend(made_by_device(account, v, master.as_deref(), &findings));
             // Trust, as Element decides it: a valid signature by the published master key,
             // or by one of the user's devices that the self-signing key signed.
-            match &master {
-                None => {}
-                Some(m) => {
-                    let mut keys: BTreeMap<String, VerifyingKey> = verifying_key(m)
-                        .map(|k| (format!("ed25519:{m}"), k))
-                        .into_iter()
-                        .collect();
-                    keys.extend(cross_signed_devices(
-                        &account.keys_query,
-                        user,
-                        self_signing.as_deref(),
-                    ));
-                    let checks = verify_auth_data(&v.auth_data, user, &keys).unwrap_or_default();
-                    let valid = checks.iter().any(|c| c.status == SignatureStatus::Valid);
-                    if !valid {
-                        let old_master: Vec<&str> = checks
-                            .iter()
-                            .filter(|c| c.status == SignatureStatus::UnknownKey)
-                            .filter_map(|c| c.key_id.strip_prefix("ed25519:"))
-                            .filter(|name| {
-                                name.len() >= 40
-                                    && device_named(
-                                        &account.devices,
-                                        &account.keys_query,
-                                        user,
-                                        name,
-                                    )
-                                    .is_none()
-                            })
-                            .collect();
-                        if old_master.is_empty() {
-                            let invalid =
-                                checks.iter().any(|c| c.status == SignatureStatus::Invalid);
-                            findings.push(Finding::new(
-                                C::BackupNotSignedByMasterKey,
-                                format!(
-                                    "backup version {}: {} by the master key {m}",
-                                    version_id(v),
-                                    if invalid {
-                                        "the signature does not verify"
-                                    } else {
-                                        "no signature"
-                                    }
-                                ),
-                            ));
-                        } else {
-                            findings.push(Finding::new(
-                                C::BackupSignedByOldMasterKey,
-                                format!(
-                                    "backup version {} is signed by {}; the master key is now {m}",
-                                    version_id(v),
-                                    old_master.join(", ")
-                                ),
-                            ));
-                        }
-                    }
-                }
+            if let Some(m) = &master {
+                findings.extend(backup_trust(account, v, m, self_signing.as_deref()));
             }
-            // m.key_backup.
-            match account
-                .key_backup_event
-                .as_ref()
-                .map(|e| e.get("enabled").and_then(Value::as_bool))
-            {
-                None => findings.push(Finding::new(
-                    C::KeyBackupEventMissing,
-                    format!("backup version {} exists", version_id(v)),
-                )),
-                Some(Some(true)) => {}
-                Some(other) => findings.push(Finding::new(
-                    C::KeyBackupDisabled,
-                    format!(
-                        "m.key_backup is {}, yet backup version {} exists",
-                        match other {
-                            Some(_) => "{\"enabled\": false}".to_owned(),
-                            None => "set without \"enabled\": true".to_owned(),
-                        },
-                        version_id(v)
-                    ),
-                )),
-            }
+            findings.extend(key_backup_event(account, v));
         }
     }
-    if !account.old_versions.is_empty() {
-        let list: Vec<String> = account
-            .old_versions
-            .iter()
-            .map(|o| match o.count {
-                Some(c) => format!("{} ({c} keys)", version_id(o)),
-                None => version_id(o).to_owned(),
-            })
-            .collect();
-        findings.push(Finding::new(
-            C::OldBackupVersions,
-            format!("older versions on the server: {}", list.join(", ")),
-        ));
-    }
+    findings.extend(old_versions(account));
 
     // Cross-signing.
     match &master {
@@ -375,69 +258,14 @@ pub(super) fn diagnose_with_progress(
         )),
         Some(_) => {
             if let Some(u) = &unlocked {
-                let published = [&master, &self_signing, &user_signing];
-                let mut missing = Vec::new();
-                let mut mismatched = Vec::new();
-                for ((name, seed), public) in
-                    store.cross_signing_seeds(&u.key).into_iter().zip(published)
-                {
-                    match seed {
-                        Ok(seed) => {
-                            if let Some(p) = public
-                                && *p != seed.public_key
-                            {
-                                mismatched.push(format!(
-                                    "{name} (stored {}, published {p})",
-                                    seed.public_key
-                                ));
-                            }
-                        }
-                        Err(
-                            AccountDataError::MissingSecret(_) | AccountDataError::NotForKey { .. },
-                        ) => {
-                            missing.push(name.to_owned());
-                        }
-                        Err(e) => missing.push(format!("{name} (unreadable: {e})")),
-                    }
-                }
-                if !missing.is_empty() {
-                    findings.push(Finding::new(
-                        C::CrossSigningKeysNotStored,
-                        format!("not in secret storage: {}", missing.join(", ")),
-                    ));
-                }
-                if !mismatched.is_empty() {
-                    findings.push(Finding::new(
-                        C::CrossSigningKeysMismatch,
-                        mismatched.join("; "),
-                    ));
-                }
+                findings.extend(stored_cross_signing(
+                    store,
+                    u,
+                    [&master, &self_signing, &user_signing],
+                ));
             }
-            // Own devices (those with device keys) signed by the self-signing key.
-            if let Some(ssk) = &self_signing
-                && let Some(devices) = account
-                    .keys_query
-                    .get("device_keys")
-                    .and_then(|d| d.get(user))
-                    .and_then(Value::as_object)
-            {
-                let unsigned: Vec<String> = devices
-                    .iter()
-                    .filter(|(_, keys)| !signed_by(keys, user, ssk))
-                    .map(|(id, _)| {
-                        device_named(&account.devices, &account.keys_query, user, id)
-                            .unwrap_or_else(|| format!("device {id}"))
-                    })
-                    .collect();
-                if !unsigned.is_empty() {
-                    findings.push(Finding::new(
-                        C::DevicesNotCrossSigned,
-                        format!(
-                            "not signed by the self-signing key: {}",
-                            unsigned.join(", ")
-                        ),
-                    ));
-                }
+            if let Some(ssk) = &self_signing {
+                findings.extend(devices_not_cross_signed(account, ssk));
             }
         }
     }
@@ -455,24 +283,7 @@ pub(super) fn diagnose_with_progress(
         _ => None,
     };
 
-    // Logins this tool left.
-    let left: Vec<&str> = account
-        .devices
-        .iter()
-        .filter(|d| d.display_name.as_deref() == Some(options.tool_device_name.as_str()))
-        .filter(|d| options.own_device_id.as_deref() != Some(d.device_id.as_str()))
-        .map(|d| d.device_id.as_str())
-        .collect();
-    if !left.is_empty() {
-        findings.push(Finding::new(
-            C::ToolLoginsLeft,
-            format!(
-                "devices named \"{}\": {}",
-                options.tool_device_name,
-                left.join(", ")
-            ),
-        ));
-    }
+    findings.extend(tool_logins(account, options));
 
     findings.sort_by_key(|f| std::cmp::Reverse(f.code.severity()));
     Diagnosis {
@@ -485,6 +296,239 @@ pub(super) fn diagnose_with_progress(
             ..account.clone()
         },
     }
+}
+
+/// Who made a version whose key is not in secret storage: the devices that signed it.
+fn made_by_device(
+    account: &AccountSnapshot,
+    v: &BackupVersion,
+    master: Option<&str>,
+    findings: &[Finding],
+) -> Option<Finding> {
+    use FindingCode as C;
+    let user = account.user_id.as_str();
+    let key_not_stored = findings
+        .iter()
+        .any(|f| matches!(f.code, C::BackupKeyNotStored | C::BackupKeyStale));
+    if !key_not_stored {
+        return None;
+    }
+    let makers: Vec<String> = v
+        .auth_data
+        .signatures
+        .get(user)
+        .into_iter()
+        .flat_map(|s| s.keys())
+        .filter_map(|k| k.strip_prefix("ed25519:"))
+        .filter(|name| Some(*name) != master)
+        .filter_map(|name| device_named(&account.devices, &account.keys_query, user, name))
+        .collect();
+    (!makers.is_empty()).then(|| {
+        Finding::new(
+            C::BackupMadeByDevice,
+            format!(
+                "backup version {} was made (signed) by {}",
+                version_id(v),
+                makers.join(", ")
+            ),
+        )
+    })
+}
+
+/// Whether Element trusts the version: a valid signature by the master key `m`, or by a
+/// device the self-signing key signed; if not, whether an older master key signed it.
+fn backup_trust(
+    account: &AccountSnapshot,
+    v: &BackupVersion,
+    m: &str,
+    self_signing: Option<&str>,
+) -> Option<Finding> {
+    use FindingCode as C;
+    let user = account.user_id.as_str();
+    let mut keys: BTreeMap<String, VerifyingKey> = verifying_key(m)
+        .map(|k| (format!("ed25519:{m}"), k))
+        .into_iter()
+        .collect();
+    keys.extend(cross_signed_devices(
+        &account.keys_query,
+        user,
+        self_signing,
+    ));
+    let checks = verify_auth_data(&v.auth_data, user, &keys).unwrap_or_default();
+    if checks.iter().any(|c| c.status == SignatureStatus::Valid) {
+        return None;
+    }
+    let old_master: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.status == SignatureStatus::UnknownKey)
+        .filter_map(|c| c.key_id.strip_prefix("ed25519:"))
+        .filter(|name| {
+            name.len() >= 40
+                && device_named(&account.devices, &account.keys_query, user, name).is_none()
+        })
+        .collect();
+    Some(if old_master.is_empty() {
+        let invalid = checks.iter().any(|c| c.status == SignatureStatus::Invalid);
+        Finding::new(
+            C::BackupNotSignedByMasterKey,
+            format!(
+                "backup version {}: {} by the master key {m}",
+                version_id(v),
+                if invalid {
+                    "the signature does not verify"
+                } else {
+                    "no signature"
+                }
+            ),
+        )
+    } else {
+        Finding::new(
+            C::BackupSignedByOldMasterKey,
+            format!(
+                "backup version {} is signed by {}; the master key is now {m}",
+                version_id(v),
+                old_master.join(", ")
+            ),
+        )
+    })
+}
+
+/// `m.key_backup` while a backup exists.
+fn key_backup_event(account: &AccountSnapshot, v: &BackupVersion) -> Option<Finding> {
+    use FindingCode as C;
+    match account
+        .key_backup_event
+        .as_ref()
+        .map(|e| e.get("enabled").and_then(Value::as_bool))
+    {
+        None => Some(Finding::new(
+            C::KeyBackupEventMissing,
+            format!("backup version {} exists", version_id(v)),
+        )),
+        Some(Some(true)) => None,
+        Some(other) => Some(Finding::new(
+            C::KeyBackupDisabled,
+            format!(
+                "m.key_backup is {}, yet backup version {} exists",
+                match other {
+                    Some(_) => "{\"enabled\": false}",
+                    None => "set without \"enabled\": true",
+                },
+                version_id(v)
+            ),
+        )),
+    }
+}
+
+/// The versions below the current one still on the server.
+fn old_versions(account: &AccountSnapshot) -> Option<Finding> {
+    if account.old_versions.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = account
+        .old_versions
+        .iter()
+        .map(|o| match o.count {
+            Some(c) => format!("{} ({c} keys)", version_id(o)),
+            None => version_id(o).to_owned(),
+        })
+        .collect();
+    Some(Finding::new(
+        FindingCode::OldBackupVersions,
+        format!("older versions on the server: {}", list.join(", ")),
+    ))
+}
+
+/// The cross-signing private keys in secret storage against the published public keys
+/// (master, self-signing, user-signing).
+fn stored_cross_signing(
+    store: &SecretStore,
+    u: &Unlocked,
+    published: [&Option<String>; 3],
+) -> Vec<Finding> {
+    use FindingCode as C;
+    let mut findings = Vec::new();
+    let mut missing = Vec::new();
+    let mut mismatched = Vec::new();
+    for ((name, seed), public) in store.cross_signing_seeds(&u.key).into_iter().zip(published) {
+        match seed {
+            Ok(seed) => {
+                if let Some(p) = public
+                    && *p != seed.public_key
+                {
+                    mismatched.push(format!(
+                        "{name} (stored {}, published {p})",
+                        seed.public_key
+                    ));
+                }
+            }
+            Err(AccountDataError::MissingSecret(_) | AccountDataError::NotForKey { .. }) => {
+                missing.push(name.to_owned());
+            }
+            Err(e) => missing.push(format!("{name} (unreadable: {e})")),
+        }
+    }
+    if !missing.is_empty() {
+        findings.push(Finding::new(
+            C::CrossSigningKeysNotStored,
+            format!("not in secret storage: {}", missing.join(", ")),
+        ));
+    }
+    if !mismatched.is_empty() {
+        findings.push(Finding::new(
+            C::CrossSigningKeysMismatch,
+            mismatched.join("; "),
+        ));
+    }
+    findings
+}
+
+/// The user's devices with device keys that the self-signing key `ssk` did not sign.
+fn devices_not_cross_signed(account: &AccountSnapshot, ssk: &str) -> Option<Finding> {
+    let user = account.user_id.as_str();
+    let devices = account
+        .keys_query
+        .get("device_keys")
+        .and_then(|d| d.get(user))
+        .and_then(Value::as_object)?;
+    let unsigned: Vec<String> = devices
+        .iter()
+        .filter(|(_, keys)| !signed_by(keys, user, ssk))
+        .map(|(id, _)| {
+            device_named(&account.devices, &account.keys_query, user, id)
+                .unwrap_or_else(|| format!("device {id}"))
+        })
+        .collect();
+    (!unsigned.is_empty()).then(|| {
+        Finding::new(
+            FindingCode::DevicesNotCrossSigned,
+            format!(
+                "not signed by the self-signing key: {}",
+                unsigned.join(", ")
+            ),
+        )
+    })
+}
+
+/// Devices named as this tool names its logins, but the one the diagnosis runs on.
+fn tool_logins(account: &AccountSnapshot, options: &DoctorOptions) -> Option<Finding> {
+    let left: Vec<&str> = account
+        .devices
+        .iter()
+        .filter(|d| d.display_name.as_deref() == Some(options.tool_device_name.as_str()))
+        .filter(|d| options.own_device_id.as_deref() != Some(d.device_id.as_str()))
+        .map(|d| d.device_id.as_str())
+        .collect();
+    (!left.is_empty()).then(|| {
+        Finding::new(
+            FindingCode::ToolLoginsLeft,
+            format!(
+                "devices named \"{}\": {}",
+                options.tool_device_name,
+                left.join(", ")
+            ),
+        )
+    })
 }
 
 /// The entries of a `GET /room_keys/keys` body, each read on its own: one malformed
