@@ -44,7 +44,8 @@ pub(crate) struct DoctorArgs {
     #[arg(long)]
     no_entries: bool,
     /// Make the safe repairs: store the backup key in secret storage, sign the backup
-    /// version with the master key, write m.key_backup. The plan is shown first.
+    /// version with the master key, write m.key_backup, log out this tool's logins left
+    /// behind (with the account password). The plan is shown first.
     #[arg(long)]
     fix: bool,
     /// With --fix: apply the plan without asking.
@@ -156,7 +157,7 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
         .as_deref()
         .map(secret_from_file)
         .transpose()?;
-    let client = args.server.connect(args.key.uses_stdin())?;
+    let (client, password) = args.server.connect_with_password(args.key.uses_stdin())?;
     let input = args.key.read()?;
     let entries = if args.no_entries {
         EntryCheck::Skip
@@ -202,7 +203,20 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
         return Ok(status(&diagnosis));
     }
     for (i, r) in plan.repairs.iter().enumerate() {
-        let response = client.send_request(&r.request).map_err(fail)?;
+        let mut response = client.send_request(&r.request).map_err(fail)?;
+        if let Some(with_auth) = password.as_ref().and_then(|p| {
+            flows::with_password(&r.request, &response, &diagnosis.account.user_id, p)
+        }) {
+            response = client.send_request(&with_auth).map_err(fail)?;
+        }
+        if response.status == 401 && password.is_none() {
+            return Err(Fatal::new(format!(
+                "repair {} ({}) needs the account password: give it with --password-file \
+                 FILE, or log in with --user. The repairs before it were made",
+                i + 1,
+                r.description
+            )));
+        }
         if !(200..300).contains(&response.status) {
             return Err(Fatal::new(format!(
                 "repair {} ({}) was refused: the homeserver answered {} {}. The repairs \

@@ -314,7 +314,7 @@ fn damaged_and_malformed_entries_are_told_apart() {
 }
 
 #[test]
-fn a_login_this_tool_kept_is_named_but_not_the_doctors_own() {
+fn a_login_this_tool_kept_is_named_and_fix_logs_it_out() {
     let Some(a) = acc("logins") else { return };
     let key = a.setup();
     let user = a.user.clone();
@@ -355,4 +355,20 @@ fn a_login_this_tool_kept_is_named_but_not_the_doctors_own() {
         text.contains(&format!("\"megolm-backup\": {kept}")),
         "{text}"
     );
+
+    // --fix logs it out, answering the server's password question.
+    let o = by_password(&["doctor", "--key-file", p(&key), "--fix", "--yes"]);
+    let text = stdout(&o);
+    assert!(text.contains("log out this tool's logins"), "{text}");
+    let after = text.split("after the repairs:").nth(1).expect(&text);
+    assert!(
+        !after.contains("tool_logins_left"),
+        "{text}\n{}",
+        stderr(&o)
+    );
+    let password = std::fs::read_to_string(&a.password).unwrap();
+    let (check, _) = homeserver::Client::login_password(&a.url, &user, &password).unwrap();
+    let devices = homeserver::testing::devices(&a.url, check.access_token());
+    assert!(devices.iter().all(|(id, _)| *id != kept), "{devices:?}");
+    check.logout().unwrap();
 }

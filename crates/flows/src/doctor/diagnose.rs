@@ -283,7 +283,17 @@ pub(super) fn diagnose_with_progress(
         _ => None,
     };
 
-    findings.extend(tool_logins(account, options));
+    let tool_logins_left = tool_login_ids(account, options);
+    if !tool_logins_left.is_empty() {
+        findings.push(Finding::new(
+            C::ToolLoginsLeft,
+            format!(
+                "devices named \"{}\": {}",
+                options.tool_device_name,
+                tool_logins_left.join(", ")
+            ),
+        ));
+    }
 
     findings.sort_by_key(|f| std::cmp::Reverse(f.code.severity()));
     Diagnosis {
@@ -291,6 +301,7 @@ pub(super) fn diagnose_with_progress(
         version: version.and_then(|v| v.version.clone()),
         key_description,
         entries,
+        tool_logins_left,
         account: AccountSnapshot {
             entries: None,
             ..account.clone()
@@ -511,24 +522,14 @@ fn devices_not_cross_signed(account: &AccountSnapshot, ssk: &str) -> Option<Find
 }
 
 /// Devices named as this tool names its logins, but the one the diagnosis runs on.
-fn tool_logins(account: &AccountSnapshot, options: &DoctorOptions) -> Option<Finding> {
-    let left: Vec<&str> = account
+fn tool_login_ids(account: &AccountSnapshot, options: &DoctorOptions) -> Vec<String> {
+    account
         .devices
         .iter()
         .filter(|d| d.display_name.as_deref() == Some(options.tool_device_name.as_str()))
         .filter(|d| options.own_device_id.as_deref() != Some(d.device_id.as_str()))
-        .map(|d| d.device_id.as_str())
-        .collect();
-    (!left.is_empty()).then(|| {
-        Finding::new(
-            FindingCode::ToolLoginsLeft,
-            format!(
-                "devices named \"{}\": {}",
-                options.tool_device_name,
-                left.join(", ")
-            ),
-        )
-    })
+        .map(|d| d.device_id.clone())
+        .collect()
 }
 
 /// The entries of a `GET /room_keys/keys` body, each read on its own: one malformed

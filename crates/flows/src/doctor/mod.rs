@@ -27,7 +27,7 @@ use ssss::SecretStore;
 pub use diagnose::diagnose;
 pub use findings::{Finding, FindingCode, Severity};
 pub use read::{DoctorFlow, EntryProgress, devices_request};
-pub use repair::{Repair, RepairPlan, plan_repairs};
+pub use repair::{Repair, RepairPlan, delete_devices, plan_repairs};
 
 /// The account-data event that says whether key storage (the backup) is on: `{"enabled":
 /// bool}` (spec since 2026-04; Element X reads it).
@@ -177,6 +177,8 @@ pub struct Diagnosis {
     pub key_description: Option<String>,
     /// The entries, when they were read and a backup key was found.
     pub entries: Option<EntryReport>,
+    /// The devices this tool's logins left on the account (device ids).
+    pub tool_logins_left: Vec<String>,
     /// What was read (without the entries), for [`plan_repairs`].
     pub account: AccountSnapshot,
 }

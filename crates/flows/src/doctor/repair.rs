@@ -7,7 +7,23 @@ use super::{
     Diagnosis, FindingCode, KEY_BACKUP_EVENT,
     diagnose::{published_keys, version_id},
 };
-use crate::{Request, requests};
+use serde_json::json;
+
+use crate::{API_PREFIX, Method, Request, requests};
+
+/// `POST /delete_devices`: logs the devices out (their access tokens stop working). The
+/// server usually asks for the account password: answer its 401 with
+/// [`with_password`](crate::with_password). Deleting twice does no harm: repeatable.
+pub fn delete_devices(device_ids: &[String]) -> Request {
+    Request {
+        repeatable: true,
+        ..Request::new(
+            Method::Post,
+            format!("{API_PREFIX}/delete_devices"),
+            Some(json!({ "devices": device_ids })),
+        )
+    }
+}
 
 /// One safe repair: the request that makes it, and what it repairs.
 #[derive(Debug, Clone)]
@@ -42,63 +58,63 @@ pub struct RepairPlan {
 /// - the version signed with the master key from secret storage, when that key is the
 ///   published one **and** a key the user holds opens the version (a version the user
 ///   cannot open may be the server's, and signing it would make clients trust it);
-/// - `m.key_backup` set to `{"enabled": true}` while a backup exists.
+/// - `m.key_backup` set to `{"enabled": true}` while a backup exists;
+/// - this tool's logins left behind logged out (devices hold no keys of their own here:
+///   this tool's logins never upload device keys).
 pub fn plan_repairs(diagnosis: &Diagnosis, input: &str, backup_key: Option<&str>) -> RepairPlan {
     use FindingCode as C;
     let account = &diagnosis.account;
     let user = account.user_id.as_str();
     let store = &account.secret_storage;
     let mut plan = RepairPlan::default();
-    let Some(version) = account.version.as_ref() else {
-        for f in &diagnosis.findings {
-            plan.not_repaired
-                .push((f.code, "there is no backup version".into()));
-        }
-        return plan;
-    };
+    let version = account.version.as_ref();
     let unlocked = store.unlock(input).ok();
     let stored = unlocked
         .as_ref()
         .and_then(|u| store.backup_key(&u.key).ok())
         .map(|s| s.key)
-        .filter(|k| k.matches(&version.auth_data));
+        .filter(|k| version.is_some_and(|v| k.matches(&v.auth_data)));
     let given = backup_key
-        .and_then(|text| recover_backup_key(text, None, Some(version)).ok())
+        .zip(version)
+        .and_then(|(text, v)| recover_backup_key(text, None, Some(v)).ok())
         .map(|found| found.backup_key);
-    let direct = recover_backup_key(input, None, Some(version))
-        .ok()
+    let direct = version
+        .and_then(|v| recover_backup_key(input, None, Some(v)).ok())
         .map(|found| found.backup_key);
     let opening = stored.clone().or(given).or(direct);
     let [master, ..] = published_keys(&account.keys_query, user);
 
     for f in &diagnosis.findings {
-        match f.code {
-            C::BackupKeyNotStored | C::BackupKeyStale => match (&unlocked, &opening) {
-                (Some(u), Some(key)) if stored.is_none() => {
-                    let mut scratch = store.clone();
-                    match scratch.set_backup_key(&u.key, key) {
-                        Ok((event_type, content)) => plan.repairs.push(Repair {
-                            fixes: f.code,
-                            description: format!(
-                                "store the key of backup version {} in secret storage (under \
+        // The backup findings exist only when there is a version.
+        match (f.code, version) {
+            (C::BackupKeyNotStored | C::BackupKeyStale, Some(version)) => {
+                match (&unlocked, &opening) {
+                    (Some(u), Some(key)) if stored.is_none() => {
+                        let mut scratch = store.clone();
+                        match scratch.set_backup_key(&u.key, key) {
+                            Ok((event_type, content)) => plan.repairs.push(Repair {
+                                fixes: f.code,
+                                description: format!(
+                                    "store the key of backup version {} in secret storage (under \
                                  key {})",
-                                version_id(version),
-                                u.key.key_id()
-                            ),
-                            request: requests::set_account_data(user, &event_type, content),
-                        }),
-                        Err(e) => plan.not_repaired.push((f.code, e.to_string())),
+                                    version_id(version),
+                                    u.key.key_id()
+                                ),
+                                request: requests::set_account_data(user, &event_type, content),
+                            }),
+                            Err(e) => plan.not_repaired.push((f.code, e.to_string())),
+                        }
                     }
+                    (None, _) => plan
+                        .not_repaired
+                        .push((f.code, "secret storage is not unlocked".into())),
+                    _ => plan.not_repaired.push((
+                        f.code,
+                        "no key opens the current backup version: give its own key".into(),
+                    )),
                 }
-                (None, _) => plan
-                    .not_repaired
-                    .push((f.code, "secret storage is not unlocked".into())),
-                _ => plan.not_repaired.push((
-                    f.code,
-                    "no key opens the current backup version: give its own key".into(),
-                )),
-            },
-            C::BackupNotSignedByMasterKey | C::BackupSignedByOldMasterKey => {
+            }
+            (C::BackupNotSignedByMasterKey | C::BackupSignedByOldMasterKey, Some(version)) => {
                 let seed = unlocked.as_ref().and_then(|u| {
                     store
                         .cross_signing_seeds(&u.key)
@@ -144,7 +160,7 @@ pub fn plan_repairs(diagnosis: &Diagnosis, input: &str, backup_key: Option<&str>
                     )),
                 }
             }
-            C::KeyBackupEventMissing | C::KeyBackupDisabled => plan.repairs.push(Repair {
+            (C::KeyBackupEventMissing | C::KeyBackupDisabled, _) => plan.repairs.push(Repair {
                 fixes: f.code,
                 description: format!("write {KEY_BACKUP_EVENT} {{\"enabled\": true}}"),
                 request: requests::set_account_data(
@@ -153,7 +169,19 @@ pub fn plan_repairs(diagnosis: &Diagnosis, input: &str, backup_key: Option<&str>
                     serde_json::json!({"enabled": true}),
                 ),
             }),
-            other => plan
+            (C::ToolLoginsLeft, _) => {
+                let ids = &diagnosis.tool_logins_left;
+                plan.repairs.push(Repair {
+                    fixes: f.code,
+                    description: format!(
+                        "log out this tool's logins left on the account: devices {} (the \
+                         server may ask for the account password)",
+                        ids.join(", ")
+                    ),
+                    request: delete_devices(ids),
+                });
+            }
+            (other, _) => plan
                 .not_repaired
                 .push((other, "no safe automatic repair".into())),
         }
