@@ -321,8 +321,40 @@ async function importExport(args) {
   client.stopClient();
 }
 
+/**
+ * Element's "Reset key storage" on a new, unverified device whose user cancels the
+ * secret-storage prompt: matrix-js-sdk deletes the old backup versions, creates a new one
+ * signed by this device only, and cannot store its key in secret storage. Writes the new
+ * version, this device and whether storing the key failed to FILE.
+ *
+ *   node element-client.mjs reset-backup-unverified --homeserver URL --user ID --password P --out FILE
+ */
+async function resetBackupUnverified(args) {
+  const client = await startDevice(need(args, "homeserver"), need(args, "user"), need(args, "password"), {
+    getSecretStorageKey: async () => {
+      throw new Error("the user cancelled the secret-storage prompt");
+    },
+  });
+  const crypto = client.getCrypto();
+  let storeError = null;
+  try {
+    await crypto.resetKeyBackup();
+  } catch (e) {
+    storeError = String(e?.message ?? e);
+  }
+  const info = await crypto.getKeyBackupInfo();
+  const result = {
+    device_id: client.getDeviceId(),
+    backup_version: info?.version ?? null,
+    store_error: storeError,
+    secret_storage_ready: await crypto.isSecretStorageReady(),
+  };
+  writeFileSync(need(args, "out"), JSON.stringify(result, null, 2));
+  client.stopClient();
+}
+
 const args = parseArgs(process.argv.slice(2));
-const commands = { setup, recover, import: importExport };
+const commands = { setup, recover, import: importExport, "reset-backup-unverified": resetBackupUnverified };
 const cmd = commands[args._[0]];
 if (!cmd) {
   console.error("usage: element-client.mjs setup|recover …");

@@ -5,11 +5,16 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod doctor;
 mod recovery;
 pub mod requests;
 pub mod setup;
 mod upload;
 
+pub use doctor::{
+    AccountSnapshot, Diagnosis, DoctorFlow, DoctorOptions, EntryCheck, Finding, FindingCode,
+    Repair, RepairPlan, Severity, diagnose, plan_repairs,
+};
 pub use recovery::{RecoveredBackup, RecoveryFlow, SecretStorageFlow};
 pub use setup::{
     AccountState, AccountStateFlow, CarryOver, PlanError, SetupChoices, SetupPlan,

@@ -18,12 +18,35 @@ fn version_query(version: &str) -> String {
     format!("?version={}", path_segment(version))
 }
 
+/// `GET /devices`: the user's devices (id, display name). A GET: repeatable.
+pub fn devices() -> Request {
+    Request::new(Method::Get, url("/devices"), None)
+}
+
+/// `POST /delete_devices`: logs the devices out (their access tokens stop working). The
+/// server usually asks for the account password: answer its 401 with
+/// [`with_password`](crate::with_password). Deleting twice does no harm: repeatable.
+pub fn delete_devices(device_ids: &[String]) -> Request {
+    Request {
+        repeatable: true,
+        ..Request::new(
+            Method::Post,
+            url("/delete_devices"),
+            Some(json!({ "devices": device_ids })),
+        )
+    }
+}
+
 /// `GET /account/whoami`: who the access token belongs to.
 pub fn whoami() -> Request {
     Request::new(Method::Get, url("/account/whoami"), None)
 }
 
-/// `POST /login` with `m.login.password`, naming the new device "megolm-backup". Not
+/// The display name of the device a [`login_password`] makes: how a later look at the
+/// account's devices tells this workspace's logins.
+pub const TOOL_DEVICE_NAME: &str = "megolm-backup";
+
+/// `POST /login` with `m.login.password`, naming the new device [`TOOL_DEVICE_NAME`]. Not
 /// repeatable: a repeated login makes a second device. The body holds the password: wipe
 /// it once sent.
 pub fn login_password(user: &str, password: &str) -> Request {
@@ -34,7 +57,7 @@ pub fn login_password(user: &str, password: &str) -> Request {
             "type": "m.login.password",
             "identifier": {"type": "m.id.user", "user": user},
             "password": password,
-            "initial_device_display_name": "megolm-backup",
+            "initial_device_display_name": TOOL_DEVICE_NAME,
         })),
     )
 }

@@ -6,6 +6,7 @@
 )]
 
 mod client;
+pub mod doctor;
 mod download;
 mod driver;
 mod endpoints;

@@ -11,7 +11,7 @@ use clap::Args;
 use homeserver::{ClientError, UploadProgress, save_keys_body};
 
 use crate::{
-    fatal::{Fatal, client_error as fail},
+    fatal::{Fatal, Status, client_error as fail},
     files::write_output,
     keys::KeyArgs,
     secret_file::SecretFile,
@@ -110,7 +110,7 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
                     "error: {problem}. The {} bytes written to {shown} are not the whole backup",
                     saved.bytes
                 );
-                ExitCode::from(FETCH_INCOMPLETE)
+                ExitCode::from(Status::FetchIncomplete)
             }
         });
     }
@@ -136,7 +136,7 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
             partial.display(),
             args.out.display()
         );
-        return Ok(ExitCode::from(FETCH_INCOMPLETE));
+        return Ok(ExitCode::from(Status::FetchIncomplete));
     }
     std::fs::rename(&partial, &args.out).map_err(|e| {
         Fatal::new(format!(
@@ -152,10 +152,6 @@ pub(crate) fn fetch(args: FetchArgs) -> Result<ExitCode, Fatal> {
     );
     Ok(ExitCode::SUCCESS)
 }
-
-/// `fetch`'s exit status when the download was cut or damaged (what arrived is in
-/// OUT.partial).
-const FETCH_INCOMPLETE: u8 = 5;
 
 /// `OUT.partial`, next to OUT.
 fn partial_path(out: &Path) -> PathBuf {

@@ -22,6 +22,11 @@ pub(crate) enum Status {
     WrongKey = 3,
     /// Entries failed and none could be restored; nothing was written.
     NothingRestored = 4,
+    /// `fetch`: the download is not a whole, undamaged body; OUT is not replaced, what
+    /// arrived is kept beside it.
+    FetchIncomplete = 5,
+    /// `doctor`: a problem was found (with `--fix`: still there after the repairs).
+    Unhealthy = 6,
     /// SIGINT or SIGTERM: nothing was written, no temporary file is left.
     Interrupted = 130,
 }

@@ -11,6 +11,8 @@
 
 #[cfg(feature = "bench")]
 mod cmd_bench;
+#[cfg(feature = "homeserver")]
+mod cmd_doctor;
 mod cmd_encrypt;
 mod cmd_export;
 mod cmd_recovery_key;
@@ -86,6 +88,11 @@ enum Command {
     /// Check that recovery is set up and that the key it keeps opens the current backup.
     #[cfg(feature = "homeserver")]
     Status(cmd_setup::StatusArgs),
+    /// Find what is wrong with your key storage, recovery and cross-signing, in the words
+    /// Element shows, and repair what can be repaired safely.
+    #[cfg(feature = "homeserver")]
+    #[command(after_help = cmd_doctor::EXIT_STATUSES)]
+    Doctor(cmd_doctor::DoctorArgs),
     /// Encrypt room keys into a backup body, for a backup you manage yourself.
     Encrypt(cmd_encrypt::EncryptArgs),
     /// Measure how fast this machine restores (a synthetic backup).
@@ -145,6 +152,8 @@ fn main() -> ExitCode {
         Command::Setup(args) => cmd_setup::setup(args),
         #[cfg(feature = "homeserver")]
         Command::Status(args) => cmd_setup::status(args),
+        #[cfg(feature = "homeserver")]
+        Command::Doctor(args) => cmd_doctor::run(args),
         #[cfg(feature = "bench")]
         Command::Bench(args) => cmd_bench::run(args),
         Command::Export(cmd) => cmd_export::run(cmd),

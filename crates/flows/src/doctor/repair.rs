@@ -1,0 +1,181 @@
+//! The safe repairs of a diagnosis, as requests.
+
+use backup_cipher::signatures::sign_auth_data;
+use ssss::{CROSS_SIGNING_SECRETS, recover_backup_key};
+
+use super::{
+    Diagnosis, FindingCode, KEY_BACKUP_EVENT,
+    diagnose::{published_keys, version_id},
+};
+
+use crate::{Request, requests};
+
+/// One safe repair: the request that makes it, and what it repairs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Repair {
+    /// The finding it repairs.
+    pub fixes: FindingCode,
+    /// What it does, for the user to approve.
+    pub description: String,
+    /// The request to send (`PUT` of account data or of the backup version).
+    pub request: Request,
+}
+
+/// The safe repairs for a diagnosis, in the order to send them, and the findings left.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RepairPlan {
+    /// The repairs, in order: the backup key stored, the version signed, `m.key_backup`.
+    /// Each is idempotent: after a crash at any step, diagnose and plan again.
+    pub repairs: Vec<Repair>,
+    /// Findings no safe repair covers, with why.
+    pub not_repaired: Vec<(FindingCode, String)>,
+}
+
+/// Plans the safe repairs (nothing is deleted, nothing replaced that is not kept
+/// elsewhere) of `diagnosis`, with what the user has: `input` (Security Key or Phrase,
+/// unlocking secret storage) and `backup_key` (the current backup's own key, when secret
+/// storage does not hold it):
+///
+/// - the backup key stored in secret storage, when a key the user gave opens the current
+///   version;
+/// - the version signed with the master key from secret storage, when that key is the
+///   published one **and** a key the user holds opens the version (a version the user
+///   cannot open may be the server's, and signing it would make clients trust it);
+/// - `m.key_backup` set to `{"enabled": true}` while a backup exists;
+/// - this tool's logins left behind logged out (devices hold no keys of their own here:
+///   this tool's logins never upload device keys).
+pub fn plan_repairs(diagnosis: &Diagnosis, input: &str, backup_key: Option<&str>) -> RepairPlan {
+    use FindingCode as C;
+    let account = &diagnosis.account;
+    let user = account.user_id.as_str();
+    let store = &account.secret_storage;
+    let mut plan = RepairPlan::default();
+    let version = account.version.as_ref();
+    let unlocked = store.unlock(input).ok();
+    let stored = unlocked
+        .as_ref()
+        .and_then(|u| store.backup_key(&u.key).ok())
+        .map(|s| s.key)
+        .filter(|k| version.is_some_and(|v| k.matches(&v.auth_data)));
+    let given = backup_key
+        .zip(version)
+        .and_then(|(text, v)| recover_backup_key(text, None, Some(v)).ok())
+        .map(|found| found.backup_key);
+    let direct = version
+        .and_then(|v| recover_backup_key(input, None, Some(v)).ok())
+        .map(|found| found.backup_key);
+    let opening = stored.clone().or(given).or(direct);
+    let [master, ..] = published_keys(&account.keys_query, user);
+
+    for f in &diagnosis.findings {
+        // The backup findings exist only when there is a version.
+        match (f.code, version) {
+            (C::BackupKeyNotStored | C::BackupKeyStale, Some(version)) => {
+                match (&unlocked, &opening) {
+                    (Some(u), Some(key)) if stored.is_none() => {
+                        let mut scratch = store.clone();
+                        match scratch.set_backup_key(&u.key, key) {
+                            Ok((event_type, content)) => plan.repairs.push(Repair {
+                                fixes: f.code,
+                                description: format!(
+                                    "store the key of backup version {} in secret storage (under \
+                                 key {})",
+                                    version_id(version),
+                                    u.key.key_id()
+                                ),
+                                request: requests::set_account_data(user, &event_type, content),
+                            }),
+                            Err(e) => plan.not_repaired.push((f.code, e.to_string())),
+                        }
+                    }
+                    (None, _) => plan
+                        .not_repaired
+                        .push((f.code, "secret storage is not unlocked".into())),
+                    _ => plan.not_repaired.push((
+                        f.code,
+                        "no key opens the current backup version: give its own key".into(),
+                    )),
+                }
+            }
+            (C::BackupNotSignedByMasterKey | C::BackupSignedByOldMasterKey, Some(version)) => {
+                let seed = unlocked.as_ref().and_then(|u| {
+                    store
+                        .cross_signing_seeds(&u.key)
+                        .into_iter()
+                        .find(|(name, _)| *name == CROSS_SIGNING_SECRETS[0])
+                        .and_then(|(_, s)| s.ok())
+                });
+                match (seed, &master, &opening) {
+                    (Some(seed), Some(m), Some(_)) if seed.public_key == *m => {
+                        let signer = ed25519_dalek::SigningKey::from_bytes(seed.seed());
+                        let mut signed = version.clone();
+                        match sign_auth_data(
+                            &mut signed.auth_data,
+                            user,
+                            &format!("ed25519:{m}"),
+                            &signer,
+                        ) {
+                            Ok(()) => plan.repairs.push(Repair {
+                                fixes: f.code,
+                                description: format!(
+                                    "sign backup version {} with the master key {m}",
+                                    version_id(version)
+                                ),
+                                request: requests::update_backup_version(
+                                    version_id(version),
+                                    &signed,
+                                ),
+                            }),
+                            Err(e) => plan.not_repaired.push((f.code, e.to_string())),
+                        }
+                    }
+                    (_, _, None) => plan.not_repaired.push((
+                        f.code,
+                        "no key the user gave opens this backup version, so it is not signed \
+                         (it may not be the user's)"
+                            .into(),
+                    )),
+                    _ => plan.not_repaired.push((
+                        f.code,
+                        "the published master key's private key is not in secret storage (or \
+                         it is not unlocked)"
+                            .into(),
+                    )),
+                }
+            }
+            (C::KeyBackupEventMissing | C::KeyBackupDisabled, _) => plan.repairs.push(Repair {
+                fixes: f.code,
+                description: format!("write {KEY_BACKUP_EVENT} {{\"enabled\": true}}"),
+                request: requests::set_account_data(
+                    user,
+                    KEY_BACKUP_EVENT,
+                    serde_json::json!({"enabled": true}),
+                ),
+            }),
+            (C::ToolLoginsLeft, _) => {
+                let ids = &diagnosis.tool_logins_left;
+                plan.repairs.push(Repair {
+                    fixes: f.code,
+                    description: format!(
+                        "log out this tool's logins left on the account: devices {} (the \
+                         server may ask for the account password)",
+                        ids.join(", ")
+                    ),
+                    request: requests::delete_devices(ids),
+                });
+            }
+            (other, _) => plan
+                .not_repaired
+                .push((other, "no safe automatic repair".into())),
+        }
+    }
+    // The key first, the signature next, the account data flag last.
+    plan.repairs.sort_by_key(|r| match r.fixes {
+        C::BackupKeyNotStored | C::BackupKeyStale => 0,
+        C::BackupNotSignedByMasterKey | C::BackupSignedByOldMasterKey => 1,
+        _ => 2,
+    });
+    plan
+}

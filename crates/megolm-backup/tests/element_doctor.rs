@@ -1,0 +1,241 @@
+//! `doctor` on accounts Element's own library (matrix-js-sdk with its Rust crypto, through
+//! `tools/element/element-client.mjs`) made and broke on the test Synapse: a healthy
+//! Element account is healthy, and each state Element can leave an account in is named.
+//! Without Node, Element's packages or Synapse these tests say so and skip — except with
+//! `CI` set, where they fail.
+
+mod common;
+use std::{path::PathBuf, process::Command};
+
+use common::{p, repo, run, stderr, stdout, tmp};
+use homeserver::testing::{homeserver_url, new_user};
+use serde_json::Value;
+
+/// The exit status of `doctor` when it found a problem.
+const UNHEALTHY: i32 = 6;
+
+struct Account {
+    url: String,
+    user: String,
+    password: String,
+    token: PathBuf,
+    dir: PathBuf,
+}
+
+fn element_installed() -> bool {
+    let dir = repo().join("tools/element");
+    let ok = dir.join("node_modules/matrix-js-sdk/package.json").exists()
+        && Command::new("node").arg("--version").output().is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Element's code is not installed in CI: run tools/element/setup.sh"
+        );
+        eprintln!("\n*** SKIPPED: run `bash tools/element/setup.sh` (needs Node.js and npm) ***\n");
+    }
+    ok
+}
+
+fn account(name: &str) -> Option<Account> {
+    let url = homeserver_url()?;
+    if !element_installed() {
+        return None;
+    }
+    let dir = tmp(name);
+    let (client, user, password) = new_user(&url);
+    let token = dir.join("token");
+    std::fs::write(&token, client.access_token()).unwrap();
+    Some(Account {
+        url,
+        user,
+        password,
+        token,
+        dir,
+    })
+}
+
+impl Account {
+    /// Runs Element's client (`element-client.mjs CMD`) as this user; returns its report.
+    fn element(&self, cmd: &str, args: &[&str]) -> Value {
+        let out = self.dir.join(format!("element-{cmd}.json"));
+        let o = Command::new("node")
+            .arg(repo().join("tools/element/element-client.mjs"))
+            .arg(cmd)
+            .args(["--homeserver", &self.url, "--user", &self.user])
+            .args(["--password", &self.password])
+            .args(args)
+            .args(["--out", p(&out)])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&o.stderr);
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        assert!(
+            o.status.success(),
+            "element-client {cmd} failed:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+    }
+
+    /// `doctor` with the access token and `key` (the Security Key or Phrase) on stdin.
+    fn doctor(&self, key: &str) -> (Option<i32>, String) {
+        self.doctor_with(key, &[])
+    }
+
+    fn doctor_with(&self, key: &str, extra: &[&str]) -> (Option<i32>, String) {
+        let o = run(
+            &[
+                &[
+                    "doctor",
+                    "--key-stdin",
+                    "--homeserver",
+                    &self.url,
+                    "--access-token-file",
+                    p(&self.token),
+                ][..],
+                extra,
+            ]
+            .concat(),
+            key,
+        );
+        assert!(
+            matches!(o.status.code(), Some(0) | Some(UNHEALTHY)),
+            "{}",
+            stderr(&o)
+        );
+        (o.status.code(), stdout(&o))
+    }
+}
+
+/// The finding codes `doctor` printed, each `[code]`, in order.
+fn codes(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let start = l.rfind('[')?;
+            l.ends_with(']')
+                .then(|| l[start + 1..l.len() - 1].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn an_element_account_is_healthy_until_an_unverified_device_resets_key_storage() {
+    let Some(a) = account("reset") else { return };
+    let made = a.element("setup", &["--rooms", "1", "--messages", "2"]);
+    let key = made["security_key"].as_str().unwrap().to_owned();
+
+    // What Element set up is healthy: exit 0, no problem.
+    let (status, text) = a.doctor(&key);
+    assert_eq!(status, Some(0), "{text}");
+    assert!(
+        text.contains("healthy") && !text.contains("PROBLEM"),
+        "{text}"
+    );
+    assert!(text.contains("0 failed"), "{text}");
+
+    // A new Element device, never verified, resets key storage and its user cancels the
+    // secret-storage prompt: matrix-js-sdk deletes version 1, makes version 2 signed by
+    // that device alone, and cannot store the new key.
+    let reset = a.element("reset-backup-unverified", &[]);
+    assert!(reset["store_error"].is_string(), "{reset}");
+    let device = reset["device_id"].as_str().unwrap();
+    let version = reset["backup_version"].as_str().unwrap();
+
+    let (status, text) = a.doctor(&key);
+    assert_eq!(status, Some(UNHEALTHY), "{text}");
+    let found = codes(&text);
+    for code in [
+        "backup_key_stale",
+        "backup_made_by_device",
+        "backup_not_signed_by_master_key",
+        "devices_not_cross_signed",
+    ] {
+        assert!(found.iter().any(|c| c == code), "{code} missing: {text}");
+    }
+    // Element deleted the old version: nothing is left to name.
+    assert!(!found.iter().any(|c| c == "old_backup_versions"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "backup version {version} was made (signed) by device {device}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"Key storage out of sync\"")
+            && text.contains("\"This backup is not trusted\""),
+        "{text}"
+    );
+}
+
+/// A backup reset by a client that neither stored the new key nor signed the version with
+/// the master key; `doctor --fix --yes` with the new backup's own key repairs it, and a
+/// fresh Element device that has only the Security Key then finds secret storage and
+/// cross-signing ready, trusts the backup, and its key opens it.
+#[test]
+fn doctor_fix_makes_element_trust_the_backup_again() {
+    let Some(a) = account("fix") else { return };
+    let made = a.element("setup", &["--rooms", "1", "--messages", "1"]);
+    let key = made["security_key"].as_str().unwrap().to_owned();
+    let key_file = a.dir.join("security-key.txt");
+    std::fs::write(&key_file, &key).unwrap();
+
+    let client =
+        homeserver::Client::new(&a.url, &std::fs::read_to_string(&a.token).unwrap()).unwrap();
+    let new_key = recovery_key::RecoveryKey::generate().unwrap();
+    let backup_key = backup_cipher::BackupDecryptionKey::from_recovery_key(&new_key);
+    let v2 = client
+        .create_backup_version(&backup_cipher::BackupVersion::new(backup_key.public_key()))
+        .unwrap();
+    let backup_key_file = a.dir.join("backup-key.txt");
+    std::fs::write(&backup_key_file, new_key.to_base58_grouped().as_str()).unwrap();
+
+    let (status, text) = a.doctor(&key);
+    assert_eq!(status, Some(UNHEALTHY), "{text}");
+    let (status, text) = a.doctor_with(
+        &key,
+        &["--fix", "--yes", "--backup-key-file", p(&backup_key_file)],
+    );
+    assert!(text.contains("repair plan:"), "{text}");
+    let after = text.split("after the repairs:").nth(1).expect(&text);
+    assert_eq!(status, Some(0), "{text}");
+    for code in [
+        "backup_key_stale",
+        "backup_not_signed_by_master_key",
+        "key_backup_event_missing",
+    ] {
+        assert!(!after.contains(code), "{code} after --fix:\n{text}");
+    }
+    assert!(after.contains(&format!("backup version {v2}")), "{text}");
+
+    // Element's own library, on a fresh device with only the Security Key.
+    let seen = a.element("recover", &["--security-key-file", p(&key_file)]);
+    assert_eq!(seen["secret_storage_ready"], true, "{seen}");
+    assert_eq!(seen["cross_signing_ready"], true, "{seen}");
+    assert_eq!(seen["backup_version"], v2.as_str(), "{seen}");
+    assert_eq!(seen["trust"]["trusted"], true, "{seen}");
+    assert_eq!(seen["trust"]["matchesDecryptionKey"], true, "{seen}");
+}
+
+/// Element set up with a Security Phrase: the phrase is what the user has, and the account
+/// is healthy; a phrase with one letter changed is "Your recovery key is incorrect".
+#[test]
+fn an_element_account_set_up_with_a_phrase_is_healthy_with_that_phrase() {
+    let Some(a) = account("phrase") else { return };
+    let phrase = "correct horse battery staple, doctor's orders";
+    a.element(
+        "setup",
+        &["--passphrase", phrase, "--rooms", "1", "--messages", "1"],
+    );
+    let (status, text) = a.doctor(phrase);
+    assert_eq!(status, Some(0), "{text}");
+    assert!(
+        text.contains("healthy") && !text.contains("PROBLEM"),
+        "{text}"
+    );
+    let (status, text) = a.doctor(&phrase.replace("horse", "horsE"));
+    assert_eq!(status, Some(UNHEALTHY), "{text}");
+    assert!(
+        codes(&text).iter().any(|c| c == "recovery_key_incorrect"),
+        "{text}"
+    );
+}
