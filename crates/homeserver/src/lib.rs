@@ -9,6 +9,7 @@ mod client;
 mod download;
 mod error;
 mod restore;
+mod setup;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
@@ -19,3 +20,4 @@ pub use client::{
 pub use download::{BodyProblem, DownloadError, KeysDownload, SavedBody, save_keys_body};
 pub use error::{ClientError, TokenProblem};
 pub use restore::{BackupDownloads, MAX_RESUMPTIONS};
+pub use setup::{SetupObserver, SetupRunError};
