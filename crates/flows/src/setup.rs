@@ -430,18 +430,18 @@ pub(crate) fn decide(
     let mut old_key = None;
     let mut old_cross_signing = None;
     if let Some(text) = choices.old_input {
-        old_cross_signing = store
-            .unlock(text)
-            .ok()
+        let unlocked = store.unlock(text).ok();
+        old_cross_signing = unlocked
+            .as_ref()
             .and_then(|u| CrossSigningKeys::from_secret_store(store, &u.key).ok());
         match ssss::recover_backup_key(text, Some(store), state.version.as_ref()) {
             Ok(found) => {
                 notes.push(format!("old key: {}", found.describe()));
                 old_key = Some(found.backup_key);
             }
-            // Secret storage opened, but its backup key is not the current backup's: the
-            // cross-signing keys still come along.
-            Err(e) if old_cross_signing.is_some() => notes.push(format!("warning: {e}")),
+            // Secret storage opened, but its backup key is not the current backup's (or
+            // there is none): the cross-signing keys, if any, still come along.
+            Err(e) if unlocked.is_some() => notes.push(format!("warning: {e}")),
             Err(e) => return Err(PlanError::OldKey(e)),
         }
     }
