@@ -55,7 +55,7 @@ echo "examples.sh: setup_recovery set up recovery for $user" >&2
 # 2. Element, with only the Security Key: ready, trusted; new messages backed up.
 node tools/element/element-client.mjs recover --homeserver "$MKB_HOMESERVER" --user "$user" \
   --password "$password" --security-key-file "$work/security-key.txt" --rooms 2 --messages 2 \
-  --out "$work/element.json" 2>>"$work/node.log" || fail "Element's recover"
+  --out "$work/element.json" >>"$work/node.log" 2>&1 || fail "Element's recover"
 sessions=$(node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const bad = [];
@@ -82,7 +82,7 @@ restored=$(sed -n 's/^restored \([0-9]*\) sessions.*/\1/p' "$work/restore.out")
 node tools/element/element-client.mjs import --homeserver "$MKB_HOMESERVER" --user "$user" \
   --password "$password" --export-file "$work/element-keys.txt" \
   --passphrase-file "$work/export-passphrase.txt" --expect "$work/element.json" \
-  --out "$work/import.json" 2>>"$work/node.log" || fail "Element's import"
+  --out "$work/import.json" >>"$work/node.log" 2>&1 || fail "Element's import"
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
   const bad = r.decrypted.filter((m) => !m.ok);
