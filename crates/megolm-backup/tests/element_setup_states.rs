@@ -1,10 +1,12 @@
 //! Element's "Set up recovery" on every state Element and Element X leave an account in,
 //! against the test Synapse, through the CLI's `setup` and through the library's flow
 //! (`homeserver::Client::set_up_recovery`). Each state is made here by raw API calls
-//! (the account data, keys and versions those clients leave), so the test needs only
-//! Synapse:
+//! (the account data, keys and versions those clients leave), or by Element's own library
+//! (`tools/element/element-client.mjs`, skipped without it except in CI):
 //!
 //! - a fresh account: everything is written, `m.key_backup` `{"enabled": true}` last;
+//! - set up by Element: refused without a reset; reset with Element's Security Key keeps
+//!   the identity and every session, and a fresh Element device trusts the result;
 //! - Element X used without recovery: cross-signing keys whose private keys stayed on
 //!   its devices and a backup whose key never left them, no secret storage;
 //! - a backup without secret storage (an older client's recovery key only);
@@ -392,4 +394,101 @@ fn secret_storage_without_a_backup_is_named_and_reset_with_its_key() {
         Some(json!({"enabled": true}))
     );
     assert!(status(&a).contains("recovery is set up"));
+}
+
+/// Is Element's code installed (`bash tools/element/setup.sh`)? In CI it must be.
+fn element_installed() -> bool {
+    let ok = common::repo()
+        .join("tools/element/node_modules/matrix-js-sdk/package.json")
+        .exists()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Element's code is not installed in CI: run tools/element/setup.sh"
+        );
+        eprintln!("\n*** SKIPPED: run `bash tools/element/setup.sh` (needs Node.js and npm) ***\n");
+    }
+    ok
+}
+
+/// Runs Element's client (`element-client.mjs CMD`) as this user; returns its report.
+fn element(a: &Acc, dir: &Path, cmd: &str, args: &[&str]) -> serde_json::Value {
+    let out = dir.join(format!("element-{cmd}.json"));
+    let o = std::process::Command::new("node")
+        .arg(common::repo().join("tools/element/element-client.mjs"))
+        .arg(cmd)
+        .args(["--homeserver", &a.url, "--user", &a.user])
+        .args(["--password", &a.password])
+        .args(args)
+        .args(["--out", p(&out)])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    assert!(
+        o.status.success(),
+        "element-client {cmd} failed:\n{}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+}
+
+#[test]
+fn set_up_by_element_then_reset_with_its_security_key_keeps_identity_and_sessions() {
+    let dir = tmp("states-element");
+    let Some(a) = acc(&dir) else { return };
+    if !element_installed() {
+        return;
+    }
+    let made = element(&a, &dir, "setup", &["--rooms", "2", "--messages", "2"]);
+    let element_key = made["security_key"].as_str().unwrap().to_owned();
+    let old = made["backup_version"].as_str().unwrap().to_owned();
+    let sessions = made["exported"].as_array().unwrap().len() as u64;
+    let master = a.master_key().unwrap();
+
+    // The CLI names the state and refuses without a reset.
+    assert!(status(&a).contains("recovery is set up"), "{}", status(&a));
+    let o = run(&[&["setup"][..], &a.auth()].concat(), "");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already set up"), "{}", stderr(&o));
+
+    // The flow's reset with Element's Security Key: same identity, every session copied.
+    let mut events = Events::default();
+    let outcome = a
+        .client
+        .set_up_recovery(
+            SetupOptions::new().reset(Some(&element_key)),
+            None,
+            &mut events,
+        )
+        .unwrap();
+    assert!(matches!(outcome.situation, AccountSituation::SetUp { .. }));
+    assert!(!outcome.new_cross_signing);
+    assert_eq!(outcome.master_key, master);
+    assert_eq!(a.master_key().as_deref(), Some(master.as_str()));
+    assert_eq!(outcome.carried_over, sessions);
+    assert_eq!(outcome.old_version_deleted.as_deref(), Some(old.as_str()));
+    assert!(!a.version_exists(&old));
+
+    // A fresh Element device with only the new Security Key: ready, trusted, every
+    // message decrypted.
+    let key_file = dir.join("new-key.txt");
+    std::fs::write(&key_file, outcome.security_key.as_str()).unwrap();
+    let expect = dir.join("element-setup.json");
+    let report = element(
+        &a,
+        &dir,
+        "recover",
+        &["--security-key-file", p(&key_file), "--expect", p(&expect)],
+    );
+    assert_eq!(report["cross_signing_ready"], true, "{report}");
+    assert_eq!(report["secret_storage_ready"], true, "{report}");
+    assert_eq!(report["trust"]["trusted"], true, "{report}");
+    let decrypted = report["decrypted"].as_array().unwrap();
+    assert_eq!(decrypted.len(), 4, "{report}");
+    assert!(decrypted.iter().all(|m| m["ok"] == true), "{report}");
 }
