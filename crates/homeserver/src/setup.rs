@@ -49,7 +49,7 @@ impl Client {
         let user = self.whoami()?.user_id;
         let mut flow = SetupFlow::new(&user, options.have_password(password.is_some()));
         loop {
-            match flow.next()? {
+            match flow.next_step()? {
                 SetupStep::Send(request) => {
                     let response = self.send_request(&request)?;
                     flow.receive(response)?;

@@ -383,7 +383,7 @@ enum Phase {
 ///
 /// ```text
 /// loop {
-///     match flow.next()? {
+///     match flow.next_step()? {
 ///         SetupStep::Send(request) => flow.receive(send(request)?)?,
 ///         SetupStep::NeedsPhrase => flow.answer_phrase(ask_phrase()),
 ///         SetupStep::NeedsPassword => flow.answer_password(&password)?,
@@ -498,10 +498,10 @@ impl<'a> SetupFlow<'a> {
     }
 
     /// What to do next.
-    pub fn next(&mut self) -> Result<SetupStep, SetupFlowError> {
+    pub fn next_step(&mut self) -> Result<SetupStep, SetupFlowError> {
         if self.in_flight.is_some() {
             return Err(SetupFlowError::OutOfOrder(
-                "next came before the answer to the last request",
+                "next_step came before the answer to the last request",
             ));
         }
         if let Some(event) = self.events.pop_front() {
@@ -658,7 +658,7 @@ impl<'a> SetupFlow<'a> {
         }
     }
 
-    /// The answer (whatever its status) to the request [`next`](Self::next) returned.
+    /// The answer (whatever its status) to the request [`next_step`](Self::next_step) returned.
     pub fn receive(&mut self, response: Response) -> Result<(), SetupFlowError> {
         let request = self.in_flight.take().ok_or(SetupFlowError::OutOfOrder(
             "a response came with no request pending",
@@ -924,7 +924,7 @@ impl<'a> SetupFlow<'a> {
         Ok(())
     }
 
-    /// The outcome, once [`next`](Self::next) returned [`SetupStep::Done`].
+    /// The outcome, once [`next_step`](Self::next_step) returned [`SetupStep::Done`].
     pub fn finish(self) -> Result<SetupOutcome, SetupFlowError> {
         if !matches!(self.phase, Phase::Done) || self.in_flight.is_some() {
             return Err(SetupFlowError::OutOfOrder(
