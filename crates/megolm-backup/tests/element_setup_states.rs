@@ -366,6 +366,33 @@ fn a_backup_without_secret_storage_is_carried_over_with_its_recovery_key() {
 }
 
 #[test]
+fn a_backup_without_its_key_is_kept_unless_the_cli_is_told_to_delete_it() {
+    for delete in [false, true] {
+        let dir = tmp(if delete {
+            "states-delete"
+        } else {
+            "states-keep"
+        });
+        let Some(a) = acc(&dir) else { return };
+        let (old, _, _) = a.with_backup_only(&dir);
+        let flags: &[&str] = if delete {
+            &["setup", "--reset", "--delete-old-version"]
+        } else {
+            &["setup", "--reset"]
+        };
+        let o = run(&[flags, &a.auth()].concat(), "");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let said = if delete {
+            format!("deleted the old backup version {old} unread, as chosen")
+        } else {
+            format!("version {old} is kept on the server")
+        };
+        assert!(stderr(&o).contains(&said), "{}", stderr(&o));
+        assert_eq!(a.version_exists(&old), !delete);
+    }
+}
+
+#[test]
 fn secret_storage_without_a_backup_is_named_and_reset_with_its_key() {
     let dir = tmp("states-ssss-only");
     let Some(a) = acc(&dir) else { return };
