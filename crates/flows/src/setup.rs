@@ -158,8 +158,8 @@ pub fn master_key_in_query(response: &Value, user_id: &str) -> Option<String> {
         .find_map(|v| v.as_str().map(str::to_owned))
 }
 
-/// What the user chose.
-#[derive(Debug, Clone, Copy)]
+/// What the user chose. Its `Debug` leaves the old key out.
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct SetupChoices<'a> {
     /// A generated Security Key, or a Security Phrase (checked by the caller's policy).
@@ -178,6 +178,22 @@ pub struct SetupChoices<'a> {
     pub have_password: bool,
     /// Also sign the backup with this key (e.g. the device's).
     pub signer: Option<Signer<'a>>,
+}
+
+impl std::fmt::Debug for SetupChoices<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupChoices")
+            .field("secret", &self.secret)
+            .field("reset", &self.reset)
+            .field("old_input", &self.old_input.map(|_| "…"))
+            .field("replace_cross_signing", &self.replace_cross_signing)
+            .field(
+                "delete_unreadable_old_version",
+                &self.delete_unreadable_old_version,
+            )
+            .field("have_password", &self.have_password)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> SetupChoices<'a> {

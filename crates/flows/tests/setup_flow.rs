@@ -205,6 +205,10 @@ fn a_fresh_account_is_written_in_the_crash_safe_order_and_read_back() {
     );
     assert!(matches!(events.last(), Some(SetupEvent::Verified { .. })));
     assert_eq!(outcome.security_key.len(), 59);
+    // The Security Key is never in Debug.
+    let shown = format!("{outcome:?}");
+    assert!(!shown.contains(outcome.security_key.as_str()), "{shown}");
+    assert!(!format!("{events:?}").contains(outcome.security_key.as_str()));
 }
 
 /// Element X used without recovery: the identity is replaced only when chosen, the
@@ -328,4 +332,18 @@ fn out_of_order_is_an_error() {
         Err(SetupFlowError::OutOfOrder(_))
     ));
     assert!(flow.finish().is_err());
+}
+
+/// What the user typed is never in `Debug`: the old key, the new phrase.
+#[test]
+fn debug_leaves_the_secrets_out() {
+    let options = SetupOptions::new().reset(Some("EsTc old secret key"));
+    assert!(!format!("{options:?}").contains("EsTc"), "{options:?}");
+    let choices = flows::SetupChoices::new(ssss::setup::SetupSecret::Passphrase("velvet harbour"))
+        .reset(Some("EsTc old secret key"));
+    let shown = format!("{choices:?}");
+    assert!(
+        !shown.contains("EsTc") && !shown.contains("velvet"),
+        "{shown}"
+    );
 }

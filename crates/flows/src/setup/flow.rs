@@ -19,8 +19,8 @@ use crate::{Flow, FlowError, Request, Response, requests};
 /// How many sessions one upload request of the carry-over holds.
 const CARRY_OVER_CHUNK: usize = 1000;
 
-/// What the caller chose for a [`SetupFlow`].
-#[derive(Debug, Clone, Copy, Default)]
+/// What the caller chose for a [`SetupFlow`]. Its `Debug` leaves the old key out.
+#[derive(Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct SetupOptions<'a> {
     /// Make the secret-storage key from a Security Phrase (asked for with
@@ -41,6 +41,12 @@ pub struct SetupOptions<'a> {
     pub have_password: bool,
     /// Also sign the new backup version with this key (e.g. the device's).
     pub signer: Option<Signer<'a>>,
+}
+
+impl fmt::Debug for SetupOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.choices(SetupSecret::GenerateKey), f)
+    }
 }
 
 impl<'a> SetupOptions<'a> {
@@ -254,8 +260,7 @@ impl fmt::Display for SetupEvent {
     }
 }
 
-/// What a finished setup gave the user.
-#[derive(Debug)]
+/// What a finished setup gave the user. Its `Debug` leaves the Security Key out.
 #[non_exhaustive]
 pub struct SetupOutcome {
     /// The new Security Key (base58, in groups of four): show it once. With a Security
@@ -277,6 +282,22 @@ pub struct SetupOutcome {
     pub old_version_deleted: Option<String>,
     /// The state the account was found in.
     pub situation: AccountSituation,
+}
+
+impl fmt::Debug for SetupOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetupOutcome")
+            .field("security_key", &"…")
+            .field("with_phrase", &self.with_phrase)
+            .field("version", &self.version)
+            .field("master_key", &self.master_key)
+            .field("new_cross_signing", &self.new_cross_signing)
+            .field("carried_over", &self.carried_over)
+            .field("old_version_kept", &self.old_version_kept)
+            .field("old_version_deleted", &self.old_version_deleted)
+            .field("situation", &self.situation)
+            .finish()
+    }
 }
 
 /// Why a [`SetupFlow`] stopped. Each message says what changed and what would finish the
