@@ -16,6 +16,9 @@ bash tools/element/setup.sh
 # matrix-nio (the Python bots' library, with its vodozemac bindings) from PyPI into
 # .venv-nio/, for the importer checks of the export files we write.
 bash tools/nio/setup.sh >/dev/null
+# The library's two examples (Element's "Set up recovery"; a restore with the Security Key)
+# on a fresh user, checked by Element's own library.
+bash scripts/examples.sh
 
 # Unit, integration, doc tests and the vector suite of every crate. The CLI enables the
 # fast X25519 backend (aws-lc) and the eight-lane AVX-512 IFMA path (used where the CPU

@@ -10,7 +10,21 @@
 //! 2. `create_version` (the new backup, signed by the master key);
 //! 3. the caller copies the old backup's sessions into the new version ([`CarryOver`]);
 //! 4. `account_data`: the key description, the secrets, and last the default-key pointer;
-//! 5. `delete_old_version`, only when the old sessions were copied.
+//! 5. `delete_old_version`, only when the old sessions were copied (or when the caller
+//!    chose to delete an old version whose key it does not have);
+//! 6. `key_backup_enabled`: `m.key_backup` `{"enabled": true}`, read by Element X, last.
+//!
+//! [`SetupFlow`] carries all of it out as one sans-IO flow: it reads the state, plans,
+//! answers the server's password confirmation, carries the old sessions over, writes, and
+//! reads everything back to check it. [`AccountSituation`] names the state an account is
+//! in (fresh, set up by Element, a backup without secret storage, secret storage without a
+//! backup, Element X used without recovery) and what each choice costs.
+
+mod flow;
+mod situation;
+
+pub use flow::{SetupEvent, SetupFlow, SetupFlowError, SetupOptions, SetupOutcome, SetupStep};
+pub use situation::AccountSituation;
 
 use backup_cipher::{BackupDecryptionKey, BackupVersion};
 use serde_json::{Value, json};
@@ -33,9 +47,17 @@ pub struct AccountState {
     pub secret_storage: SecretStore,
     /// The cross-signing master public key the server publishes, if any.
     pub master_key: Option<String>,
+    /// `m.key_backup`'s `enabled` (account data Element X reads): `None` when the event
+    /// is absent or has no boolean `enabled`.
+    pub key_backup_enabled: Option<bool>,
 }
 
-/// Reads an [`AccountState`]: [`SecretStorageFlow`]'s requests, then `POST /keys/query`.
+/// The account-data event Element X reads to know whether key backup is on
+/// (`{"enabled": true}`).
+pub const KEY_BACKUP_EVENT: &str = "m.key_backup";
+
+/// Reads an [`AccountState`]: [`SecretStorageFlow`]'s requests, then `POST /keys/query`,
+/// then the `m.key_backup` account data.
 #[derive(Debug)]
 pub struct AccountStateFlow {
     read: SecretStorageFlow,
@@ -43,6 +65,9 @@ pub struct AccountStateFlow {
     query_sent: bool,
     query_pending: bool,
     master_key: Option<String>,
+    key_backup_sent: bool,
+    key_backup_pending: bool,
+    key_backup_enabled: Option<bool>,
 }
 
 impl AccountStateFlow {
@@ -54,6 +79,9 @@ impl AccountStateFlow {
             query_sent: false,
             query_pending: false,
             master_key: None,
+            key_backup_sent: false,
+            key_backup_pending: false,
+            key_backup_enabled: None,
         }
     }
 }
@@ -65,15 +93,31 @@ impl Flow for AccountStateFlow {
         if let Some(r) = self.read.next_request() {
             return Some(r);
         }
-        if self.query_sent {
+        if !self.query_sent {
+            self.query_sent = true;
+            self.query_pending = true;
+            return Some(requests::keys_query(&self.user_id));
+        }
+        if self.key_backup_sent {
             return None;
         }
-        self.query_sent = true;
-        self.query_pending = true;
-        Some(requests::keys_query(&self.user_id))
+        self.key_backup_sent = true;
+        self.key_backup_pending = true;
+        Some(requests::account_data(&self.user_id, KEY_BACKUP_EVENT))
     }
 
     fn receive(&mut self, response: Response) -> Result<(), FlowError> {
+        if self.key_backup_pending {
+            self.key_backup_pending = false;
+            if response.is_not_found() {
+                return Ok(());
+            }
+            if !response.is_success() {
+                return Err(response.error());
+            }
+            self.key_backup_enabled = response.body.get("enabled").and_then(Value::as_bool);
+            return Ok(());
+        }
         if !self.query_pending {
             return self.read.receive(response);
         }
@@ -86,7 +130,7 @@ impl Flow for AccountStateFlow {
     }
 
     fn finish(self) -> Result<AccountState, FlowError> {
-        if self.query_pending || !self.query_sent {
+        if self.query_pending || self.key_backup_pending || !self.key_backup_sent {
             return Err(FlowError::OutOfOrder(
                 "finish came before the last response",
             ));
@@ -97,6 +141,7 @@ impl Flow for AccountStateFlow {
             version,
             secret_storage,
             master_key: self.master_key,
+            key_backup_enabled: self.key_backup_enabled,
         })
     }
 }
@@ -113,8 +158,8 @@ pub fn master_key_in_query(response: &Value, user_id: &str) -> Option<String> {
         .find_map(|v| v.as_str().map(str::to_owned))
 }
 
-/// What the user chose.
-#[derive(Debug, Clone, Copy)]
+/// What the user chose. Its `Debug` leaves the old key out.
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct SetupChoices<'a> {
     /// A generated Security Key, or a Security Phrase (checked by the caller's policy).
@@ -126,10 +171,29 @@ pub struct SetupChoices<'a> {
     pub old_input: Option<&'a str>,
     /// Create new cross-signing keys even when the old ones cannot be read.
     pub replace_cross_signing: bool,
+    /// Delete an old backup version whose key is not at hand (its sessions are lost)
+    /// instead of keeping it on the server.
+    pub delete_unreadable_old_version: bool,
     /// Whether the caller can answer the server's password confirmation.
     pub have_password: bool,
     /// Also sign the backup with this key (e.g. the device's).
     pub signer: Option<Signer<'a>>,
+}
+
+impl std::fmt::Debug for SetupChoices<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetupChoices")
+            .field("secret", &self.secret)
+            .field("reset", &self.reset)
+            .field("old_input", &self.old_input.map(|_| "…"))
+            .field("replace_cross_signing", &self.replace_cross_signing)
+            .field(
+                "delete_unreadable_old_version",
+                &self.delete_unreadable_old_version,
+            )
+            .field("have_password", &self.have_password)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> SetupChoices<'a> {
@@ -140,6 +204,7 @@ impl<'a> SetupChoices<'a> {
             reset: false,
             old_input: None,
             replace_cross_signing: false,
+            delete_unreadable_old_version: false,
             have_password: false,
             signer: None,
         }
@@ -153,6 +218,11 @@ impl<'a> SetupChoices<'a> {
     /// Allow replacing unreadable cross-signing keys.
     pub fn replace_cross_signing(mut self, replace: bool) -> Self {
         self.replace_cross_signing = replace;
+        self
+    }
+    /// Delete (instead of keep) an old backup version whose key is not at hand.
+    pub fn delete_unreadable_old_version(mut self, delete: bool) -> Self {
+        self.delete_unreadable_old_version = delete;
         self
     }
     /// Whether a password is at hand for the server's confirmation.
@@ -192,22 +262,31 @@ pub struct SetupPlan {
     pub create_version: Request,
     /// The old sessions to copy, when they can be read.
     pub carry_over: Option<CarryOver>,
-    /// The old version that stays (its sessions cannot be read), when there is one.
+    /// The old version that stays on the server (its sessions cannot be read without a
+    /// key the caller does not have), when there is one and it is not deleted.
     pub old_version_kept: Option<String>,
+    /// The old version deleted unread, by the caller's choice
+    /// ([`SetupChoices::delete_unreadable_old_version`]).
+    pub old_version_deleted_unread: Option<String>,
     /// `PUT /user/{userId}/account_data/{type}`, the default-key pointer last.
     pub account_data: Vec<Request>,
-    /// `DELETE /room_keys/version/{old}`, to send once the old sessions are copied.
+    /// `DELETE /room_keys/version/{old}`: once the old sessions are copied, or at once
+    /// when the caller chose to delete an unreadable old version.
     pub delete_old_version: Option<Request>,
+    /// `PUT /user/{userId}/account_data/m.key_backup` `{"enabled": true}`: the last write.
+    pub key_backup_enabled: Request,
     /// What the plan decided, one line each, for the user.
     pub notes: Vec<String>,
 }
 
-/// Why no setup is planned. Each message says what is needed, in this API's terms (a
-/// reset, the old key, the password); nothing was changed.
+/// Why no setup is planned. Each message says what the account's state is and what is
+/// needed, in this API's terms (a reset, the old key, replacing the cross-signing keys,
+/// the password); nothing was changed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanError {
-    /// Secure backup exists and `reset` was not chosen.
+    /// Secret storage and a backup exist (as Element's "Set up recovery" leaves them) and
+    /// `reset` was not chosen.
     #[error(
         "secure backup is already set up on {user} (secret-storage key {key}, backup version \
          {version}); nothing was changed. Replacing it needs a reset, with the old Security \
@@ -220,6 +299,45 @@ pub enum PlanError {
         key: String,
         /// The backup version, or "none".
         version: String,
+    },
+    /// A backup exists without secret storage (set up by an older client with a recovery
+    /// key only) and `reset` was not chosen.
+    #[error(
+        "{user} has key backup version {version} but no secret storage; nothing was changed. \
+         Setting up recovery needs a reset: given the backup's recovery key, its sessions are \
+         copied into the new version and version {version} is deleted; without it, version \
+         {version} stays on the server (readable only with that key) unless you choose to \
+         delete it"
+    )]
+    BackupWithoutSecretStorage {
+        /// The user.
+        user: String,
+        /// The backup version.
+        version: String,
+    },
+    /// Secret storage exists without a backup and `reset` was not chosen.
+    #[error(
+        "{user} has secret storage (key {key}) but no key backup; nothing was changed. \
+         Setting up recovery replaces the secret-storage key: reset with the old Security Key \
+         or Phrase to keep the cross-signing keys stored in it"
+    )]
+    SecretStorageWithoutBackup {
+        /// The user.
+        user: String,
+        /// The default key id.
+        key: String,
+    },
+    /// Element X used without recovery: the account has cross-signing keys but no secret
+    /// storage, so their private keys are only on the devices that made them (and so is
+    /// the key of the backup, when there is one).
+    #[error("{}", keys_on_other_devices(user, master, version.as_deref()))]
+    KeysOnOtherDevices {
+        /// The user.
+        user: String,
+        /// The master public key the server publishes.
+        master: String,
+        /// The backup version whose key never left those devices, if any.
+        version: Option<String>,
     },
     /// The account has cross-signing keys whose private parts could not be read.
     #[error(
@@ -246,49 +364,113 @@ pub enum PlanError {
     CrossSigning(#[from] ssss::CrossSigningError),
 }
 
-/// Plans a setup on an account in `state`.
-pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<SetupPlan, PlanError> {
+fn keys_on_other_devices(user: &str, master: &str, version: Option<&str>) -> String {
+    let backup = match version {
+        Some(v) => format!(
+            ", and backup version {v}, whose key never left them either (its sessions are \
+             readable only with that key, which this library does not have)"
+        ),
+        None => String::new(),
+    };
+    let fate = match version {
+        Some(v) => format!(
+            " Backup version {v} then stays on the server, unread, unless you also choose \
+             to delete it (its sessions are then lost to every device that lacks them)."
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{user} was used by Element X without recovery: it has cross-signing keys (master \
+         key {master}) whose private keys are only on the devices that made them{backup}. \
+         Nothing was changed. To keep this identity, use \"Set up recovery\" in Element X on \
+         a device that holds the keys. Setting up here instead means replacing the \
+         cross-signing keys, which needs your account password and costs the identity: \
+         other people's verification of you and your own verified devices are lost, and \
+         everyone must verify you again.{fate}"
+    )
+}
+
+/// What [`decide`] settled before the new keys are made.
+#[derive(Debug)]
+pub(crate) struct Decision {
+    old_key: Option<BackupDecryptionKey>,
+    cross_signing: Option<CrossSigningKeys>,
+    notes: Vec<String>,
+}
+
+/// Everything [`plan_setup`] decides that needs no secret of the new setup: refuse, keep
+/// or replace the cross-signing keys, what to do with the old backup version.
+pub(crate) fn decide(
+    state: &AccountState,
+    choices: &SetupChoices<'_>,
+) -> Result<Decision, PlanError> {
     let user = &state.user_id;
     let store = &state.secret_storage;
     let current_id = state.version.as_ref().and_then(|v| v.version.clone());
-    if (store.default_key_id().is_some() || state.version.is_some()) && !choices.reset {
-        return Err(PlanError::AlreadySetUp {
-            user: user.clone(),
-            key: store.default_key_id().unwrap_or("none").to_owned(),
-            version: current_id.unwrap_or_else(|| "none".into()),
-        });
+    match state.situation() {
+        AccountSituation::KeysOnOtherDevices { master, version }
+            if !choices.replace_cross_signing =>
+        {
+            return Err(PlanError::KeysOnOtherDevices {
+                user: user.clone(),
+                master,
+                version,
+            });
+        }
+        // Replacing the keys of Element X's devices is the explicit choice it needs.
+        AccountSituation::KeysOnOtherDevices { .. } | AccountSituation::Fresh => {}
+        _ if choices.reset => {}
+        AccountSituation::SetUp { key, version } => {
+            return Err(PlanError::AlreadySetUp {
+                user: user.clone(),
+                key,
+                version,
+            });
+        }
+        AccountSituation::BackupWithoutSecretStorage { version } => {
+            return Err(PlanError::BackupWithoutSecretStorage {
+                user: user.clone(),
+                version,
+            });
+        }
+        AccountSituation::SecretStorageWithoutBackup { key } => {
+            return Err(PlanError::SecretStorageWithoutBackup {
+                user: user.clone(),
+                key,
+            });
+        }
     }
     let mut notes = Vec::new();
 
     // What the old setup gives: the old backup's key, the cross-signing keys.
     let mut old_key = None;
     let mut old_cross_signing = None;
-    if let Some(text) = choices.old_input.filter(|_| choices.reset) {
-        old_cross_signing = store
-            .unlock(text)
-            .ok()
+    if let Some(text) = choices.old_input {
+        let unlocked = store.unlock(text).ok();
+        old_cross_signing = unlocked
+            .as_ref()
             .and_then(|u| CrossSigningKeys::from_secret_store(store, &u.key).ok());
         match ssss::recover_backup_key(text, Some(store), state.version.as_ref()) {
             Ok(found) => {
                 notes.push(format!("old key: {}", found.describe()));
                 old_key = Some(found.backup_key);
             }
-            // Secret storage opened, but its backup key is not the current backup's: the
-            // cross-signing keys still come along.
-            Err(e) if old_cross_signing.is_some() => notes.push(format!("warning: {e}")),
+            // Secret storage opened, but its backup key is not the current backup's (or
+            // there is none): the cross-signing keys, if any, still come along.
+            Err(e) if unlocked.is_some() => notes.push(format!("warning: {e}")),
             Err(e) => return Err(PlanError::OldKey(e)),
         }
     }
 
     // Keep, make or refuse the cross-signing keys.
-    let (cross_signing, new_keys) = match &state.master_key {
-        None => (CrossSigningKeys::generate()?, true),
+    let cross_signing = match &state.master_key {
+        None => None,
         Some(master) => match old_cross_signing.filter(|k| &k.master_public_key() == master) {
             Some(keys) => {
                 notes.push(format!(
                     "keeping this account's cross-signing keys (master key {master})"
                 ));
-                (keys, false)
+                Some(keys)
             }
             None if !choices.replace_cross_signing => {
                 return Err(PlanError::CrossSigningExists(master.clone()));
@@ -299,11 +481,52 @@ pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<Set
                     "replacing the cross-signing keys (master key {master}): other people and \
                      your other devices will see a new identity and must verify you again"
                 ));
-                (CrossSigningKeys::generate()?, true)
+                None
             }
         },
     };
+    if let (Some(old), None) = (&current_id, &old_key) {
+        notes.push(if choices.delete_unreadable_old_version {
+            format!(
+                "backup version {old} will be deleted unread, as chosen: its sessions are lost \
+                 to every device that does not hold them"
+            )
+        } else {
+            format!(
+                "backup version {old} stays on the server: its sessions are readable only with \
+                 its key, which was not given, so they are not copied into the new version"
+            )
+        });
+    }
+    Ok(Decision {
+        old_key,
+        cross_signing,
+        notes,
+    })
+}
 
+/// Plans a setup on an account in `state`.
+pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<SetupPlan, PlanError> {
+    let decision = decide(state, &choices)?;
+    build(state, &choices, decision)
+}
+
+pub(crate) fn build(
+    state: &AccountState,
+    choices: &SetupChoices<'_>,
+    decision: Decision,
+) -> Result<SetupPlan, PlanError> {
+    let user = &state.user_id;
+    let current_id = state.version.as_ref().and_then(|v| v.version.clone());
+    let Decision {
+        old_key,
+        cross_signing,
+        notes,
+    } = decision;
+    let (cross_signing, new_keys) = match cross_signing {
+        Some(keys) => (keys, false),
+        None => (CrossSigningKeys::generate()?, true),
+    };
     let mut setup = SecureBackupSetup::create(
         choices.secret,
         Some(secret_name(choices.secret)),
@@ -323,29 +546,39 @@ pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<Set
         .iter()
         .map(|(event_type, content)| requests::set_account_data(user, event_type, content.clone()))
         .collect();
-    let (carry_over, old_version_kept, delete_old_version) = match (current_id, old_key) {
-        (Some(old_version), Some(old_key)) => (
-            Some(CarryOver {
-                old_version: old_version.clone(),
-                old_key,
-            }),
-            None,
-            Some(requests::delete_backup_version(&old_version)),
-        ),
-        (Some(old_version), None) => (None, Some(old_version), None),
-        (None, _) => (None, None, None),
-    };
-    Ok(SetupPlan {
+    let mut plan = SetupPlan {
         setup,
         cross_signing,
         upload_cross_signing,
         create_version,
-        carry_over,
-        old_version_kept,
+        carry_over: None,
+        old_version_kept: None,
+        old_version_deleted_unread: None,
         account_data,
-        delete_old_version,
+        delete_old_version: None,
+        key_backup_enabled: requests::set_account_data(
+            user,
+            KEY_BACKUP_EVENT,
+            json!({"enabled": true}),
+        ),
         notes,
-    })
+    };
+    match (current_id, old_key) {
+        (Some(old_version), Some(old_key)) => {
+            plan.delete_old_version = Some(requests::delete_backup_version(&old_version));
+            plan.carry_over = Some(CarryOver {
+                old_version,
+                old_key,
+            });
+        }
+        (Some(old_version), None) if choices.delete_unreadable_old_version => {
+            plan.delete_old_version = Some(requests::delete_backup_version(&old_version));
+            plan.old_version_deleted_unread = Some(old_version);
+        }
+        (Some(old_version), None) => plan.old_version_kept = Some(old_version),
+        (None, _) => {}
+    }
+    Ok(plan)
 }
 
 fn secret_name(secret: SetupSecret<'_>) -> &'static str {
@@ -393,7 +626,18 @@ mod tests {
             version: None,
             secret_storage: SecretStore::default(),
             master_key,
+            key_backup_enabled: None,
         }
+    }
+
+    /// Element X used without recovery: cross-signing keys, a backup, no secret storage.
+    fn element_x() -> AccountState {
+        let mut state = fresh(Some("bWFzdGVy".into()));
+        let key = BackupDecryptionKey::from_bytes(&[7; 32]);
+        let mut version = BackupVersion::new(key.public_key());
+        version.version = Some("4".into());
+        state.version = Some(version);
+        state
     }
 
     #[test]
@@ -435,7 +679,8 @@ mod tests {
 
     #[test]
     fn existing_keys_are_never_replaced_silently() {
-        let state = fresh(Some("bWFzdGVy".into()));
+        let mut state = fresh(Some("bWFzdGVy".into()));
+        state.secret_storage.create_key(None, None).unwrap();
         let choice = SetupChoices::new(SetupSecret::GenerateKey).reset(None);
         assert!(matches!(
             plan_setup(&state, choice),
@@ -459,12 +704,22 @@ mod tests {
     fn plan_errors_name_no_command_line_option() {
         let mut set_up = fresh(None);
         set_up.secret_storage.create_key(None, None).unwrap();
-        let keys = fresh(Some("bWFzdGVy".into()));
-        let reset = SetupChoices::new(SetupSecret::GenerateKey).reset(None);
+        let mut keys = fresh(Some("bWFzdGVy".into()));
+        keys.secret_storage.create_key(None, None).unwrap();
+        let mut backup_only = element_x();
+        backup_only.master_key = None;
+        let mut storage_only = fresh(None);
+        storage_only.secret_storage.create_key(None, None).unwrap();
+        let new = SetupChoices::new(SetupSecret::GenerateKey);
+        let reset = new.reset(None);
         let errors = [
-            plan_setup(&set_up, SetupChoices::new(SetupSecret::GenerateKey)).unwrap_err(),
+            plan_setup(&set_up, new).unwrap_err(),
             plan_setup(&keys, reset).unwrap_err(),
             plan_setup(&keys, reset.replace_cross_signing(true)).unwrap_err(),
+            plan_setup(&element_x(), new).unwrap_err(),
+            plan_setup(&element_x(), reset).unwrap_err(),
+            plan_setup(&backup_only, new).unwrap_err(),
+            plan_setup(&storage_only, new).unwrap_err(),
         ];
         for e in errors {
             let text = e.to_string();
@@ -473,9 +728,111 @@ mod tests {
         }
     }
 
+    /// Element X without recovery: the state is named, Element X's own way is given, the
+    /// cost of replacing the identity is said, and the old version's fate is explicit.
+    #[test]
+    fn element_x_without_recovery_is_named_with_what_each_choice_costs() {
+        let state = element_x();
+        assert_eq!(
+            state.situation(),
+            AccountSituation::KeysOnOtherDevices {
+                master: "bWFzdGVy".into(),
+                version: Some("4".into())
+            }
+        );
+        let new = SetupChoices::new(SetupSecret::GenerateKey);
+        for choice in [new, new.reset(None)] {
+            let e = plan_setup(&state, choice).unwrap_err();
+            assert!(matches!(e, PlanError::KeysOnOtherDevices { .. }), "{e}");
+            let text = e.to_string();
+            for said in [
+                "Element X without recovery",
+                "\"Set up recovery\" in Element X",
+                "costs the identity",
+                "verified devices",
+                "backup version 4",
+                "stays on the server",
+                "Nothing was changed",
+            ] {
+                assert!(text.contains(said), "{said}: {text}");
+            }
+        }
+        // Replacing needs the password, then keeps the old version unless told.
+        let replace = new.replace_cross_signing(true);
+        assert!(matches!(
+            plan_setup(&state, replace),
+            Err(PlanError::NeedsPassword)
+        ));
+        let plan = plan_setup(&state, replace.have_password(true)).unwrap();
+        assert!(plan.upload_cross_signing.is_some());
+        assert_eq!(plan.old_version_kept.as_deref(), Some("4"));
+        assert!(plan.delete_old_version.is_none() && plan.carry_over.is_none());
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("version 4 stays on the server")),
+            "{:?}",
+            plan.notes
+        );
+        let plan = plan_setup(
+            &state,
+            replace
+                .have_password(true)
+                .delete_unreadable_old_version(true),
+        )
+        .unwrap();
+        assert_eq!(plan.old_version_deleted_unread.as_deref(), Some("4"));
+        assert!(plan.old_version_kept.is_none());
+        assert!(
+            plan.delete_old_version
+                .as_ref()
+                .is_some_and(|r| r.path.ends_with("/room_keys/version/4"))
+        );
+    }
+
+    #[test]
+    fn every_state_is_named() {
+        let mut set_up = element_x();
+        set_up.secret_storage.create_key(None, None).unwrap();
+        let mut backup_only = element_x();
+        backup_only.master_key = None;
+        let mut storage_only = fresh(None);
+        storage_only.secret_storage.create_key(None, None).unwrap();
+        assert_eq!(fresh(None).situation(), AccountSituation::Fresh);
+        assert!(
+            matches!(set_up.situation(), AccountSituation::SetUp { version, .. } if version == "4")
+        );
+        assert_eq!(
+            backup_only.situation(),
+            AccountSituation::BackupWithoutSecretStorage {
+                version: "4".into()
+            }
+        );
+        assert!(matches!(
+            storage_only.situation(),
+            AccountSituation::SecretStorageWithoutBackup { .. }
+        ));
+        assert!(matches!(
+            plan_setup(&backup_only, SetupChoices::new(SetupSecret::GenerateKey)),
+            Err(PlanError::BackupWithoutSecretStorage { .. })
+        ));
+        assert!(matches!(
+            plan_setup(&storage_only, SetupChoices::new(SetupSecret::GenerateKey)),
+            Err(PlanError::SecretStorageWithoutBackup { .. })
+        ));
+        // The last write is m.key_backup {"enabled": true}.
+        let plan = plan_setup(&fresh(None), SetupChoices::new(SetupSecret::GenerateKey)).unwrap();
+        assert!(
+            plan.key_backup_enabled
+                .path
+                .ends_with("/account_data/m.key_backup")
+        );
+        assert_eq!(plan.key_backup_enabled.body, Some(json!({"enabled": true})));
+    }
+
     #[test]
     fn an_existing_setup_needs_reset() {
-        let mut state = fresh(None);
+        let mut state = element_x();
         state.secret_storage.create_key(None, None).unwrap();
         assert!(matches!(
             plan_setup(&state, SetupChoices::new(SetupSecret::GenerateKey)),

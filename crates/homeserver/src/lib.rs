@@ -13,6 +13,7 @@ mod endpoints;
 mod error;
 mod options;
 mod restore;
+mod setup;
 #[cfg(feature = "test-util")]
 pub mod testing;
 mod transport;
@@ -24,4 +25,5 @@ pub use endpoints::{LoginInfo, RoomKeysUpdate};
 pub use error::{ClientError, TokenProblem};
 pub use options::{ConnectOptions, RetryCallback, RetryCause, RetryWait};
 pub use restore::{BackupDownloads, MAX_RESUMPTIONS};
+pub use setup::{SetupObserver, SetupRunError};
 pub use upload::{UploadProgress, UploadReport, UploadSink};

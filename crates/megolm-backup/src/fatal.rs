@@ -201,6 +201,73 @@ pub(crate) fn export_params_error(e: key_export::ExportError, allow_low_rounds: 
 // ---------------------------------------------------------------------------------------
 // homeserver (and the flows it runs).
 
+/// A setup error as the CLI says it: the library's reason, and the options that help.
+#[cfg(feature = "homeserver")]
+pub(crate) fn setup_error(e: homeserver::SetupRunError) -> Fatal {
+    use flows::{PlanError as P, SetupFlowError as S};
+    use homeserver::SetupRunError;
+    let e = match e {
+        SetupRunError::Client(c) => return client_error(c),
+        other => other,
+    };
+    let hint = match &e {
+        SetupRunError::Setup(S::Refused(plan)) => match plan {
+            P::AlreadySetUp { .. } => {
+                "use --reset, with --old-key-file FILE to carry the old sessions over".to_owned()
+            }
+            P::BackupWithoutSecretStorage { .. } => "use --reset with --old-key-file FILE (the \
+                backup's recovery key) to copy its sessions; without the key, --reset keeps the \
+                old version (add --delete-old-version to delete it)"
+                .to_owned(),
+            P::SecretStorageWithoutBackup { .. } => {
+                "use --reset --old-key-file FILE (the Security Key or Phrase) to keep the \
+                 cross-signing keys"
+                    .to_owned()
+            }
+            P::KeysOnOtherDevices { version, .. } => format!(
+                "to replace the identity here: --replace-cross-signing, with the account \
+                 password (--user, or --password-file FILE){}",
+                version
+                    .as_deref()
+                    .map(|v| format!(
+                        "; backup version {v} is then kept, or deleted with --delete-old-version"
+                    ))
+                    .unwrap_or_default()
+            ),
+            P::CrossSigningExists(_) => "to keep them: --reset --old-key-file FILE; to replace \
+                them: --replace-cross-signing"
+                .to_owned(),
+            P::NeedsPassword => {
+                "give it with --password-file FILE, or log in with --user".to_owned()
+            }
+            P::OldKey(_) => "check the file given with --old-key-file".to_owned(),
+            _ => return Fatal::new(e),
+        },
+        SetupRunError::Setup(S::NeedsPassword) => {
+            "give it with --password-file FILE, or log in with --user".to_owned()
+        }
+        SetupRunError::Setup(
+            S::Unfinished {
+                new_cross_signing, ..
+            }
+            | S::CarryOver {
+                new_cross_signing, ..
+            }
+            | S::CarryOverIncomplete {
+                new_cross_signing, ..
+            },
+        ) => {
+            if *new_cross_signing {
+                "run setup again with --reset --replace-cross-signing".to_owned()
+            } else {
+                "run setup again with --reset".to_owned()
+            }
+        }
+        _ => return Fatal::new(e),
+    };
+    Fatal::new(format!("{e}\nhint: {hint}"))
+}
+
 /// A homeserver error as the CLI says it: the library's message, and the option or
 /// command that helps where there is one.
 #[cfg(feature = "homeserver")]

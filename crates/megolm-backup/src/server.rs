@@ -171,9 +171,7 @@ pub(crate) fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::Signi
 /// The current backup version (`None`: no backup) and the account data secret storage
 /// needs (default key, its description, the backup key and cross-signing secrets), read
 /// from the server by the library's flow in one pass.
-pub(crate) fn server_state(
-    client: &Client,
-) -> Result<(Option<BackupVersion>, ssss::SecretStore), Fatal> {
+fn server_state(client: &Client) -> Result<(Option<BackupVersion>, ssss::SecretStore), Fatal> {
     let user = client.whoami().map_err(fail)?.user_id;
     client
         .run(flows::SecretStorageFlow::new(&user))

@@ -73,8 +73,8 @@ pub fn check_passphrase(
     Ok(())
 }
 
-/// What the secret-storage key is made from.
-#[derive(Debug, Clone, Copy)]
+/// What the secret-storage key is made from. Its `Debug` leaves the phrase out.
+#[derive(Clone, Copy)]
 #[non_exhaustive]
 pub enum SetupSecret<'a> {
     /// A random key, shown to the user as a recovery key (Security Key).
@@ -82,6 +82,15 @@ pub enum SetupSecret<'a> {
     /// A Security Phrase (already checked with `check_passphrase`, feature
     /// `passphrase-policy`), with fresh `m.pbkdf2` parameters.
     Passphrase(&'a str),
+}
+
+impl std::fmt::Debug for SetupSecret<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::GenerateKey => f.write_str("GenerateKey"),
+            Self::Passphrase(_) => f.write_str("Passphrase(…)"),
+        }
+    }
 }
 
 /// An Ed25519 key to sign the backup version's `auth_data` with.

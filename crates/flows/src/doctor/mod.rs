@@ -29,10 +29,6 @@ pub use findings::{Finding, FindingCode, Severity};
 pub use read::{DoctorFlow, EntryProgress};
 pub use repair::{Repair, RepairPlan, plan_repairs};
 
-/// The account-data event that says whether key storage (the backup) is on: `{"enabled":
-/// bool}` (spec since 2026-04; Element X reads it).
-pub const KEY_BACKUP_EVENT: &str = "m.key_backup";
-
 /// The device display name a password login of this workspace gives its device
 /// ([`crate::requests::login_password`]).
 pub const TOOL_DEVICE_NAME: &str = crate::requests::TOOL_DEVICE_NAME;

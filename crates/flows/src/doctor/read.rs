@@ -8,10 +8,9 @@ use ssss::{CROSS_SIGNING_SECRETS, DEFAULT_KEY_EVENT, MEGOLM_BACKUP_SECRET, Secre
 use zeroize::Zeroizing;
 
 use super::{
-    AccountSnapshot, Device, Diagnosis, DoctorOptions, EntryCheck, KEY_BACKUP_EVENT,
-    diagnose::diagnose_with_progress,
+    AccountSnapshot, Device, Diagnosis, DoctorOptions, EntryCheck, diagnose::diagnose_with_progress,
 };
-use crate::{Flow, FlowError, Request, Response, requests};
+use crate::{Flow, FlowError, KEY_BACKUP_EVENT, Request, Response, requests};
 
 /// Called as entries are decrypted: (checked so far, to check in all).
 pub type EntryProgress = Box<dyn FnMut(usize, usize) + Send>;

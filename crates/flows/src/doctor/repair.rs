@@ -4,11 +4,11 @@ use backup_cipher::signatures::sign_auth_data;
 use ssss::{CROSS_SIGNING_SECRETS, recover_backup_key};
 
 use super::{
-    Diagnosis, FindingCode, KEY_BACKUP_EVENT,
+    Diagnosis, FindingCode,
     diagnose::{published_keys, version_id},
 };
 
-use crate::{Request, requests};
+use crate::{KEY_BACKUP_EVENT, Request, requests};
 
 /// One safe repair: the request that makes it, and what it repairs.
 #[derive(Debug, Clone)]

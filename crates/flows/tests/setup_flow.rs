@@ -1,0 +1,349 @@
+//! The setup flow driven against an in-memory homeserver written here (the endpoints'
+//! behaviour as the client-server specification describes it): the crash-safe order of
+//! the writes, the password confirmation, the carry-over, the read-back.
+
+use std::collections::BTreeMap;
+
+use backup_cipher::{BackupDecryptionKey, BackupVersion, KeysBackup};
+use flows::{
+    AccountSituation, Method, Request, Response, SetupEvent, SetupFlow, SetupFlowError,
+    SetupOptions, SetupOutcome, SetupStep,
+};
+use serde_json::{Value, json};
+
+const USER: &str = "@alice:example.org";
+const PREFIX: &str = "/_matrix/client/v3";
+
+/// A homeserver in memory: versions with their keys, account data, cross-signing keys.
+#[derive(Default)]
+struct Server {
+    versions: BTreeMap<u64, (Value, KeysBackup)>,
+    account_data: BTreeMap<String, Value>,
+    master_key: Option<Value>,
+    /// Every request, as "METHOD path" (the account-data writes with their type).
+    log: Vec<String>,
+}
+
+fn not_found() -> Response {
+    Response::new(404, json!({"errcode": "M_NOT_FOUND", "error": "not found"}))
+}
+
+impl Server {
+    fn version_answer(&self, id: u64) -> Response {
+        match self.versions.get(&id) {
+            Some((info, keys)) => {
+                let mut v = info.clone();
+                v["version"] = json!(id.to_string());
+                v["count"] = json!(keys.session_count());
+                v["etag"] = json!("e");
+                Response::ok(v)
+            }
+            None => not_found(),
+        }
+    }
+
+    fn handle(&mut self, r: &Request) -> Response {
+        let method = match r.method {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            _ => "OTHER",
+        };
+        let path = r.path.strip_prefix(PREFIX).unwrap();
+        self.log.push(format!("{method} {path}"));
+        let (route, query) = path.split_once('?').unwrap_or((path, ""));
+        let version_param = query
+            .strip_prefix("version=")
+            .map(|v| v.parse::<u64>().unwrap());
+        let account_data = format!("/user/{}/account_data/", flows::path_segment(USER));
+        match (method, route) {
+            ("GET", "/room_keys/version") => match self.versions.keys().last() {
+                Some(id) => self.version_answer(*id),
+                None => not_found(),
+            },
+            ("POST", "/room_keys/version") => {
+                let id = self.versions.keys().last().map_or(1, |v| v + 1);
+                self.versions
+                    .insert(id, (r.body.clone().unwrap(), KeysBackup::default()));
+                Response::ok(json!({"version": id.to_string()}))
+            }
+            (m, p) if p.starts_with("/room_keys/version/") => {
+                let id: u64 = p.rsplit('/').next().unwrap().parse().unwrap();
+                if m == "DELETE" {
+                    match self.versions.remove(&id) {
+                        Some(_) => Response::ok(json!({})),
+                        None => not_found(),
+                    }
+                } else {
+                    self.version_answer(id)
+                }
+            }
+            ("GET", "/room_keys/keys") => {
+                let keys = &self.versions[&version_param.unwrap()].1;
+                Response::ok(serde_json::to_value(keys).unwrap())
+            }
+            ("PUT", "/room_keys/keys") => {
+                let part: KeysBackup = serde_json::from_value(r.body.clone().unwrap()).unwrap();
+                let keys = &mut self.versions.get_mut(&version_param.unwrap()).unwrap().1;
+                for (room, sessions) in part.rooms {
+                    let into = keys.rooms.entry(room).or_default();
+                    into.sessions.extend(sessions.sessions);
+                }
+                Response::ok(json!({"etag": "e", "count": keys.session_count()}))
+            }
+            ("POST", "/keys/query") => match &self.master_key {
+                Some(m) => Response::ok(json!({"master_keys": {USER: m}})),
+                None => Response::ok(json!({"master_keys": {}})),
+            },
+            ("POST", "/keys/device_signing/upload") => {
+                let body = r.body.clone().unwrap();
+                // Replacing keys needs the password (user-interactive auth).
+                if self.master_key.is_some() {
+                    let auth = &body["auth"];
+                    if auth["type"] != "m.login.password" || auth["password"] != "hunter22" {
+                        return Response::new(
+                            401,
+                            json!({"session": "S1", "flows": [{"stages": ["m.login.password"]}]}),
+                        );
+                    }
+                    assert_eq!(auth["session"], "S1");
+                }
+                self.master_key = Some(body["master_key"].clone());
+                Response::ok(json!({}))
+            }
+            (m, p) if p.starts_with(&account_data) => {
+                let event_type = p.strip_prefix(&account_data).unwrap().to_owned();
+                let last = self.log.last_mut().unwrap();
+                *last = format!("{m} account_data {event_type}");
+                if m == "PUT" {
+                    self.account_data
+                        .insert(event_type, r.body.clone().unwrap());
+                    Response::ok(json!({}))
+                } else {
+                    match self.account_data.get(&event_type) {
+                        Some(v) => Response::ok(v.clone()),
+                        None => not_found(),
+                    }
+                }
+            }
+            other => panic!("unexpected request {other:?}"),
+        }
+    }
+}
+
+/// Drives the flow to its end; returns the outcome and the events.
+fn drive(
+    server: &mut Server,
+    options: SetupOptions<'_>,
+    password: Option<&str>,
+) -> Result<(SetupOutcome, Vec<SetupEvent>), SetupFlowError> {
+    let mut flow = SetupFlow::new(USER, options.have_password(password.is_some()));
+    let mut events = Vec::new();
+    loop {
+        match flow.next_step()? {
+            SetupStep::Send(r) => {
+                let answer = server.handle(&r);
+                flow.receive(answer)?;
+            }
+            SetupStep::NeedsPassword => flow.answer_password(password.unwrap())?,
+            SetupStep::NeedsPhrase => panic!("no phrase was chosen"),
+            SetupStep::Event(e) => events.push(e),
+            SetupStep::Done => break,
+            _ => panic!("an unknown step"),
+        }
+    }
+    Ok((flow.finish()?, events))
+}
+
+fn position(log: &[String], what: &str) -> usize {
+    log.iter()
+        .position(|l| l == what)
+        .unwrap_or_else(|| panic!("{what} not in {log:#?}"))
+}
+
+/// The writes of a setup, in the order they were sent.
+fn writes(log: &[String]) -> Vec<&str> {
+    log.iter()
+        .filter(|l| !l.starts_with("GET") && !l.contains("/keys/query"))
+        .map(String::as_str)
+        .collect()
+}
+
+#[test]
+fn a_fresh_account_is_written_in_the_crash_safe_order_and_read_back() {
+    let mut server = Server::default();
+    let (outcome, events) = drive(&mut server, SetupOptions::new(), None).unwrap();
+    assert_eq!(outcome.situation, AccountSituation::Fresh);
+    let w = writes(&server.log);
+    assert_eq!(w[0], "POST /keys/device_signing/upload");
+    assert_eq!(w[1], "POST /room_keys/version");
+    let default_key = position(&server.log, "PUT account_data m.secret_storage.default_key");
+    let key_backup = position(&server.log, "PUT account_data m.key_backup");
+    // The default-key pointer after every secret, m.key_backup the last write.
+    for secret in [
+        "m.megolm_backup.v1",
+        "m.cross_signing.master",
+        "m.cross_signing.self_signing",
+        "m.cross_signing.user_signing",
+    ] {
+        assert!(position(&server.log, &format!("PUT account_data {secret}")) < default_key);
+    }
+    assert_eq!(*w.last().unwrap(), "PUT account_data m.key_backup");
+    assert!(default_key < key_backup);
+    // Then read back: the version and secret storage again.
+    assert!(
+        server.log[key_backup + 1..]
+            .iter()
+            .any(|l| l == "GET account_data m.secret_storage.default_key"),
+        "{:#?}",
+        server.log
+    );
+    assert_eq!(
+        server.account_data["m.key_backup"],
+        json!({"enabled": true})
+    );
+    assert!(matches!(events.last(), Some(SetupEvent::Verified { .. })));
+    assert_eq!(outcome.security_key.len(), 59);
+    // The Security Key is never in Debug.
+    let shown = format!("{outcome:?}");
+    assert!(!shown.contains(outcome.security_key.as_str()), "{shown}");
+    assert!(!format!("{events:?}").contains(outcome.security_key.as_str()));
+}
+
+/// Element X used without recovery: the identity is replaced only when chosen, the
+/// server's password question is answered, and the old version is kept and said so.
+#[test]
+fn element_x_state_needs_the_choice_and_the_password_and_keeps_the_old_version() {
+    let mut server = Server::default();
+    let other_key = BackupDecryptionKey::from_bytes(&[9; 32]);
+    server.versions.insert(
+        1,
+        (
+            serde_json::to_value(BackupVersion::new(other_key.public_key())).unwrap(),
+            KeysBackup::default(),
+        ),
+    );
+    server.master_key = Some(
+        json!({"user_id": USER, "usage": ["master"], "keys": {"ed25519:bWFzdGVy": "bWFzdGVy"}}),
+    );
+
+    let refused = drive(&mut server, SetupOptions::new(), Some("hunter22")).unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            SetupFlowError::Refused(flows::PlanError::KeysOnOtherDevices { version: Some(v), .. }) if v == "1"
+        ),
+        "{refused}"
+    );
+    assert!(writes(&server.log).is_empty(), "{:#?}", server.log);
+
+    server.log.clear();
+    let (outcome, events) = drive(
+        &mut server,
+        SetupOptions::new().replace_cross_signing(true),
+        Some("hunter22"),
+    )
+    .unwrap();
+    // Asked without the password first, then answered with it.
+    let w = writes(&server.log);
+    assert_eq!(
+        w[..3],
+        [
+            "POST /keys/device_signing/upload",
+            "POST /keys/device_signing/upload",
+            "POST /room_keys/version"
+        ]
+    );
+    assert!(outcome.new_cross_signing);
+    assert_eq!(outcome.old_version_kept.as_deref(), Some("1"));
+    assert!(server.versions.contains_key(&1), "the old version is kept");
+    assert!(events.contains(&SetupEvent::OldVersionKept {
+        version: "1".into()
+    }));
+    assert!(!server.log.iter().any(|l| l.starts_with("DELETE")));
+}
+
+/// A reset with the old backup's key: the sessions are copied before the old version is
+/// deleted, and the delete comes after the new secret storage is written.
+#[test]
+fn a_reset_carries_the_old_sessions_over_before_deleting_the_old_version() {
+    let mut server = Server::default();
+    let mut seed = [5u8; 32];
+    let old_key = BackupDecryptionKey::from_bytes(&seed);
+    let old_body = backup_cipher::fixtures::synthetic_backup(old_key.public_key(), 1500, 3);
+    server.versions.insert(
+        1,
+        (
+            serde_json::to_value(BackupVersion::new(old_key.public_key())).unwrap(),
+            old_body,
+        ),
+    );
+    let typed = recovery_key::RecoveryKey::from_bytes(&mut seed).to_base58_grouped();
+
+    let (outcome, events) =
+        drive(&mut server, SetupOptions::new().reset(Some(&typed)), None).unwrap();
+    assert_eq!(
+        outcome.situation,
+        AccountSituation::BackupWithoutSecretStorage {
+            version: "1".into()
+        }
+    );
+    assert_eq!(outcome.carried_over, 1500);
+    assert!(events.contains(&SetupEvent::CarryingOver {
+        sessions: 1500,
+        unreadable: 0,
+        old_version: "1".into()
+    }));
+    // Two chunks of at most 1000, then the count check, secret storage, the delete,
+    // m.key_backup.
+    let puts = server
+        .log
+        .iter()
+        .filter(|l| l.as_str() == "PUT /room_keys/keys?version=2")
+        .count();
+    assert_eq!(puts, 2);
+    let last_put = server
+        .log
+        .iter()
+        .rposition(|l| l == "PUT /room_keys/keys?version=2")
+        .unwrap();
+    let default_key = position(&server.log, "PUT account_data m.secret_storage.default_key");
+    let delete = position(&server.log, "DELETE /room_keys/version/1");
+    let key_backup = position(&server.log, "PUT account_data m.key_backup");
+    assert!(last_put < default_key && default_key < delete && delete < key_backup);
+    assert_eq!(server.versions.keys().collect::<Vec<_>>(), [&2]);
+    assert_eq!(server.versions[&2].1.session_count(), 1500);
+    assert_eq!(outcome.old_version_deleted.as_deref(), Some("1"));
+}
+
+/// Driving the flow out of order is an error, never a panic.
+#[test]
+fn out_of_order_is_an_error() {
+    let mut flow = SetupFlow::new(USER, SetupOptions::new());
+    assert!(matches!(
+        flow.receive(Response::ok(json!({}))),
+        Err(SetupFlowError::OutOfOrder(_))
+    ));
+    assert!(flow.answer_password("pw").is_err());
+    assert!(matches!(flow.next_step(), Ok(SetupStep::Send(_))));
+    assert!(matches!(
+        flow.next_step(),
+        Err(SetupFlowError::OutOfOrder(_))
+    ));
+    assert!(flow.finish().is_err());
+}
+
+/// What the user typed is never in `Debug`: the old key, the new phrase.
+#[test]
+fn debug_leaves_the_secrets_out() {
+    let options = SetupOptions::new().reset(Some("EsTc old secret key"));
+    assert!(!format!("{options:?}").contains("EsTc"), "{options:?}");
+    let choices = flows::SetupChoices::new(ssss::setup::SetupSecret::Passphrase("velvet harbour"))
+        .reset(Some("EsTc old secret key"));
+    let shown = format!("{choices:?}");
+    assert!(
+        !shown.contains("EsTc") && !shown.contains("velvet"),
+        "{shown}"
+    );
+}

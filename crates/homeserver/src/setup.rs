@@ -1,0 +1,71 @@
+//! Runs Element's "Set up recovery" ([`flows::SetupFlow`]) over a [`Client`].
+
+use flows::{SetupEvent, SetupFlow, SetupFlowError, SetupOptions, SetupOutcome, SetupStep};
+use zeroize::Zeroizing;
+
+use crate::{Client, ClientError};
+
+/// Hears what a setup does and answers what it asks. `()` listens to nothing and has no
+/// Security Phrase.
+pub trait SetupObserver {
+    /// Something to tell the user (a line for a person in its `Display`).
+    fn event(&mut self, _event: &SetupEvent) {}
+    /// The Security Phrase, asked for once the account allows the setup (only with
+    /// [`SetupOptions::use_phrase`]); `None` stops the setup before anything changes.
+    fn phrase(&mut self) -> Option<Zeroizing<String>> {
+        None
+    }
+}
+
+impl SetupObserver for () {}
+
+/// Why [`Client::set_up_recovery`] stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupRunError {
+    /// Talking to the homeserver failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The setup was refused or did not finish: its message says what changed.
+    #[error(transparent)]
+    Setup(#[from] SetupFlowError),
+    /// The observer gave no Security Phrase; nothing was changed.
+    #[error("no Security Phrase was given; nothing was changed")]
+    NoPhrase,
+}
+
+impl Client {
+    /// Element's "Set up recovery" (or, with [`SetupOptions::reset`], its reset) on the
+    /// account of this client's access token: reads the account, plans, answers the
+    /// server's password confirmation with `password`, carries the old backup's sessions
+    /// over, writes in the crash-safe order, and reads everything back. Returns the new
+    /// Security Key and what was done; `observer` hears each step.
+    pub fn set_up_recovery(
+        &self,
+        options: SetupOptions<'_>,
+        password: Option<&str>,
+        observer: &mut dyn SetupObserver,
+    ) -> Result<SetupOutcome, SetupRunError> {
+        let user = self.whoami()?.user_id;
+        let mut flow = SetupFlow::new(&user, options.have_password(password.is_some()));
+        loop {
+            match flow.next_step()? {
+                SetupStep::Send(request) => {
+                    let response = self.send_request(&request)?;
+                    flow.receive(response)?;
+                }
+                SetupStep::NeedsPhrase => {
+                    let phrase = observer.phrase().ok_or(SetupRunError::NoPhrase)?;
+                    flow.answer_phrase(phrase)?;
+                }
+                SetupStep::NeedsPassword => match password {
+                    Some(p) => flow.answer_password(p)?,
+                    None => return Err(SetupFlowError::NeedsPassword.into()),
+                },
+                SetupStep::Event(event) => observer.event(&event),
+                _ => break,
+            }
+        }
+        Ok(flow.finish()?)
+    }
+}
