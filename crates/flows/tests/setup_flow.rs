@@ -56,7 +56,8 @@ impl Server {
         let version_param = query
             .strip_prefix("version=")
             .map(|v| v.parse::<u64>().unwrap());
-        let account_data = format!("/user/{}/account_data/", flows::path_segment(USER));
+        // USER as the requests percent-encode it in a path.
+        let account_data = "/user/%40alice%3Aexample.org/account_data/";
         match (method, route) {
             ("GET", "/room_keys/version") => match self.versions.keys().last() {
                 Some(id) => self.version_answer(*id),
