@@ -5,14 +5,15 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod doctor;
+mod doctor;
 mod recovery;
 pub mod requests;
-pub mod setup;
+mod setup;
 mod upload;
 
 pub use doctor::{
-    AccountSnapshot, Diagnosis, DoctorFlow, DoctorOptions, EntryCheck, Finding, FindingCode,
+    AccountSnapshot, DEFAULT_ENTRY_SAMPLE, DEFAULT_OLD_VERSION_PROBES, Device, Diagnosis,
+    DoctorFlow, DoctorOptions, EntryCheck, EntryProgress, EntryReport, Finding, FindingCode,
     Repair, RepairPlan, Severity, diagnose, plan_repairs,
 };
 pub use recovery::{RecoveredBackup, RecoveryFlow, SecretStorageFlow};

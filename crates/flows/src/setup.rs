@@ -3,16 +3,8 @@
 //! [`AccountStateFlow`] reads what is there (backup version, secret storage, the
 //! cross-signing master key); [`plan_setup`] decides everything — refuse, keep or replace
 //! the cross-signing keys, what to copy from the old backup — and returns the requests in
-//! the order that keeps the account usable if the caller stops half-way:
-//!
-//! 1. `upload_cross_signing` (new keys only; answer a 401 with [`with_password`]): when the
-//!    server refuses, nothing else has changed;
-//! 2. `create_version` (the new backup, signed by the master key);
-//! 3. the caller copies the old backup's sessions into the new version ([`CarryOver`]);
-//! 4. `account_data`: the key description, the secrets, and last the default-key pointer;
-//! 5. `delete_old_version`, only when the old sessions were copied (or when the caller
-//!    chose to delete an old version whose key it does not have);
-//! 6. `key_backup_enabled`: `m.key_backup` `{"enabled": true}`, read by Element X, last.
+//! the order that keeps the account usable if the caller stops half-way
+//! (listed in [`plan_setup`]).
 //!
 //! [`SetupFlow`] carries all of it out as one sans-IO flow: it reads the state, plans,
 //! answers the server's password confirmation, carries the old sessions over, writes, and
@@ -505,7 +497,17 @@ pub(crate) fn decide(
     })
 }
 
-/// Plans a setup on an account in `state`.
+/// Plans a setup on an account in `state`: the requests, in the order that keeps the
+/// account usable if the caller stops half-way:
+///
+/// 1. `upload_cross_signing` (new keys only; answer a 401 with [`with_password`]): when the
+///    server refuses, nothing else has changed;
+/// 2. `create_version` (the new backup, signed by the master key);
+/// 3. the caller copies the old backup's sessions into the new version ([`CarryOver`]);
+/// 4. `account_data`: the key description, the secrets, and last the default-key pointer;
+/// 5. `delete_old_version`, only when the old sessions were copied (or when the caller
+///    chose to delete an old version whose key it does not have);
+/// 6. `key_backup_enabled`: `m.key_backup` `{"enabled": true}`, read by Element X, last.
 pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<SetupPlan, PlanError> {
     let decision = decide(state, &choices)?;
     build(state, &choices, decision)

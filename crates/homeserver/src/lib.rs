@@ -6,7 +6,7 @@
 )]
 
 mod client;
-pub mod doctor;
+mod doctor;
 mod download;
 mod driver;
 mod endpoints;

@@ -9,7 +9,7 @@ use std::{
 };
 
 use clap::Args;
-use flows::{Diagnosis, EntryCheck, FindingCode, Severity, doctor::DEFAULT_ENTRY_SAMPLE};
+use flows::{DEFAULT_ENTRY_SAMPLE, Diagnosis, EntryCheck, FindingCode, Severity};
 
 use crate::{
     fatal::{Fatal, Status, client_error as fail},
@@ -165,12 +165,13 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
     };
     let diagnose = |entries| {
         let options = flows::DoctorOptions::default().entries(entries);
-        homeserver::doctor::diagnose(&client, Some(&input), options, |done, all| {
-            if all >= 1000 {
-                eprintln!("checked {done} of {all} entries");
-            }
-        })
-        .map_err(fail)
+        client
+            .diagnose(Some(&input), options, |done, all| {
+                if all >= 1000 {
+                    eprintln!("checked {done} of {all} entries");
+                }
+            })
+            .map_err(fail)
     };
     let diagnosis = diagnose(entries)?;
     print(&diagnosis);

@@ -29,10 +29,6 @@ pub use findings::{Finding, FindingCode, Severity};
 pub use read::{DoctorFlow, EntryProgress};
 pub use repair::{Repair, RepairPlan, plan_repairs};
 
-/// The device display name a password login of this workspace gives its device
-/// ([`crate::requests::login_password`]).
-pub const TOOL_DEVICE_NAME: &str = crate::requests::TOOL_DEVICE_NAME;
-
 /// How many backup versions below the current one are probed for leftovers by default.
 pub const DEFAULT_OLD_VERSION_PROBES: u32 = 20;
 
@@ -60,7 +56,7 @@ pub struct DoctorOptions {
     pub entries: EntryCheck,
     /// How many versions below the current one to probe (`GET /room_keys/version/{v}`).
     pub old_version_probes: u32,
-    /// The display name of the devices this tool's logins make ([`TOOL_DEVICE_NAME`]).
+    /// The display name of the devices this tool's logins make ([`TOOL_DEVICE_NAME`](crate::requests::TOOL_DEVICE_NAME)).
     pub tool_device_name: String,
     /// The device the diagnosis is read with (not counted as a login left behind).
     pub own_device_id: Option<String>,
@@ -71,7 +67,7 @@ impl Default for DoctorOptions {
         Self {
             entries: EntryCheck::Sample(DEFAULT_ENTRY_SAMPLE),
             old_version_probes: DEFAULT_OLD_VERSION_PROBES,
-            tool_device_name: TOOL_DEVICE_NAME.to_owned(),
+            tool_device_name: crate::requests::TOOL_DEVICE_NAME.to_owned(),
             own_device_id: None,
         }
     }

@@ -209,7 +209,7 @@ fn the_doctors_own_device_is_not_a_login_left_behind() {
         .iter()
         .map(|id| Device {
             device_id: (*id).to_owned(),
-            display_name: Some(TOOL_DEVICE_NAME.to_owned()),
+            display_name: Some(crate::requests::TOOL_DEVICE_NAME.to_owned()),
         })
         .collect();
     let options = DoctorOptions::default().own_device_id(Some("OWN".into()));

@@ -400,7 +400,7 @@ enum Phase {
 
 /// Element's "Set up recovery", or its reset, as one sans-IO flow: read the account,
 /// plan, confirm with the password, carry the old sessions over, write in the crash-safe
-/// order of the [module documentation](super), and read everything back.
+/// order [`plan_setup`](crate::plan_setup) lists, and read everything back.
 ///
 /// ```text
 /// loop {
