@@ -84,6 +84,7 @@ fn restore_in_scope<'scope, S: RestoreSink + ?Sized>(
             wrong_key: false,
         }),
         skip_rooms: opts.skip_rooms.clone(),
+        single_line: opts.single_line,
     };
     let parsed = parse(&mut ctx);
     ctx.finish();
@@ -177,6 +178,8 @@ struct Ctx<'k, 's, 'c, S: ?Sized> {
     cancelled: bool,
     probe: Option<Probe>,
     skip_rooms: Option<RoomFilter>,
+    /// [`RestoreOptions::with_single_line`].
+    single_line: bool,
 }
 
 impl<S: RestoreSink + ?Sized> Events for Ctx<'_, '_, '_, S> {
@@ -231,11 +234,12 @@ impl<S: RestoreSink + ?Sized> Ctx<'_, '_, '_, S> {
         self.batch_bytes = 0;
         self.batch_entries = 0;
         let key = self.key;
+        let single_line = self.single_line;
         if self.inline {
             // One job means one thread: no pool, no pipelining.
             let mut results = BatchResult::with_capacity(batch.len());
             for chunk in batch.chunks(GROUP) {
-                restore_items(key, chunk, &mut results);
+                restore_items(key, chunk, single_line, &mut results);
             }
             self.deliver(results);
             return;
@@ -246,7 +250,7 @@ impl<S: RestoreSink + ?Sized> Ctx<'_, '_, '_, S> {
                 .par_chunks(GROUP)
                 .flat_map_iter(|chunk| {
                     let mut out = Vec::with_capacity(chunk.len());
-                    restore_items(key, chunk, &mut out);
+                    restore_items(key, chunk, single_line, &mut out);
                     out
                 })
                 .collect();
@@ -363,7 +367,12 @@ impl<S: RestoreSink + ?Sized> Ctx<'_, '_, '_, S> {
 
 /// Restores a group of items: entries are parsed as a `KeyBackupData` and decrypted
 /// together; the walk's records and room ends pass through in order.
-fn restore_items(key: &BackupDecryptionKey, chunk: &[Item], out: &mut BatchResult) {
+fn restore_items(
+    key: &BackupDecryptionKey,
+    chunk: &[Item],
+    single_line: bool,
+    out: &mut BatchResult,
+) {
     let entries: Vec<(&str, &str, &[u8])> = chunk
         .iter()
         .filter_map(|item| match item {
@@ -377,7 +386,13 @@ fn restore_items(key: &BackupDecryptionKey, chunk: &[Item], out: &mut BatchResul
     for item in chunk {
         out.push(match item {
             Item::Entry(..) => match results.next() {
-                Some(Ok(s)) => Delivered::Restored(s),
+                Some(Ok(mut s)) => {
+                    if single_line {
+                        // Output work for the sink, done here in the worker.
+                        s.make_single_line();
+                    }
+                    Delivered::Restored(s)
+                }
                 Some(Err(f)) => Delivered::Failed(f, true),
                 None => continue,
             },
