@@ -2,17 +2,18 @@
 //! record per bad entry out. One corrupt entry never stops or loses the others
 //! (docs/interop.md P14).
 //!
-//! There is one grammar and one code path after it. The body is walked incrementally by
-//! the chunked splitter of `split.rs` (a slice is a reader too), which keeps what
-//! arrived and steps over damage (its module documentation says how); entries are
-//! collected into batches
-//! of [`RestoreOptions::batch_size`], each batch is decrypted on all cores with rayon,
-//! and its results are handed to a [`RestoreSink`] in input order. Within a batch,
-//! entries go in groups of 64 whose key agreements are one
+//! This file holds the entry points and the version check. There is one grammar and one
+//! code path after it. The body is walked incrementally by the chunked splitter of
+//! `crate::split` (a slice is a reader too), which keeps what arrived and steps over
+//! damage (its module documentation says how); entries are collected into batches of
+//! [`RestoreOptions::batch_size`], each batch is decrypted on all cores with rayon, and
+//! its results are handed to a [`RestoreSink`] in input order. Within a batch, entries
+//! go in groups of 64 whose key agreements are one
 //! [`Scalar::diffie_hellman_many`](crate::x25519::Scalar::diffie_hellman_many) call
 //! (several SIMD lanes at once, one batched inversion, where the CPU and features
-//! allow); each entry is then finished, and fails, on its own. Memory is bounded by the batch, not by the body: a body of any size
-//! restores in bounded memory when the sink writes results out.
+//! allow); each entry is then finished, and fails, on its own. Memory is bounded by the
+//! batch, not by the body: a body of any size restores in bounded memory when the sink
+//! writes results out.
 //!
 //! # Files
 //!
