@@ -7,17 +7,19 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod cipher;
-pub mod encrypt;
+// One path per public item: the modules are private and everything public is re-exported
+// below. The only public modules are `x25519` (feature `hazmat`) and `fixtures` (feature
+// `test-fixtures`), each the one path to what it holds.
+mod cipher;
+mod encrypt;
 /// Synthetic sessions and backups for tests and benches (feature `test-fixtures`).
 #[cfg(any(test, feature = "test-fixtures"))]
 pub mod fixtures;
 mod keys;
 mod par;
-pub mod restore;
-mod resume;
+mod restore;
 mod room_key;
-pub mod signatures;
+mod signatures;
 mod split;
 mod types;
 /// The X25519 backends behind one boundary. Public only with the `hazmat` feature: a
@@ -28,21 +30,23 @@ pub mod x25519;
 #[allow(unreachable_pub, dead_code)]
 mod x25519;
 
-/// The name of the X25519 implementation compiled in (for reports and benches).
-pub const X25519_BACKEND: &str = x25519::BACKEND;
-
+pub use cipher::entry::restore_entry;
 pub use cipher::{DecryptError, EncryptError, EncryptedSessionData};
 pub use encrypt::{EncryptSessionError, encrypt_session, encrypt_sessions};
 pub use keys::{BackupDecryptionKey, BackupPublicKey, KeyError};
 pub use restore::{
-    BATCH_BYTES, BodyCheck, Progress, RestoreError, RestoreErrorClass, RestoreFailure,
-    RestoreOptions, RestoreResult, RestoreSink, RestoredSession, RoomFilter, check_backup_version,
-    check_body, restore_entry, restore_keys, restore_reader, restore_room_reader, restore_slice,
+    BodyCheck, BodyRequest, MAX_TRACKED, Progress, RestoreError, RestoreErrorClass, RestoreFailure,
+    RestoreOptions, RestoreResult, RestoreSink, RestoredSession, ResumeNotice, ResumeSource,
+    RoomFilter, check_backup_version, check_body, restore_keys, restore_reader, restore_resumable,
+    restore_room_reader, restore_slice,
 };
-pub use resume::{BodyRequest, MAX_TRACKED, ResumeNotice, ResumeSource, restore_resumable};
 pub use room_key::RoomKey;
-pub use split::{MAX_DEPTH, MAX_ENTRY_BYTES, MAX_ID_BYTES, SMALL_VALUE};
+pub use signatures::{
+    CanonicalJsonError, SignatureCheck, SignatureStatus, canonical_json, sign_auth_data,
+    signed_bytes, verify_auth_data,
+};
+pub use split::{MAX_DEPTH, MAX_ENTRY_BYTES, MAX_ID_BYTES};
 pub use types::{
-    AuthData, BACKUP_ALGORITHM, BackedUpRoomKey, BackupVersion, EXPORTED_SESSION_KEY_LEN,
-    KeyBackupData, KeysBackup, MEGOLM_ALGORITHM, RoomKeyBackup, SHARED_HISTORY_NAMES, SessionKey,
+    AuthData, BACKUP_ALGORITHM, BackedUpRoomKey, BackupVersion, KeyBackupData, KeysBackup,
+    MEGOLM_ALGORITHM, RoomKeyBackup, SessionKey,
 };

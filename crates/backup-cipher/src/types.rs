@@ -15,13 +15,13 @@ pub const BACKUP_ALGORITHM: &str = "m.megolm_backup.v1.curve25519-aes-sha2";
 pub const MEGOLM_ALGORITHM: &str = "m.megolm.v1.aes-sha2";
 /// The names under which clients write the `shared_history` flag (docs/interop.md P10): the
 /// spec's, rust-sdk's stable one, and the MSC3061 unstable one.
-pub const SHARED_HISTORY_NAMES: [&str; 3] = [
+pub(crate) const SHARED_HISTORY_NAMES: [&str; 3] = [
     "shared_history",
     "m.shared_history",
     "org.matrix.msc3061.shared_history",
 ];
 /// Length of a Megolm session key in export form.
-pub const EXPORTED_SESSION_KEY_LEN: usize = 165;
+pub(crate) const EXPORTED_SESSION_KEY_LEN: usize = 165;
 
 /// A Megolm session key in export form (base64 of 165 bytes): whoever holds it reads the
 /// room's messages. Wiped when dropped, never shown by `Debug`; serde reads and writes it

@@ -721,3 +721,43 @@ fn streaming_and_slice_restores_agree_on_every_body() {
         assert_paths_agree(&key, body);
     }
 }
+
+/// `with_single_line`: a session whose plaintext a client pretty-printed (line breaks
+/// between tokens, CRLF too) is delivered on one line with the same value; without the
+/// option the text is as decrypted, line breaks included.
+#[test]
+fn single_line_puts_a_pretty_printed_session_on_one_line() {
+    let key = key();
+    let session = fixtures::synthetic_sessions(1, 11).remove(0);
+    let backed_up = serde_json::to_value(session.to_backed_up()).unwrap();
+    let pretty = serde_json::to_string_pretty(&backed_up)
+        .unwrap()
+        .replace("\n  \"algorithm\"", "\r\n  \"algorithm\"");
+    assert!(pretty.contains('\n') && pretty.contains('\r'));
+    let data = KeyBackupData {
+        first_message_index: 0,
+        forwarded_count: 0,
+        is_verified: false,
+        session_data: key.public_key().encrypt(pretty.as_bytes()).unwrap(),
+    };
+    let mut body = KeysBackup::default();
+    body.rooms
+        .entry(session.room_id.clone())
+        .or_default()
+        .sessions
+        .insert(session.session_id.clone(), data);
+    let text = serde_json::to_vec(&body).unwrap();
+    let mut expected = backed_up.as_object().unwrap().clone();
+    expected.insert("room_id".into(), json!(session.room_id));
+    expected.insert("session_id".into(), json!(session.session_id));
+    for jobs in [Some(1), Some(2)] {
+        let opts = RestoreOptions::default().with_jobs(jobs);
+        let plain = restore_slice(&key, &text, &opts).unwrap();
+        assert!(plain.sessions[0].json_text().contains('\n'));
+        let one = restore_slice(&key, &text, &opts.with_single_line(true)).unwrap();
+        let json = one.sessions[0].json_text();
+        assert!(!json.contains('\n') && !json.contains('\r'), "{jobs:?}");
+        let value: serde_json::Map<String, Value> = serde_json::from_str(json).unwrap();
+        assert_eq!(value, expected);
+    }
+}

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use backup_cipher::{
-    AuthData, BackupDecryptionKey,
-    signatures::{SignatureStatus, canonical_json, sign_auth_data, signed_bytes, verify_auth_data},
+    AuthData, BackupDecryptionKey, SignatureStatus, canonical_json, sign_auth_data, signed_bytes,
+    verify_auth_data,
 };
 use ed25519_dalek::{SigningKey, Verifier};
 use serde_json::json;

@@ -399,8 +399,9 @@ struct CliSink {
 impl RestoreSink for CliSink {
     fn restored(&mut self, s: RestoredSession) {
         if self.error.is_none() {
+            // On one line already: the restore's workers did it (`with_single_line`).
             let (room_id, session_id, json) = s.into_parts();
-            if let Err(e) = self.sessions.push(room_id, session_id, json) {
+            if let Err(e) = self.sessions.push_single_line(room_id, session_id, json) {
                 self.error = Some(e);
             }
         }
@@ -486,6 +487,8 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
         error: None,
     };
     let mut opts = RestoreOptions::default()
+        // The sorted writer keeps one session per line: the workers put each on one.
+        .with_single_line(true)
         .with_jobs(args.jobs)
         .with_max_body_bytes(args.max_body_bytes)
         .with_expected_total(match source.amount {

@@ -6,7 +6,7 @@ use std::{
     process::ExitCode,
 };
 
-use backup_cipher::{BackupVersion, signatures::sign_auth_data};
+use backup_cipher::{BackupVersion, sign_auth_data};
 use clap::Args;
 use homeserver::{ClientError, UploadProgress, save_keys_body};
 

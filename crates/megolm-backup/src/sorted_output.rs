@@ -73,6 +73,19 @@ impl SortedJsonArray {
         if json.contains('\n') || json.contains('\r') {
             json = Zeroizing::new(json.replace(['\n', '\r'], " "));
         }
+        self.push_single_line(room_id, session_id, json)
+    }
+
+    /// [`push`](Self::push) for text already on one line (a restore run with
+    /// `RestoreOptions::with_single_line`, which did that work in its workers): nothing
+    /// is scanned here. Text with a line break would break a spill file's lines; reading
+    /// it back then fails as a corrupt spill file, it is never misread.
+    pub(crate) fn push_single_line(
+        &mut self,
+        room_id: String,
+        session_id: String,
+        json: Zeroizing<String>,
+    ) -> io::Result<()> {
         self.buffered_bytes += json.len() + room_id.len() + session_id.len() + 64;
         self.buffer.push(Item {
             room_id,

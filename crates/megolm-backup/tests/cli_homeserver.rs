@@ -348,11 +348,7 @@ fn signed_upload_verifies() {
         "ed25519:TESTDEVICE".to_owned(),
         ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key(),
     );
-    let report =
-        backup_cipher::signatures::verify_auth_data(&version.auth_data, &acc.user, &keys).unwrap();
+    let report = backup_cipher::verify_auth_data(&version.auth_data, &acc.user, &keys).unwrap();
     assert_eq!(report.len(), 1);
-    assert_eq!(
-        report[0].status,
-        backup_cipher::signatures::SignatureStatus::Valid
-    );
+    assert_eq!(report[0].status, backup_cipher::SignatureStatus::Valid);
 }

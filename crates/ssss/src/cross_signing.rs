@@ -5,10 +5,7 @@
 
 use std::fmt;
 
-use backup_cipher::{
-    AuthData,
-    signatures::{CanonicalJsonError, canonical_json, sign_auth_data},
-};
+use backup_cipher::{AuthData, CanonicalJsonError, canonical_json, sign_auth_data};
 use ed25519_dalek::{Signer, SigningKey};
 use recovery_key::{decode_base64, encode_base64};
 use serde_json::{Value, json};

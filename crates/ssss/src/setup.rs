@@ -4,7 +4,7 @@
 //! the backup version to create — returned as data to send, so it works with any HTTP
 //! client.
 
-use backup_cipher::{BackupDecryptionKey, BackupVersion, signatures::sign_auth_data};
+use backup_cipher::{BackupDecryptionKey, BackupVersion, sign_auth_data};
 use serde_json::Value;
 
 use crate::{

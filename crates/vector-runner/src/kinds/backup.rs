@@ -28,7 +28,7 @@ pub(super) fn decrypt(input: &Value) -> CaseResult<Checks> {
         .map_err(|e| setup(format!("session_data: {e}")))?;
     let pt = key
         .decrypt(&data)
-        .map_err(|e| Outcome::error(e.class(), e))?;
+        .map_err(|e| Outcome::error(e.class().as_str(), e))?;
     let text = String::from_utf8_lossy(&pt).into_owned();
     let json = serde_json::from_slice(&pt).unwrap_or(Value::Null);
     Ok(vec![

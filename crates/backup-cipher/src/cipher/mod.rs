@@ -18,24 +18,23 @@
 //! ```
 
 use aes::Aes256;
-use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, block_padding::Pkcs7};
+use cbc::cipher::{BlockModeEncrypt, KeyIvInit, block_padding::Pkcs7};
 use hkdf::HkdfExtract;
 use hmac::Mac;
-use recovery_key::{
-    decode_base64_public, encode_base64, encoding::decode_base64_public_into, kdf::hmac_sha256,
-};
+use recovery_key::{encode_base64, kdf::hmac_sha256};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+pub(crate) mod entry;
+
 use crate::{
-    BackupDecryptionKey, BackupPublicKey,
+    BackupDecryptionKey, BackupPublicKey, RestoreErrorClass,
     x25519::{Scalar, SharedSecret},
 };
 
 /// Length of the deployed (truncated) MAC.
-pub const MAC_LEN: usize = 8;
+pub(crate) const MAC_LEN: usize = 8;
 const HKDF_SALT: [u8; 32] = [0; 32];
 
 /// HKDF-Extract keyed with the constant zero salt, prepared once: every session clones
@@ -134,13 +133,14 @@ pub enum DecryptError {
 }
 
 impl DecryptError {
-    /// The error class of the vector profile.
-    pub fn class(&self) -> &'static str {
+    /// The error class of the vector profile (the same classes a restore's failure
+    /// records carry; [`RestoreErrorClass::as_str`] gives its name).
+    pub fn class(&self) -> RestoreErrorClass {
         match self {
-            Self::Base64 { .. } => "base64",
-            Self::Key(_) => "key",
-            Self::Mac => "mac",
-            Self::Padding => "padding",
+            Self::Base64 { .. } => RestoreErrorClass::Base64,
+            Self::Key(_) => RestoreErrorClass::Key,
+            Self::Mac => RestoreErrorClass::Mac,
+            Self::Padding => RestoreErrorClass::Padding,
         }
     }
 }
@@ -198,99 +198,6 @@ impl BackupDecryptionKey {
     /// Decrypts one entry's `session_data`, returning the plaintext (wiped on drop).
     /// The MAC is checked in constant time before anything is decrypted.
     pub fn decrypt(&self, data: &EncryptedSessionData) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-        decrypt_parts(self.scalar(), &data.ephemeral, &data.ciphertext, &data.mac)
+        entry::decrypt_parts(self.scalar(), &data.ephemeral, &data.ciphertext, &data.mac)
     }
-}
-
-pub(crate) fn decrypt_parts(
-    scalar: &Scalar,
-    ephemeral: &str,
-    ciphertext: &str,
-    mac: &str,
-) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-    let decoded = DecodedParts::decode(ephemeral, ciphertext, mac)?;
-    decoded.decrypt(scalar.diffie_hellman(&decoded.ephemeral))
-}
-
-/// One entry's `session_data` decoded and length-checked: everything that comes before
-/// the key agreement, so that a bulk restore can compute many agreements together
-/// ([`Scalar::diffie_hellman_many`]) and then finish each entry with [`Self::decrypt`].
-pub(crate) struct DecodedParts {
-    /// The sender's ephemeral public key.
-    pub(crate) ephemeral: [u8; 32],
-    mac: [u8; MAC_LEN + 1],
-    mac_len: usize,
-    ciphertext: Vec<u8>,
-}
-
-impl DecodedParts {
-    /// Decodes the three fields, reporting the first problem in a fixed order
-    /// (ephemeral base64, MAC base64, ciphertext base64, ephemeral length).
-    pub(crate) fn decode(
-        ephemeral: &str,
-        ciphertext: &str,
-        mac: &str,
-    ) -> Result<Self, DecryptError> {
-        // Decode into stack buffers sized one byte over, so an over-long field is caught
-        // without allocating.
-        let mut eph = [0u8; 33];
-        let eph_len = decode_base64_public_into(ephemeral, &mut eph).map_err(|_| {
-            if looks_base64(ephemeral) {
-                DecryptError::Key("not 32 bytes")
-            } else {
-                DecryptError::Base64 { field: "ephemeral" }
-            }
-        })?;
-        let mut mac_buf = [0u8; MAC_LEN + 1];
-        let mac_len = decode_base64_public_into(mac, &mut mac_buf).map_err(|_| {
-            if looks_base64(mac) {
-                DecryptError::Mac
-            } else {
-                DecryptError::Base64 { field: "mac" }
-            }
-        })?;
-        let ct = decode_base64_public(ciphertext).map_err(|_| DecryptError::Base64 {
-            field: "ciphertext",
-        })?;
-        let eph: [u8; 32] = eph[..eph_len]
-            .try_into()
-            .map_err(|_| DecryptError::Key("not 32 bytes"))?;
-        Ok(Self {
-            ephemeral: eph,
-            mac: mac_buf,
-            mac_len,
-            ciphertext: ct,
-        })
-    }
-
-    /// Finishes with the X25519 result for [`Self::ephemeral`] (`None`: non-contributory):
-    /// derives the keys, checks the MAC in constant time, then decrypts.
-    pub(crate) fn decrypt(
-        &self,
-        shared: Option<SharedSecret>,
-    ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-        let shared = shared.ok_or(DecryptError::Key(
-            "a low-order point (the shared secret is all zero)",
-        ))?;
-        let keys = ExpandedKeys::derive(shared.as_bytes());
-        // Project decision: exactly 8 bytes (libolm, mautrix), compared in constant time.
-        if self.mac_len != MAC_LEN || !bool::from(keys.empty_mac().ct_eq(&self.mac[..MAC_LEN])) {
-            return Err(DecryptError::Mac);
-        }
-        let ct = &self.ciphertext;
-        if ct.is_empty() || !ct.len().is_multiple_of(16) {
-            return Err(DecryptError::Padding);
-        }
-        let pt = keys
-            .decryptor()
-            .decrypt_padded_vec::<Pkcs7>(ct)
-            .map_err(|_| DecryptError::Padding)?;
-        Ok(Zeroizing::new(pt))
-    }
-}
-
-/// True when `s` uses only base64 characters (so a decode failure is about length).
-fn looks_base64(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
 }
