@@ -227,6 +227,8 @@ impl Sink {
             self.sessions.sort_unstable_by(|a, b| {
                 (a.room_id(), a.session_id()).cmp(&(b.room_id(), b.session_id()))
             });
+            self.failures
+                .sort_by(|a, b| (&a.room_id, &a.session_id).cmp(&(&b.room_id, &b.session_id)));
         });
         let keys = PyList::empty(py);
         for s in self.sessions {
@@ -309,23 +311,35 @@ impl Body {
 
 /// Restores a backup body (the answer of `GET /room_keys/keys`), given as bytes or as a
 /// path to a file, with the backup key. One bad entry costs only itself: it is among the
-/// result's failures. The key is tried on the first entries first: a wrong key raises
-/// `WrongKeyError` at once. The GIL is released while it runs.
+/// result's failures. With `backup_version` (the answer of `GET /room_keys/version`, a
+/// dict or JSON text) the key is checked against the backup's public key first
+/// (`StaleKeyError` when it is another backup's); without, it is tried on the first
+/// entries first, so a wrong key raises `WrongKeyError` at once. The GIL is released
+/// while it runs.
 #[pyfunction]
-#[pyo3(signature = (key, body, *, progress=None, cancel=None, jobs=None))]
+#[pyo3(signature = (key, body, *, backup_version=None, progress=None, cancel=None, jobs=None))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn restore_body(
     py: Python<'_>,
     key: &Bound<'_, PyAny>,
     body: &Bound<'_, PyAny>,
+    backup_version: Option<&Bound<'_, PyAny>>,
     progress: Option<Py<PyAny>>,
     cancel: Option<Py<PyAny>>,
     jobs: Option<usize>,
 ) -> PyResult<RestoreResult> {
     let key = export::backup_key_of(key)?;
     let body = Body::from_py(body)?;
-    let opts = RestoreOptions::default()
-        .with_jobs(jobs)
-        .with_key_probe(KEY_PROBE_ENTRIES);
+    let mut opts = RestoreOptions::default().with_jobs(jobs);
+    match backup_version {
+        Some(v) => {
+            let version: backup_cipher::BackupVersion = crate::json::from_py(v, "backup_version")?;
+            backup_cipher::check_backup_version(key.get().key_ref(), &version)
+                .map_err(errors::restore)?;
+            opts = opts.with_expected_total(version.count);
+        }
+        None => opts = opts.with_key_probe(KEY_PROBE_ENTRIES),
+    }
     let mut sink = Sink::new(Watch::new(progress, cancel));
     let outcome = py.detach(|| match &body {
         Body::Bytes(b) => {

@@ -213,6 +213,7 @@ def restore_body(
     key: _Key,
     body: Union[bytes, bytearray, _Path],
     *,
+    backup_version: Optional[Union[Mapping[str, Any], str]] = None,
     progress: _Progress = None,
     cancel: Optional[_CancelToken] = None,
     jobs: Optional[int] = None,

@@ -67,13 +67,18 @@ async def restore_body(
     key: Key,
     body: Union[bytes, str, "os.PathLike[str]"],
     *,
+    backup_version: Optional[Union[Mapping[str, Any], str]] = None,
     progress: ProgressCallback = None,
     cancel: Optional[Any] = None,
     jobs: Optional[int] = None,
 ) -> RestoreResult:
     """:func:`megolm_backup.restore_body` in a worker thread."""
     return await asyncio.to_thread(
-        _native.restore_body, key, body, progress=progress, cancel=cancel, jobs=jobs
+        _native.restore_body,
+        key,
+        body,
+        backup_version=backup_version,
+        progress=progress, cancel=cancel, jobs=jobs
     )
 
 
