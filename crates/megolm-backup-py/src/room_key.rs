@@ -194,9 +194,12 @@ impl RoomKey {
     }
 }
 
+/// Entries that are not room keys: (position, why).
+pub(crate) type Failures = Vec<(usize, String)>;
+
 /// Room keys from an iterable of `RoomKey` objects or wire-form dicts: each one that is
 /// not a room key is a failure (its position and why), never the end of the others.
-pub(crate) fn collect(items: &Bound<'_, PyAny>) -> PyResult<(Vec<Key>, Vec<(usize, String)>)> {
+pub(crate) fn collect(items: &Bound<'_, PyAny>) -> PyResult<(Vec<Key>, Failures)> {
     let mut keys = Vec::new();
     let mut failures = Vec::new();
     let iter = PyIterator::from_object(items).map_err(|_| {
