@@ -43,5 +43,5 @@ VIRTUAL_ENV="$PWD/$VENV" PATH="$PWD/$VENV/bin:$PATH" \
 echo "python.sh: pytest" >&2
 "$PY" -m pytest -q "$PKG/tests" "$@"
 
-echo "python.sh: mypy --strict on the examples" >&2
-"$PY" -m mypy --strict --no-incremental "$PKG/examples"
+echo "python.sh: mypy --strict on the examples and the package" >&2
+"$PY" -m mypy --strict --no-incremental "$PKG/examples" "$PKG/python/megolm_backup"

@@ -18,7 +18,7 @@ See :mod:`megolm_backup.aio` for ``asyncio``.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Optional, Protocol, Union
+from typing import Any, Callable, Optional, Union
 
 from ._errors import (
     CancelledError,
