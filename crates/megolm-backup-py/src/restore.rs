@@ -299,6 +299,15 @@ impl Body {
         if let Ok(b) = obj.extract::<PyBackedBytes>() {
             return Ok(Self::Bytes(b));
         }
+        if let Ok(text) = obj.extract::<pyo3::pybacked::PyBackedStr>()
+            && text.trim_start().starts_with('{')
+        {
+            return Err(errors::invalid(
+                "type",
+                "this text is a JSON document, not a path: give the backup body as bytes \
+                 (text.encode()), or the path of a file holding it",
+            ));
+        }
         if let Ok(p) = obj.extract::<PathBuf>() {
             return Ok(Self::File(p));
         }

@@ -103,7 +103,11 @@ def test_wrong_key_types(key: Any) -> None:
         megolm_backup.restore_body(key, BODY)
 
 
-@pytest.mark.parametrize("body", [None, 5, ["list"], {"rooms": {}}], ids=["none", "int", "list", "dict"])
+@pytest.mark.parametrize(
+    "body",
+    [None, 5, ["list"], {"rooms": {}}, BODY.decode()],
+    ids=["none", "int", "list", "dict", "json-text"],
+)
 def test_wrong_body_types(body: Any) -> None:
     with pytest.raises(megolm_backup.InvalidInputError):
         megolm_backup.restore_body(KEY, body)
