@@ -127,9 +127,7 @@ fn encrypt(
     options.check(passphrase).map_err(errors::export)?;
     let passphrase = Zeroizing::new(passphrase.to_owned());
     py.detach(|| {
-        let plaintext = serde_json::to_vec(&keys)
-            .map(Zeroizing::new)
-            .map_err(|e| e.to_string())?;
+        let plaintext = crate::json::to_vec_wiped(&keys).map_err(|e| e.to_string())?;
         key_export::encrypt_export(&plaintext, &passphrase, options).map_err(|e| e.to_string())
     })
     .map_err(|e| errors::raise("ExportFileError", "write", e, None, None))
