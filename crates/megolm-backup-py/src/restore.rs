@@ -176,13 +176,34 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    pub(crate) fn new(progress: Option<Py<PyAny>>, cancel: Option<Py<PyAny>>) -> Self {
-        Self {
+    /// Checks what was given: a callable, and something with `is_set()`.
+    pub(crate) fn new(
+        py: Python<'_>,
+        progress: Option<Py<PyAny>>,
+        cancel: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        if let Some(p) = &progress
+            && !p.bind(py).is_callable()
+        {
+            return Err(errors::invalid(
+                "type",
+                "progress must be a callable taking a Progress",
+            ));
+        }
+        if let Some(c) = &cancel
+            && !c.bind(py).hasattr("is_set")?
+        {
+            return Err(errors::invalid(
+                "type",
+                "cancel must have an is_set() method (a threading.Event)",
+            ));
+        }
+        Ok(Self {
             progress,
             cancel,
             stop: false,
             error: None,
-        }
+        })
     }
 
     /// Tells the callback; `False` from it stops the work.
@@ -363,7 +384,7 @@ pub(crate) fn restore_body(
         }
         None => opts = opts.with_key_probe(KEY_PROBE_ENTRIES),
     }
-    let mut sink = Sink::new(Watch::new(progress, cancel));
+    let mut sink = Sink::new(Watch::new(py, progress, cancel)?);
     let outcome = py.detach(|| match &body {
         Body::Bytes(b) => {
             backup_cipher::restore_reader(key.get().key_ref(), &b[..], &opts, &mut sink)

@@ -61,8 +61,8 @@ impl RoomKey {
         if let Some(raw) = &self.raw {
             return Ok(Zeroizing::new(raw.json_text().to_owned()));
         }
-        let bytes = json::to_vec_wiped(self.key()?)
-            .map_err(|e| errors::invalid("json", e.to_string()))?;
+        let bytes =
+            json::to_vec_wiped(self.key()?).map_err(|e| errors::invalid("json", e.to_string()))?;
         // serde_json writes UTF-8; the copy is into a wiped-on-drop string.
         Ok(Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()))
     }

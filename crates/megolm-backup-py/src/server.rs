@@ -308,7 +308,7 @@ impl Homeserver {
         let opts = RestoreOptions::default()
             .with_jobs(jobs)
             .with_expected_total(info.count);
-        let mut sink = Sink::new(Watch::new(progress, cancel));
+        let mut sink = Sink::new(Watch::new(py, progress, cancel)?);
         let outcome = py.detach(|| {
             let downloads =
                 homeserver::BackupDownloads::start(&self.client, &id).map_err(errors::client)?;
@@ -403,7 +403,7 @@ impl Homeserver {
                 None,
             )
         })?;
-        let mut watch = Watch::new(progress, cancel);
+        let mut watch = Watch::new(py, progress, cancel)?;
         let outcome = py.detach(|| {
             let (body, errors) = encrypt_sessions(key.get().key_ref().public_key(), &keys);
             let report =

@@ -198,3 +198,10 @@ def test_gil_is_released() -> None:
         done.set()
         t.join()
     assert during > 0
+
+
+def test_bad_progress_and_cancel() -> None:
+    with pytest.raises(megolm_backup.InvalidInputError):
+        megolm_backup.restore_body(KEY, BODY, progress=5)  # type: ignore[arg-type]
+    with pytest.raises(megolm_backup.InvalidInputError):
+        megolm_backup.restore_body(KEY, BODY, cancel=object())  # type: ignore[arg-type]
