@@ -101,6 +101,10 @@ pub(crate) struct RestoreResult {
     /// Damaged stretches of the body stepped over (each also a failure).
     #[pyo3(get)]
     damaged: u64,
+    /// What the key given as text was taken for (a restore from the homeserver), or the
+    /// `Recovered` given; `None` otherwise.
+    #[pyo3(get)]
+    recovered: Option<Py<crate::keys::Recovered>>,
 }
 
 #[pymethods]
@@ -257,7 +261,12 @@ impl Sink {
     }
 
     /// The Python result.
-    pub(crate) fn into_result(mut self, py: Python<'_>, counts: Counts) -> PyResult<RestoreResult> {
+    pub(crate) fn into_result(
+        mut self,
+        py: Python<'_>,
+        counts: Counts,
+        recovered: Option<Py<crate::keys::Recovered>>,
+    ) -> PyResult<RestoreResult> {
         py.detach(|| {
             self.sessions.sort_unstable_by(|a, b| {
                 (a.room_id(), a.session_id()).cmp(&(b.room_id(), b.session_id()))
@@ -286,6 +295,7 @@ impl Sink {
             failures: failures.unbind(),
             truncated_at: counts.truncated_at,
             damaged: counts.damaged,
+            recovered,
         })
     }
 }
@@ -311,13 +321,14 @@ pub(crate) fn finish(
     py: Python<'_>,
     mut sink: Sink,
     outcome: Result<Counts, PyErr>,
+    recovered: Option<Py<crate::keys::Recovered>>,
 ) -> PyResult<RestoreResult> {
     match outcome {
         Ok(counts) => {
             if let Some(e) = sink.watch.error.take() {
                 return Err(e);
             }
-            sink.into_result(py, counts)
+            sink.into_result(py, counts, recovered)
         }
         Err(e) => Err(sink.watch.finish_error(e)),
     }
@@ -399,7 +410,7 @@ pub(crate) fn restore_body(
             ))),
         },
     });
-    finish(py, sink, outcome)
+    finish(py, sink, outcome, None)
 }
 
 impl BackupKey {

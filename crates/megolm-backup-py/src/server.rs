@@ -109,7 +109,7 @@ impl Homeserver {
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
         version: Option<&str>,
-    ) -> PyResult<(Py<BackupKey>, BackupVersion)> {
+    ) -> PyResult<(Py<BackupKey>, BackupVersion, Option<Py<Recovered>>)> {
         if let Ok(secret) = key.extract::<String>() {
             let secret = Zeroizing::new(secret);
             let found = py.detach(|| self.recover_inner(&secret, version))?;
@@ -117,20 +117,17 @@ impl Homeserver {
                 .version
                 .clone()
                 .ok_or_else(|| errors::client(homeserver::ClientError::NoBackup))?;
-            let key = Py::new(
-                py,
-                BackupKey {
-                    key: found.key.backup_key.clone(),
-                },
-            )?;
-            return Ok((key, v));
+            let recovered = Recovered::new(py, found.key, Some(&v))?;
+            let key = recovered.key.clone_ref(py);
+            return Ok((key, v, Some(Py::new(py, recovered)?)));
         }
+        let recovered = key.cast::<Recovered>().ok().map(|r| r.clone().unbind());
         let key = backup_key_of(key)?;
         let v = py
             .detach(|| self.client.backup_version(version))
             .map_err(errors::client)?;
         check_backup_version(key.get().key_ref(), &v).map_err(errors::restore)?;
-        Ok((key, v))
+        Ok((key, v, recovered))
     }
 
     fn recover_inner(
@@ -295,7 +292,7 @@ impl Homeserver {
         cancel: Option<Py<PyAny>>,
         jobs: Option<usize>,
     ) -> PyResult<RestoreResult> {
-        let (key, info) = self.key_and_version(py, key, version)?;
+        let (key, info, recovered) = self.key_and_version(py, key, version)?;
         let id = info.version.clone().ok_or_else(|| {
             errors::raise(
                 "ServerError",
@@ -316,7 +313,7 @@ impl Homeserver {
                 .restore(key.get().key_ref(), &opts, &mut sink)
                 .map_err(errors::restore)
         });
-        finish(py, sink, outcome)
+        finish(py, sink, outcome, recovered)
     }
 
     /// Uploads room keys (`RoomKey` objects or wire-form dicts) to the account's backup
@@ -393,7 +390,7 @@ impl Homeserver {
                 "chunk_size must be at least 1",
             ));
         }
-        let (key, info) = self.key_and_version(py, key, version)?;
+        let (key, info, _) = self.key_and_version(py, key, version)?;
         let id = info.version.clone().ok_or_else(|| {
             errors::raise(
                 "ServerError",

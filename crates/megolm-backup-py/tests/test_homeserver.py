@@ -80,7 +80,12 @@ def test_upload_then_restore(account: Account) -> None:
     assert recovered.key == key
     assert key.to_base64() not in repr(recovered)
     assert hs.recover(key.to_base64()).source == "backup_key_base64"
-    assert len(hs.restore(key.to_recovery_key())) == len(KEYS)
+    by_text = hs.restore(key.to_recovery_key())
+    assert len(by_text) == len(KEYS)
+    assert by_text.recovered is not None
+    assert by_text.recovered.source == "backup_recovery_key"
+    assert by_text.recovered.version == version
+    assert hs.restore(key).recovered is None
     assert len(hs.restore(recovered)) == len(KEYS)
     # a key of another backup
     with pytest.raises(megolm_backup.WrongKeyError):
