@@ -28,8 +28,14 @@ def test_bad_url_and_token() -> None:
         megolm_backup.Homeserver("ftp://example.org", "token")
     with pytest.raises(megolm_backup.InvalidInputError):
         megolm_backup.Homeserver("http://example.org", "token")  # plain http off loopback
-    with pytest.raises(megolm_backup.InvalidInputError):
-        megolm_backup.Homeserver("https://example.org", "two\nlines")
+    with pytest.raises(megolm_backup.InvalidInputError) as e:
+        megolm_backup.Homeserver("https://example.org", "secret-token\nlines")
+    assert "secret-token" not in str(e.value)
+    with pytest.raises(megolm_backup.InvalidInputError) as e:
+        megolm_backup.Homeserver("https://bob:hunter2@example.org", "token")
+    assert "hunter2" not in str(e.value)
+    hs = megolm_backup.Homeserver("https://example.org", "syt_secret_token")
+    assert "syt_secret_token" not in repr(hs)
 
 
 def test_unknown_token(synapse: str) -> None:
