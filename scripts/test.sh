@@ -49,5 +49,6 @@ for f in avx512ifma avx2; do
   fi
 done
 echo "test.sh: X25519 tested through $paths" >&2
+bash scripts/python.sh  # the Python package: built into .venv-py, pytest (vectors, bad input, Synapse), mypy --strict
 # Fuzz corpora replayed without a fuzzer.
 cargo test --manifest-path fuzz/Cargo.toml --no-default-features

@@ -1,0 +1,81 @@
+"""The exceptions of megolm_backup.
+
+Every exception the package raises for a reason of its own is a
+:class:`MegolmBackupError`; its message says what went wrong and what would fix it, in
+the library's words, and ``kind`` is the library's short class of the cause (``"mac"``,
+``"no_match"``, ``"stale"`` ...). Wrong Python types are :class:`InvalidInputError`
+(also a :class:`ValueError`); files that cannot be opened are :class:`OSError`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MegolmBackupError",
+    "WrongKeyError",
+    "StaleKeyError",
+    "NoBackupError",
+    "ServerError",
+    "NetworkError",
+    "InvalidInputError",
+    "ExportFileError",
+    "WrongPassphraseError",
+    "CancelledError",
+]
+
+
+class MegolmBackupError(Exception):
+    """Base class of every error of this package."""
+
+    #: The library's short class of the cause.
+    kind: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class WrongKeyError(MegolmBackupError):
+    """The key (Security Key, Security Phrase, backup key) opens neither the backup nor
+    secret storage, or none of the backup's first entries decrypt with it."""
+
+
+class StaleKeyError(WrongKeyError):
+    """A well-formed key from before the backup (or secret storage) was reset, or one
+    that belongs to another backup version: it is a :class:`WrongKeyError` too."""
+
+
+class ServerError(MegolmBackupError):
+    """The homeserver refused a request or answered something unexpected."""
+
+    #: The Matrix ``errcode`` (``"M_FORBIDDEN"`` ...), when the server gave one.
+    errcode: str | None = None
+    #: The HTTP status, when there was an answer.
+    status: int | None = None
+
+
+class NoBackupError(ServerError):
+    """The account has no key backup (``M_NOT_FOUND``), or its secret storage holds no
+    backup key."""
+
+
+class NetworkError(MegolmBackupError):
+    """The homeserver could not be reached, or went silent."""
+
+
+class InvalidInputError(MegolmBackupError, ValueError):
+    """An argument is not what it must be: a damaged key, a bad URL or token, a body
+    that is not a backup, a value of the wrong type."""
+
+
+class ExportFileError(MegolmBackupError):
+    """An Element key-export file that cannot be read: not an export, cut off, damaged,
+    or of an unknown version."""
+
+
+class WrongPassphraseError(ExportFileError):
+    """The passphrase of an Element key export is wrong (or the file was modified)."""
+
+
+class CancelledError(MegolmBackupError):
+    """The work was cancelled: the progress callback returned ``False`` or the cancel
+    token was set."""
