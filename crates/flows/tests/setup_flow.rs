@@ -48,7 +48,6 @@ impl Server {
             Method::Post => "POST",
             Method::Put => "PUT",
             Method::Delete => "DELETE",
-            _ => "OTHER",
         };
         let path = r.path.strip_prefix(PREFIX).unwrap();
         self.log.push(format!("{method} {path}"));
@@ -113,8 +112,8 @@ impl Server {
                 self.master_key = Some(body["master_key"].clone());
                 Response::ok(json!({}))
             }
-            (m, p) if p.starts_with(&account_data) => {
-                let event_type = p.strip_prefix(&account_data).unwrap().to_owned();
+            (m, p) if p.starts_with(account_data) => {
+                let event_type = p.strip_prefix(account_data).unwrap().to_owned();
                 let last = self.log.last_mut().unwrap();
                 *last = format!("{m} account_data {event_type}");
                 if m == "PUT" {

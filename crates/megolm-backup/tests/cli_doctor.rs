@@ -210,7 +210,7 @@ fn a_backup_signed_by_a_master_key_no_longer_published() {
     let old_master = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
     let old_public = recovery_key::encode_base64(old_master.verifying_key().as_bytes());
     info.auth_data.signatures.clear();
-    backup_cipher::signatures::sign_auth_data(
+    backup_cipher::sign_auth_data(
         &mut info.auth_data,
         &a.user,
         &format!("ed25519:{old_public}"),

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use backup_cipher::{
-    BackupDecryptionKey, BackupVersion, KeyBackupData, RestoreErrorClass, restore_entry,
-    signatures::{SignatureStatus, canonical_json, verify_auth_data},
+    BackupDecryptionKey, BackupVersion, KeyBackupData, RestoreErrorClass, SignatureStatus,
+    canonical_json, restore_entry, verify_auth_data,
 };
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::Value;

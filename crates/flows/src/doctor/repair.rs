@@ -1,6 +1,6 @@
 //! The safe repairs of a diagnosis, as requests.
 
-use backup_cipher::signatures::sign_auth_data;
+use backup_cipher::sign_auth_data;
 use ssss::{CROSS_SIGNING_SECRETS, recover_backup_key};
 
 use super::{

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use backup_cipher::{
-    BackupDecryptionKey, BackupVersion,
-    signatures::{SignatureStatus, canonical_json, sign_auth_data, verify_auth_data},
+    BackupDecryptionKey, BackupVersion, SignatureStatus, canonical_json, sign_auth_data,
+    verify_auth_data,
 };
 use ed25519_dalek::{Signer, SigningKey};
 use recovery_key::encode_base64;
