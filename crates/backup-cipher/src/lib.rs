@@ -30,6 +30,10 @@ pub mod x25519;
 #[allow(unreachable_pub, dead_code)]
 mod x25519;
 
+/// Which X25519 implementation this build computes with: `"aws-lc-rs"` (feature `aws-lc`)
+/// or `"x25519-dalek"`. For reports and bug reports; every backend computes the same.
+pub const X25519_BACKEND: &str = x25519::BACKEND;
+
 pub use cipher::entry::restore_entry;
 pub use cipher::{DecryptError, EncryptError, EncryptedSessionData};
 pub use encrypt::{EncryptSessionError, encrypt_session, encrypt_sessions};
