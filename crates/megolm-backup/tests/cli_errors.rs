@@ -48,6 +48,7 @@ const STATUSES: &[(&str, i32)] = &[
     ("nothing-restored", 4),
     ("fetch-cut", 5),
     ("fetch-damaged", 5),
+    ("doctor-fix-no-tty", 6),
 ];
 
 /// The rows that need a real homeserver (`homeserver::testing::homeserver_url`): without
@@ -61,6 +62,11 @@ const NEED_SYNAPSE: &[&str] = &[
     "setup-exists",
     "cross-signing-exists",
     "replace-needs-password",
+    "setup-backup-only",
+    "setup-4s-only",
+    "setup-element-x",
+    "doctor-fix-no-tty",
+    "doctor-needs-password",
 ];
 
 /// Text given in a situation that must never appear in what the tool prints.
@@ -862,6 +868,97 @@ fn every_documented_error_is_what_the_tool_prints() {
                 &other_key,
                 sessions.to_str().unwrap()
             ],
+            ""
+        );
+        // The account above now has a backup made with a recovery key only (by `upload`),
+        // no secret storage and no cross-signing keys: a state of its own.
+        add!(
+            "setup-backup-only",
+            &["setup", "--homeserver", &url, "--access-token-file", &tok],
+            ""
+        );
+        // The doctor finds `m.key_backup` missing, which --fix repairs: without a terminal
+        // to ask on and without --yes, nothing is changed.
+        add!(
+            "doctor-fix-no-tty",
+            &[
+                "doctor",
+                "--fix",
+                "--homeserver",
+                &url,
+                "--access-token-file",
+                &tok,
+                "--key-file",
+                "demo/recovery-key.txt"
+            ],
+            ""
+        );
+        // A login of this tool kept (`--keep-login`) is one the doctor logs out; the
+        // server asks for the password, which a token alone cannot give.
+        let kept = run(
+            &[
+                "info",
+                "--homeserver",
+                &url,
+                "--user",
+                &user,
+                "--password-file",
+                &pw,
+                "--keep-login",
+            ],
+            "",
+        );
+        assert_eq!(kept.status.code(), Some(0), "{}", common::stderr(&kept));
+        add!(
+            "doctor-needs-password",
+            &[
+                "doctor",
+                "--fix",
+                "--yes",
+                "--homeserver",
+                &url,
+                "--access-token-file",
+                &tok,
+                "--key-file",
+                "demo/recovery-key.txt"
+            ],
+            ""
+        );
+        // Secret storage (a Security Key) without a backup or cross-signing keys.
+        let (four_s, four_s_user, _) = homeserver::testing::new_user(&url);
+        let mut store = ssss::SecretStore::default();
+        let (_, events) = store.create_key(None, Some("Security Key")).unwrap();
+        for (event_type, content) in events {
+            four_s
+                .set_account_data(&four_s_user, &event_type, &content)
+                .unwrap();
+        }
+        let tok4 = write(&dir, "token4.txt", four_s.access_token());
+        add!(
+            "setup-4s-only",
+            &["setup", "--homeserver", &url, "--access-token-file", &tok4],
+            ""
+        );
+        // What Element X leaves when recovery was never set up: cross-signing keys
+        // uploaded (confirmed with the password), a backup version signed by the master
+        // key, every private key kept on the device, nothing in account data.
+        let (element_x, x_user, x_password) = homeserver::testing::new_user(&url);
+        let keys = ssss::CrossSigningKeys::generate().unwrap();
+        let upload = flows::requests::upload_cross_signing(keys.upload_body(&x_user).unwrap());
+        let mut r = element_x.send_request(&upload).unwrap();
+        if r.status == 401 {
+            let again = flows::with_password(&upload, &r, &x_user, &x_password).unwrap();
+            r = element_x.send_request(&again).unwrap();
+        }
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let backup_key = backup_cipher::BackupDecryptionKey::generate().unwrap();
+        let mut version = backup_cipher::BackupVersion::new(backup_key.public_key());
+        keys.sign_backup(&mut version.auth_data, &x_user).unwrap();
+        element_x.create_backup_version(&version).unwrap();
+        let tok_x = write(&dir, "token-x.txt", element_x.access_token());
+        add!(
+            "setup-element-x",
+            &["setup", "--homeserver", &url, "--access-token-file", &tok_x],
             ""
         );
         // An account set up by `setup` has cross-signing keys; a reset that cannot read

@@ -132,3 +132,92 @@ fn the_backup_version_is_named_unambiguously() {
         );
     }
 }
+
+/// The long options a `--help` text lists (`--help` and `--version` left out).
+fn long_options(help: &str) -> Vec<String> {
+    help.lines()
+        .filter_map(|l| {
+            let l = l.trim_start();
+            let l = l
+                .strip_prefix('-')
+                .filter(|rest| !rest.starts_with('-'))
+                .and_then(|rest| rest.get(3..))
+                .unwrap_or(l);
+            let name: String = l
+                .strip_prefix("--")?
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            (!name.is_empty() && name != "help" && name != "version").then(|| format!("--{name}"))
+        })
+        .collect()
+}
+
+/// Whether `text` names `option` as a whole word (`--export` is not `--export-file`).
+fn names(text: &str, option: &str) -> bool {
+    text.match_indices(option).any(|(at, _)| {
+        !text[at + option.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
+}
+
+/// docs/cli.md documents every option every command's `--help` lists.
+#[test]
+fn every_option_in_the_help_is_in_the_cli_reference() {
+    let docs = std::fs::read_to_string(common::repo().join("docs/cli.md")).unwrap();
+    let mut missing = Vec::new();
+    let mut checked = Vec::new();
+    for command in [
+        &["restore"][..],
+        &["fetch"],
+        &["upload"],
+        &["info"],
+        &["setup"],
+        &["status"],
+        &["doctor"],
+        &["encrypt"],
+        &["export", "decrypt"],
+        &["export", "encrypt"],
+        &["ssss", "unlock"],
+        &["ssss", "get"],
+        &["recovery-key", "generate"],
+        &["recovery-key", "decode"],
+        &["recovery-key", "encode"],
+        &["recovery-key", "from-passphrase"],
+    ] {
+        checked.push(command[0]);
+        let o = common::run(&[command, &["--help"]].concat(), "");
+        assert!(o.status.success(), "{command:?}: {}", common::stderr(&o));
+        let help = common::stdout(&o);
+        let options = long_options(&help);
+        assert!(
+            command[0] == "recovery-key" || !options.is_empty(),
+            "{command:?}: no options read from:\n{help}"
+        );
+        for option in options {
+            if !names(&docs, &option) {
+                missing.push(format!("{} {option}", command.join(" ")));
+            }
+        }
+    }
+    // A command added to the tool must be added above.
+    let top = common::stdout(&common::run(&["--help"], ""));
+    let (_, listed) = sections(&top)
+        .into_iter()
+        .find(|(heading, _)| heading == "Commands")
+        .unwrap();
+    for line in listed.lines() {
+        let name = line.split_whitespace().next().unwrap_or("help");
+        assert!(
+            name == "help" || checked.contains(&name),
+            "{name} is not checked against docs/cli.md"
+        );
+    }
+    assert!(
+        missing.is_empty(),
+        "not in docs/cli.md:\n{}",
+        missing.join("\n")
+    );
+}
