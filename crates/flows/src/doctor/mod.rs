@@ -13,6 +13,9 @@
 
 mod diagnose;
 mod findings;
+mod migrate;
+#[cfg(test)]
+mod migrate_tests;
 mod read;
 mod repair;
 #[cfg(test)]
@@ -26,6 +29,7 @@ use ssss::SecretStore;
 
 pub use diagnose::diagnose;
 pub use findings::{Finding, FindingCode, Severity};
+pub use migrate::{MIGRATION_CHUNK, MigrateError, MigrateFlow, MigrationOutcome, OldVersionFate};
 pub use read::{DoctorFlow, EntryProgress};
 pub use repair::{Repair, RepairPlan, plan_repairs};
 

@@ -1,0 +1,453 @@
+//! Moving every session the user's keys can read into the current backup version, and only
+//! then deleting the versions they came from: [`MigrateFlow`].
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use backup_cipher::{
+    BackupDecryptionKey, BackupVersion, KeyBackupData, KeysBackup, RoomKey, encrypt_sessions,
+    restore_entry,
+};
+use serde_json::Value;
+
+use crate::{Flow, FlowError, Request, Response, requests};
+
+/// How many sessions one `PUT /room_keys/keys` of the migration carries.
+pub const MIGRATION_CHUNK: usize = 500;
+
+/// (room id, session id).
+type SessionRef = (String, String);
+
+/// Why a [`MigrateFlow`] cannot start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrateError {
+    /// The current backup version given has no `version` id: pass the version as the
+    /// server returned it (`GET /room_keys/version`).
+    #[error("the current backup version has no version id: pass it as the server returned it")]
+    NoVersionId,
+    /// The key given as the current key is not the key of the current version: give the
+    /// key that opens it (from secret storage or the backup's own key).
+    #[error(
+        "the key given as the current backup key does not open backup version {version}: give \
+         the key stored in secret storage or the backup's own key"
+    )]
+    KeyDoesNotOpenCurrent {
+        /// The current version.
+        version: String,
+    },
+}
+
+/// What happened to one older backup version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OldVersionFate {
+    /// Every session of it is in the current version (read back), and it was deleted.
+    Deleted,
+    /// It was already gone from the server.
+    Gone,
+    /// Kept: some of its entries open with none of the keys given, so they exist nowhere
+    /// else. Give the key of this version to move them.
+    KeptUnreadable {
+        /// How many entries no key opens.
+        unreadable: usize,
+    },
+    /// Kept: some of its sessions were not found in the current version when it was read
+    /// back after the upload (another client may have replaced the current version). Run
+    /// the migration again.
+    KeptNotVerified {
+        /// How many sessions were missing.
+        missing: usize,
+    },
+    /// Kept: the server refused to delete it. Everything in it is in the current version:
+    /// run the migration again to delete it.
+    KeptDeleteRefused {
+        /// The HTTP status of the refusal.
+        status: u16,
+    },
+}
+
+/// What [`MigrateFlow`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MigrationOutcome {
+    /// The backup version everything was moved into.
+    pub current_version: String,
+    /// The version that was current when the flow began, when it had to be replaced: its
+    /// entries encrypted to another key cannot be overwritten in place (a server keeps
+    /// an entry when the new one is no better), so a fresh version with the same
+    /// `auth_data` (same public key, same signatures) became current, and the replaced one
+    /// is migrated and deleted like any older version.
+    pub replaced_version: Option<String>,
+    /// Entries of the version current at the start that open with an older key only.
+    pub entries_for_older_key: usize,
+    /// Sessions decrypted with the user's keys and re-encrypted to the current key.
+    pub reencrypted: usize,
+    /// Sessions uploaded (`PUT /room_keys/keys`).
+    pub uploaded: usize,
+    /// Sessions that could not be re-encrypted (their decrypted form is not a valid
+    /// session): their versions are kept.
+    pub not_reencrypted: usize,
+    /// What became of each older version, by id.
+    pub old_versions: BTreeMap<String, OldVersionFate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    ReadCurrent,
+    CreateVersion,
+    ReadOld(usize),
+    Upload(usize),
+    ReadBack,
+    Delete(usize),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Old {
+    id: String,
+    gone: bool,
+    unreadable: usize,
+    sessions: BTreeSet<SessionRef>,
+}
+
+/// Moves into the current backup version every session of the older versions (and of
+/// the current version's entries encrypted to an older key, the element-meta #2338 case)
+/// that the user's keys open, re-encrypted to the current version's public key; reads the
+/// current version back; deletes an older version only when every one of its sessions is
+/// in the current version and opens with the current key.
+///
+/// Order, so that a crash at any step leaves a state a new run finishes from:
+///
+/// 1. `GET /room_keys/keys` of the current version; if some of its entries open with an
+///    older key only, `POST /room_keys/version` with the same `auth_data` (the entries
+///    cannot be replaced in place: a server keeps the stored entry when the new one is no
+///    better); the version it replaces becomes an older version, deleted last.
+/// 2. `GET /room_keys/keys` of each older version; what opens and is not in the current
+///    version is re-encrypted.
+/// 3. `PUT /room_keys/keys` of the re-encrypted sessions, in chunks.
+/// 4. `GET /room_keys/keys` of the current version: the read-back.
+/// 5. `DELETE /room_keys/version/{v}` of each older version whose every session was read
+///    back. A version with entries no key opens is never deleted.
+///
+/// Nothing is deleted before step 5, and nothing that is not also in the current version.
+/// Each entry costs an X25519 agreement per key tried: call it off an async reactor.
+pub struct MigrateFlow {
+    current: BackupVersion,
+    current_id: String,
+    current_key: BackupDecryptionKey,
+    keys: Vec<BackupDecryptionKey>,
+    old: Vec<Old>,
+    current_good: BTreeSet<SessionRef>,
+    todo: BTreeMap<SessionRef, (RoomKey, bool)>,
+    chunks: Vec<KeysBackup>,
+    pending: VecDeque<Step>,
+    in_flight: Option<Step>,
+    outcome: MigrationOutcome,
+}
+
+impl std::fmt::Debug for MigrateFlow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The keys and sessions are secret: only the ids and the steps are shown.
+        f.debug_struct("MigrateFlow")
+            .field("current_version", &self.current_id)
+            .field("old_versions", &self.old.len())
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MigrateFlow {
+    /// Migrates into `current` (the current version, its `version` set), whose key
+    /// `current_key` is, the sessions that `older_keys` (and `current_key`) open in the
+    /// current version and in `old_versions` (their ids; a version not on the server any
+    /// more is skipped). Fails when `current_key` does not open `current`.
+    pub fn new(
+        current: &BackupVersion,
+        current_key: &BackupDecryptionKey,
+        older_keys: &[BackupDecryptionKey],
+        old_versions: &[String],
+    ) -> Result<Self, MigrateError> {
+        let current_id = current.version.clone().ok_or(MigrateError::NoVersionId)?;
+        if !current_key.matches(&current.auth_data) {
+            return Err(MigrateError::KeyDoesNotOpenCurrent {
+                version: current_id,
+            });
+        }
+        let current_public = current_key.public_key().to_base64();
+        let keys = older_keys
+            .iter()
+            .filter(|k| k.public_key().to_base64() != current_public)
+            .cloned()
+            .collect();
+        let old = old_versions
+            .iter()
+            .filter(|id| **id != current_id)
+            .map(|id| Old {
+                id: id.clone(),
+                ..Old::default()
+            })
+            .collect();
+        Ok(Self {
+            current: current.clone(),
+            outcome: MigrationOutcome {
+                current_version: current_id.clone(),
+                ..MigrationOutcome::default()
+            },
+            current_id,
+            current_key: current_key.clone(),
+            keys,
+            old,
+            current_good: BTreeSet::new(),
+            todo: BTreeMap::new(),
+            chunks: Vec::new(),
+            pending: VecDeque::from([Step::ReadCurrent]),
+            in_flight: None,
+        })
+    }
+
+    fn after_reads(&mut self) {
+        let sessions: Vec<RoomKey> = self.todo.values().map(|(k, _)| k.clone()).collect();
+        let verified: BTreeMap<&SessionRef, bool> =
+            self.todo.iter().map(|(id, (_, v))| (id, *v)).collect();
+        let (mut body, errors) = encrypt_sessions(self.current_key.public_key(), &sessions);
+        self.outcome.not_reencrypted = errors.len();
+        // Keep what the older entry said of its sender's verification.
+        for (room, r) in &mut body.rooms {
+            for (sid, data) in &mut r.sessions {
+                data.is_verified = verified
+                    .get(&(room.clone(), sid.clone()))
+                    .copied()
+                    .unwrap_or(false);
+            }
+        }
+        self.outcome.reencrypted = body.rooms.values().map(|r| r.sessions.len()).sum();
+        let mut chunk = KeysBackup::default();
+        let mut n = 0;
+        for (room, r) in body.rooms {
+            for (sid, data) in r.sessions {
+                chunk
+                    .rooms
+                    .entry(room.clone())
+                    .or_default()
+                    .sessions
+                    .insert(sid, data);
+                n += 1;
+                if n == MIGRATION_CHUNK {
+                    self.chunks.push(std::mem::take(&mut chunk));
+                    n = 0;
+                }
+            }
+        }
+        if n > 0 {
+            self.chunks.push(chunk);
+        }
+        for i in 0..self.chunks.len() {
+            self.pending.push_back(Step::Upload(i));
+        }
+        self.pending.push_back(Step::ReadBack);
+    }
+
+    /// Decrypts an entry with the current key, then the older keys.
+    fn open(&self, room: &str, sid: &str, data: &KeyBackupData) -> Option<(RoomKey, bool)> {
+        std::iter::once(&self.current_key)
+            .chain(&self.keys)
+            .find_map(|k| restore_entry(k, room, sid, &data.session_data).ok())
+            .and_then(|s| s.room_key().ok())
+            .map(|k| (k, data.is_verified))
+    }
+}
+
+fn unexpected(request: &str, reason: impl std::fmt::Display) -> FlowError {
+    FlowError::Unexpected {
+        request: request.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Every entry of a `GET /room_keys/keys` body; an entry that does not parse is `None`.
+fn entries(body: &Value) -> Vec<(String, String, Option<KeyBackupData>)> {
+    let mut out = Vec::new();
+    if let Some(rooms) = body.get("rooms").and_then(Value::as_object) {
+        for (room, r) in rooms {
+            if let Some(sessions) = r.get("sessions").and_then(Value::as_object) {
+                for (sid, entry) in sessions {
+                    out.push((
+                        room.clone(),
+                        sid.clone(),
+                        serde_json::from_value(entry.clone()).ok(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Flow for MigrateFlow {
+    type Output = MigrationOutcome;
+
+    fn next_request(&mut self) -> Option<Request> {
+        let step = self.pending.pop_front()?;
+        let request = match &step {
+            Step::ReadCurrent | Step::ReadBack => requests::room_keys(&self.current_id),
+            Step::CreateVersion => requests::create_backup_version(&self.current),
+            Step::ReadOld(i) => requests::room_keys(&self.old[*i].id),
+            Step::Upload(i) => requests::put_room_keys(&self.current_id, &self.chunks[*i]).ok()?,
+            Step::Delete(i) => requests::delete_backup_version(&self.old[*i].id),
+        };
+        self.in_flight = Some(step);
+        Some(request)
+    }
+
+    fn receive(&mut self, response: Response) -> Result<(), FlowError> {
+        let step = self.in_flight.take().ok_or(FlowError::OutOfOrder(
+            "a response came with no request pending",
+        ))?;
+        match step {
+            Step::ReadCurrent => {
+                if !response.is_success() {
+                    return Err(response.error());
+                }
+                let mut older = 0;
+                for (room, sid, data) in entries(&response.body) {
+                    let Some(data) = data else { continue };
+                    if restore_entry(&self.current_key, &room, &sid, &data.session_data).is_ok() {
+                        self.current_good.insert((room, sid));
+                    } else if self
+                        .keys
+                        .iter()
+                        .any(|k| restore_entry(k, &room, &sid, &data.session_data).is_ok())
+                    {
+                        older += 1;
+                    }
+                }
+                self.outcome.entries_for_older_key = older;
+                if older > 0 {
+                    self.pending.push_back(Step::CreateVersion);
+                } else {
+                    self.pending.extend((0..self.old.len()).map(Step::ReadOld));
+                    if self.old.is_empty() {
+                        self.after_reads();
+                    }
+                }
+            }
+            Step::CreateVersion => {
+                if !response.is_success() {
+                    return Err(response.error());
+                }
+                let id = response
+                    .body
+                    .get("version")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| unexpected("POST /room_keys/version", "no version in it"))?
+                    .to_owned();
+                let replaced = std::mem::replace(&mut self.current_id, id.clone());
+                self.current.version = Some(id.clone());
+                self.outcome.current_version = id;
+                self.outcome.replaced_version = Some(replaced.clone());
+                self.old.insert(
+                    0,
+                    Old {
+                        id: replaced,
+                        ..Old::default()
+                    },
+                );
+                self.current_good.clear();
+                self.pending.extend((0..self.old.len()).map(Step::ReadOld));
+            }
+            Step::ReadOld(i) => {
+                if response.is_not_found() {
+                    self.old[i].gone = true;
+                } else if !response.is_success() {
+                    return Err(response.error());
+                } else {
+                    for (room, sid, data) in entries(&response.body) {
+                        let id = (room, sid);
+                        let opened = data.as_ref().and_then(|d| self.open(&id.0, &id.1, d));
+                        match opened {
+                            None => self.old[i].unreadable += 1,
+                            Some(found) => {
+                                if !self.current_good.contains(&id) {
+                                    // The lowest first message index opens the most messages.
+                                    let better = self.todo.get(&id).is_none_or(|(k, _)| {
+                                        found.0.first_message_index() < k.first_message_index()
+                                    });
+                                    if better {
+                                        self.todo.insert(id.clone(), found);
+                                    }
+                                }
+                                self.old[i].sessions.insert(id);
+                            }
+                        }
+                    }
+                }
+                if i + 1 == self.old.len() {
+                    self.after_reads();
+                }
+            }
+            Step::Upload(i) => {
+                if !response.is_success() {
+                    return Err(response.error());
+                }
+                self.outcome.uploaded += self.chunks[i]
+                    .rooms
+                    .values()
+                    .map(|r| r.sessions.len())
+                    .sum::<usize>();
+            }
+            Step::ReadBack => {
+                if !response.is_success() {
+                    return Err(response.error());
+                }
+                let present: BTreeSet<SessionRef> = entries(&response.body)
+                    .into_iter()
+                    .filter(|(room, sid, data)| {
+                        data.as_ref().is_some_and(|d| {
+                            restore_entry(&self.current_key, room, sid, &d.session_data).is_ok()
+                        })
+                    })
+                    .map(|(room, sid, _)| (room, sid))
+                    .collect();
+                for (i, old) in self.old.iter().enumerate() {
+                    let fate = if old.gone {
+                        OldVersionFate::Gone
+                    } else if old.unreadable > 0 {
+                        OldVersionFate::KeptUnreadable {
+                            unreadable: old.unreadable,
+                        }
+                    } else {
+                        let missing = old.sessions.difference(&present).count();
+                        if missing > 0 {
+                            OldVersionFate::KeptNotVerified { missing }
+                        } else {
+                            self.pending.push_back(Step::Delete(i));
+                            continue;
+                        }
+                    };
+                    self.outcome.old_versions.insert(old.id.clone(), fate);
+                }
+            }
+            Step::Delete(i) => {
+                let fate = if response.is_success() || response.is_not_found() {
+                    OldVersionFate::Deleted
+                } else {
+                    OldVersionFate::KeptDeleteRefused {
+                        status: response.status,
+                    }
+                };
+                self.outcome
+                    .old_versions
+                    .insert(self.old[i].id.clone(), fate);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<MigrationOutcome, FlowError> {
+        if self.in_flight.is_some() || !self.pending.is_empty() {
+            return Err(FlowError::OutOfOrder(
+                "finish came before the last response",
+            ));
+        }
+        Ok(self.outcome)
+    }
+}
