@@ -205,6 +205,21 @@ impl MigrateFlow {
         })
     }
 
+    /// Takes the current version as it is now (its `auth_data` re-read after a repair
+    /// signed it, so that a version made in its place carries the new signatures). Before
+    /// the first request only; refused when it is another version or another key.
+    pub fn set_current_version(&mut self, current: &BackupVersion) -> Result<(), MigrateError> {
+        if current.version.as_deref() != Some(self.current_id.as_str())
+            || !self.current_key.matches(&current.auth_data)
+        {
+            return Err(MigrateError::KeyDoesNotOpenCurrent {
+                version: current.version.clone().unwrap_or_default(),
+            });
+        }
+        self.current = current.clone();
+        Ok(())
+    }
+
     fn after_reads(&mut self) {
         let sessions: Vec<RoomKey> = self.todo.values().map(|(k, _)| k.clone()).collect();
         let verified: BTreeMap<&SessionRef, bool> =
