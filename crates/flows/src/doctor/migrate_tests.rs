@@ -359,3 +359,49 @@ fn a_key_that_does_not_open_the_current_version_is_refused() {
         Err(MigrateError::KeyDoesNotOpenCurrent { .. })
     ));
 }
+
+/// The plan from a diagnosis: the current key from what the user gave, the older key from
+/// `--old-key-file`'s text; run, it empties and deletes the old version.
+#[test]
+fn plan_migration_finds_the_keys_and_its_flow_does_the_job() {
+    let (old_rk, rk) = (
+        recovery_key::RecoveryKey::generate().unwrap(),
+        recovery_key::RecoveryKey::generate().unwrap(),
+    );
+    let (old_key, key) = (
+        BackupDecryptionKey::from_recovery_key(&old_rk),
+        BackupDecryptionKey::from_recovery_key(&rk),
+    );
+    let sessions = synthetic_sessions(4, 17);
+    let mut server = Server::default();
+    server.add(&old_key, body_of(&old_key, &sessions));
+    server.add(&key, KeysBackup::default());
+    let mut snapshot = crate::AccountSnapshot::new("@a:x");
+    snapshot.version = Some(server.version("2"));
+    snapshot.old_versions = vec![server.version("1")];
+    let options = crate::DoctorOptions::default().entries(crate::EntryCheck::Skip);
+    let input = rk.to_base58_grouped();
+    let diagnosis = crate::diagnose(&snapshot, Some(input.as_str()), &options);
+    assert!(diagnosis.has(FindingCode::OldBackupVersions));
+
+    // The older key comes from its text alone: the current key does not open version 1.
+    let old_text = old_rk.to_base58_grouped();
+    let plan = plan_migration(&diagnosis, &input, None, &[old_text.as_str()]);
+    let MigrationPlan::Ready { flow, fixes, .. } = plan else {
+        panic!("not ready: {plan:?}")
+    };
+    assert_eq!(fixes, vec![FindingCode::OldBackupVersions]);
+    let outcome = server.run(*flow);
+    assert_eq!(outcome.old_versions["1"], OldVersionFate::Deleted);
+    assert_eq!(opened(&key, server.body("2").unwrap()), expected(&sessions));
+
+    // A key that opens nothing current: blocked, and says why.
+    let other = recovery_key::RecoveryKey::generate()
+        .unwrap()
+        .to_base58_grouped();
+    let diagnosis = crate::diagnose(&snapshot, Some(other.as_str()), &options);
+    assert!(matches!(
+        plan_migration(&diagnosis, &other, None, &[old_text.as_str()]),
+        MigrationPlan::Blocked { .. }
+    ));
+}
