@@ -191,6 +191,10 @@ fn print_migration(outcome: &MigrationOutcome) {
                 "version {id}: kept: {unreadable} entries open with none of your keys (give \
                  its key with --old-key-file)"
             ),
+            OldVersionFate::KeptNoKey => println!(
+                "version {id}: kept: it is empty but none of your keys is its key (give its \
+                 key with --old-key-file to delete it)"
+            ),
             OldVersionFate::KeptNotVerified { missing } => println!(
                 "version {id}: kept: {missing} of its sessions were not found in version {} \
                  when read back (run doctor --fix again)",

@@ -52,6 +52,9 @@ pub enum OldVersionFate {
         /// How many entries no key opens.
         unreadable: usize,
     },
+    /// Kept: it holds no entry, but none of the keys given is its key, so whose it is
+    /// cannot be told. Give its key to have it deleted.
+    KeptNoKey,
     /// Kept: some of its sessions were not found in the current version when it was read
     /// back after the upload (another client may have replaced the current version). Run
     /// the migration again.
@@ -105,6 +108,8 @@ enum Step {
 #[derive(Debug, Clone, Default)]
 struct Old {
     id: String,
+    /// One of the keys given is this version's key.
+    key_known: bool,
     gone: bool,
     unreadable: usize,
     sessions: BTreeSet<SessionRef>,
@@ -159,13 +164,14 @@ impl std::fmt::Debug for MigrateFlow {
 impl MigrateFlow {
     /// Migrates into `current` (the current version, its `version` set), whose key
     /// `current_key` is, the sessions that `older_keys` (and `current_key`) open in the
-    /// current version and in `old_versions` (their ids; a version not on the server any
-    /// more is skipped). Fails when `current_key` does not open `current`.
+    /// current version and in `old_versions` (as `GET /room_keys/version/{v}` returned
+    /// them; a version not on the server any more is skipped). Fails when `current_key`
+    /// does not open `current`.
     pub fn new(
         current: &BackupVersion,
         current_key: &BackupDecryptionKey,
         older_keys: &[BackupDecryptionKey],
-        old_versions: &[String],
+        old_versions: &[BackupVersion],
     ) -> Result<Self, MigrateError> {
         let current_id = current.version.clone().ok_or(MigrateError::NoVersionId)?;
         if !current_key.matches(&current.auth_data) {
@@ -174,16 +180,20 @@ impl MigrateFlow {
             });
         }
         let current_public = current_key.public_key().to_base64();
-        let keys = older_keys
+        let keys: Vec<BackupDecryptionKey> = older_keys
             .iter()
             .filter(|k| k.public_key().to_base64() != current_public)
             .cloned()
             .collect();
         let old = old_versions
             .iter()
-            .filter(|id| **id != current_id)
-            .map(|id| Old {
-                id: id.clone(),
+            .filter_map(|v| Some((v.version.clone()?, v)))
+            .filter(|(id, _)| *id != current_id)
+            .map(|(id, v)| Old {
+                id,
+                key_known: std::iter::once(current_key)
+                    .chain(&keys)
+                    .any(|k| k.matches(&v.auth_data)),
                 ..Old::default()
             })
             .collect();
@@ -364,6 +374,7 @@ impl Flow for MigrateFlow {
                     0,
                     Old {
                         id: replaced,
+                        key_known: true,
                         ..Old::default()
                     },
                 );
@@ -430,6 +441,8 @@ impl Flow for MigrateFlow {
                         OldVersionFate::KeptUnreadable {
                             unreadable: old.unreadable,
                         }
+                    } else if old.sessions.is_empty() && !old.key_known {
+                        OldVersionFate::KeptNoKey
                     } else {
                         let missing = old.sessions.difference(&present).count();
                         if missing > 0 {
@@ -577,6 +590,7 @@ pub fn plan_migration(
         .iter()
         .filter_map(|v| v.version.clone())
         .collect();
+    let old_versions = &account.old_versions;
     let current_public = current_key.public_key().to_base64();
     let has_older_key = keys
         .iter()
@@ -589,7 +603,7 @@ pub fn plan_migration(
                 .into(),
         };
     }
-    let flow = match MigrateFlow::new(version, &current_key, &keys, &old_ids) {
+    let flow = match MigrateFlow::new(version, &current_key, &keys, old_versions) {
         Ok(flow) => flow,
         Err(e) => {
             return MigrationPlan::Blocked {

@@ -116,12 +116,12 @@ impl Server {
     /// The flow for what the server holds now: the current version, the others old.
     fn flow(&self, key: &BackupDecryptionKey, older: &[BackupDecryptionKey]) -> MigrateFlow {
         let current = self.current().to_string();
-        let old: Vec<String> = self
+        let old: Vec<BackupVersion> = self
             .versions
-            .keys()
+            .values()
             .rev()
             .skip(1)
-            .map(u64::to_string)
+            .map(|(v, _)| v.clone())
             .collect();
         MigrateFlow::new(&self.version(&current), key, older, &old).unwrap()
     }
@@ -404,4 +404,25 @@ fn plan_migration_finds_the_keys_and_its_flow_does_the_job() {
         plan_migration(&diagnosis, &other, None, &[old_text.as_str()]),
         MigrationPlan::Blocked { .. }
     ));
+}
+
+/// An empty old version whose key the user does not have is kept (whose it is cannot be
+/// told); with its key given, it is deleted.
+#[test]
+fn an_empty_old_version_is_deleted_only_with_its_key() {
+    let (unknown, key) = (
+        BackupDecryptionKey::generate().unwrap(),
+        BackupDecryptionKey::generate().unwrap(),
+    );
+    let mut server = Server::default();
+    server.add(&unknown, KeysBackup::default());
+    server.add(&key, KeysBackup::default());
+
+    let outcome = server.run(server.flow(&key, &[]));
+    assert_eq!(outcome.old_versions["1"], OldVersionFate::KeptNoKey);
+    assert!(server.body("1").is_some());
+
+    let outcome = server.run(server.flow(&key, std::slice::from_ref(&unknown)));
+    assert_eq!(outcome.old_versions["1"], OldVersionFate::Deleted);
+    assert!(server.body("1").is_none());
 }
