@@ -1,7 +1,7 @@
 //! Moving every session the user's keys can read into the current backup version, and only
 //! then deleting the versions they came from: [`MigrateFlow`].
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use backup_cipher::{
     BackupDecryptionKey, BackupVersion, KeyBackupData, KeysBackup, RoomKey, encrypt_sessions,
@@ -112,7 +112,8 @@ struct Old {
     key_known: bool,
     gone: bool,
     unreadable: usize,
-    sessions: BTreeSet<SessionRef>,
+    /// Its sessions that opened, with their first message index.
+    sessions: BTreeMap<SessionRef, u32>,
 }
 
 /// Moves into the current backup version every session of the older versions (and of
@@ -142,7 +143,9 @@ pub struct MigrateFlow {
     current_key: BackupDecryptionKey,
     keys: Vec<BackupDecryptionKey>,
     old: Vec<Old>,
-    current_good: BTreeSet<SessionRef>,
+    /// The current version's sessions that open with its key, with their first message
+    /// index.
+    current_good: BTreeMap<SessionRef, u32>,
     todo: BTreeMap<SessionRef, (RoomKey, bool)>,
     chunks: Vec<KeysBackup>,
     pending: VecDeque<Step>,
@@ -207,7 +210,7 @@ impl MigrateFlow {
             current_key: current_key.clone(),
             keys,
             old,
-            current_good: BTreeSet::new(),
+            current_good: BTreeMap::new(),
             todo: BTreeMap::new(),
             chunks: Vec::new(),
             pending: VecDeque::from([Step::ReadCurrent]),
@@ -289,6 +292,16 @@ fn unexpected(request: &str, reason: impl std::fmt::Display) -> FlowError {
     }
 }
 
+/// The first message index of a decrypted session (`u32::MAX` when it cannot be read:
+/// the worst).
+fn index_of(session: &backup_cipher::RestoredSession) -> u32 {
+    session
+        .room_key()
+        .ok()
+        .and_then(|k| k.first_message_index())
+        .unwrap_or(u32::MAX)
+}
+
 /// Every entry of a `GET /room_keys/keys` body; an entry that does not parse is `None`.
 fn entries(body: &Value) -> Vec<(String, String, Option<KeyBackupData>)> {
     let mut out = Vec::new();
@@ -336,8 +349,9 @@ impl Flow for MigrateFlow {
                 let mut older = 0;
                 for (room, sid, data) in entries(&response.body) {
                     let Some(data) = data else { continue };
-                    if restore_entry(&self.current_key, &room, &sid, &data.session_data).is_ok() {
-                        self.current_good.insert((room, sid));
+                    if let Ok(s) = restore_entry(&self.current_key, &room, &sid, &data.session_data)
+                    {
+                        self.current_good.insert((room, sid), index_of(&s));
                     } else if self
                         .keys
                         .iter()
@@ -393,16 +407,19 @@ impl Flow for MigrateFlow {
                         match opened {
                             None => self.old[i].unreadable += 1,
                             Some(found) => {
-                                if !self.current_good.contains(&id) {
-                                    // The lowest first message index opens the most messages.
-                                    let better = self.todo.get(&id).is_none_or(|(k, _)| {
-                                        found.0.first_message_index() < k.first_message_index()
-                                    });
-                                    if better {
-                                        self.todo.insert(id.clone(), found);
-                                    }
+                                // The lowest first message index opens the most messages:
+                                // a copy that opens more than the current one is uploaded
+                                // too (the server replaces an entry by one with a lower
+                                // index).
+                                let index = found.0.first_message_index().unwrap_or(u32::MAX);
+                                let needed = self.current_good.get(&id).is_none_or(|c| index < *c);
+                                let better = self.todo.get(&id).is_none_or(|(k, _)| {
+                                    index < k.first_message_index().unwrap_or(u32::MAX)
+                                });
+                                if needed && better {
+                                    self.todo.insert(id.clone(), found);
                                 }
-                                self.old[i].sessions.insert(id);
+                                self.old[i].sessions.insert(id, index);
                             }
                         }
                     }
@@ -425,14 +442,13 @@ impl Flow for MigrateFlow {
                 if !response.is_success() {
                     return Err(response.error());
                 }
-                let present: BTreeSet<SessionRef> = entries(&response.body)
+                let present: BTreeMap<SessionRef, u32> = entries(&response.body)
                     .into_iter()
-                    .filter(|(room, sid, data)| {
-                        data.as_ref().is_some_and(|d| {
-                            restore_entry(&self.current_key, room, sid, &d.session_data).is_ok()
-                        })
+                    .filter_map(|(room, sid, data)| {
+                        let s = restore_entry(&self.current_key, &room, &sid, &data?.session_data)
+                            .ok()?;
+                        Some(((room, sid), index_of(&s)))
                     })
-                    .map(|(room, sid, _)| (room, sid))
                     .collect();
                 for (i, old) in self.old.iter().enumerate() {
                     let fate = if old.gone {
@@ -444,7 +460,12 @@ impl Flow for MigrateFlow {
                     } else if old.sessions.is_empty() && !old.key_known {
                         OldVersionFate::KeptNoKey
                     } else {
-                        let missing = old.sessions.difference(&present).count();
+                        // Each session there, opening at least as early as the old copy.
+                        let missing = old
+                            .sessions
+                            .iter()
+                            .filter(|(id, index)| present.get(*id).is_none_or(|p| p > *index))
+                            .count();
                         if missing > 0 {
                             OldVersionFate::KeptNotVerified { missing }
                         } else {

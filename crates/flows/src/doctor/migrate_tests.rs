@@ -426,3 +426,36 @@ fn an_empty_old_version_is_deleted_only_with_its_key() {
     assert_eq!(outcome.old_versions["1"], OldVersionFate::Deleted);
     assert!(server.body("1").is_none());
 }
+
+/// `session` as a later copy of itself, whose first message index is `index`.
+fn ratcheted(session: &RoomKey, index: u32) -> RoomKey {
+    let mut json = json!(session);
+    let mut key =
+        recovery_key::decode_base64_public(json["session_key"].as_str().unwrap()).unwrap();
+    key[1..5].copy_from_slice(&index.to_be_bytes());
+    json["session_key"] = json!(recovery_key::encode_base64(&key));
+    serde_json::from_value(json).unwrap()
+}
+
+/// The old version holds a copy of a session that opens earlier messages than the current
+/// version's copy: it is uploaded (the server replaces a copy by one with a lower index),
+/// and the old version is deleted only once the current copy is the earlier one.
+#[test]
+fn an_older_copy_that_opens_more_messages_replaces_the_current_one() {
+    let (old_key, key) = (
+        BackupDecryptionKey::generate().unwrap(),
+        BackupDecryptionKey::generate().unwrap(),
+    );
+    let sessions = synthetic_sessions(3, 21);
+    let early: Vec<RoomKey> = sessions.iter().map(|s| ratcheted(s, 0)).collect();
+    let late: Vec<RoomKey> = sessions.iter().map(|s| ratcheted(s, 40)).collect();
+    let mut server = Server::default();
+    server.add(&old_key, body_of(&old_key, &early));
+    server.add(&key, body_of(&key, &late));
+
+    let outcome = server.run(server.flow(&key, std::slice::from_ref(&old_key)));
+
+    assert_eq!(outcome.reencrypted, 3);
+    assert_eq!(outcome.old_versions["1"], OldVersionFate::Deleted);
+    assert_eq!(opened(&key, server.body("2").unwrap()), expected(&early));
+}
