@@ -14,7 +14,8 @@ mod upload;
 pub use doctor::{
     AccountSnapshot, DEFAULT_ENTRY_SAMPLE, DEFAULT_OLD_VERSION_PROBES, Device, Diagnosis,
     DoctorFlow, DoctorOptions, EntryCheck, EntryProgress, EntryReport, Finding, FindingCode,
-    Repair, RepairPlan, Severity, diagnose, plan_repairs,
+    MIGRATION_CHUNK, MigrateError, MigrateFlow, MigrationOutcome, MigrationPlan, OldVersionFate,
+    Repair, RepairPlan, Severity, current_backup_key, diagnose, plan_migration, plan_repairs,
 };
 pub use recovery::{RecoveredBackup, RecoveryFlow, SecretStorageFlow};
 pub use setup::{

@@ -9,7 +9,10 @@ use std::{
 };
 
 use clap::Args;
-use flows::{DEFAULT_ENTRY_SAMPLE, Diagnosis, EntryCheck, FindingCode, Severity};
+use flows::{
+    DEFAULT_ENTRY_SAMPLE, Diagnosis, EntryCheck, FindingCode, MigrationOutcome, MigrationPlan,
+    OldVersionFate, Severity,
+};
 
 use crate::{
     fatal::{Fatal, Status, client_error as fail},
@@ -41,8 +44,11 @@ pub(crate) struct DoctorArgs {
     #[arg(long)]
     no_entries: bool,
     /// Make the safe repairs: store the backup key in secret storage, sign the backup
-    /// version with the master key, write m.key_backup, log out this tool's logins left
-    /// behind (with the account password). The plan is shown first.
+    /// version with the master key, write m.key_backup, move into the current version
+    /// (re-encrypted) every session your keys open in older versions or in entries
+    /// encrypted to an older key and then delete the older versions whose every session
+    /// is in it, log out this tool's logins left behind (with the account password). The
+    /// plan is shown first.
     #[arg(long)]
     fix: bool,
     /// With --fix: apply the plan without asking.
@@ -52,6 +58,11 @@ pub(crate) struct DoctorArgs {
     /// when secret storage does not hold it.
     #[arg(long, value_name = "FILE", requires = "fix")]
     backup_key_file: Option<PathBuf>,
+    /// With --fix: a file holding a key of an older backup (its recovery key or base64
+    /// key, or the Security Key or Phrase from before a reset), to move the sessions it
+    /// opens into the current version. May be given more than once.
+    #[arg(long, value_name = "FILE", requires = "fix")]
+    old_key_file: Vec<PathBuf>,
 }
 
 /// What to run with this tool, where it can repair what `--fix` does not.
@@ -68,8 +79,8 @@ fn cli_fix(code: FindingCode) -> Option<&'static str> {
         | FindingCode::KeyBackupDisabled => {
             Some("`doctor --fix` (with --backup-key-file when secret storage lacks the key)")
         }
-        FindingCode::EntriesForAnotherKey => {
-            Some("`restore` with the older key, then `upload` the sessions with the current one")
+        FindingCode::EntriesForAnotherKey | FindingCode::OldBackupVersions => {
+            Some("`doctor --fix --old-key-file FILE` with the older key")
         }
         _ => None,
     }
@@ -133,6 +144,72 @@ fn status(diagnosis: &Diagnosis) -> ExitCode {
     }
 }
 
+/// What the repairs and the migration leave unrepaired: the plan's list without what the
+/// migration covers, with why the migration cannot run in place of "no safe repair".
+fn plan_left(
+    plan: &flows::RepairPlan,
+    covered: &[FindingCode],
+    blocked: Option<(FindingCode, &String)>,
+) -> Vec<(FindingCode, String)> {
+    plan.not_repaired
+        .iter()
+        .filter(|(code, _)| !covered.contains(code))
+        .map(|(code, why)| match blocked {
+            Some((b, reason)) if b == *code => (*code, reason.clone()),
+            _ => (*code, why.clone()),
+        })
+        .collect()
+}
+
+/// What the migration did, one line per older version.
+fn print_migration(outcome: &MigrationOutcome) {
+    if let Some(replaced) = &outcome.replaced_version {
+        println!(
+            "{} entries of version {replaced} were encrypted to an older key: version {} (same \
+             key, same signatures) replaces it",
+            outcome.entries_for_older_key, outcome.current_version
+        );
+    }
+    println!(
+        "re-encrypted {} sessions to backup version {} and uploaded {}",
+        outcome.reencrypted, outcome.current_version, outcome.uploaded
+    );
+    if outcome.not_reencrypted > 0 {
+        println!(
+            "{} sessions could not be re-encrypted (not valid sessions once decrypted)",
+            outcome.not_reencrypted
+        );
+    }
+    for (id, fate) in &outcome.old_versions {
+        match fate {
+            OldVersionFate::Deleted => println!(
+                "version {id}: every session is in version {}: deleted",
+                outcome.current_version
+            ),
+            OldVersionFate::Gone => println!("version {id}: already gone"),
+            OldVersionFate::KeptUnreadable { unreadable } => println!(
+                "version {id}: kept: {unreadable} entries open with none of your keys (give \
+                 its key with --old-key-file)"
+            ),
+            OldVersionFate::KeptNoKey => println!(
+                "version {id}: kept: it is empty but none of your keys is its key (give its \
+                 key with --old-key-file to delete it)"
+            ),
+            OldVersionFate::KeptNotVerified { missing } => println!(
+                "version {id}: kept: {missing} of its sessions were not found in version {} \
+                 when read back (run doctor --fix again)",
+                outcome.current_version
+            ),
+            OldVersionFate::KeptDeleteRefused { status } => println!(
+                "version {id}: kept: the homeserver refused to delete it ({status}); every \
+                 session of it is in version {}: run doctor --fix again",
+                outcome.current_version
+            ),
+            other => println!("version {id}: {other:?}"),
+        }
+    }
+}
+
 /// Asks on the terminal; anything but "y" or "yes" is no.
 fn confirm() -> Result<bool, Fatal> {
     if !std::io::stdin().is_terminal() {
@@ -179,13 +256,28 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
         return Ok(status(&diagnosis));
     }
 
-    let plan = flows::plan_repairs(
-        &diagnosis,
-        &input,
-        backup_key.as_deref().map(|k| k.as_str()),
-    );
+    let old_keys = args
+        .old_key_file
+        .iter()
+        .map(|p| secret_from_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let old_keys: Vec<&str> = old_keys.iter().map(|k| k.as_str()).collect();
+    let backup_key = backup_key.as_deref().map(|k| k.as_str());
+    let plan = flows::plan_repairs(&diagnosis, &input, backup_key);
+    let migration = flows::plan_migration(&diagnosis, &input, backup_key, &old_keys);
+    let (migrates, mut not_repaired) = match &migration {
+        MigrationPlan::Ready { fixes, .. } => (true, plan_left(&plan, fixes, None)),
+        MigrationPlan::Blocked { fixes, why } => {
+            (false, plan_left(&plan, &[], Some((*fixes, why))))
+        }
+        _ => (false, plan_left(&plan, &[], None)),
+    };
+    not_repaired.dedup();
     println!();
-    if plan.repairs.is_empty() {
+    if plan.repairs.is_empty() && !migrates {
+        for (code, why) in &not_repaired {
+            println!("not repaired: [{code}] {why}");
+        }
         println!("nothing that --fix can repair");
         return Ok(status(&diagnosis));
     }
@@ -193,7 +285,18 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
     for (i, r) in plan.repairs.iter().enumerate() {
         println!("  {}. {} [{}]", i + 1, r.description, r.fixes);
     }
-    for (code, why) in &plan.not_repaired {
+    if let MigrationPlan::Ready {
+        description, fixes, ..
+    } = &migration
+    {
+        let codes: Vec<&str> = fixes.iter().map(|c| c.as_str()).collect();
+        println!(
+            "  {}. {description} [{}]",
+            plan.repairs.len() + 1,
+            codes.join(", ")
+        );
+    }
+    for (code, why) in &not_repaired {
         println!("  not repaired: [{code}] {why}");
     }
     if !args.yes && !confirm()? {
@@ -227,9 +330,22 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
         }
         eprintln!("done: {}", r.description);
     }
+    if let MigrationPlan::Ready { mut flow, .. } = migration {
+        // The repairs may have signed the version: a version made in its place copies its
+        // auth_data, so it is read again. The keys stay those found before the repairs
+        // (a stale backup key in secret storage, replaced by the repairs, is one of them).
+        if !plan.repairs.is_empty() {
+            let now = client.backup_version(None).map_err(fail)?;
+            flow.set_current_version(&now)
+                .map_err(|e| Fatal::new(format!("{e}; run doctor --fix again")))?;
+        }
+        eprintln!("moving sessions into the current backup version …");
+        let outcome = client.run(*flow).map_err(fail)?;
+        print_migration(&outcome);
+    }
     println!();
     println!("after the repairs:");
-    let after = diagnose(EntryCheck::Skip)?;
+    let after = diagnose(if migrates { entries } else { EntryCheck::Skip })?;
     print(&after);
     Ok(status(&after))
 }

@@ -372,3 +372,49 @@ fn a_login_this_tool_kept_is_named_and_fix_logs_it_out() {
     assert!(devices.iter().all(|(id, _)| *id != kept), "{devices:?}");
     check.logout().unwrap();
 }
+
+/// An older version whose entries no key given opens is kept and named by `--fix`; given
+/// its key (`--old-key-file`), the next run moves its sessions into the current version,
+/// reads them back and deletes it.
+#[test]
+fn fix_keeps_an_old_version_it_cannot_read_until_its_key_is_given() {
+    let Some(a) = acc("keepold") else { return };
+    let key = a.setup();
+    let v1 = a.client.backup_version(None).unwrap().version.unwrap();
+    // Entries of another key (the demo's) in the version that becomes the old one.
+    a.client.put_room_keys(&v1, &demo_body()).unwrap();
+    let new = recovery_key::RecoveryKey::generate().unwrap();
+    let new_key = BackupDecryptionKey::from_recovery_key(&new);
+    let v2 = a
+        .client
+        .create_backup_version(&BackupVersion::new(new_key.public_key()))
+        .unwrap();
+    let new_file = a.dir.join("new-backup-key.txt");
+    std::fs::write(&new_file, new.to_base58_grouped().as_str()).unwrap();
+
+    let fix = ["--fix", "--yes", "--backup-key-file", p(&new_file)];
+    let (_, text) = a.doctor(p(&key), &fix);
+    assert!(
+        text.contains(&format!(
+            "version {v1}: kept: 1000 entries open with none of your keys"
+        )),
+        "{text}"
+    );
+    assert!(a.client.backup_version(Some(&v1)).is_ok());
+    assert_eq!(a.client.backup_version(None).unwrap().count, Some(0));
+
+    let demo_key = common::repo().join("demo/recovery-key.txt");
+    let (status, text) = a.doctor(
+        p(&key),
+        &[&fix[..], &["--old-key-file", p(&demo_key)]].concat(),
+    );
+    assert!(
+        text.contains(&format!(
+            "version {v1}: every session is in version {v2}: deleted"
+        )),
+        "{text}"
+    );
+    assert!(a.client.backup_version(Some(&v1)).is_err());
+    assert_eq!(a.client.backup_version(None).unwrap().count, Some(1000));
+    assert_eq!(status, Some(0), "{text}");
+}

@@ -13,6 +13,9 @@
 
 mod diagnose;
 mod findings;
+mod migrate;
+#[cfg(test)]
+mod migrate_tests;
 mod read;
 mod repair;
 #[cfg(test)]
@@ -26,8 +29,12 @@ use ssss::SecretStore;
 
 pub use diagnose::diagnose;
 pub use findings::{Finding, FindingCode, Severity};
+pub use migrate::{
+    MIGRATION_CHUNK, MigrateError, MigrateFlow, MigrationOutcome, MigrationPlan, OldVersionFate,
+    plan_migration,
+};
 pub use read::{DoctorFlow, EntryProgress};
-pub use repair::{Repair, RepairPlan, plan_repairs};
+pub use repair::{Repair, RepairPlan, current_backup_key, plan_repairs};
 
 /// How many backup versions below the current one are probed for leftovers by default.
 pub const DEFAULT_OLD_VERSION_PROBES: u32 = 20;

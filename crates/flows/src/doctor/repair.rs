@@ -1,6 +1,6 @@
 //! The safe repairs of a diagnosis, as requests.
 
-use backup_cipher::sign_auth_data;
+use backup_cipher::{BackupDecryptionKey, sign_auth_data};
 use ssss::{CROSS_SIGNING_SECRETS, recover_backup_key};
 
 use super::{
@@ -33,6 +33,42 @@ pub struct RepairPlan {
     pub not_repaired: Vec<(FindingCode, String)>,
 }
 
+/// The backup key stored in secret storage, when `input` unlocks it and it opens the
+/// current version.
+fn stored_current_key(diagnosis: &Diagnosis, input: &str) -> Option<BackupDecryptionKey> {
+    let store = &diagnosis.account.secret_storage;
+    let version = diagnosis.account.version.as_ref()?;
+    let unlocked = store.unlock(input).ok()?;
+    store
+        .backup_key(&unlocked.key)
+        .ok()
+        .map(|s| s.key)
+        .filter(|k| k.matches(&version.auth_data))
+}
+
+/// The key that opens the current backup version, from what the user has: the backup key
+/// in secret storage (unlocked with `input`), `backup_key` (the backup's own key), or
+/// `input` itself taken as the backup's own key. `None` when there is no version or
+/// nothing opens it. A Security Phrase costs a PBKDF2 derivation.
+pub fn current_backup_key(
+    diagnosis: &Diagnosis,
+    input: &str,
+    backup_key: Option<&str>,
+) -> Option<BackupDecryptionKey> {
+    let version = diagnosis.account.version.as_ref()?;
+    stored_current_key(diagnosis, input)
+        .or_else(|| {
+            backup_key
+                .and_then(|text| recover_backup_key(text, None, Some(version)).ok())
+                .map(|found| found.backup_key)
+        })
+        .or_else(|| {
+            recover_backup_key(input, None, Some(version))
+                .ok()
+                .map(|found| found.backup_key)
+        })
+}
+
 /// Plans the safe repairs (nothing is deleted, nothing replaced that is not kept
 /// elsewhere) of `diagnosis`, with what the user has: `input` (Security Key or Phrase,
 /// unlocking secret storage) and `backup_key` (the current backup's own key, when secret
@@ -54,19 +90,8 @@ pub fn plan_repairs(diagnosis: &Diagnosis, input: &str, backup_key: Option<&str>
     let mut plan = RepairPlan::default();
     let version = account.version.as_ref();
     let unlocked = store.unlock(input).ok();
-    let stored = unlocked
-        .as_ref()
-        .and_then(|u| store.backup_key(&u.key).ok())
-        .map(|s| s.key)
-        .filter(|k| version.is_some_and(|v| k.matches(&v.auth_data)));
-    let given = backup_key
-        .zip(version)
-        .and_then(|(text, v)| recover_backup_key(text, None, Some(v)).ok())
-        .map(|found| found.backup_key);
-    let direct = version
-        .and_then(|v| recover_backup_key(input, None, Some(v)).ok())
-        .map(|found| found.backup_key);
-    let opening = stored.clone().or(given).or(direct);
+    let stored = stored_current_key(diagnosis, input);
+    let opening = current_backup_key(diagnosis, input, backup_key);
     let [master, ..] = published_keys(&account.keys_query, user);
 
     for f in &diagnosis.findings {
