@@ -504,8 +504,14 @@ pub(crate) fn set_up_recovery(
             .split(':')
             .next()
             .unwrap_or_default();
-        ssss::setup::check_passphrase(p, password.as_deref().map(|s| s.as_str()), &[local, &user])
-            .map_err(|e| errors::invalid("weak_passphrase", e.to_string()))?;
+        let account_password = password.as_deref().map(|s| s.as_str());
+        ssss::setup::check_passphrase(p, account_password, &[local, &user]).map_err(|e| {
+            let kind = match e {
+                ssss::setup::PassphraseRejected::AccountPassword => "account_password",
+                _ => "weak_passphrase",
+            };
+            errors::invalid(kind, e.to_string())
+        })?;
     }
     let mut options = flows::SetupOptions::new()
         .phrase(phrase.is_some())

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -107,7 +109,7 @@ def test_second_setup_is_refused_with_the_situation(account: Account) -> None:
     assert current_version(account) == first.version
 
 
-def test_reset_with_the_old_key_keeps_the_sessions(account: Account) -> None:
+def test_reset_with_the_old_key_keeps_the_sessions(account: Account, tmp_path: Path) -> None:
     hs = hs_of(account)
     first = hs.set_up_recovery()
     report = hs.upload(first.security_key, KEYS)
@@ -132,6 +134,13 @@ def test_reset_with_the_old_key_keeps_the_sessions(account: Account) -> None:
     # The old Security Key no longer opens the account's secret storage.
     with pytest.raises(megolm_backup.WrongKeyError):
         hs.recover(first.security_key)
+    # Element, with only the new Security Key, trusts the new version and finds every
+    # carried-over session in it.
+    element = element_recover(account, second.security_key, tmp_path)
+    assert element["secret_storage_ready"] is True, element
+    assert element["backup_version"] == second.version, element
+    assert element["trust"] == {"trusted": True, "matchesDecryptionKey": True}, element
+    assert element["restored"]["total"] == len(KEYS), element["restored"]
 
 
 def test_replacing_the_cross_signing_keys_needs_the_password(account: Account) -> None:
@@ -172,8 +181,10 @@ def test_security_phrase(account: Account) -> None:
     with pytest.raises(megolm_backup.InvalidInputError) as weak:
         hs.set_up_recovery(passphrase="password1")
     assert weak.value.kind == "weak_passphrase"
-    with pytest.raises(megolm_backup.InvalidInputError):
+    with pytest.raises(megolm_backup.InvalidInputError) as same:
         hs.set_up_recovery(passphrase=account.password, password=account.password)
+    assert same.value.kind == "account_password"
+    assert account.password not in str(same.value)
     with pytest.raises(megolm_backup.NoBackupError):
         hs.backup_info()  # nothing was changed
 
@@ -212,3 +223,33 @@ def test_bad_arguments(account: Account) -> None:
         hs.set_up_recovery(reset=True, old_key=42)  # type: ignore[arg-type]
     with pytest.raises(megolm_backup.NoBackupError):
         hs.backup_info()  # nothing was changed
+
+
+def test_setup_recovery_example(account: Account, tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "setup_recovery.py"
+    env = {**os.environ, "MATRIX_ACCESS_TOKEN": account.token}
+    env.pop("OLD_SECURITY_KEY", None)
+    env.pop("MATRIX_PASSWORD", None)
+
+    def run(key_file: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(example), account.url, str(key_file)],
+            env={**env, **extra}, capture_output=True, text=True, timeout=120,
+        )
+
+    first = run(tmp_path / "key1.txt")
+    assert first.returncode == 0, first.stderr
+    key1 = (tmp_path / "key1.txt").read_text().strip()
+    assert (tmp_path / "key1.txt").stat().st_mode & 0o777 == 0o600
+    assert key1 not in first.stderr
+    assert hs_of(account).recover(key1).version == current_version(account)
+
+    again = run(tmp_path / "key2.txt")
+    assert again.returncode == 3, again.stderr
+    assert "refused (set_up)" in again.stderr
+    assert not (tmp_path / "key2.txt").exists()
+
+    reset = run(tmp_path / "key3.txt", OLD_SECURITY_KEY=key1)
+    assert reset.returncode == 0, reset.stderr
+    key3 = (tmp_path / "key3.txt").read_text().strip()
+    assert hs_of(account).recover(key3).version == current_version(account)
