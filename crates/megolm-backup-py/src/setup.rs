@@ -12,6 +12,12 @@ use crate::errors;
 use crate::keys::{BackupKey, Recovered};
 use crate::server::Homeserver;
 
+/// `None` or the text quoted, as Python's `repr` shows an optional string.
+fn opt(v: &Option<String>) -> String {
+    v.as_ref()
+        .map_or_else(|| "None".to_owned(), |s| format!("{s:?}"))
+}
+
 /// The state an account was in, in the terms of Element's "Set up recovery".
 #[pyclass(frozen, module = "megolm_backup", name = "AccountSituation")]
 #[derive(Clone)]
@@ -81,8 +87,11 @@ impl AccountSituation {
 
     fn __repr__(&self) -> String {
         format!(
-            "AccountSituation(kind={:?}, key_id={:?}, version={:?}, master_key={:?})",
-            self.kind, self.key_id, self.version, self.master_key
+            "AccountSituation(kind={:?}, key_id={}, version={}, master_key={})",
+            self.kind,
+            opt(&self.key_id),
+            opt(&self.version),
+            opt(&self.master_key)
         )
     }
 
@@ -244,7 +253,7 @@ impl SetupOutcome {
     fn __repr__(&self) -> String {
         format!(
             "SetupOutcome(version={:?}, with_phrase={}, new_cross_signing={}, carried_over={}, \
-             old_version_kept={:?}, old_version_deleted={:?}, situation={:?})",
+             old_version_kept={}, old_version_deleted={}, situation={:?})",
             self.version,
             if self.with_phrase { "True" } else { "False" },
             if self.new_cross_signing {
@@ -253,8 +262,8 @@ impl SetupOutcome {
                 "False"
             },
             self.carried_over,
-            self.old_version_kept,
-            self.old_version_deleted,
+            opt(&self.old_version_kept),
+            opt(&self.old_version_deleted),
             self.situation.kind
         )
     }

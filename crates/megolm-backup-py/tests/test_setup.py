@@ -108,6 +108,42 @@ def test_second_setup_is_refused_with_the_situation(account: Account) -> None:
     assert first.security_key not in str(err)
     assert current_version(account) == first.version
 
+    # A reset with a key that is not the old one: refused, as a wrong key.
+    with pytest.raises(megolm_backup.WrongKeyError) as w:
+        hs.set_up_recovery(reset=True, old_key=megolm_backup.BackupKey.generate())
+    assert str(w.value).startswith("the old Security Key or Phrase")
+    assert current_version(account) == first.version
+
+
+def test_element_x_without_recovery(account: Account) -> None:
+    hs = hs_of(account)
+    first = hs.set_up_recovery()
+    # What Element X leaves without recovery: cross-signing keys and a backup, no
+    # secret storage (its default-key pointer emptied here).
+    call(
+        account.url, "PUT", f"/user/{account.user_id}/account_data/m.secret_storage.default_key",
+        {}, account.token,
+    )
+    with pytest.raises(megolm_backup.SetupRefusedError) as e:
+        hs.set_up_recovery(password=account.password)
+    assert e.value.kind == "keys_on_other_devices"
+    assert e.value.situation is not None
+    assert (e.value.situation.kind, e.value.situation.version, e.value.situation.master_key) == (
+        "keys_on_other_devices", first.version, first.master_key
+    )
+    assert repr(e.value.situation) == (
+        f'AccountSituation(kind="keys_on_other_devices", key_id=None, '
+        f'version="{first.version}", master_key="{first.master_key}")'
+    )
+    assert "Element X" in str(e.value) and "verify you again" in str(e.value)
+
+    outcome = hs.set_up_recovery(
+        replace_cross_signing=True, delete_old_version=True, password=account.password
+    )
+    assert outcome.situation == e.value.situation
+    assert outcome.new_cross_signing and outcome.master_key != first.master_key
+    assert outcome.old_version_deleted == first.version
+
 
 def test_reset_with_the_old_key_keeps_the_sessions(account: Account, tmp_path: Path) -> None:
     hs = hs_of(account)
