@@ -443,8 +443,12 @@ impl Homeserver {
                 situation(None),
             ),
             SetupFlowError::Read(f) => errors::flow(f),
-            SetupFlowError::CrossSigningRefused(f)
-            | SetupFlowError::Unfinished { source: f, .. } => server_error(message, &f),
+            SetupFlowError::CrossSigningRefused(ref f) => {
+                server_error("cross_signing_refused", message, f)
+            }
+            SetupFlowError::Unfinished { ref source, .. } => {
+                server_error("unfinished", message, source)
+            }
             SetupFlowError::CarryOver { .. } | SetupFlowError::CarryOverIncomplete { .. } => {
                 errors::raise("MegolmBackupError", "unfinished", message, None, None)
             }
@@ -458,18 +462,12 @@ impl Homeserver {
 
 /// A `ServerError` with the whole setup message (what changed, what finishes the setup)
 /// and the server's errcode.
-fn server_error(message: String, f: &flows::FlowError) -> PyErr {
+fn server_error(kind: &str, message: String, f: &flows::FlowError) -> PyErr {
     match f {
         flows::FlowError::Server {
             status, errcode, ..
-        } => errors::raise(
-            "ServerError",
-            "matrix",
-            message,
-            Some(errcode),
-            Some(*status),
-        ),
-        _ => errors::raise("ServerError", "unexpected_answer", message, None, None),
+        } => errors::raise("ServerError", kind, message, Some(errcode), Some(*status)),
+        _ => errors::raise("ServerError", kind, message, None, None),
     }
 }
 

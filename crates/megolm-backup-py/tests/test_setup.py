@@ -197,6 +197,16 @@ def test_replacing_the_cross_signing_keys_needs_the_password(account: Account) -
     assert current_version(account) == first.version
     assert master_key(account) == first.master_key
 
+    # A wrong password: the server's refusal, with its errcode; nothing else changed.
+    with pytest.raises(megolm_backup.ServerError) as wrong:
+        hs.set_up_recovery(reset=True, replace_cross_signing=True, password="not-the-password")
+    assert (wrong.value.kind, wrong.value.errcode, wrong.value.status) == (
+        "cross_signing_refused", "M_FORBIDDEN", 401
+    )
+    assert "not-the-password" not in str(wrong.value)
+    assert current_version(account) == first.version
+    assert master_key(account) == first.master_key
+
     outcome = hs.set_up_recovery(
         reset=True, replace_cross_signing=True, password=account.password
     )
