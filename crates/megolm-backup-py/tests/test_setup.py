@@ -7,10 +7,14 @@ the account password; a Security Phrase; the asyncio helper."""
 from __future__ import annotations
 
 import asyncio
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -299,3 +303,70 @@ def test_setup_recovery_example(account: Account, tmp_path: Path) -> None:
     assert reset.returncode == 0, reset.stderr
     key3 = (tmp_path / "key3.txt").read_text().strip()
     assert hs_of(account).recover(key3).version == current_version(account)
+
+
+class _Forward(http.server.BaseHTTPRequestHandler):
+    """Forwards each request to Synapse: Python code that must run while the setup runs."""
+
+    target = ""
+    seen: list[str] = []
+
+    def _forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        req = urllib.request.Request(self.target + self.path, data=body, method=self.command)
+        for name in ("Authorization", "Content-Type"):
+            if self.headers.get(name):
+                req.add_header(name, self.headers[name])
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                status, data = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, data = e.code, e.read()
+        type(self).seen.append(f"{self.command} {self.path.split('?')[0]}")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = _forward
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _through_python_proxy(target: str, token: str) -> tuple[str, list[str]]:
+    """Sets up recovery with every request going through a proxy written in Python and
+    served by another thread; returns the new version and the requests seen."""
+    _Forward.target, _Forward.seen = target, []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Forward)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        outcome = megolm_backup.Homeserver(url, token).set_up_recovery()
+    finally:
+        server.shutdown()
+    return outcome.version, _Forward.seen
+
+
+def test_the_gil_is_released(account: Account) -> None:
+    # Were the GIL held while the setup runs, the proxy's thread could not answer and the
+    # setup would stall: it runs in a child process that is given two minutes.
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import test_setup; "
+        "print(json.dumps(test_setup._through_python_proxy(sys.argv[2], sys.argv[3])))"
+    )
+    tests = str(Path(__file__).resolve().parent)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script, tests, account.url, account.token],
+            capture_output=True, text=True, timeout=120,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the setup stalled behind a proxy served by Python: the GIL is held")
+    assert done.returncode == 0, done.stderr
+    version, seen = json.loads(done.stdout)
+    assert version == current_version(account)
+    assert "POST /_matrix/client/v3/room_keys/version" in seen, seen
