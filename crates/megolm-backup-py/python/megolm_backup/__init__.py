@@ -2,7 +2,8 @@
 
 Recover the backup key from the Security Key (Recovery key) or Security Phrase, restore
 the room keys of an account's backup (from the homeserver or a saved body), read and
-write Element key-export files, and upload room keys to the backup. The work is done by
+write Element key-export files, upload room keys to the backup, and set up recovery as
+Element's "Set up recovery" does (:meth:`Homeserver.set_up_recovery`). The work is done by
 the Rust crates of the megolm-backup project; the GIL is released while it runs.
 
     import megolm_backup
