@@ -14,6 +14,7 @@ mod keys;
 mod restore;
 mod room_key;
 mod server;
+mod setup;
 
 use pyo3::prelude::*;
 
@@ -29,6 +30,9 @@ fn megolm_backup_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<restore::RestoreResult>()?;
     m.add_class::<server::Homeserver>()?;
     m.add_class::<server::UploadReport>()?;
+    m.add_class::<setup::AccountSituation>()?;
+    m.add_class::<setup::SetupEvent>()?;
+    m.add_class::<setup::SetupOutcome>()?;
     m.add_function(wrap_pyfunction!(keys::recover_key, m)?)?;
     m.add_function(wrap_pyfunction!(restore::restore_body, m)?)?;
     m.add_function(wrap_pyfunction!(export::decrypt_export, m)?)?;

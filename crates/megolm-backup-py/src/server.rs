@@ -92,7 +92,13 @@ impl UploadSink for Upload<'_> {
 }
 
 impl Homeserver {
-    fn whoami(&self) -> Result<String, homeserver::ClientError> {
+    /// The library's client.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The user of the access token (`GET /account/whoami`, asked once).
+    pub(crate) fn whoami(&self) -> Result<String, homeserver::ClientError> {
         let mut cached = self.user_id.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(u) = &*cached {
             return Ok(u.clone());
@@ -363,6 +369,44 @@ impl Homeserver {
             progress,
             cancel,
             chunk_size,
+        )
+    }
+
+    /// Element's "Set up recovery" on the account of the access token, or with `reset`
+    /// its reset: secret storage with a new Security Key (or one made from `passphrase`,
+    /// which must pass Element's strength policy and not be the account password),
+    /// cross-signing keys (kept, or new), and a new backup version signed by them, written
+    /// in the order that keeps the account usable if it stops half-way, then read back.
+    /// `password` answers the server's confirmation when new cross-signing keys replace
+    /// old ones. With `reset`, `old_key` (the old Security Key or Phrase, or the old
+    /// backup's key) keeps the cross-signing keys and carries the old sessions over.
+    /// `on_event(SetupEvent)` hears each step, from the thread that runs the setup (an
+    /// exception it raises goes to `sys.unraisablehook`; the setup goes on). A refused
+    /// plan raises `SetupRefusedError` (`.situation` says the account's state); nothing
+    /// was changed then. The GIL is released while it runs.
+    #[pyo3(signature = (*, passphrase=None, password=None, reset=false, old_key=None, replace_cross_signing=false, delete_old_version=false, on_event=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn set_up_recovery(
+        &self,
+        py: Python<'_>,
+        passphrase: Option<&str>,
+        password: Option<&str>,
+        reset: bool,
+        old_key: Option<&Bound<'_, PyAny>>,
+        replace_cross_signing: bool,
+        delete_old_version: bool,
+        on_event: Option<Py<PyAny>>,
+    ) -> PyResult<crate::setup::SetupOutcome> {
+        crate::setup::set_up_recovery(
+            self,
+            py,
+            passphrase,
+            password,
+            reset,
+            old_key,
+            replace_cross_signing,
+            delete_old_version,
+            on_event,
         )
     }
 

@@ -2,7 +2,8 @@
 
 Recover the backup key from the Security Key (Recovery key) or Security Phrase, restore
 the room keys of an account's backup (from the homeserver or a saved body), read and
-write Element key-export files, and upload room keys to the backup. The work is done by
+write Element key-export files, upload room keys to the backup, and set up recovery as
+Element's "Set up recovery" does (:meth:`Homeserver.set_up_recovery`). The work is done by
 the Rust crates of the megolm-backup project; the GIL is released while it runs.
 
     import megolm_backup
@@ -27,13 +28,16 @@ from ._errors import (
     MegolmBackupError,
     NetworkError,
     NoBackupError,
+    PasswordRequiredError,
     ServerError,
+    SetupRefusedError,
     StaleKeyError,
     WrongKeyError,
     WrongPassphraseError,
 )
 from ._native import (
     X25519_BACKEND,
+    AccountSituation,
     BackupKey,
     Homeserver,
     Progress,
@@ -41,6 +45,8 @@ from ._native import (
     RestoreFailure,
     RestoreResult,
     RoomKey,
+    SetupEvent,
+    SetupOutcome,
     UploadReport,
     decrypt_export,
     encrypt_export,
@@ -53,6 +59,7 @@ from ._native import (
 
 __all__ = [
     "X25519_BACKEND",
+    "AccountSituation",
     "BackupKey",
     "CancelledError",
     "ExportFileError",
@@ -61,12 +68,16 @@ __all__ = [
     "MegolmBackupError",
     "NetworkError",
     "NoBackupError",
+    "PasswordRequiredError",
     "Progress",
     "Recovered",
     "RestoreFailure",
     "RestoreResult",
     "RoomKey",
     "ServerError",
+    "SetupEvent",
+    "SetupOutcome",
+    "SetupRefusedError",
     "StaleKeyError",
     "UploadReport",
     "WrongKeyError",

@@ -9,6 +9,11 @@ the library's words, and ``kind`` is the library's short class of the cause (``"
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._native import AccountSituation
+
 __all__ = [
     "MegolmBackupError",
     "WrongKeyError",
@@ -20,6 +25,8 @@ __all__ = [
     "ExportFileError",
     "WrongPassphraseError",
     "CancelledError",
+    "SetupRefusedError",
+    "PasswordRequiredError",
 ]
 
 
@@ -79,3 +86,19 @@ class WrongPassphraseError(ExportFileError):
 class CancelledError(MegolmBackupError):
     """The work was cancelled: the progress callback returned ``False`` or the cancel
     token was set."""
+
+
+class SetupRefusedError(MegolmBackupError):
+    """Setting up recovery was refused before anything changed: the message says what
+    state the account is in and what each choice costs (a reset, the old key, replacing
+    the cross-signing keys, the password). ``kind``: ``"already_set_up"``,
+    ``"backup_without_secret_storage"``, ``"secret_storage_without_backup"``,
+    ``"keys_on_other_devices"``, ``"cross_signing_exists"`` or ``"needs_password"``."""
+
+    #: The state the account was found in, when it could be read.
+    situation: AccountSituation | None = None
+
+
+class PasswordRequiredError(SetupRefusedError):
+    """New cross-signing keys need the account password (the server asks for it) and
+    none was given. Nothing was changed."""

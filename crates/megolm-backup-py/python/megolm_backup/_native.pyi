@@ -141,6 +141,80 @@ class UploadReport:
     @property
     def failures(self) -> list[tuple[int, str]]: ...
 
+SituationKind = Literal[
+    "fresh",
+    "set_up",
+    "backup_without_secret_storage",
+    "secret_storage_without_backup",
+    "keys_on_other_devices",
+]
+
+SetupEventKind = Literal[
+    "situation",
+    "note",
+    "cross_signing_uploaded",
+    "version_created",
+    "carrying_over",
+    "progress",
+    "carried_over",
+    "old_version_deleted",
+    "old_version_kept",
+    "key_backup_enabled",
+    "verified",
+]
+
+@final
+class AccountSituation:
+    @property
+    def kind(self) -> SituationKind: ...
+    @property
+    def key_id(self) -> Optional[str]: ...
+    @property
+    def version(self) -> Optional[str]: ...
+    @property
+    def master_key(self) -> Optional[str]: ...
+    @property
+    def description(self) -> str: ...
+    def __eq__(self, other: object) -> bool: ...
+
+@final
+class SetupEvent:
+    @property
+    def kind(self) -> SetupEventKind: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def situation(self) -> Optional[AccountSituation]: ...
+    @property
+    def version(self) -> Optional[str]: ...
+    @property
+    def sessions(self) -> Optional[int]: ...
+    @property
+    def total(self) -> Optional[int]: ...
+
+@final
+class SetupOutcome:
+    @property
+    def security_key(self) -> str: ...
+    @property
+    def with_phrase(self) -> bool: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def master_key(self) -> str: ...
+    @property
+    def new_cross_signing(self) -> bool: ...
+    @property
+    def carried_over(self) -> int: ...
+    @property
+    def old_version_kept(self) -> Optional[str]: ...
+    @property
+    def old_version_deleted(self) -> Optional[str]: ...
+    @property
+    def situation(self) -> AccountSituation: ...
+    @property
+    def notes(self) -> list[str]: ...
+
 @final
 class Homeserver:
     def __init__(
@@ -193,6 +267,17 @@ class Homeserver:
         cancel: Optional[_CancelToken] = None,
         chunk_size: int = 1000,
     ) -> UploadReport: ...
+    def set_up_recovery(
+        self,
+        *,
+        passphrase: Optional[str] = None,
+        password: Optional[str] = None,
+        reset: bool = False,
+        old_key: Optional[_Key] = None,
+        replace_cross_signing: bool = False,
+        delete_old_version: bool = False,
+        on_event: Optional[Callable[[SetupEvent], object]] = None,
+    ) -> SetupOutcome: ...
     def upload_export(
         self,
         key: _Key,

@@ -14,7 +14,17 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Union
 
 from . import _native
 from . import restore as _restore
-from ._native import BackupKey, Homeserver, Progress, Recovered, RestoreResult, RoomKey, UploadReport
+from ._native import (
+    BackupKey,
+    Homeserver,
+    Progress,
+    Recovered,
+    RestoreResult,
+    RoomKey,
+    SetupEvent,
+    SetupOutcome,
+    UploadReport,
+)
 
 __all__ = [
     "decrypt_export",
@@ -24,6 +34,7 @@ __all__ = [
     "recover",
     "restore",
     "restore_body",
+    "set_up_recovery",
     "upload",
 ]
 
@@ -127,6 +138,31 @@ async def upload(
         progress=progress,
         cancel=cancel,
         chunk_size=chunk_size,
+    )
+
+
+async def set_up_recovery(
+    hs: Homeserver,
+    *,
+    passphrase: Optional[str] = None,
+    password: Optional[str] = None,
+    reset: bool = False,
+    old_key: Optional[Key] = None,
+    replace_cross_signing: bool = False,
+    delete_old_version: bool = False,
+    on_event: Optional[Callable[[SetupEvent], object]] = None,
+) -> SetupOutcome:
+    """:meth:`Homeserver.set_up_recovery` in a worker thread. ``on_event`` is called
+    from that thread: use ``loop.call_soon_threadsafe`` to reach the loop."""
+    return await asyncio.to_thread(
+        hs.set_up_recovery,
+        passphrase=passphrase,
+        password=password,
+        reset=reset,
+        old_key=old_key,
+        replace_cross_signing=replace_cross_signing,
+        delete_old_version=delete_old_version,
+        on_event=on_event,
     )
 
 
