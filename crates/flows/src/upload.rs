@@ -27,7 +27,9 @@ pub struct UploadOutcome {
 /// sessions the server already holds ([`skipping`](Self::skipping): the caller lists them,
 /// e.g. by streaming `GET /room_keys/keys`, which can be larger than memory should hold).
 /// Rerun after an interruption, it sends only the rest. [`cancel`](Self::cancel) stops it
-/// after the chunk in flight.
+/// after the chunk in flight. A chunk whose body cannot be written stops it, and
+/// [`finish`](Flow::finish) fails with [`FlowError::Encode`] (never a short upload
+/// reported as done).
 #[derive(Debug)]
 pub struct UploadFlow<'a> {
     version: String,
