@@ -42,7 +42,7 @@ pub use restore::{
     BodyCheck, BodyRequest, MAX_TRACKED, Progress, RestoreError, RestoreErrorClass, RestoreFailure,
     RestoreOptions, RestoreResult, RestoreSink, RestoredSession, ResumeNotice, ResumeSource,
     RoomFilter, check_backup_version, check_body, restore_keys, restore_reader, restore_resumable,
-    restore_room_reader, restore_slice,
+    restore_room_reader, restore_slice, session_ids,
 };
 pub use room_key::RoomKey;
 pub use signatures::{

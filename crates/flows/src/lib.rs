@@ -158,6 +158,16 @@ pub enum FlowError {
         /// What was wrong.
         reason: String,
     },
+    /// A request body could not be written as JSON, so the flow stopped before sending it
+    /// (nothing after it was sent). A bug, not something the caller can fix by retrying:
+    /// report it with the reason.
+    #[error("cannot write the body of {request} as JSON ({reason}); nothing more was sent")]
+    Encode {
+        /// Which request.
+        request: String,
+        /// What serialisation said.
+        reason: String,
+    },
     /// A response was fed in when no request was pending, or `finish` came too early.
     #[error("the flow was driven out of order: {0}")]
     OutOfOrder(&'static str),

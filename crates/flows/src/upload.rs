@@ -27,7 +27,9 @@ pub struct UploadOutcome {
 /// sessions the server already holds ([`skipping`](Self::skipping): the caller lists them,
 /// e.g. by streaming `GET /room_keys/keys`, which can be larger than memory should hold).
 /// Rerun after an interruption, it sends only the rest. [`cancel`](Self::cancel) stops it
-/// after the chunk in flight.
+/// after the chunk in flight. A chunk whose body cannot be written stops it, and
+/// [`finish`](Flow::finish) fails with [`FlowError::Encode`] (never a short upload
+/// reported as done).
 #[derive(Debug)]
 pub struct UploadFlow<'a> {
     version: String,
@@ -36,6 +38,8 @@ pub struct UploadFlow<'a> {
     next: usize,
     in_flight: Option<usize>,
     cancelled: bool,
+    /// Why a chunk could not be built; [`finish`](Flow::finish) returns it.
+    failed: Option<FlowError>,
     outcome: UploadOutcome,
 }
 
@@ -62,6 +66,7 @@ impl<'a> UploadFlow<'a> {
             next: 0,
             in_flight: None,
             cancelled: false,
+            failed: None,
             outcome,
         }
     }
@@ -85,13 +90,36 @@ impl<'a> UploadFlow<'a> {
     pub fn outcome(&self) -> &UploadOutcome {
         &self.outcome
     }
+
+    /// The request of a chunk of `sent` sessions, or `None` after keeping why it could not
+    /// be built: the flow then ends, and [`finish`](Flow::finish) fails with that reason
+    /// instead of reporting a short upload as done.
+    fn chunk_request(
+        &mut self,
+        built: Result<Request, serde_json::Error>,
+        sent: usize,
+    ) -> Option<Request> {
+        match built {
+            Ok(request) => {
+                self.in_flight = Some(sent);
+                Some(request)
+            }
+            Err(e) => {
+                self.failed = Some(FlowError::Encode {
+                    request: "PUT /room_keys/keys".to_owned(),
+                    reason: e.to_string(),
+                });
+                None
+            }
+        }
+    }
 }
 
 impl Flow for UploadFlow<'_> {
     type Output = UploadOutcome;
 
     fn next_request(&mut self) -> Option<Request> {
-        if self.cancelled || self.next >= self.todo.len() {
+        if self.cancelled || self.failed.is_some() || self.next >= self.todo.len() {
             return None;
         }
         let end = (self.next + self.chunk_size).min(self.todo.len());
@@ -103,9 +131,10 @@ impl Flow for UploadFlow<'_> {
                 .sessions
                 .insert((*sid).to_owned(), (*data).clone());
         }
-        self.in_flight = Some(end - self.next);
+        let sent = end - self.next;
         self.next = end;
-        requests::put_room_keys(&self.version, &part).ok()
+        let built = requests::put_room_keys(&self.version, &part);
+        self.chunk_request(built, sent)
     }
 
     fn receive(&mut self, response: Response) -> Result<(), FlowError> {
@@ -126,6 +155,9 @@ impl Flow for UploadFlow<'_> {
     }
 
     fn finish(self) -> Result<UploadOutcome, FlowError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
         if self.in_flight.is_some() {
             return Err(FlowError::OutOfOrder(
                 "finish came before the last response",
@@ -139,6 +171,33 @@ impl Flow for UploadFlow<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::BTreeMap;
+
+    /// A chunk whose body cannot be written ends the flow with an error `finish` returns,
+    /// not a quiet end reported as a finished upload. (`KeysBackup` always serialises, so
+    /// the error is made here, as serde would make it, and fed where the chunk's is.)
+    #[test]
+    fn a_chunk_that_cannot_be_written_fails_the_upload() {
+        let key = backup_cipher::BackupDecryptionKey::from_bytes(&[3; 32]);
+        let body = backup_cipher::fixtures::synthetic_backup(key.public_key(), 25, 1);
+        let mut flow = UploadFlow::new("7", &body, 10);
+        assert!(flow.next_request().is_some());
+        flow.receive(Response::ok(json!({"etag": "e", "count": 10})))
+            .unwrap();
+        // A map whose keys are not strings is what serde_json refuses to write.
+        let refused = serde_json::to_value(BTreeMap::from([((1u8, 2u8), 0u8)])).unwrap_err();
+        let reason_given = refused.to_string();
+        let broken: Result<Request, serde_json::Error> = Err(refused);
+        assert!(flow.chunk_request(broken, 10).is_none());
+        assert!(flow.next_request().is_none());
+        match flow.finish() {
+            Err(FlowError::Encode { request, reason }) => {
+                assert_eq!(request, "PUT /room_keys/keys");
+                assert_eq!(reason, reason_given);
+            }
+            other => panic!("expected an encode error, got {other:?}"),
+        }
+    }
 
     #[test]
     fn chunks_skip_what_the_server_holds_and_stop_when_cancelled() {

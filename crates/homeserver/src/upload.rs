@@ -1,10 +1,9 @@
 //! The upload loop: a backup body sent in chunks by `flows::UploadFlow`, resuming past
 //! what the server already holds.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, io::Read};
 
 use backup_cipher::KeysBackup;
-use serde::Deserialize;
 
 use flows::Flow as _;
 
@@ -46,27 +45,46 @@ pub struct UploadReport {
 }
 
 impl Client {
-    /// The (room, session) ids a version already holds, from the keys download.
+    /// The (room, session) ids a version already holds, from the keys download, read by
+    /// the restore's own streaming grammar ([`backup_cipher::session_ids`]): a room the
+    /// body lists twice gives the sessions of both, and only the ids are kept, never an
+    /// entry. Entries that are damaged or not `KeyBackupData` objects are left out (an
+    /// upload then sends those sessions again, which the server may keep or not: nothing
+    /// is lost). A download cut by the network, or an answer that is not a keys body, is
+    /// [`ClientError::Json`].
     pub fn stored_session_ids(
         &self,
         version: &str,
     ) -> Result<BTreeSet<(String, String)>, ClientError> {
-        #[derive(Deserialize)]
-        struct Ids {
-            rooms: std::collections::BTreeMap<String, RoomIds>,
+        /// Keeps the reader's first error, which the grammar turns into a cut.
+        struct Watch<R> {
+            inner: R,
+            error: Option<std::io::Error>,
         }
-        #[derive(Deserialize)]
-        struct RoomIds {
-            sessions: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+        impl<R: Read> Read for Watch<R> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                // The original (it may carry a `DownloadError`) is kept for the caller; the
+                // grammar gets its text.
+                self.inner.read(buf).map_err(|e| {
+                    let copy = std::io::Error::new(e.kind(), e.to_string());
+                    self.error.get_or_insert(e);
+                    copy
+                })
+            }
         }
-        let reader = self.room_keys_reader(version)?;
-        let ids: Ids = serde_json::from_reader(std::io::BufReader::new(reader))
-            .map_err(|e| ClientError::Json(e.into()))?;
-        Ok(ids
-            .rooms
-            .into_iter()
-            .flat_map(|(room, r)| r.sessions.into_keys().map(move |s| (room.clone(), s)))
-            .collect())
+        let mut reader = Watch {
+            inner: self.room_keys_reader(version)?,
+            error: None,
+        };
+        let mut ids = BTreeSet::new();
+        let walked = backup_cipher::session_ids(&mut reader, u64::MAX, |room, sid| {
+            ids.insert((room.to_owned(), sid.to_owned()));
+        });
+        if let Some(e) = reader.error {
+            return Err(ClientError::Json(e.into()));
+        }
+        walked.map_err(|e| ClientError::Json(e.into()))?;
+        Ok(ids)
     }
 
     /// Uploads a backup body in chunks of `chunk_size` sessions, retrying transient

@@ -480,3 +480,77 @@ fn a_room_listed_twice_is_read_twice_by_both_restores() {
         .unwrap();
     assert_eq!(delivered(&resumable), want, "the resumable restore");
 }
+
+/// An entry of a keys body (not decrypted here).
+fn entry() -> serde_json::Value {
+    json!({"first_message_index": 0, "forwarded_count": 0, "is_verified": false,
+           "session_data": {"ciphertext": "Y2lwaGVydGV4dA", "ephemeral": "ZXBo", "mac": "bWFj"}})
+}
+
+/// The resume of an upload reads what the server holds with the restore's grammar: a
+/// body that lists a room twice gives the sessions of both, and the upload sends only the
+/// session the server does not hold.
+#[test]
+fn an_upload_resumes_past_a_room_the_server_lists_twice() {
+    let server = FakeServer::start();
+    let e = entry().to_string();
+    let body = format!(
+        r#"{{"rooms": {{"!a:x": {{"sessions": {{"s1": {e}}}}},
+                       "!a:x": {{"sessions": {{"s2": {e}}}}}}}}}"#
+    );
+    server.on(
+        "GET",
+        KEYS,
+        [Reply::bytes(200, "application/json", body.into_bytes())],
+    );
+    server.on(
+        "PUT",
+        KEYS,
+        [Reply::json(200, &json!({"etag": "2", "count": 3}))],
+    );
+    let (options, _) = options();
+    let client = client(&server, &options);
+    let stored = client.stored_session_ids("7").unwrap();
+    let pair = |r: &str, s: &str| (r.to_owned(), s.to_owned());
+    assert_eq!(
+        stored,
+        std::collections::BTreeSet::from([pair("!a:x", "s1"), pair("!a:x", "s2")])
+    );
+
+    let data: backup_cipher::KeyBackupData = serde_json::from_value(entry()).unwrap();
+    let mut mine = backup_cipher::KeysBackup::default();
+    let room = mine.rooms.entry("!a:x".to_owned()).or_default();
+    for sid in ["s1", "s2", "s3"] {
+        room.sessions.insert(sid.to_owned(), data.clone());
+    }
+    let report = client.upload_room_keys("7", &mine, 10, &mut ()).unwrap();
+    assert_eq!((report.uploaded, report.skipped), (1, 2));
+    let put = server
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&put.body).unwrap();
+    assert_eq!(
+        sent,
+        json!({"rooms": {"!a:x": {"sessions": {"s3": entry()}}}})
+    );
+}
+
+/// A keys download cut by the network is an error of the resume, not a shorter list.
+#[test]
+fn a_cut_download_fails_the_resume() {
+    let server = FakeServer::start();
+    let body = keys_body(20);
+    server.on(
+        "GET",
+        KEYS,
+        [Reply::bytes(200, "application/json", body.clone())
+            .delivered(Delivery::CutAfter(body.len() / 2))],
+    );
+    let (options, _) = options();
+    let e = client(&server, &options)
+        .stored_session_ids("7")
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Json(_)), "{e:?}");
+}

@@ -16,6 +16,7 @@ use flows::{
 
 use crate::{
     fatal::{Fatal, Status, client_error as fail},
+    help,
     input::secret_from_file,
     keys::KeyArgs,
     server::ServerArgs,
@@ -28,41 +29,47 @@ Exit status:
   1    an error stopped it (with --fix: the repairs made before it stay; run it again)
   6    a problem was found (with --fix: still there after the repairs)";
 
+/// The heading of `--fix` and `--yes` in `doctor --help`, after the shared ones'
+/// "What you have".
+const REPAIRS: &str = "Repairs";
+
+// The fields go in the order of the headings in `--help`: what you have, the repairs,
+// the homeserver, tuning (clap lists each heading where its first option is).
 #[derive(Debug, Args)]
 pub(crate) struct DoctorArgs {
     #[command(flatten)]
-    server: ServerArgs,
-    #[command(flatten)]
     key: KeyArgs,
-    /// Decrypt every entry of the backup instead of a sample.
-    #[arg(long, conflicts_with_all = ["sample", "no_entries"])]
-    all_entries: bool,
-    /// How many entries of the backup to decrypt.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_ENTRY_SAMPLE)]
-    sample: usize,
-    /// Do not download the backup's entries.
-    #[arg(long)]
-    no_entries: bool,
-    /// Make the safe repairs: store the backup key in secret storage, sign the backup
-    /// version with the master key, write m.key_backup, move into the current version
-    /// (re-encrypted) every session your keys open in older versions or in entries
-    /// encrypted to an older key and then delete the older versions whose every session
-    /// is in it, log out this tool's logins left behind (with the account password). The
-    /// plan is shown first.
-    #[arg(long)]
-    fix: bool,
-    /// With --fix: apply the plan without asking.
-    #[arg(long, requires = "fix")]
-    yes: bool,
     /// With --fix: a file holding the current backup's own key (recovery key or base64),
     /// when secret storage does not hold it.
-    #[arg(long, value_name = "FILE", requires = "fix")]
+    #[arg(long, value_name = "FILE", requires = "fix", help_heading = help::HAVE)]
     backup_key_file: Option<PathBuf>,
     /// With --fix: a file holding a key of an older backup (its recovery key or base64
     /// key, or the Security Key or Phrase from before a reset), to move the sessions it
     /// opens into the current version. May be given more than once.
-    #[arg(long, value_name = "FILE", requires = "fix")]
+    #[arg(long, value_name = "FILE", requires = "fix", help_heading = help::HAVE)]
     old_key_file: Vec<PathBuf>,
+    /// Make the safe repairs: store the backup key in secret storage, sign the backup
+    /// version with the master key, log out this tool's logins left behind (with the
+    /// account password), write m.key_backup, move into the current version
+    /// (re-encrypted) every session your keys open in older versions or in entries
+    /// encrypted to an older key and then delete the older versions whose every session
+    /// is in it. The plan is shown first.
+    #[arg(long, help_heading = REPAIRS)]
+    fix: bool,
+    /// With --fix: apply the plan without asking.
+    #[arg(long, requires = "fix", help_heading = REPAIRS)]
+    yes: bool,
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Decrypt every entry of the backup instead of a sample.
+    #[arg(long, conflicts_with_all = ["sample", "no_entries"], help_heading = help::TUNING)]
+    all_entries: bool,
+    /// How many entries of the backup to decrypt.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_ENTRY_SAMPLE, help_heading = help::TUNING)]
+    sample: usize,
+    /// Do not download the backup's entries.
+    #[arg(long, help_heading = help::TUNING)]
+    no_entries: bool,
 }
 
 /// What to run with this tool, where it can repair what `--fix` does not.
@@ -210,6 +217,23 @@ fn print_migration(outcome: &MigrationOutcome) {
     }
 }
 
+/// What the repairs `made` (those before the one that stopped) changed, in one sentence:
+/// none, or which by their number in the plan.
+fn made_before(made: &[flows::Repair]) -> String {
+    match made {
+        [] => "No repair was made: the account is as it was.".to_owned(),
+        [only] => format!("Repair 1 ({}) was made.", only.description),
+        _ => format!(
+            "Repairs 1 to {} were made ({}).",
+            made.len(),
+            made.iter()
+                .map(|r| r.description.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    }
+}
+
 /// Asks on the terminal; anything but "y" or "yes" is no.
 fn confirm() -> Result<bool, Fatal> {
     if !std::io::stdin().is_terminal() {
@@ -313,19 +337,21 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
         if response.status == 401 && password.is_none() {
             return Err(Fatal::new(format!(
                 "repair {} ({}) needs the account password: give it with --password-file \
-                 FILE, or log in with --user. The repairs before it were made",
+                 FILE, or log in with --user. {}",
                 i + 1,
-                r.description
+                r.description,
+                made_before(&plan.repairs[..i])
             )));
         }
         if !(200..300).contains(&response.status) {
             return Err(Fatal::new(format!(
-                "repair {} ({}) was refused: the homeserver answered {} {}. The repairs \
-                 before it were made; run doctor --fix again to go on",
+                "repair {} ({}) was refused: the homeserver answered {} {}. {} Run doctor \
+                 --fix again to go on",
                 i + 1,
                 r.description,
                 response.status,
-                response.body
+                response.body,
+                made_before(&plan.repairs[..i])
             )));
         }
         eprintln!("done: {}", r.description);

@@ -418,3 +418,55 @@ fn fix_keeps_an_old_version_it_cannot_read_until_its_key_is_given() {
     assert_eq!(a.client.backup_version(None).unwrap().count, Some(1000));
     assert_eq!(status, Some(0), "{text}");
 }
+
+/// `--fix` with a token only, when the first repair is logging out this tool's login
+/// (which needs the password): the error says that no repair was made, and none was
+/// (`m.key_backup`, written last, still says disabled).
+#[test]
+fn a_repair_refused_for_want_of_a_password_says_what_was_made() {
+    let Some(a) = acc("needs-password") else {
+        return;
+    };
+    let key = a.setup();
+    let o = run(
+        &[
+            "status",
+            "--keep-login",
+            "--homeserver",
+            &a.url,
+            "--user",
+            &a.user,
+            "--password-file",
+            p(&a.password),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Found before the login left behind, so planned first by the old order.
+    a.set("m.key_backup", json!({"enabled": false}));
+    let (status, text) = a.doctor(p(&key), &[]);
+    assert_named(status, &text, &["key_backup_disabled", "tool_logins_left"]);
+
+    let o = run(
+        &[
+            &["doctor", "--key-file", p(&key), "--fix", "--yes"][..],
+            &a.auth(),
+        ]
+        .concat(),
+        "",
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{}{err}", stdout(&o));
+    assert!(
+        err.contains("repair 1 (log out this tool's logins"),
+        "{err}"
+    );
+    assert!(err.contains("needs the account password"), "{err}");
+    assert!(err.contains("No repair was made"), "{err}");
+    let flag = a
+        .client
+        .account_data(&a.user, "m.key_backup")
+        .unwrap()
+        .unwrap();
+    assert_eq!(flag, json!({"enabled": false}));
+}

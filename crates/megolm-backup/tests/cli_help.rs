@@ -108,6 +108,38 @@ fn restore_options_are_grouped() {
     assert!(place("The homeserver") < place("Tuning"), "{order:?}");
 }
 
+/// `doctor --help` groups its own options as restore's are, with its repairs between
+/// what you have and the homeserver; nothing is left under the plain "Options" but help.
+#[test]
+fn doctor_options_are_grouped() {
+    let help = common::stdout(&common::run(&["doctor", "--help"], ""));
+    let expected = [
+        ("key-file", "What you have"),
+        ("backup-key-file", "What you have"),
+        ("old-key-file", "What you have"),
+        ("fix", "Repairs"),
+        ("yes", "Repairs"),
+        ("homeserver", "The homeserver"),
+        ("password-file", "The homeserver"),
+        ("sample", "Tuning"),
+        ("all-entries", "Tuning"),
+        ("no-entries", "Tuning"),
+        ("idle-timeout", "Tuning"),
+    ];
+    for (option, heading) in expected {
+        assert_eq!(
+            heading_of(&help, option).as_deref(),
+            Some(heading),
+            "--{option} in:\n{help}"
+        );
+    }
+    let order: Vec<String> = sections(&help).into_iter().map(|(h, _)| h).collect();
+    let place = |h: &str| order.iter().position(|x| x == h).unwrap();
+    assert!(place("What you have") < place("Repairs"), "{order:?}");
+    assert!(place("Repairs") < place("The homeserver"), "{order:?}");
+    assert!(place("The homeserver") < place("Tuning"), "{order:?}");
+}
+
 /// The backup version is `--backup-version` beside the tool's own `-V/--version`; the old
 /// spelling still works but is no longer offered.
 #[test]

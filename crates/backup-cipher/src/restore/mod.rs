@@ -166,17 +166,50 @@ pub fn restore_room_reader<R: Read, S: RestoreSink + ?Sized>(
 /// complete (and where it was cut), how many rooms and entries it holds, and what is
 /// damaged. Reads at most `max_bytes` ([`RestoreError::TooLarge`] past that).
 pub fn check_body<R: Read>(reader: R, max_bytes: u64) -> Result<BodyCheck, RestoreError> {
-    struct Checker(BodyCheck);
-    impl Events for Checker {
-        fn entry(&mut self, _: &Arc<str>, _: String, raw: &[u8]) {
+    walk_ids(reader, max_bytes, &mut |_, _| {})
+}
+
+/// Hands `visit` the room id and session id of every entry of a `GET /room_keys/keys`
+/// body, in body order, with the same grammar and bounds as [`restore_reader`] and
+/// without a key: e.g. to learn which sessions a backup version already holds before
+/// uploading more. Memory is bounded per entry, not by the body (nothing is kept but
+/// what `visit` keeps). A room listed twice, or a second `"rooms"`, is read as well as
+/// the first; an entry that is not a `KeyBackupData` object is not visited but counted
+/// in [`BodyCheck::malformed`], and damage and a cut are reported in the returned
+/// [`BodyCheck`] (its `complete`, `truncated_at`, `damaged` and `sample`), so a caller
+/// decides whether a partial list is enough. Reads at most `max_bytes`
+/// ([`RestoreError::TooLarge`] past that); a body that is not a backup body at all is
+/// [`RestoreError::Body`].
+pub fn session_ids<R: Read, F: FnMut(&str, &str)>(
+    reader: R,
+    max_bytes: u64,
+    mut visit: F,
+) -> Result<BodyCheck, RestoreError> {
+    walk_ids(reader, max_bytes, &mut visit)
+}
+
+/// The walk behind [`check_body`] and [`session_ids`].
+fn walk_ids<R: Read>(
+    reader: R,
+    max_bytes: u64,
+    visit: &mut dyn FnMut(&str, &str),
+) -> Result<BodyCheck, RestoreError> {
+    struct Checker<'v> {
+        check: BodyCheck,
+        visit: &'v mut dyn FnMut(&str, &str),
+    }
+    impl Events for Checker<'_> {
+        fn entry(&mut self, room: &Arc<str>, session_id: String, raw: &[u8]) {
             if serde_json::from_slice::<EntryShape<'_>>(raw).is_err() {
-                self.0.malformed += 1;
+                self.check.malformed += 1;
+            } else {
+                (self.visit)(room, &session_id);
             }
         }
         fn failure(&mut self, failure: RestoreFailure) {
-            self.0.problems += 1;
-            if self.0.sample.len() < BodyCheck::SAMPLE {
-                self.0.sample.push(failure);
+            self.check.problems += 1;
+            if self.check.sample.len() < BodyCheck::SAMPLE {
+                self.check.sample.push(failure);
             }
         }
         fn room_done(&mut self, _: &Arc<str>) {}
@@ -189,13 +222,16 @@ pub fn check_body<R: Read>(reader: R, max_bytes: u64) -> Result<BodyCheck, Resto
         count: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         limit: max_bytes,
     };
-    let mut checker = Checker(BodyCheck::default());
+    let mut checker = Checker {
+        check: BodyCheck::default(),
+        visit,
+    };
     let outcome = crate::split::walk(reader, Shape::Body, &mut checker).map_err(|e| match e {
         WalkError::TooLarge(l) => RestoreError::TooLarge(l),
         WalkError::Body(msg) => RestoreError::Body(serde::de::Error::custom(msg)),
         WalkError::Stopped => RestoreError::Cancelled,
     })?;
-    let mut check = checker.0;
+    let mut check = checker.check;
     check.rooms = outcome.rooms;
     check.entries = outcome.entries;
     check.bytes = outcome.bytes;

@@ -26,11 +26,29 @@ pub struct Repair {
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct RepairPlan {
-    /// The repairs, in order: the backup key stored, the version signed, `m.key_backup`.
-    /// Each is idempotent: after a crash at any step, diagnose and plan again.
+    /// The repairs, in order: the backup key stored, the version signed, this tool's
+    /// logins logged out, `m.key_backup` last. Each is idempotent: after a crash at any
+    /// step, diagnose and plan again.
     pub repairs: Vec<Repair>,
     /// Findings no safe repair covers, with why.
     pub not_repaired: Vec<(FindingCode, String)>,
+}
+
+/// Where a repair of `code` goes in a plan: the key first (a signature or the flag
+/// without it would vouch for a backup no client can open), the signature next, the
+/// logout of this tool's logins (independent of the backup), and the `m.key_backup` flag
+/// last, once the backup it announces is in order. One rank per repair.
+fn rank(code: FindingCode) -> u8 {
+    use FindingCode as C;
+    match code {
+        C::BackupKeyNotStored | C::BackupKeyStale => 0,
+        C::BackupNotSignedByMasterKey | C::BackupSignedByOldMasterKey => 1,
+        C::ToolLoginsLeft => 2,
+        C::KeyBackupEventMissing | C::KeyBackupDisabled => 3,
+        // No repair is planned for any other finding; should one be, it goes before the
+        // flag.
+        _ => 2,
+    }
 }
 
 /// The backup key stored in secret storage, when `input` unlocks it and it opens the
@@ -196,11 +214,44 @@ pub fn plan_repairs(diagnosis: &Diagnosis, input: &str, backup_key: Option<&str>
                 .push((other, "no safe automatic repair".into())),
         }
     }
-    // The key first, the signature next, the account data flag last.
-    plan.repairs.sort_by_key(|r| match r.fixes {
-        C::BackupKeyNotStored | C::BackupKeyStale => 0,
-        C::BackupNotSignedByMasterKey | C::BackupSignedByOldMasterKey => 1,
-        _ => 2,
-    });
+    // Each repair its own rank: sorted by it, the order is the documented one whatever
+    // the order of the findings.
+    plan.repairs.sort_by_key(|r| rank(r.fixes));
     plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doctor::{AccountSnapshot, Finding};
+
+    /// The logout of this tool's logins goes before the `m.key_backup` write whichever
+    /// the diagnosis found first.
+    #[test]
+    fn the_key_backup_flag_goes_last_whatever_the_findings_order() {
+        let first = [
+            FindingCode::KeyBackupEventMissing,
+            FindingCode::ToolLoginsLeft,
+        ];
+        for codes in [first, [first[1], first[0]]] {
+            let diagnosis = Diagnosis {
+                findings: codes.iter().map(|c| Finding::new(*c, "")).collect(),
+                version: None,
+                key_description: None,
+                entries: None,
+                tool_logins_left: vec!["LEFT".to_owned()],
+                account: AccountSnapshot::new("@a:x"),
+            };
+            let plan = plan_repairs(&diagnosis, "not a key", None);
+            let order: Vec<FindingCode> = plan.repairs.iter().map(|r| r.fixes).collect();
+            assert_eq!(
+                order,
+                [
+                    FindingCode::ToolLoginsLeft,
+                    FindingCode::KeyBackupEventMissing
+                ],
+                "findings in the order {codes:?}"
+            );
+        }
+    }
 }
