@@ -35,18 +35,20 @@ pub struct RepairPlan {
 }
 
 /// Where a repair of `code` goes in a plan: the key first (a signature or the flag
-/// without it would vouch for a backup no client can open), the signature next, the
-/// logout of this tool's logins (independent of the backup), and the `m.key_backup` flag
-/// last, once the backup it announces is in order. One rank per repair.
+/// without it would vouch for a backup no client can open), the signature next, then the
+/// `m.key_backup` flag, once the backup it announces is in order, and last the logout of
+/// this tool's logins: the one repair the server may want the account password for, so
+/// that with an access token alone every other repair is made before it is refused. One
+/// rank per repair.
 fn rank(code: FindingCode) -> u8 {
     use FindingCode as C;
     match code {
         C::BackupKeyNotStored | C::BackupKeyStale => 0,
         C::BackupNotSignedByMasterKey | C::BackupSignedByOldMasterKey => 1,
-        C::ToolLoginsLeft => 2,
-        C::KeyBackupEventMissing | C::KeyBackupDisabled => 3,
+        C::KeyBackupEventMissing | C::KeyBackupDisabled => 2,
+        C::ToolLoginsLeft => 3,
         // No repair is planned for any other finding; should one be, it goes before the
-        // flag.
+        // logout.
         _ => 2,
     }
 }
@@ -225,10 +227,10 @@ mod tests {
     use super::*;
     use crate::doctor::{AccountSnapshot, Finding};
 
-    /// The logout of this tool's logins goes before the `m.key_backup` write whichever
-    /// the diagnosis found first.
+    /// The `m.key_backup` write goes before the logout of this tool's logins (which may
+    /// need a password) whichever the diagnosis found first.
     #[test]
-    fn the_key_backup_flag_goes_last_whatever_the_findings_order() {
+    fn the_logout_goes_last_whatever_the_findings_order() {
         let first = [
             FindingCode::KeyBackupEventMissing,
             FindingCode::ToolLoginsLeft,
@@ -247,8 +249,8 @@ mod tests {
             assert_eq!(
                 order,
                 [
-                    FindingCode::ToolLoginsLeft,
-                    FindingCode::KeyBackupEventMissing
+                    FindingCode::KeyBackupEventMissing,
+                    FindingCode::ToolLoginsLeft
                 ],
                 "findings in the order {codes:?}"
             );
