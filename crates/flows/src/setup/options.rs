@@ -84,12 +84,12 @@ impl<'a> SetupChoices<'a> {
     }
 }
 
-/// What the caller chose for a [`SetupFlow`]. Its `Debug` leaves the old key out.
+/// What the caller chose for a [`SetupFlow`](crate::SetupFlow). Its `Debug` leaves the old key out.
 #[derive(Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct SetupOptions<'a> {
     /// Make the secret-storage key from a Security Phrase (asked for with
-    /// [`SetupStep::NeedsPhrase`], once the account is known to allow the setup) instead
+    /// [`SetupStep::NeedsPhrase`](crate::SetupStep::NeedsPhrase), once the account is known to allow the setup) instead
     /// of generating a Security Key.
     pub use_phrase: bool,
     /// Replace an existing setup.

@@ -1,4 +1,4 @@
-//! How a [`SetupFlow`](crate::SetupFlow) ends: [`SetupOutcome`], or [`SetupFlowError`].
+//! How a [`SetupFlow`](crate::SetupFlow) ends: [`SetupOutcome`], or [`SetupFlowError`](crate::SetupFlowError).
 
 use std::fmt;
 
@@ -47,7 +47,7 @@ impl fmt::Debug for SetupOutcome {
     }
 }
 
-/// Why a [`SetupFlow`] stopped. Each message says what changed and what would finish the
+/// Why a [`SetupFlow`](crate::SetupFlow) stopped. Each message says what changed and what would finish the
 /// setup, in this API's terms.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
