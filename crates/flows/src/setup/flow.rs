@@ -8,8 +8,8 @@ use ssss::{CrossSigningKeys, setup::SetupSecret};
 use zeroize::Zeroizing;
 
 use super::{
-    AccountSituation, AccountState, AccountStateFlow, SetupChoices, SetupEvent, SetupFlowError,
-    SetupOptions, SetupOutcome, SetupPlan, SetupStep,
+    AccountSituation, AccountState, AccountStateFlow, SetupEvent, SetupFlowError, SetupOptions,
+    SetupOutcome, SetupPlan, SetupStep,
     plan::{Decision, build, decide},
     with_password,
 };
@@ -202,10 +202,7 @@ impl<'a> SetupFlow<'a> {
                         Some(p) => SetupSecret::Passphrase(p.as_str()),
                         None => SetupSecret::GenerateKey,
                     };
-                    let choices = SetupChoices {
-                        secret,
-                        ..self.options.choices(SetupSecret::GenerateKey)
-                    };
+                    let choices = self.options.choices(secret);
                     let plan = build(state, &choices, decision)?;
                     self.events
                         .extend(plan.notes.iter().cloned().map(SetupEvent::Note));

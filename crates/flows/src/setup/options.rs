@@ -16,7 +16,8 @@ pub struct SetupChoices<'a> {
     /// With `reset`: what the user had for the old setup (Security Key or Phrase, or the
     /// old backup's key), to keep the cross-signing keys and copy the old sessions.
     pub old_input: Option<&'a str>,
-    /// Create new cross-signing keys even when the old ones cannot be read.
+    /// Create new cross-signing keys even when the account's cannot be read (this
+    /// replaces the user's identity).
     pub replace_cross_signing: bool,
     /// Delete an old backup version whose key is not at hand (its sessions are lost)
     /// instead of keeping it on the server.
@@ -62,74 +63,6 @@ impl<'a> SetupChoices<'a> {
         self.old_input = old_input;
         self
     }
-    /// Allow replacing unreadable cross-signing keys.
-    pub fn replace_cross_signing(mut self, replace: bool) -> Self {
-        self.replace_cross_signing = replace;
-        self
-    }
-    /// Delete (instead of keep) an old backup version whose key is not at hand.
-    pub fn delete_unreadable_old_version(mut self, delete: bool) -> Self {
-        self.delete_unreadable_old_version = delete;
-        self
-    }
-    /// Whether a password is at hand for the server's confirmation.
-    pub fn have_password(mut self, have: bool) -> Self {
-        self.have_password = have;
-        self
-    }
-    /// Also sign the backup with this key.
-    pub fn signer(mut self, signer: Option<Signer<'a>>) -> Self {
-        self.signer = signer;
-        self
-    }
-}
-
-/// What the caller chose for a [`SetupFlow`](crate::SetupFlow). Its `Debug` leaves the old key out.
-#[derive(Clone, Copy, Default)]
-#[non_exhaustive]
-pub struct SetupOptions<'a> {
-    /// Make the secret-storage key from a Security Phrase (asked for with
-    /// [`SetupStep::NeedsPhrase`](crate::SetupStep::NeedsPhrase), once the account is known to allow the setup) instead
-    /// of generating a Security Key.
-    pub use_phrase: bool,
-    /// Replace an existing setup.
-    pub reset: bool,
-    /// With `reset`: what the user had for the old setup (Security Key or Phrase, or the
-    /// old backup's key), to keep the cross-signing keys and carry the old sessions over.
-    pub old_input: Option<&'a str>,
-    /// Create new cross-signing keys even when the account's cannot be read (this
-    /// replaces the user's identity).
-    pub replace_cross_signing: bool,
-    /// Delete an old backup version whose key is not at hand, instead of keeping it.
-    pub delete_unreadable_old_version: bool,
-    /// Whether the caller can answer the server's password confirmation.
-    pub have_password: bool,
-    /// Also sign the new backup version with this key (e.g. the device's).
-    pub signer: Option<Signer<'a>>,
-}
-
-impl fmt::Debug for SetupOptions<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.choices(SetupSecret::GenerateKey), f)
-    }
-}
-
-impl<'a> SetupOptions<'a> {
-    /// A setup with a generated Security Key on an account that has none.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Use a Security Phrase (asked for during the flow) instead of a generated key.
-    pub fn phrase(mut self, use_phrase: bool) -> Self {
-        self.use_phrase = use_phrase;
-        self
-    }
-    /// Replace an existing setup, with what the user had for it (if anything).
-    pub fn reset(mut self, old_input: Option<&'a str>) -> Self {
-        self.reset = true;
-        self.old_input = old_input;
-        self
-    }
     /// Allow replacing cross-signing keys whose private parts cannot be read.
     pub fn replace_cross_signing(mut self, replace: bool) -> Self {
         self.replace_cross_signing = replace;
@@ -150,16 +83,77 @@ impl<'a> SetupOptions<'a> {
         self.signer = signer;
         self
     }
+}
 
+/// What the caller chose for a [`SetupFlow`](crate::SetupFlow): the [`SetupChoices`] but
+/// the secret, which the flow sets itself (a generated Security Key, or the Security Phrase
+/// it asks for when [`use_phrase`](Self::use_phrase) is set). Its `Debug` leaves the old
+/// key out.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SetupOptions<'a> {
+    /// Make the secret-storage key from a Security Phrase (asked for with
+    /// [`SetupStep::NeedsPhrase`](crate::SetupStep::NeedsPhrase), once the account is
+    /// known to allow the setup) instead of generating a Security Key.
+    pub use_phrase: bool,
+    /// Every other choice; its `secret` is replaced by the flow's.
+    choices: SetupChoices<'a>,
+}
+
+impl Default for SetupOptions<'_> {
+    fn default() -> Self {
+        Self {
+            use_phrase: false,
+            choices: SetupChoices::new(SetupSecret::GenerateKey),
+        }
+    }
+}
+
+impl<'a> SetupOptions<'a> {
+    /// A setup with a generated Security Key on an account that has none.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Use a Security Phrase (asked for during the flow) instead of a generated key.
+    pub fn phrase(mut self, use_phrase: bool) -> Self {
+        self.use_phrase = use_phrase;
+        self
+    }
+    /// [`SetupChoices::reset`].
+    pub fn reset(mut self, old_input: Option<&'a str>) -> Self {
+        self.choices = self.choices.reset(old_input);
+        self
+    }
+    /// [`SetupChoices::replace_cross_signing`].
+    pub fn replace_cross_signing(mut self, replace: bool) -> Self {
+        self.choices = self.choices.replace_cross_signing(replace);
+        self
+    }
+    /// [`SetupChoices::delete_unreadable_old_version`].
+    pub fn delete_unreadable_old_version(mut self, delete: bool) -> Self {
+        self.choices = self.choices.delete_unreadable_old_version(delete);
+        self
+    }
+    /// [`SetupChoices::have_password`].
+    pub fn have_password(mut self, have: bool) -> Self {
+        self.choices = self.choices.have_password(have);
+        self
+    }
+    /// [`SetupChoices::signer`].
+    pub fn signer(mut self, signer: Option<Signer<'a>>) -> Self {
+        self.choices = self.choices.signer(signer);
+        self
+    }
+
+    /// The choices, with `secret`.
     pub(super) fn choices(&self, secret: SetupSecret<'a>) -> SetupChoices<'a> {
         SetupChoices {
             secret,
-            reset: self.reset,
-            old_input: self.old_input.filter(|_| self.reset),
-            replace_cross_signing: self.replace_cross_signing,
-            delete_unreadable_old_version: self.delete_unreadable_old_version,
-            have_password: self.have_password,
-            signer: self.signer,
+            ..self.choices
         }
+    }
+    /// Whether the caller can answer the server's password confirmation.
+    pub(super) fn has_password(&self) -> bool {
+        self.choices.have_password
     }
 }

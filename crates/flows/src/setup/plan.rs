@@ -100,6 +100,7 @@ pub(crate) fn decide(
             return Err(PlanError::SecretStorageWithoutBackup {
                 user: user.clone(),
                 key,
+                master: state.master_key.clone(),
             });
         }
     }
@@ -476,6 +477,36 @@ mod tests {
                 .ends_with("/account_data/m.key_backup")
         );
         assert_eq!(plan.key_backup_enabled.body, Some(json!({"enabled": true})));
+    }
+
+    /// Secret storage without a backup: the message offers to keep cross-signing keys
+    /// only when the account has them, and names their master key.
+    #[test]
+    fn secret_storage_without_backup_names_cross_signing_keys_only_when_there_are_some() {
+        let new = SetupChoices::new(SetupSecret::GenerateKey);
+        let mut bare = fresh(None);
+        bare.secret_storage.create_key(None, None).unwrap();
+        let text = plan_setup(&bare, new).unwrap_err().to_string();
+        assert!(text.contains("has secret storage"), "{text}");
+        assert!(text.contains("but no key backup"), "{text}");
+        assert!(!text.contains("cross-signing keys stored"), "{text}");
+        assert!(text.contains("no cross-signing keys to keep"), "{text}");
+        let shown = bare.situation().to_string();
+        assert!(!shown.contains("keeps the cross-signing keys"), "{shown}");
+
+        let mut with_keys = fresh(Some("bWFzdGVy".into()));
+        with_keys.secret_storage.create_key(None, None).unwrap();
+        let e = plan_setup(&with_keys, new).unwrap_err();
+        assert!(
+            matches!(&e, PlanError::SecretStorageWithoutBackup { master: Some(m), .. } if m == "bWFzdGVy"),
+            "{e:?}"
+        );
+        let text = e.to_string();
+        assert!(text.contains("but no key backup"), "{text}");
+        assert!(
+            text.contains("keep the cross-signing keys (master key bWFzdGVy) stored in it"),
+            "{text}"
+        );
     }
 
     #[test]

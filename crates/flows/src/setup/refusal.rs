@@ -42,14 +42,17 @@ pub enum PlanError {
     /// Secret storage exists without a backup and `reset` was not chosen.
     #[error(
         "{user} has secret storage (key {key}) but no key backup; nothing was changed. \
-         Setting up recovery replaces the secret-storage key: reset with the old Security Key \
-         or Phrase to keep the cross-signing keys stored in it"
+         Setting up recovery replaces the secret-storage key: {}",
+        secret_storage_reset(master.as_deref())
     )]
     SecretStorageWithoutBackup {
         /// The user.
         user: String,
         /// The default key id.
         key: String,
+        /// The cross-signing master public key the server publishes, if the account has
+        /// cross-signing keys (their private parts may be stored in that secret storage).
+        master: Option<String>,
     },
     /// Element X used without recovery: the account has cross-signing keys but no secret
     /// storage, so their private keys are only on the devices that made them (and so is
@@ -112,4 +115,14 @@ fn keys_on_other_devices(user: &str, master: &str, version: Option<&str>) -> Str
          other people's verification of you and your own verified devices are lost, and \
          everyone must verify you again.{fate}"
     )
+}
+
+fn secret_storage_reset(master: Option<&str>) -> String {
+    match master {
+        Some(master) => format!(
+            "reset with the old Security Key or Phrase to keep the cross-signing keys \
+             (master key {master}) stored in it"
+        ),
+        None => "a reset does it (the account has no cross-signing keys to keep)".to_owned(),
+    }
 }

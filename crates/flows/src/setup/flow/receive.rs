@@ -34,7 +34,7 @@ impl SetupFlow<'_> {
                     .as_ref()
                     .is_some_and(|b| b.get("auth").is_some());
                 if asked && !answered {
-                    if !self.options.have_password {
+                    if !self.options.has_password() {
                         return Err(SetupFlowError::NeedsPassword);
                     }
                     self.question = Some(response);
