@@ -263,13 +263,14 @@ fn secret_name(secret: SetupSecret<'_>) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use backup_cipher::BackupVersion;
     use ssss::SecretStore;
 
     use super::*;
 
-    fn fresh(master_key: Option<String>) -> AccountState {
+    /// An account with no backup and no secret storage, and `master_key` if given.
+    pub(in crate::setup) fn fresh(master_key: Option<String>) -> AccountState {
         AccountState {
             user_id: "@alice:example.org".into(),
             version: None,
@@ -280,7 +281,7 @@ mod tests {
     }
 
     /// Element X used without recovery: cross-signing keys, a backup, no secret storage.
-    fn element_x() -> AccountState {
+    pub(in crate::setup) fn element_x() -> AccountState {
         let mut state = fresh(Some("bWFzdGVy".into()));
         let key = BackupDecryptionKey::from_bytes(&[7; 32]);
         let mut version = BackupVersion::new(key.public_key());
@@ -346,35 +347,6 @@ mod tests {
         .unwrap();
         assert!(plan.upload_cross_signing.is_some());
         assert!(plan.notes.iter().any(|n| n.contains("new identity")));
-    }
-
-    /// The library says what is needed in its own terms; the CLI adds its options.
-    #[test]
-    fn plan_errors_name_no_command_line_option() {
-        let mut set_up = fresh(None);
-        set_up.secret_storage.create_key(None, None).unwrap();
-        let mut keys = fresh(Some("bWFzdGVy".into()));
-        keys.secret_storage.create_key(None, None).unwrap();
-        let mut backup_only = element_x();
-        backup_only.master_key = None;
-        let mut storage_only = fresh(None);
-        storage_only.secret_storage.create_key(None, None).unwrap();
-        let new = SetupChoices::new(SetupSecret::GenerateKey);
-        let reset = new.reset(None);
-        let errors = [
-            plan_setup(&set_up, new).unwrap_err(),
-            plan_setup(&keys, reset).unwrap_err(),
-            plan_setup(&keys, reset.replace_cross_signing(true)).unwrap_err(),
-            plan_setup(&element_x(), new).unwrap_err(),
-            plan_setup(&element_x(), reset).unwrap_err(),
-            plan_setup(&backup_only, new).unwrap_err(),
-            plan_setup(&storage_only, new).unwrap_err(),
-        ];
-        for e in errors {
-            let text = e.to_string();
-            assert!(!text.contains("--"), "{text}");
-            assert!(!text.contains("FILE"), "{text}");
-        }
     }
 
     /// Element X without recovery: the state is named, Element X's own way is given, the
@@ -477,36 +449,6 @@ mod tests {
                 .ends_with("/account_data/m.key_backup")
         );
         assert_eq!(plan.key_backup_enabled.body, Some(json!({"enabled": true})));
-    }
-
-    /// Secret storage without a backup: the message offers to keep cross-signing keys
-    /// only when the account has them, and names their master key.
-    #[test]
-    fn secret_storage_without_backup_names_cross_signing_keys_only_when_there_are_some() {
-        let new = SetupChoices::new(SetupSecret::GenerateKey);
-        let mut bare = fresh(None);
-        bare.secret_storage.create_key(None, None).unwrap();
-        let text = plan_setup(&bare, new).unwrap_err().to_string();
-        assert!(text.contains("has secret storage"), "{text}");
-        assert!(text.contains("but no key backup"), "{text}");
-        assert!(!text.contains("cross-signing keys stored"), "{text}");
-        assert!(text.contains("no cross-signing keys to keep"), "{text}");
-        let shown = bare.situation().to_string();
-        assert!(!shown.contains("keeps the cross-signing keys"), "{shown}");
-
-        let mut with_keys = fresh(Some("bWFzdGVy".into()));
-        with_keys.secret_storage.create_key(None, None).unwrap();
-        let e = plan_setup(&with_keys, new).unwrap_err();
-        assert!(
-            matches!(&e, PlanError::SecretStorageWithoutBackup { master: Some(m), .. } if m == "bWFzdGVy"),
-            "{e:?}"
-        );
-        let text = e.to_string();
-        assert!(text.contains("but no key backup"), "{text}");
-        assert!(
-            text.contains("keep the cross-signing keys (master key bWFzdGVy) stored in it"),
-            "{text}"
-        );
     }
 
     #[test]
