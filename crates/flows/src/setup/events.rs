@@ -1,26 +1,28 @@
-//! What the flow asks of its caller ([`SetupStep`](crate::SetupStep)) and tells the user ([`SetupEvent`]).
+//! What the flow asks of its caller ([`SetupStep`]) and tells the user ([`SetupEvent`]).
 
 use std::fmt;
 
 use super::AccountSituation;
 use crate::Request;
+#[cfg(doc)]
+use crate::SetupFlow;
 
 /// What the flow asks of its caller next.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SetupStep {
     /// Send this request and feed its answer (whatever its status) to
-    /// [`SetupFlow::receive`](crate::SetupFlow::receive).
+    /// [`SetupFlow::receive`].
     Send(Request),
-    /// The Security Phrase is needed: answer with [`SetupFlow::answer_phrase`](crate::SetupFlow::answer_phrase) (the
+    /// The Security Phrase is needed: answer with [`SetupFlow::answer_phrase`] (the
     /// account allows the setup; nothing has changed yet).
     NeedsPhrase,
     /// The server asks for the account password to accept the new cross-signing keys:
-    /// answer with [`SetupFlow::answer_password`](crate::SetupFlow::answer_password). Nothing has changed yet.
+    /// answer with [`SetupFlow::answer_password`]. Nothing has changed yet.
     NeedsPassword,
     /// Something to tell the user.
     Event(SetupEvent),
-    /// Finished: call [`SetupFlow::finish`](crate::SetupFlow::finish).
+    /// Finished: call [`SetupFlow::finish`].
     Done,
 }
 

@@ -1,4 +1,4 @@
-//! How a [`SetupFlow`](crate::SetupFlow) ends: [`SetupOutcome`], or [`SetupFlowError`](crate::SetupFlowError).
+//! How a [`SetupFlow`] ends: [`SetupOutcome`], or [`SetupFlowError`].
 
 use std::fmt;
 
@@ -6,6 +6,8 @@ use zeroize::Zeroizing;
 
 use super::{AccountSituation, PlanError};
 use crate::FlowError;
+#[cfg(doc)]
+use crate::SetupFlow;
 
 /// What a finished setup gave the user. Its `Debug` leaves the Security Key out.
 #[non_exhaustive]
@@ -47,7 +49,7 @@ impl fmt::Debug for SetupOutcome {
     }
 }
 
-/// Why a [`SetupFlow`](crate::SetupFlow) stopped. Each message says what changed and what would finish the
+/// Why a [`SetupFlow`] stopped. Each message says what changed and what would finish the
 /// setup, in this API's terms.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

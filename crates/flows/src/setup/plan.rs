@@ -8,6 +8,8 @@ use ssss::{
     setup::{SecureBackupSetup, SetupSecret},
 };
 
+#[cfg(doc)]
+use super::with_password;
 use super::{AccountSituation, AccountState, KEY_BACKUP_EVENT, PlanError, SetupChoices};
 use crate::{Request, requests};
 
@@ -172,7 +174,7 @@ pub(crate) fn decide(
 /// Plans a setup on an account in `state`: the requests, in the order that keeps the
 /// account usable if the caller stops half-way:
 ///
-/// 1. `upload_cross_signing` (new keys only; answer a 401 with [`with_password`](crate::with_password)): when the
+/// 1. `upload_cross_signing` (new keys only; answer a 401 with [`with_password`]): when the
 ///    server refuses, nothing else has changed;
 /// 2. `create_version` (the new backup, signed by the master key);
 /// 3. the caller copies the old backup's sessions into the new version ([`CarryOver`]);

@@ -186,7 +186,10 @@ mod tests {
         with_keys.secret_storage.create_key(None, None).unwrap();
         let e = plan_setup(&with_keys, new).unwrap_err();
         assert!(
-            matches!(&e, PlanError::SecretStorageWithoutBackup { master: Some(m), .. } if m == "bWFzdGVy"),
+            matches!(
+                &e,
+                PlanError::SecretStorageWithoutBackup { master: Some(m), .. } if m == "bWFzdGVy"
+            ),
             "{e:?}"
         );
         let text = e.to_string();
