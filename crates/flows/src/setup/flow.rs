@@ -4,13 +4,14 @@
 use std::{collections::VecDeque, fmt};
 
 use backup_cipher::KeysBackup;
-use ssss::{CrossSigningKeys, setup::SetupSecret};
+use ssss::setup::SetupSecret;
 use zeroize::Zeroizing;
 
 use super::{
     AccountSituation, AccountState, AccountStateFlow, SetupEvent, SetupFlowError, SetupOptions,
     SetupOutcome, SetupPlan, SetupStep,
     plan::{Decision, build, decide},
+    read_back::verify,
     with_password,
 };
 use crate::{Flow, FlowError, Request, Response, requests};
@@ -294,7 +295,12 @@ impl<'a> SetupFlow<'a> {
                         let state = read.finish().map_err(|e| {
                             SetupFlowError::NotVerified(format!("cannot read the account: {e}"))
                         })?;
-                        self.verify(&state)?;
+                        verify(
+                            self.plan()?,
+                            self.new_version.as_deref().unwrap_or_default(),
+                            self.phrase.as_deref().map(String::as_str),
+                            &state,
+                        )?;
                         return Ok(SetupStep::Event(SetupEvent::Verified {
                             version: self.new_version.clone().unwrap_or_default(),
                             with_phrase: self.phrase.is_some(),
@@ -316,46 +322,6 @@ impl<'a> SetupFlow<'a> {
 }
 
 impl SetupFlow<'_> {
-    /// The read-back: what a fresh client finds unlocks with what the user was given.
-    fn verify(&self, state: &AccountState) -> Result<(), SetupFlowError> {
-        let fail = |what: String| SetupFlowError::NotVerified(what);
-        let version = self.new_version.as_deref().unwrap_or_default();
-        let plan = self.plan()?;
-        let shown = plan
-            .setup
-            .secret_storage_key
-            .to_recovery_key()
-            .to_base58_grouped();
-        let given: &str = match &self.phrase {
-            Some(p) => p,
-            None => &shown,
-        };
-        let info = state
-            .version
-            .as_ref()
-            .filter(|v| v.version.as_deref() == Some(version))
-            .ok_or_else(|| fail(format!("backup version {version} is not the current one")))?;
-        let store = &state.secret_storage;
-        let found = ssss::recover_backup_key(given, Some(store), Some(info))
-            .map_err(|e| fail(e.to_string()))?;
-        let unlocked = found
-            .secret_storage
-            .ok_or_else(|| fail("secret storage did not unlock".into()))?;
-        let keys = CrossSigningKeys::from_secret_store(store, &unlocked.key)
-            .map_err(|e| fail(format!("the cross-signing keys: {e}")))?;
-        if state.master_key.as_deref() != Some(keys.master_public_key().as_str()) {
-            return Err(fail(format!(
-                "the master key in secret storage ({}) is not the account's ({})",
-                keys.master_public_key(),
-                state.master_key.as_deref().unwrap_or("none")
-            )));
-        }
-        if state.key_backup_enabled != Some(true) {
-            return Err(fail("m.key_backup does not say enabled".into()));
-        }
-        Ok(())
-    }
-
     /// The outcome, once [`next_step`](Self::next_step) returned [`SetupStep::Done`].
     pub fn finish(self) -> Result<SetupOutcome, SetupFlowError> {
         if !matches!(self.phase, Phase::Done) || self.in_flight.is_some() {

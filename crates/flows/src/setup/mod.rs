@@ -16,7 +16,7 @@
 //! `options` (what the user chose), `refusal` (why no setup is planned), `plan` (the
 //! decision and the requests), `password` (the server's confirmation), `events` (steps and
 //! events of the flow), `outcome` (how it ends), `carry_over` (the old sessions re-encrypted
-//! to the new key), `flow` (the state machine).
+//! to the new key), `read_back` (the final check), `flow` (the state machine).
 
 mod carry_over;
 mod events;
@@ -25,6 +25,7 @@ mod options;
 mod outcome;
 mod password;
 mod plan;
+mod read_back;
 mod refusal;
 mod situation;
 mod state;
