@@ -219,10 +219,13 @@ pub(crate) fn setup_error(e: homeserver::SetupRunError) -> Fatal {
                 backup's recovery key) to copy its sessions; without the key, --reset keeps the \
                 old version (add --delete-old-version to delete it)"
                 .to_owned(),
+            P::SecretStorageWithoutBackup {
+                master: Some(_), ..
+            } => "use --reset --old-key-file FILE (the Security Key or Phrase) to keep the \
+                cross-signing keys"
+                .to_owned(),
             P::SecretStorageWithoutBackup { .. } => {
-                "use --reset --old-key-file FILE (the Security Key or Phrase) to keep the \
-                 cross-signing keys"
-                    .to_owned()
+                "use --reset (the account has no cross-signing keys to keep)".to_owned()
             }
             P::KeysOnOtherDevices { version, .. } => format!(
                 "to replace the identity here: --replace-cross-signing, with the account \
@@ -317,5 +320,35 @@ mod tests {
             let line = format!("\n  {:<5}", status as u8);
             assert!(RESTORE_EXIT_STATUSES.contains(&line), "{status:?}");
         }
+    }
+
+    /// Secret storage without a backup: the hint offers to keep cross-signing keys only
+    /// when the account has them.
+    #[cfg(feature = "homeserver")]
+    #[test]
+    fn the_secret_storage_only_hint_names_cross_signing_keys_only_when_there_are_some() {
+        let refused = |master: Option<&str>| {
+            setup_error(homeserver::SetupRunError::Setup(
+                flows::SetupFlowError::Refused(flows::PlanError::SecretStorageWithoutBackup {
+                    user: "@alice:example.org".into(),
+                    key: "K".into(),
+                    master: master.map(str::to_owned),
+                }),
+            ))
+            .msg
+        };
+        let none = refused(None);
+        assert!(none.contains("but no key backup"), "{none}");
+        assert!(none.contains("hint: use --reset"), "{none}");
+        assert!(!none.contains("keep the cross-signing keys"), "{none}");
+        assert!(!none.contains("--old-key-file"), "{none}");
+        let some = refused(Some("bWFzdGVy"));
+        assert!(
+            some.contains(
+                "hint: use --reset --old-key-file FILE (the Security Key or Phrase) \
+                 to keep the cross-signing keys"
+            ),
+            "{some}"
+        );
     }
 }

@@ -84,7 +84,7 @@ impl fmt::Display for AccountSituation {
             Self::SecretStorageWithoutBackup { key } => write!(
                 f,
                 "secret storage (key {key}) without a key backup: a reset with the Security \
-                 Key or Phrase keeps the cross-signing keys stored in it"
+                 Key or Phrase keeps any cross-signing keys stored in it"
             ),
             Self::KeysOnOtherDevices { master, version } => {
                 write!(

@@ -1,233 +1,17 @@
-//! Setting up recovery as Element's "Set up recovery" does, as a plan of requests.
-//!
-//! [`AccountStateFlow`] reads what is there (backup version, secret storage, the
-//! cross-signing master key); [`plan_setup`] decides everything — refuse, keep or replace
-//! the cross-signing keys, what to copy from the old backup — and returns the requests in
-//! the order that keeps the account usable if the caller stops half-way
-//! (listed in [`plan_setup`]).
-//!
-//! [`SetupFlow`] carries all of it out as one sans-IO flow: it reads the state, plans,
-//! answers the server's password confirmation, carries the old sessions over, writes, and
-//! reads everything back to check it. [`AccountSituation`] names the state an account is
-//! in (fresh, set up by Element, a backup without secret storage, secret storage without a
-//! backup, Element X used without recovery) and what each choice costs.
+//! The plan: [`plan_setup`] decides (refuse, keep or replace the cross-signing keys, what
+//! becomes of the old backup version) and returns the requests in the crash-safe order.
 
-mod flow;
-mod situation;
-
-pub use flow::{SetupEvent, SetupFlow, SetupFlowError, SetupOptions, SetupOutcome, SetupStep};
-pub use situation::AccountSituation;
-
-use backup_cipher::{BackupDecryptionKey, BackupVersion};
-use serde_json::{Value, json};
+use backup_cipher::BackupDecryptionKey;
+use serde_json::json;
 use ssss::{
-    CrossSigningKeys, RecoverError, SecretStore,
-    setup::{SecureBackupSetup, SetupError, SetupSecret, Signer},
+    CrossSigningKeys,
+    setup::{SecureBackupSetup, SetupSecret},
 };
 
-use crate::{Flow, FlowError, Request, Response, SecretStorageFlow, requests};
-
-/// What the account has now.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct AccountState {
-    /// The user.
-    pub user_id: String,
-    /// The current backup version, if any.
-    pub version: Option<BackupVersion>,
-    /// The secret-storage account data.
-    pub secret_storage: SecretStore,
-    /// The cross-signing master public key the server publishes, if any.
-    pub master_key: Option<String>,
-    /// `m.key_backup`'s `enabled` (account data Element X reads): `None` when the event
-    /// is absent or has no boolean `enabled`.
-    pub key_backup_enabled: Option<bool>,
-}
-
-/// The account-data event Element X reads to know whether key backup is on
-/// (`{"enabled": true}`).
-pub const KEY_BACKUP_EVENT: &str = "m.key_backup";
-
-/// Reads an [`AccountState`]: [`SecretStorageFlow`]'s requests, then `POST /keys/query`,
-/// then the `m.key_backup` account data.
-#[derive(Debug)]
-pub struct AccountStateFlow {
-    read: SecretStorageFlow,
-    user_id: String,
-    query_sent: bool,
-    query_pending: bool,
-    master_key: Option<String>,
-    key_backup_sent: bool,
-    key_backup_pending: bool,
-    key_backup_enabled: Option<bool>,
-}
-
-impl AccountStateFlow {
-    /// For `user_id` (from `GET /account/whoami`).
-    pub fn new(user_id: &str) -> Self {
-        Self {
-            read: SecretStorageFlow::new(user_id),
-            user_id: user_id.to_owned(),
-            query_sent: false,
-            query_pending: false,
-            master_key: None,
-            key_backup_sent: false,
-            key_backup_pending: false,
-            key_backup_enabled: None,
-        }
-    }
-}
-
-impl Flow for AccountStateFlow {
-    type Output = AccountState;
-
-    fn next_request(&mut self) -> Option<Request> {
-        if let Some(r) = self.read.next_request() {
-            return Some(r);
-        }
-        if !self.query_sent {
-            self.query_sent = true;
-            self.query_pending = true;
-            return Some(requests::keys_query(&self.user_id));
-        }
-        if self.key_backup_sent {
-            return None;
-        }
-        self.key_backup_sent = true;
-        self.key_backup_pending = true;
-        Some(requests::account_data(&self.user_id, KEY_BACKUP_EVENT))
-    }
-
-    fn receive(&mut self, response: Response) -> Result<(), FlowError> {
-        if self.key_backup_pending {
-            self.key_backup_pending = false;
-            if response.is_not_found() {
-                return Ok(());
-            }
-            if !response.is_success() {
-                return Err(response.error());
-            }
-            self.key_backup_enabled = response.body.get("enabled").and_then(Value::as_bool);
-            return Ok(());
-        }
-        if !self.query_pending {
-            return self.read.receive(response);
-        }
-        self.query_pending = false;
-        if !response.is_success() {
-            return Err(response.error());
-        }
-        self.master_key = master_key_in_query(&response.body, &self.user_id);
-        Ok(())
-    }
-
-    fn finish(self) -> Result<AccountState, FlowError> {
-        if self.query_pending || self.key_backup_pending || !self.key_backup_sent {
-            return Err(FlowError::OutOfOrder(
-                "finish came before the last response",
-            ));
-        }
-        let (version, secret_storage) = self.read.finish()?;
-        Ok(AccountState {
-            user_id: self.user_id,
-            version,
-            secret_storage,
-            master_key: self.master_key,
-            key_backup_enabled: self.key_backup_enabled,
-        })
-    }
-}
-
-/// The cross-signing master public key of `user_id` in a `POST /keys/query` answer
-/// (`master_keys.<user_id>.keys`), if the account has one.
-pub fn master_key_in_query(response: &Value, user_id: &str) -> Option<String> {
-    response
-        .get("master_keys")?
-        .get(user_id)?
-        .get("keys")?
-        .as_object()?
-        .values()
-        .find_map(|v| v.as_str().map(str::to_owned))
-}
-
-/// What the user chose. Its `Debug` leaves the old key out.
-#[derive(Clone, Copy)]
-#[non_exhaustive]
-pub struct SetupChoices<'a> {
-    /// A generated Security Key, or a Security Phrase (checked by the caller's policy).
-    pub secret: SetupSecret<'a>,
-    /// Replace an existing setup.
-    pub reset: bool,
-    /// With `reset`: what the user had for the old setup (Security Key or Phrase, or the
-    /// old backup's key), to keep the cross-signing keys and copy the old sessions.
-    pub old_input: Option<&'a str>,
-    /// Create new cross-signing keys even when the old ones cannot be read.
-    pub replace_cross_signing: bool,
-    /// Delete an old backup version whose key is not at hand (its sessions are lost)
-    /// instead of keeping it on the server.
-    pub delete_unreadable_old_version: bool,
-    /// Whether the caller can answer the server's password confirmation.
-    pub have_password: bool,
-    /// Also sign the backup with this key (e.g. the device's).
-    pub signer: Option<Signer<'a>>,
-}
-
-impl std::fmt::Debug for SetupChoices<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SetupChoices")
-            .field("secret", &self.secret)
-            .field("reset", &self.reset)
-            .field("old_input", &self.old_input.map(|_| "…"))
-            .field("replace_cross_signing", &self.replace_cross_signing)
-            .field(
-                "delete_unreadable_old_version",
-                &self.delete_unreadable_old_version,
-            )
-            .field("have_password", &self.have_password)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<'a> SetupChoices<'a> {
-    /// A fresh setup with `secret`, nothing else.
-    pub fn new(secret: SetupSecret<'a>) -> Self {
-        Self {
-            secret,
-            reset: false,
-            old_input: None,
-            replace_cross_signing: false,
-            delete_unreadable_old_version: false,
-            have_password: false,
-            signer: None,
-        }
-    }
-    /// Replace an existing setup, with what the user had for it (if anything).
-    pub fn reset(mut self, old_input: Option<&'a str>) -> Self {
-        self.reset = true;
-        self.old_input = old_input;
-        self
-    }
-    /// Allow replacing unreadable cross-signing keys.
-    pub fn replace_cross_signing(mut self, replace: bool) -> Self {
-        self.replace_cross_signing = replace;
-        self
-    }
-    /// Delete (instead of keep) an old backup version whose key is not at hand.
-    pub fn delete_unreadable_old_version(mut self, delete: bool) -> Self {
-        self.delete_unreadable_old_version = delete;
-        self
-    }
-    /// Whether a password is at hand for the server's confirmation.
-    pub fn have_password(mut self, have: bool) -> Self {
-        self.have_password = have;
-        self
-    }
-    /// Also sign the backup with this key.
-    pub fn signer(mut self, signer: Option<Signer<'a>>) -> Self {
-        self.signer = signer;
-        self
-    }
-}
+#[cfg(doc)]
+use super::with_password;
+use super::{AccountSituation, AccountState, KEY_BACKUP_EVENT, PlanError, SetupChoices};
+use crate::{Request, requests};
 
 /// The old backup's sessions, to copy into the new version between `create_version` and
 /// `account_data`.
@@ -269,117 +53,6 @@ pub struct SetupPlan {
     pub key_backup_enabled: Request,
     /// What the plan decided, one line each, for the user.
     pub notes: Vec<String>,
-}
-
-/// Why no setup is planned. Each message says what the account's state is and what is
-/// needed, in this API's terms (a reset, the old key, replacing the cross-signing keys,
-/// the password); nothing was changed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PlanError {
-    /// Secret storage and a backup exist (as Element's "Set up recovery" leaves them) and
-    /// `reset` was not chosen.
-    #[error(
-        "secure backup is already set up on {user} (secret-storage key {key}, backup version \
-         {version}); nothing was changed. Replacing it needs a reset, with the old Security \
-         Key or Phrase to carry the old sessions over"
-    )]
-    AlreadySetUp {
-        /// The user.
-        user: String,
-        /// The default key id, or "none".
-        key: String,
-        /// The backup version, or "none".
-        version: String,
-    },
-    /// A backup exists without secret storage (set up by an older client with a recovery
-    /// key only) and `reset` was not chosen.
-    #[error(
-        "{user} has key backup version {version} but no secret storage; nothing was changed. \
-         Setting up recovery needs a reset: given the backup's recovery key, its sessions are \
-         copied into the new version and version {version} is deleted; without it, version \
-         {version} stays on the server (readable only with that key) unless you choose to \
-         delete it"
-    )]
-    BackupWithoutSecretStorage {
-        /// The user.
-        user: String,
-        /// The backup version.
-        version: String,
-    },
-    /// Secret storage exists without a backup and `reset` was not chosen.
-    #[error(
-        "{user} has secret storage (key {key}) but no key backup; nothing was changed. \
-         Setting up recovery replaces the secret-storage key: reset with the old Security Key \
-         or Phrase to keep the cross-signing keys stored in it"
-    )]
-    SecretStorageWithoutBackup {
-        /// The user.
-        user: String,
-        /// The default key id.
-        key: String,
-    },
-    /// Element X used without recovery: the account has cross-signing keys but no secret
-    /// storage, so their private keys are only on the devices that made them (and so is
-    /// the key of the backup, when there is one).
-    #[error("{}", keys_on_other_devices(user, master, version.as_deref()))]
-    KeysOnOtherDevices {
-        /// The user.
-        user: String,
-        /// The master public key the server publishes.
-        master: String,
-        /// The backup version whose key never left those devices, if any.
-        version: Option<String>,
-    },
-    /// The account has cross-signing keys whose private parts could not be read.
-    #[error(
-        "this account already has cross-signing keys (master key {0}), and their private \
-         parts could not be read from its secret storage. Reset with the old Security Key or \
-         Phrase to keep them, or choose to replace them: other people and your other devices \
-         will then see a new identity and must verify you again. Nothing was changed"
-    )]
-    CrossSigningExists(String),
-    /// Replacing cross-signing keys needs the account password.
-    #[error(
-        "replacing cross-signing keys needs your account password (the server asks for it). \
-         Nothing was changed"
-    )]
-    NeedsPassword,
-    /// The old key opens neither the old backup nor the old secret storage.
-    #[error("the old Security Key or Phrase (or the old backup's key): {0}")]
-    OldKey(RecoverError),
-    /// The new setup could not be built.
-    #[error(transparent)]
-    Setup(#[from] SetupError),
-    /// New cross-signing keys could not be made or signed.
-    #[error(transparent)]
-    CrossSigning(#[from] ssss::CrossSigningError),
-}
-
-fn keys_on_other_devices(user: &str, master: &str, version: Option<&str>) -> String {
-    let backup = match version {
-        Some(v) => format!(
-            ", and backup version {v}, whose key never left them either (its sessions are \
-             readable only with that key, which this library does not have)"
-        ),
-        None => String::new(),
-    };
-    let fate = match version {
-        Some(v) => format!(
-            " Backup version {v} then stays on the server, unread, unless you also choose \
-             to delete it (its sessions are then lost to every device that lacks them)."
-        ),
-        None => String::new(),
-    };
-    format!(
-        "{user} was used by Element X without recovery: it has cross-signing keys (master \
-         key {master}) whose private keys are only on the devices that made them{backup}. \
-         Nothing was changed. To keep this identity, use \"Set up recovery\" in Element X on \
-         a device that holds the keys. Setting up here instead means replacing the \
-         cross-signing keys, which needs your account password and costs the identity: \
-         other people's verification of you and your own verified devices are lost, and \
-         everyone must verify you again.{fate}"
-    )
 }
 
 /// What [`decide`] settled before the new keys are made.
@@ -429,6 +102,7 @@ pub(crate) fn decide(
             return Err(PlanError::SecretStorageWithoutBackup {
                 user: user.clone(),
                 key,
+                master: state.master_key.clone(),
             });
         }
     }
@@ -590,39 +264,15 @@ fn secret_name(secret: SetupSecret<'_>) -> &'static str {
     }
 }
 
-/// User-interactive authentication: when `response` is the server's 401 asking for
-/// confirmation (it has `flows`), the same `request` with an `m.login.password` answer
-/// (and the server's `session`). `None` when the response is not such a question.
-pub fn with_password(
-    request: &Request,
-    response: &Response,
-    user_id: &str,
-    password: &str,
-) -> Option<Request> {
-    if response.status != 401 || response.body.get("flows").is_none() {
-        return None;
-    }
-    let mut auth = json!({
-        "type": "m.login.password",
-        "identifier": {"type": "m.id.user", "user": user_id},
-        "password": password,
-    });
-    if let (Some(session), Some(a)) = (response.body.get("session"), auth.as_object_mut()) {
-        a.insert("session".into(), session.clone());
-    }
-    let mut body = request.body.clone().unwrap_or_else(|| json!({}));
-    body.as_object_mut()?.insert("auth".into(), auth);
-    Some(Request {
-        body: Some(body),
-        ..request.clone()
-    })
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    use backup_cipher::BackupVersion;
+    use ssss::SecretStore;
+
     use super::*;
 
-    fn fresh(master_key: Option<String>) -> AccountState {
+    /// An account with no backup and no secret storage, and `master_key` if given.
+    pub(in crate::setup) fn fresh(master_key: Option<String>) -> AccountState {
         AccountState {
             user_id: "@alice:example.org".into(),
             version: None,
@@ -633,7 +283,7 @@ mod tests {
     }
 
     /// Element X used without recovery: cross-signing keys, a backup, no secret storage.
-    fn element_x() -> AccountState {
+    pub(in crate::setup) fn element_x() -> AccountState {
         let mut state = fresh(Some("bWFzdGVy".into()));
         let key = BackupDecryptionKey::from_bytes(&[7; 32]);
         let mut version = BackupVersion::new(key.public_key());
@@ -699,35 +349,6 @@ mod tests {
         .unwrap();
         assert!(plan.upload_cross_signing.is_some());
         assert!(plan.notes.iter().any(|n| n.contains("new identity")));
-    }
-
-    /// The library says what is needed in its own terms; the CLI adds its options.
-    #[test]
-    fn plan_errors_name_no_command_line_option() {
-        let mut set_up = fresh(None);
-        set_up.secret_storage.create_key(None, None).unwrap();
-        let mut keys = fresh(Some("bWFzdGVy".into()));
-        keys.secret_storage.create_key(None, None).unwrap();
-        let mut backup_only = element_x();
-        backup_only.master_key = None;
-        let mut storage_only = fresh(None);
-        storage_only.secret_storage.create_key(None, None).unwrap();
-        let new = SetupChoices::new(SetupSecret::GenerateKey);
-        let reset = new.reset(None);
-        let errors = [
-            plan_setup(&set_up, new).unwrap_err(),
-            plan_setup(&keys, reset).unwrap_err(),
-            plan_setup(&keys, reset.replace_cross_signing(true)).unwrap_err(),
-            plan_setup(&element_x(), new).unwrap_err(),
-            plan_setup(&element_x(), reset).unwrap_err(),
-            plan_setup(&backup_only, new).unwrap_err(),
-            plan_setup(&storage_only, new).unwrap_err(),
-        ];
-        for e in errors {
-            let text = e.to_string();
-            assert!(!text.contains("--"), "{text}");
-            assert!(!text.contains("FILE"), "{text}");
-        }
     }
 
     /// Element X without recovery: the state is named, Element X's own way is given, the
@@ -840,22 +461,5 @@ mod tests {
             plan_setup(&state, SetupChoices::new(SetupSecret::GenerateKey)),
             Err(PlanError::AlreadySetUp { .. })
         ));
-    }
-
-    #[test]
-    fn the_password_answers_the_servers_question() {
-        let request = requests::upload_cross_signing(json!({"master_key": {}}));
-        let ok = Response::ok(json!({}));
-        assert!(with_password(&request, &ok, "@a:x", "pw").is_none());
-        let question = Response::new(
-            401,
-            json!({"session": "S", "flows": [{"stages": ["m.login.password"]}]}),
-        );
-        let again = with_password(&request, &question, "@a:x", "pw").unwrap();
-        let auth = &again.body.as_ref().unwrap()["auth"];
-        assert_eq!(auth["type"], "m.login.password");
-        assert_eq!(auth["session"], "S");
-        assert_eq!(auth["identifier"]["user"], "@a:x");
-        assert_eq!(again.body.as_ref().unwrap()["master_key"], json!({}));
     }
 }

@@ -1,0 +1,169 @@
+//! What the flow asks of its caller ([`SetupStep`]) and tells the user ([`SetupEvent`]).
+
+use std::fmt;
+
+use super::AccountSituation;
+use crate::Request;
+#[cfg(doc)]
+use crate::SetupFlow;
+
+/// What the flow asks of its caller next.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SetupStep {
+    /// Send this request and feed its answer (whatever its status) to
+    /// [`SetupFlow::receive`].
+    Send(Request),
+    /// The Security Phrase is needed: answer with [`SetupFlow::answer_phrase`] (the
+    /// account allows the setup; nothing has changed yet).
+    NeedsPhrase,
+    /// The server asks for the account password to accept the new cross-signing keys:
+    /// answer with [`SetupFlow::answer_password`]. Nothing has changed yet.
+    NeedsPassword,
+    /// Something to tell the user.
+    Event(SetupEvent),
+    /// Finished: call [`SetupFlow::finish`].
+    Done,
+}
+
+/// What happened, for the user. Its `Display` is a line for a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SetupEvent {
+    /// The state the account was found in.
+    Situation(AccountSituation),
+    /// One decision of the plan.
+    Note(String),
+    /// New cross-signing keys were uploaded.
+    CrossSigningUploaded {
+        /// The new master public key.
+        master: String,
+    },
+    /// The new backup version exists, signed by the master key.
+    VersionCreated {
+        /// Its id.
+        version: String,
+    },
+    /// The old backup's sessions are being copied into the new version.
+    CarryingOver {
+        /// How many sessions are copied.
+        sessions: u64,
+        /// Entries of the old backup that could not be read and are not copied.
+        unreadable: u64,
+        /// The old version.
+        old_version: String,
+    },
+    /// Sessions uploaded so far by the carry-over.
+    Progress {
+        /// Sent so far.
+        sent: u64,
+        /// To send in all.
+        total: u64,
+    },
+    /// Every carried-over session is in the new version.
+    CarriedOver {
+        /// How many.
+        sessions: u64,
+        /// From this version.
+        old_version: String,
+        /// Into this one.
+        new_version: String,
+    },
+    /// The old backup version was deleted.
+    OldVersionDeleted {
+        /// Its id.
+        version: String,
+        /// Whether its sessions had been copied first (`false`: deleted unread, as the
+        /// caller chose).
+        carried_over: bool,
+    },
+    /// The old backup version stays on the server, unread.
+    OldVersionKept {
+        /// Its id.
+        version: String,
+    },
+    /// `m.key_backup` `{"enabled": true}` was written.
+    KeyBackupEnabled,
+    /// A fresh read of the account unlocks with what the user was given.
+    Verified {
+        /// The new backup version.
+        version: String,
+        /// Whether the user has a Security Phrase (else a Security Key).
+        with_phrase: bool,
+    },
+}
+
+impl fmt::Display for SetupEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Situation(s) => write!(f, "account: {s}"),
+            Self::Note(n) => f.write_str(n),
+            Self::CrossSigningUploaded { master } => {
+                write!(f, "uploaded new cross-signing keys (master key {master})")
+            }
+            Self::VersionCreated { version } => write!(
+                f,
+                "created backup version {version}, signed by the cross-signing master key"
+            ),
+            Self::CarryingOver {
+                sessions,
+                unreadable,
+                old_version,
+            } => {
+                write!(
+                    f,
+                    "carrying over {sessions} sessions from backup version {old_version}"
+                )?;
+                if *unreadable > 0 {
+                    write!(
+                        f,
+                        " (warning: {unreadable} entries of the old backup could not be \
+                         restored and are not copied)"
+                    )?;
+                }
+                Ok(())
+            }
+            Self::Progress { sent, total } => write!(f, "uploaded {sent} of {total} sessions"),
+            Self::CarriedOver {
+                sessions,
+                old_version,
+                new_version,
+            } => write!(
+                f,
+                "copied {sessions} sessions from backup version {old_version} into version \
+                 {new_version}"
+            ),
+            Self::OldVersionDeleted {
+                version,
+                carried_over: true,
+            } => write!(f, "deleted the old backup version {version}"),
+            Self::OldVersionDeleted { version, .. } => write!(
+                f,
+                "deleted the old backup version {version} unread, as chosen: its sessions are \
+                 gone from the server"
+            ),
+            Self::OldVersionKept { version } => write!(
+                f,
+                "warning: without the old backup's key the sessions of backup version \
+                 {version} cannot be read, so they are not copied; version {version} is kept \
+                 on the server"
+            ),
+            Self::KeyBackupEnabled => {
+                f.write_str("wrote m.key_backup {\"enabled\": true} (read by Element X)")
+            }
+            Self::Verified {
+                version,
+                with_phrase,
+            } => write!(
+                f,
+                "verified: a fresh read of the account unlocks secret storage with your {} \
+                 and finds the key of backup version {version}",
+                if *with_phrase {
+                    "Security Phrase"
+                } else {
+                    "Security Key"
+                }
+            ),
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The answers: what each response of the server means for the setup, and the
+//! carry-over's re-encryption when the old sessions arrive.
+
+use serde_json::Value;
+
+use super::{Phase, SetupFlow};
+use crate::{
+    Flow, FlowError, Response,
+    setup::{AccountStateFlow, SetupEvent, SetupFlowError, carry_over::reencrypt},
+};
+
+impl SetupFlow<'_> {
+    /// The answer (whatever its status) to the request [`next_step`](Self::next_step) returned.
+    pub fn receive(&mut self, response: Response) -> Result<(), SetupFlowError> {
+        let request = self.in_flight.take().ok_or(SetupFlowError::OutOfOrder(
+            "a response came with no request pending",
+        ))?;
+        match &mut self.phase {
+            Phase::Read(read) => read.receive(response).map_err(SetupFlowError::Read),
+            Phase::ReadBack(read) => read
+                .receive(response)
+                .map_err(|e| SetupFlowError::NotVerified(format!("cannot read the account: {e}"))),
+            Phase::UploadKeys => {
+                if response.is_success() {
+                    let master = self.plan()?.cross_signing.master_public_key();
+                    self.events
+                        .push_back(SetupEvent::CrossSigningUploaded { master });
+                    self.phase = Phase::CreateVersion;
+                    return Ok(());
+                }
+                let asked = response.status == 401 && response.body.get("flows").is_some();
+                let answered = request
+                    .body
+                    .as_ref()
+                    .is_some_and(|b| b.get("auth").is_some());
+                if asked && !answered {
+                    if !self.options.has_password() {
+                        return Err(SetupFlowError::NeedsPassword);
+                    }
+                    self.question = Some(response);
+                    self.phase = Phase::WaitPassword;
+                    return Ok(());
+                }
+                Err(SetupFlowError::CrossSigningRefused(response.error()))
+            }
+            Phase::CreateVersion => {
+                if !response.is_success() {
+                    return Err(
+                        self.unfinished("cannot create the new backup version", response.error())
+                    );
+                }
+                let version = response
+                    .body
+                    .get("version")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        self.unfinished(
+                            "cannot create the new backup version",
+                            FlowError::Unexpected {
+                                request: "POST /room_keys/version".into(),
+                                reason: "the answer has no version".into(),
+                            },
+                        )
+                    })?;
+                self.events.push_back(SetupEvent::VersionCreated {
+                    version: version.clone(),
+                });
+                self.new_version = Some(version);
+                self.phase = if self.plan()?.carry_over.is_some() {
+                    Phase::Download
+                } else {
+                    Phase::AccountData(0)
+                };
+                Ok(())
+            }
+            Phase::Download => {
+                if !response.is_success() {
+                    return Err(self.unfinished(
+                        "cannot download the old backup's sessions",
+                        response.error(),
+                    ));
+                }
+                self.carry_over(&response.body)
+            }
+            Phase::UploadSessions => {
+                if !response.is_success() {
+                    return Err(self
+                        .unfinished("cannot upload the carried-over sessions", response.error()));
+                }
+                let sent = self
+                    .chunks
+                    .pop_front()
+                    .map_or(0, |c| c.session_count() as u64);
+                self.copied += sent;
+                self.events.push_back(SetupEvent::Progress {
+                    sent: self.copied,
+                    total: self.to_copy,
+                });
+                Ok(())
+            }
+            Phase::CountCheck => {
+                if !response.is_success() {
+                    return Err(
+                        self.unfinished("cannot read the new backup version", response.error())
+                    );
+                }
+                let held = response
+                    .body
+                    .get("count")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let old_version = self
+                    .plan()?
+                    .carry_over
+                    .as_ref()
+                    .map(|c| c.old_version.clone())
+                    .unwrap_or_default();
+                if held < self.to_copy {
+                    return Err(SetupFlowError::CarryOverIncomplete {
+                        held,
+                        expected: self.to_copy,
+                        old_version,
+                        new_cross_signing: self.new_keys(),
+                    });
+                }
+                self.events.push_back(SetupEvent::CarriedOver {
+                    sessions: self.to_copy,
+                    old_version,
+                    new_version: self.new_version.clone().unwrap_or_default(),
+                });
+                self.phase = Phase::AccountData(0);
+                Ok(())
+            }
+            Phase::AccountData(i) => {
+                if !response.is_success() {
+                    return Err(self.unfinished(
+                        "cannot write secret storage to the account data",
+                        response.error(),
+                    ));
+                }
+                *i += 1;
+                Ok(())
+            }
+            Phase::DeleteOld => {
+                // The new setup is complete; a failed delete leaves the old version.
+                let plan = self.plan()?;
+                let carried = plan.carry_over.as_ref().map(|c| c.old_version.clone());
+                let version = carried
+                    .clone()
+                    .or_else(|| plan.old_version_deleted_unread.clone())
+                    .unwrap_or_default();
+                if !response.is_success() && !response.is_not_found() {
+                    return Err(self.unfinished(
+                        "cannot delete the old backup version (the new setup is written)",
+                        response.error(),
+                    ));
+                }
+                self.events.push_back(SetupEvent::OldVersionDeleted {
+                    version: version.clone(),
+                    carried_over: carried.is_some(),
+                });
+                self.old_deleted = Some(version);
+                self.phase = Phase::KeyBackup;
+                Ok(())
+            }
+            Phase::KeyBackup => {
+                if !response.is_success() {
+                    return Err(self.unfinished(
+                        "cannot write m.key_backup to the account data",
+                        response.error(),
+                    ));
+                }
+                self.events.push_back(SetupEvent::KeyBackupEnabled);
+                self.phase = Phase::ReadBack(Box::new(AccountStateFlow::new(&self.user_id)));
+                Ok(())
+            }
+            Phase::Plan | Phase::WaitPhrase | Phase::WaitPassword | Phase::Done => Err(
+                SetupFlowError::OutOfOrder("a response came with no request pending"),
+            ),
+        }
+    }
+
+    /// Restores the old backup's body and re-encrypts it to the new key, in chunks.
+    fn carry_over(&mut self, body: &Value) -> Result<(), SetupFlowError> {
+        let plan = self.plan()?;
+        let Some(old) = plan.carry_over.as_ref() else {
+            return Err(SetupFlowError::OutOfOrder("nothing to carry over"));
+        };
+        let old_version = old.old_version.clone();
+        let new_key = plan.setup.backup_key.public_key();
+        let done = reencrypt(old, new_key, body).map_err(|source| SetupFlowError::CarryOver {
+            old_version: old_version.clone(),
+            source,
+            new_cross_signing: self.new_keys(),
+        })?;
+        self.to_copy = done.sessions;
+        self.chunks = done.chunks;
+        self.events.push_back(SetupEvent::CarryingOver {
+            sessions: done.sessions,
+            unreadable: done.unreadable,
+            old_version,
+        });
+        self.phase = Phase::UploadSessions;
+        Ok(())
+    }
+}
