@@ -458,8 +458,9 @@ impl Homeserver {
         }
         let report = report.map_err(errors::client)?;
         // Positions count in the keys that were room keys; map them back.
+        let failed: std::collections::HashSet<usize> = failures.iter().map(|(f, _)| *f).collect();
         let good: Vec<usize> = (0..keys.len() + failures.len())
-            .filter(|i| !failures.iter().any(|(f, _)| f == i))
+            .filter(|i| !failed.contains(i))
             .collect();
         for e in encrypt_errors {
             let index = match &e {

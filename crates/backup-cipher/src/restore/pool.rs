@@ -111,16 +111,29 @@ fn restore_in_scope<'scope, S: RestoreSink + ?Sized>(
 #[cfg(feature = "parallel")]
 pub(super) fn pool(opts: &RestoreOptions) -> Result<Option<par::ThreadPool>, RestoreError> {
     // One job runs inline on the calling thread: no pool to build.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     opts.jobs
+        .map(|n| worker_count(n, cores))
         .filter(|&n| n > 1)
         .map(|n| {
             par::ThreadPoolBuilder::new()
-                .num_threads(n.max(1))
+                .num_threads(n)
                 .build()
                 .map_err(|e| RestoreError::Threads(Box::new(e)))
         })
         .transpose()
 }
+
+/// The worker threads a restore asked for `requested` starts on a machine of `cores`: at
+/// least one, at most [`MAX_JOBS_PER_CORE`] per core, so a caller's (or a script's) huge
+/// number cannot make the process try to start a million threads.
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
+fn worker_count(requested: usize, cores: usize) -> usize {
+    requested.clamp(1, cores.max(1).saturating_mul(MAX_JOBS_PER_CORE))
+}
+
+/// How many worker threads per core a restore starts at the most.
+const MAX_JOBS_PER_CORE: usize = 4;
 
 /// Without the `parallel` feature everything runs on the calling thread.
 #[cfg(not(feature = "parallel"))]
@@ -399,5 +412,19 @@ fn restore_items(
             Item::Failed(f) => Delivered::Failed(f.clone(), false),
             Item::RoomDone(r) => Delivered::RoomDone(r.clone()),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_count;
+
+    #[test]
+    fn the_worker_count_is_bounded_by_the_cores() {
+        assert_eq!(worker_count(0, 2), 1);
+        assert_eq!(worker_count(3, 2), 3);
+        assert_eq!(worker_count(1_000_000, 2), 8);
+        assert_eq!(worker_count(usize::MAX, usize::MAX), usize::MAX);
+        assert_eq!(worker_count(5, 0), 4);
     }
 }

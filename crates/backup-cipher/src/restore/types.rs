@@ -239,7 +239,8 @@ impl RestoreSink for RestoreResult {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RestoreOptions {
-    /// Worker threads; `None` uses every core.
+    /// Worker threads; `None` uses every core. At most four per core are started,
+    /// whatever is asked.
     pub jobs: Option<usize>,
     /// Entries decrypted per parallel batch (bounds memory).
     pub batch_size: usize,
