@@ -144,7 +144,7 @@ pub enum ClientError {
     /// The access token is not one (it is never shown).
     #[error("the access token is not one: {0}")]
     InvalidAccessToken(TokenProblem),
-    /// The `--ca-file` could not be used.
+    /// The CA certificates given in [`ConnectOptions::ca_pem`](crate::ConnectOptions::ca_pem) could not be used.
     #[error("cannot use the CA file: {0}")]
     CaFile(String),
     /// A flow run over this client failed.
