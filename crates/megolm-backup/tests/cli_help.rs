@@ -201,6 +201,14 @@ fn every_option_in_the_help_is_in_the_cli_reference() {
     let docs = std::fs::read_to_string(common::repo().join("docs/cli.md")).unwrap();
     let mut missing = Vec::new();
     let mut checked = Vec::new();
+    // The developer commands exist only in builds with their feature.
+    let developer: Vec<&[&str]> = [
+        (cfg!(feature = "bench"), &["bench"][..]),
+        (cfg!(feature = "vectors"), &["vectors"][..]),
+    ]
+    .into_iter()
+    .filter_map(|(built, command)| built.then_some(command))
+    .collect();
     for command in [
         &["restore"][..],
         &["fetch"],
@@ -218,7 +226,10 @@ fn every_option_in_the_help_is_in_the_cli_reference() {
         &["recovery-key", "decode"],
         &["recovery-key", "encode"],
         &["recovery-key", "from-passphrase"],
-    ] {
+    ]
+    .into_iter()
+    .chain(developer)
+    {
         checked.push(command[0]);
         let o = common::run(&[command, &["--help"]].concat(), "");
         assert!(o.status.success(), "{command:?}: {}", common::stderr(&o));
