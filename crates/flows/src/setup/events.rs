@@ -20,6 +20,11 @@ pub enum SetupStep {
     /// The server asks for the account password to accept the new cross-signing keys:
     /// answer with [`SetupFlow::answer_password`]. Nothing has changed yet.
     NeedsPassword,
+    /// The new Security Key exists and secret storage is about to be written with it:
+    /// read it with [`SetupFlow::security_key`], save it or show it now (a setup that
+    /// stops from here on leaves secrets that only it opens), then call
+    /// [`SetupFlow::key_saved`].
+    SaveKey,
     /// Something to tell the user.
     Event(SetupEvent),
     /// Finished: call [`SetupFlow::finish`].
@@ -81,6 +86,15 @@ pub enum SetupEvent {
     OldVersionKept {
         /// Its id.
         version: String,
+    },
+    /// Entries of the old backup could not be copied, so the old version stays on the
+    /// server instead of being deleted (unless the caller chose
+    /// [`SetupChoices::delete_unreadable_old_version`](crate::SetupChoices)).
+    OldVersionKeptUncopied {
+        /// Its id.
+        version: String,
+        /// How many of its entries were not copied.
+        not_copied: u64,
     },
     /// `m.key_backup` `{"enabled": true}` was written.
     KeyBackupEnabled,
@@ -147,6 +161,14 @@ impl fmt::Display for SetupEvent {
                 "warning: without the old backup's key the sessions of backup version \
                  {version} cannot be read, so they are not copied; version {version} is kept \
                  on the server"
+            ),
+            Self::OldVersionKeptUncopied {
+                version,
+                not_copied,
+            } => write!(
+                f,
+                "warning: {not_copied} entries of backup version {version} could not be \
+                 copied, so version {version} is kept on the server"
             ),
             Self::KeyBackupEnabled => {
                 f.write_str("wrote m.key_backup {\"enabled\": true} (read by Element X)")
