@@ -15,6 +15,11 @@ pub trait SetupObserver {
     fn phrase(&mut self) -> Option<Zeroizing<String>> {
         None
     }
+    /// The new Security Key (base58, in groups of four; with a Security Phrase, its
+    /// equivalent), handed over before secret storage is written with it: save it or show
+    /// it now, as a setup that stops from here on leaves secrets only this key opens. The
+    /// error of such a setup carries it too ([`SetupFlowError::security_key`]).
+    fn save_key(&mut self, _security_key: &str) {}
 }
 
 impl SetupObserver for () {}
@@ -62,6 +67,12 @@ impl Client {
                     Some(p) => flow.answer_password(p)?,
                     None => return Err(SetupFlowError::NeedsPassword.into()),
                 },
+                SetupStep::SaveKey => {
+                    if let Some(key) = flow.security_key() {
+                        observer.save_key(&key);
+                    }
+                    flow.key_saved()?;
+                }
                 SetupStep::Event(event) => observer.event(&event),
                 _ => break,
             }

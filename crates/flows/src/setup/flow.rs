@@ -176,7 +176,7 @@ impl<'a> SetupFlow<'a> {
     /// The new Security Key for an error, once the caller has it.
     fn handed_key(&self) -> Option<NewSecurityKey> {
         if self.key_handed {
-            self.security_key().map(NewSecurityKey)
+            self.security_key().map(|k| NewSecurityKey(Box::new(k)))
         } else {
             None
         }

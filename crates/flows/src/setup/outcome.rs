@@ -53,7 +53,7 @@ impl fmt::Debug for SetupOutcome {
 /// stopped after it was handed over ([`SetupStep::SaveKey`]): secrets may already be
 /// encrypted to it. Its `Debug` hides it.
 #[derive(Clone)]
-pub struct NewSecurityKey(pub(super) Zeroizing<String>);
+pub struct NewSecurityKey(pub(super) Box<Zeroizing<String>>);
 
 impl NewSecurityKey {
     /// The Security Key, as shown to the user.
