@@ -24,6 +24,9 @@ struct Server {
     log: Vec<String>,
     /// A request (as logged) answered with a 500, as a failing server would.
     fail: Option<String>,
+    /// The bytes `GET /room_keys/keys` answers with, when set (JSON that a `Value`
+    /// cannot hold, e.g. a room listed twice).
+    raw_keys: Option<String>,
 }
 
 fn not_found() -> Response {
@@ -163,6 +166,14 @@ fn drive_saving(
             SetupStep::Send(r) => {
                 let answer = server.handle(&r);
                 flow.receive(answer)?;
+            }
+            SetupStep::SendForBytes(r) => {
+                let answer = server.handle(&r);
+                let bytes = match &server.raw_keys {
+                    Some(raw) if answer.status == 200 => raw.clone().into_bytes(),
+                    _ => serde_json::to_vec(&answer.body).unwrap(),
+                };
+                flow.receive_bytes(answer.status, &bytes)?;
             }
             SetupStep::NeedsPassword => flow.answer_password(password.unwrap())?,
             SetupStep::NeedsPhrase => panic!("no phrase was chosen"),
@@ -509,4 +520,44 @@ fn a_reset_that_cannot_copy_every_entry_keeps_the_old_version() {
     .unwrap();
     assert!(!server.versions.contains_key(&1));
     assert_eq!(outcome.old_version_deleted.as_deref(), Some("1"));
+}
+
+/// The old backup's body lists a room twice, each copy with its own session: the
+/// carry-over reads the bytes as a restore does and copies both.
+#[test]
+fn a_room_listed_twice_in_the_old_backup_is_carried_over_whole() {
+    let mut seed = [8u8; 32];
+    let old_key = BackupDecryptionKey::from_bytes(&seed);
+    let typed = recovery_key::RecoveryKey::from_bytes(&mut seed).to_base58_grouped();
+    let body = backup_cipher::fixtures::synthetic_backup(old_key.public_key(), 2, 4);
+    let entries: Vec<(String, Value)> = body
+        .rooms
+        .values()
+        .flat_map(|r| r.sessions.iter())
+        .map(|(sid, data)| (sid.clone(), serde_json::to_value(data).unwrap()))
+        .collect();
+    assert_eq!(entries.len(), 2);
+    // Both sessions under one room id, written as two members of the same name.
+    let copy = |(sid, data): &(String, Value)| {
+        format!(
+            "\"!twice:example.org\":{{\"sessions\":{{{}:{data}}}}}",
+            json!(sid)
+        )
+    };
+    let raw = format!(
+        "{{\"rooms\":{{{},{}}}}}",
+        copy(&entries[0]),
+        copy(&entries[1])
+    );
+    let info = serde_json::to_value(BackupVersion::new(old_key.public_key())).unwrap();
+    let mut server = Server {
+        raw_keys: Some(raw),
+        ..Server::default()
+    };
+    server.versions.insert(1, (info, body));
+    let (outcome, events) =
+        drive(&mut server, SetupOptions::new().reset(Some(&typed)), None).unwrap();
+    assert_eq!(outcome.carried_over, 2, "{events:#?}");
+    let new = &server.versions[&2].1;
+    assert_eq!(new.rooms["!twice:example.org"].sessions.len(), 2);
 }

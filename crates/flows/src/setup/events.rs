@@ -14,6 +14,12 @@ pub enum SetupStep {
     /// Send this request and feed its answer (whatever its status) to
     /// [`SetupFlow::receive`].
     Send(Request),
+    /// Send this request (the old backup's sessions) and feed its status and the bytes of
+    /// its body, unparsed, to [`SetupFlow::receive_bytes`]: they are read with the
+    /// restore's own grammar, so a room listed twice keeps the sessions of both copies.
+    /// ([`SetupFlow::receive`] with the parsed body is accepted too, but a JSON parser
+    /// keeps one copy of a repeated room.)
+    SendForBytes(Request),
     /// The Security Phrase is needed: answer with [`SetupFlow::answer_phrase`] (the
     /// account allows the setup; nothing has changed yet).
     NeedsPhrase,

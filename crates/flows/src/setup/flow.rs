@@ -46,6 +46,10 @@ enum Phase {
 /// loop {
 ///     match flow.next_step()? {
 ///         SetupStep::Send(request) => flow.receive(send(request)?)?,
+///         SetupStep::SendForBytes(request) => {
+///             let (status, bytes) = send_for_bytes(request)?;
+///             flow.receive_bytes(status, &bytes)?
+///         }
 ///         SetupStep::NeedsPhrase => flow.answer_phrase(ask_phrase()),
 ///         SetupStep::NeedsPassword => flow.answer_password(&password)?,
 ///         SetupStep::SaveKey => {
@@ -293,7 +297,9 @@ impl<'a> SetupFlow<'a> {
                         .as_ref()
                         .map(|c| c.old_version.clone())
                         .ok_or(SetupFlowError::OutOfOrder("nothing to carry over"))?;
-                    return self.send(requests::room_keys(&old));
+                    let request = requests::room_keys(&old);
+                    self.in_flight = Some(request.clone());
+                    return Ok(SetupStep::SendForBytes(request));
                 }
                 Phase::UploadSessions => match self.chunks.front() {
                     Some(chunk) => {

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 use ssss::setup::SetupSecret;
+use zeroize::Zeroizing;
 
 use super::{Phase, SetupFlow};
 use crate::{
@@ -85,7 +86,8 @@ impl SetupFlow<'_> {
                         response.error(),
                     ));
                 }
-                self.carry_over(&response.body)
+                let bytes = Zeroizing::new(serde_json::to_vec(&response.body).unwrap_or_default());
+                self.carry_over(&bytes)
             }
             Phase::UploadSessions => {
                 if !response.is_success() {
@@ -191,8 +193,26 @@ impl SetupFlow<'_> {
         }
     }
 
+    /// The answer to [`SetupStep::SendForBytes`](crate::SetupStep::SendForBytes): its
+    /// status and the bytes of its body, unparsed (read as a restore reads them, so a
+    /// room listed twice keeps the sessions of both copies).
+    pub fn receive_bytes(&mut self, status: u16, body: &[u8]) -> Result<(), SetupFlowError> {
+        let success = (200..300).contains(&status);
+        if !success || !matches!(self.phase, Phase::Download) || self.in_flight.is_none() {
+            // An error answer (or one out of order) is handled as any other.
+            let parsed = if body.trim_ascii().is_empty() {
+                Value::Object(serde_json::Map::new())
+            } else {
+                serde_json::from_slice(body).unwrap_or(Value::Null)
+            };
+            return self.receive(Response::new(status, parsed));
+        }
+        self.in_flight = None;
+        self.carry_over(body)
+    }
+
     /// Restores the old backup's body and re-encrypts it to the new key, in chunks.
-    fn carry_over(&mut self, body: &Value) -> Result<(), SetupFlowError> {
+    fn carry_over(&mut self, body: &[u8]) -> Result<(), SetupFlowError> {
         let plan = self.plan()?;
         let Some(old) = plan.carry_over.as_ref() else {
             return Err(SetupFlowError::OutOfOrder("nothing to carry over"));
