@@ -361,6 +361,15 @@ fn out_of_order_is_an_error() {
         Err(SetupFlowError::OutOfOrder(_))
     ));
     assert!(flow.answer_password("pw").is_err());
+    assert!(matches!(
+        flow.key_saved(),
+        Err(SetupFlowError::OutOfOrder(_))
+    ));
+    assert!(flow.security_key().is_none(), "no key before the plan");
+    assert!(matches!(
+        flow.receive_bytes(200, b"{}"),
+        Err(SetupFlowError::OutOfOrder(_))
+    ));
     assert!(matches!(flow.next_step(), Ok(SetupStep::Send(_))));
     assert!(matches!(
         flow.next_step(),
