@@ -19,9 +19,9 @@ pub use doctor::{
 };
 pub use recovery::{RecoveredBackup, RecoveryFlow, SecretStorageFlow};
 pub use setup::{
-    AccountSituation, AccountState, AccountStateFlow, CarryOver, KEY_BACKUP_EVENT, PlanError,
-    SetupChoices, SetupEvent, SetupFlow, SetupFlowError, SetupOptions, SetupOutcome, SetupPlan,
-    SetupStep, master_key_in_query, plan_setup, with_password,
+    AccountSituation, AccountState, AccountStateFlow, CarryOver, KEY_BACKUP_EVENT, NewSecurityKey,
+    PlanError, SetupChoices, SetupEvent, SetupFlow, SetupFlowError, SetupOptions, SetupOutcome,
+    SetupPlan, SetupStep, master_key_in_query, plan_setup, with_password,
 };
 pub use upload::{UploadFlow, UploadOutcome};
 

@@ -22,6 +22,11 @@ struct Server {
     master_key: Option<Value>,
     /// Every request, as "METHOD path" (the account-data writes with their type).
     log: Vec<String>,
+    /// A request (as logged) answered with a 500, as a failing server would.
+    fail: Option<String>,
+    /// The bytes `GET /room_keys/keys` answers with, when set (JSON that a `Value`
+    /// cannot hold, e.g. a room listed twice).
+    raw_keys: Option<String>,
 }
 
 fn not_found() -> Response {
@@ -51,6 +56,9 @@ impl Server {
         };
         let path = r.path.strip_prefix(PREFIX).unwrap();
         self.log.push(format!("{method} {path}"));
+        if self.fail.as_deref() == Some(&format!("{method} {path}")) {
+            return Response::new(500, json!({"errcode": "M_UNKNOWN", "error": "down"}));
+        }
         let (route, query) = path.split_once('?').unwrap_or((path, ""));
         let version_param = query
             .strip_prefix("version=")
@@ -116,6 +124,9 @@ impl Server {
                 let event_type = p.strip_prefix(account_data).unwrap().to_owned();
                 let last = self.log.last_mut().unwrap();
                 *last = format!("{m} account_data {event_type}");
+                if self.fail.as_ref() == Some(last) {
+                    return Response::new(500, json!({"errcode": "M_UNKNOWN", "error": "down"}));
+                }
                 if m == "PUT" {
                     self.account_data
                         .insert(event_type, r.body.clone().unwrap());
@@ -138,6 +149,16 @@ fn drive(
     options: SetupOptions<'_>,
     password: Option<&str>,
 ) -> Result<(SetupOutcome, Vec<SetupEvent>), SetupFlowError> {
+    drive_saving(server, options, password, &mut None)
+}
+
+/// [`drive`], keeping the Security Key the flow hands over in `saved`.
+fn drive_saving(
+    server: &mut Server,
+    options: SetupOptions<'_>,
+    password: Option<&str>,
+    saved: &mut Option<String>,
+) -> Result<(SetupOutcome, Vec<SetupEvent>), SetupFlowError> {
     let mut flow = SetupFlow::new(USER, options.have_password(password.is_some()));
     let mut events = Vec::new();
     loop {
@@ -146,9 +167,23 @@ fn drive(
                 let answer = server.handle(&r);
                 flow.receive(answer)?;
             }
+            SetupStep::SendForBytes(r) => {
+                let answer = server.handle(&r);
+                let bytes = match &server.raw_keys {
+                    Some(raw) if answer.status == 200 => raw.clone().into_bytes(),
+                    _ => serde_json::to_vec(&answer.body).unwrap(),
+                };
+                flow.receive_bytes(answer.status, &bytes)?;
+            }
             SetupStep::NeedsPassword => flow.answer_password(password.unwrap())?,
             SetupStep::NeedsPhrase => panic!("no phrase was chosen"),
             SetupStep::Event(e) => events.push(e),
+            SetupStep::SaveKey => {
+                // Nothing of secret storage is written before the key is handed over.
+                assert!(!server.log.iter().any(|l| l.starts_with("PUT account_data")));
+                *saved = Some(flow.security_key().unwrap().to_string());
+                flow.key_saved()?;
+            }
             SetupStep::Done => break,
             _ => panic!("an unknown step"),
         }
@@ -326,6 +361,15 @@ fn out_of_order_is_an_error() {
         Err(SetupFlowError::OutOfOrder(_))
     ));
     assert!(flow.answer_password("pw").is_err());
+    assert!(matches!(
+        flow.key_saved(),
+        Err(SetupFlowError::OutOfOrder(_))
+    ));
+    assert!(flow.security_key().is_none(), "no key before the plan");
+    assert!(matches!(
+        flow.receive_bytes(200, b"{}"),
+        Err(SetupFlowError::OutOfOrder(_))
+    ));
     assert!(matches!(flow.next_step(), Ok(SetupStep::Send(_))));
     assert!(matches!(
         flow.next_step(),
@@ -346,4 +390,183 @@ fn debug_leaves_the_secrets_out() {
         !shown.contains("EsTc") && !shown.contains("velvet"),
         "{shown}"
     );
+}
+
+/// The secret `name` the server holds, opened with `key` (a Security Key as typed).
+fn open_secret(server: &Server, key: &str, name: &str) -> String {
+    let store = ssss::SecretStore::from_json(&json!(server.account_data)).unwrap();
+    let key_id = server.account_data[name]["encrypted"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let unlocked = store.unlock_key(&key_id, key).unwrap();
+    store.get_secret(&unlocked.key, name).unwrap().to_string()
+}
+
+/// A server that fails once the secrets are written, before the default-key pointer
+/// moves: the caller already has the Security Key (handed over before the first
+/// account-data write), the error carries it too, and it opens the secrets written.
+#[test]
+fn a_failure_after_the_secrets_are_written_leaves_the_caller_the_key_that_opens_them() {
+    let mut server = Server {
+        fail: Some("PUT account_data m.secret_storage.default_key".into()),
+        ..Server::default()
+    };
+    let mut saved = None;
+    let err = drive_saving(&mut server, SetupOptions::new(), None, &mut saved).unwrap_err();
+    let saved = saved.expect("the Security Key was handed over");
+    let SetupFlowError::Unfinished {
+        security_key: Some(carried),
+        ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(carried.as_str(), saved);
+    assert_eq!(err.security_key().unwrap().as_str(), saved);
+    assert!(!format!("{err:?}").contains(&saved), "{err:?}");
+    assert!(!err.to_string().contains(&saved), "{err}");
+    // The secrets written open with it.
+    let backup_key = open_secret(&server, &saved, "m.megolm_backup.v1");
+    assert!(!backup_key.is_empty());
+    open_secret(&server, &saved, "m.cross_signing.master");
+    assert!(
+        !server
+            .account_data
+            .contains_key("m.secret_storage.default_key")
+    );
+}
+
+/// Once the pointer is written, a failed m.key_backup write says that recovery is set
+/// up with the key given, and what did not happen.
+#[test]
+fn a_failure_after_the_pointer_says_recovery_is_set_up() {
+    let mut server = Server {
+        fail: Some("PUT account_data m.key_backup".into()),
+        ..Server::default()
+    };
+    let mut saved = None;
+    let err = drive_saving(&mut server, SetupOptions::new(), None, &mut saved).unwrap_err();
+    let saved = saved.unwrap();
+    assert!(
+        matches!(&err, SetupFlowError::AfterSetUp { security_key, .. } if security_key.as_str() == saved),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("recovery is set up"), "{text}");
+    assert!(text.contains("m.key_backup"), "{text}");
+    open_secret(&server, &saved, "m.megolm_backup.v1");
+    let store = ssss::SecretStore::from_json(&json!(server.account_data)).unwrap();
+    assert!(store.unlock(&saved).is_ok());
+}
+
+/// A failure before anything is encrypted to the new key carries no key.
+#[test]
+fn a_failure_before_the_key_is_handed_over_carries_none() {
+    let mut server = Server {
+        fail: Some("POST /room_keys/version".into()),
+        ..Server::default()
+    };
+    let mut saved = None;
+    let err = drive_saving(&mut server, SetupOptions::new(), None, &mut saved).unwrap_err();
+    assert!(saved.is_none());
+    assert!(err.security_key().is_none(), "{err:?}");
+}
+
+/// A reset whose carry-over cannot read every old entry keeps the old version (unless
+/// deleting it was chosen) and says how many entries were not copied.
+#[test]
+fn a_reset_that_cannot_copy_every_entry_keeps_the_old_version() {
+    let mut seed = [6u8; 32];
+    let old_key = BackupDecryptionKey::from_bytes(&seed);
+    let typed = recovery_key::RecoveryKey::from_bytes(&mut seed).to_base58_grouped();
+    let body = backup_cipher::fixtures::synthetic_backup(old_key.public_key(), 10, 2);
+    // One entry whose ciphertext is damaged: it cannot be restored.
+    let mut damaged = serde_json::to_value(&body).unwrap();
+    let room = damaged["rooms"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .next()
+        .unwrap();
+    let entry = room["sessions"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .next()
+        .unwrap();
+    entry["session_data"]["ciphertext"] = json!("AAAAAAAAAAAAAAAAAAAAAA");
+    let damaged: KeysBackup = serde_json::from_value(damaged).unwrap();
+    let info = serde_json::to_value(BackupVersion::new(old_key.public_key())).unwrap();
+
+    let mut server = Server::default();
+    server.versions.insert(1, (info.clone(), damaged.clone()));
+    let (outcome, events) =
+        drive(&mut server, SetupOptions::new().reset(Some(&typed)), None).unwrap();
+    assert_eq!(outcome.carried_over, 9);
+    assert!(server.versions.contains_key(&1), "the old version is kept");
+    assert!(!server.log.iter().any(|l| l.starts_with("DELETE")));
+    assert_eq!(outcome.old_version_kept.as_deref(), Some("1"));
+    assert_eq!(outcome.old_version_deleted, None);
+    assert!(events.contains(&SetupEvent::OldVersionKeptUncopied {
+        version: "1".into(),
+        not_copied: 1
+    }));
+
+    // Chosen: deleted anyway.
+    let mut server = Server::default();
+    server.versions.insert(1, (info, damaged));
+    let (outcome, _) = drive(
+        &mut server,
+        SetupOptions::new()
+            .reset(Some(&typed))
+            .delete_unreadable_old_version(true),
+        None,
+    )
+    .unwrap();
+    assert!(!server.versions.contains_key(&1));
+    assert_eq!(outcome.old_version_deleted.as_deref(), Some("1"));
+}
+
+/// The old backup's body lists a room twice, each copy with its own session: the
+/// carry-over reads the bytes as a restore does and copies both.
+#[test]
+fn a_room_listed_twice_in_the_old_backup_is_carried_over_whole() {
+    let mut seed = [8u8; 32];
+    let old_key = BackupDecryptionKey::from_bytes(&seed);
+    let typed = recovery_key::RecoveryKey::from_bytes(&mut seed).to_base58_grouped();
+    let body = backup_cipher::fixtures::synthetic_backup(old_key.public_key(), 2, 4);
+    let entries: Vec<(String, Value)> = body
+        .rooms
+        .values()
+        .flat_map(|r| r.sessions.iter())
+        .map(|(sid, data)| (sid.clone(), serde_json::to_value(data).unwrap()))
+        .collect();
+    assert_eq!(entries.len(), 2);
+    // Both sessions under one room id, written as two members of the same name.
+    let copy = |(sid, data): &(String, Value)| {
+        format!(
+            "\"!twice:example.org\":{{\"sessions\":{{{}:{data}}}}}",
+            json!(sid)
+        )
+    };
+    let raw = format!(
+        "{{\"rooms\":{{{},{}}}}}",
+        copy(&entries[0]),
+        copy(&entries[1])
+    );
+    let info = serde_json::to_value(BackupVersion::new(old_key.public_key())).unwrap();
+    let mut server = Server {
+        raw_keys: Some(raw),
+        ..Server::default()
+    };
+    server.versions.insert(1, (info, body));
+    let (outcome, events) =
+        drive(&mut server, SetupOptions::new().reset(Some(&typed)), None).unwrap();
+    assert_eq!(outcome.carried_over, 2, "{events:#?}");
+    let new = &server.versions[&2].1;
+    assert_eq!(new.rooms["!twice:example.org"].sessions.len(), 2);
 }

@@ -3,7 +3,10 @@
 use flows::{SetupEvent, SetupFlow, SetupFlowError, SetupOptions, SetupOutcome, SetupStep};
 use zeroize::Zeroizing;
 
-use crate::{Client, ClientError};
+use crate::{
+    Client, ClientError,
+    transport::{Call, read_body},
+};
 
 /// Hears what a setup does and answers what it asks. `()` listens to nothing and has no
 /// Security Phrase.
@@ -15,6 +18,11 @@ pub trait SetupObserver {
     fn phrase(&mut self) -> Option<Zeroizing<String>> {
         None
     }
+    /// The new Security Key (base58, in groups of four; with a Security Phrase, its
+    /// equivalent), handed over before secret storage is written with it: save it or show
+    /// it now, as a setup that stops from here on leaves secrets only this key opens. The
+    /// error of such a setup carries it too ([`SetupFlowError::security_key`]).
+    fn save_key(&mut self, _security_key: &str) {}
 }
 
 impl SetupObserver for () {}
@@ -62,10 +70,34 @@ impl Client {
                     Some(p) => flow.answer_password(p)?,
                     None => return Err(SetupFlowError::NeedsPassword.into()),
                 },
+                SetupStep::SendForBytes(request) => {
+                    let (status, bytes) = self.send_for_bytes(&request)?;
+                    flow.receive_bytes(status, &bytes)?;
+                }
+                SetupStep::SaveKey => {
+                    if let Some(key) = flow.security_key() {
+                        observer.save_key(&key);
+                    }
+                    flow.key_saved()?;
+                }
                 SetupStep::Event(event) => observer.event(&event),
                 _ => break,
             }
         }
         Ok(flow.finish()?)
+    }
+
+    /// Sends `request` as [`Client::send_request`] does, returning the status and the
+    /// body's bytes unparsed (for [`SetupStep::SendForBytes`]).
+    fn send_for_bytes(
+        &self,
+        request: &flows::Request,
+    ) -> Result<(u16, Zeroizing<Vec<u8>>), ClientError> {
+        let mut call = Call::of(request);
+        call.errors_are_answers = true;
+        self.exchange(&call, |mut response| {
+            let status = response.status().as_u16();
+            Ok((status, Zeroizing::new(read_body(&mut response)?)))
+        })
     }
 }

@@ -183,6 +183,14 @@ impl SetupEvent {
                 out.kind = "old_version_kept";
                 out.version = Some(version.clone());
             }
+            Event::OldVersionKeptUncopied {
+                version,
+                not_copied,
+            } => {
+                out.kind = "old_version_kept";
+                out.version = Some(version.clone());
+                out.sessions = Some(*not_copied);
+            }
             Event::KeyBackupEnabled => out.kind = "key_backup_enabled",
             Event::Verified { version, .. } => {
                 out.kind = "verified";
@@ -274,13 +282,18 @@ struct Observer {
     on_event: Option<Py<PyAny>>,
     phrase: Option<Zeroizing<String>>,
     notes: Vec<String>,
+    /// The new Security Key, once the setup handed it over (before secret storage is
+    /// written with it): put on the exception of a setup that stops later.
+    security_key: Option<Zeroizing<String>>,
 }
 
 impl SetupObserver for Observer {
     fn event(&mut self, event: &Event) {
         match event {
             Event::Note(n) => self.notes.push(n.clone()),
-            Event::OldVersionKept { .. } => self.notes.push(event.to_string()),
+            Event::OldVersionKept { .. } | Event::OldVersionKeptUncopied { .. } => {
+                self.notes.push(event.to_string())
+            }
             Event::CarryingOver { unreadable, .. } if *unreadable > 0 => {
                 self.notes.push(event.to_string())
             }
@@ -302,6 +315,10 @@ impl SetupObserver for Observer {
 
     fn phrase(&mut self) -> Option<Zeroizing<String>> {
         self.phrase.take()
+    }
+
+    fn save_key(&mut self, security_key: &str) {
+        self.security_key = Some(Zeroizing::new(security_key.to_owned()));
     }
 }
 
@@ -449,6 +466,9 @@ impl Homeserver {
             SetupFlowError::Unfinished { ref source, .. } => {
                 server_error("unfinished", message, source)
             }
+            SetupFlowError::AfterSetUp { ref source, .. } => {
+                server_error("set_up_incomplete", message, source)
+            }
             SetupFlowError::CarryOver { .. } | SetupFlowError::CarryOverIncomplete { .. } => {
                 errors::raise("MegolmBackupError", "unfinished", message, None, None)
             }
@@ -531,6 +551,7 @@ pub(crate) fn set_up_recovery(
         on_event,
         phrase,
         notes: Vec::new(),
+        security_key: None,
     };
     let result = py.detach(|| {
         hs.client().set_up_recovery(
@@ -539,7 +560,16 @@ pub(crate) fn set_up_recovery(
             &mut observer,
         )
     });
-    let outcome = result.map_err(|e| hs.setup_error(py, e))?;
+    let outcome = result.map_err(|e| {
+        let err = hs.setup_error(py, e);
+        // A setup that stopped after handing the key over: secrets may be encrypted to it.
+        if let Some(key) = &observer.security_key
+            && let Err(e) = err.value(py).setattr("security_key", key.as_str())
+        {
+            e.write_unraisable(py, None);
+        }
+        err
+    })?;
     Ok(SetupOutcome {
         with_phrase: outcome.with_phrase,
         version: outcome.version.clone(),

@@ -76,6 +76,28 @@ struct Printer<'a> {
     account_password: Option<&'a str>,
     /// Why no phrase was given, for the error the CLI shows.
     phrase_error: Option<Fatal>,
+    /// `--key-out`, written as soon as the key exists.
+    key_out: Option<&'a std::path::Path>,
+    /// Whether the Security Key is from a Security Phrase.
+    with_phrase: bool,
+    /// Whether the Security Key was printed.
+    key_shown: bool,
+    /// Why `--key-out` could not be written (the key is on stdout all the same).
+    key_out_error: Option<Fatal>,
+}
+
+impl Printer<'_> {
+    /// Writes `--key-out` with `key`, then commits it (mode 0600).
+    fn write_key_out(&self, key: &str) -> Result<(), Fatal> {
+        let Some(path) = self.key_out else {
+            return Ok(());
+        };
+        let mut f = crate::outputs::OutputFile::create(Some(path))
+            .map_err(|e| Fatal::new(format!("cannot create {}: {e}", path.display())))?;
+        writeln!(f, "{key}")
+            .and_then(|()| f.commit())
+            .map_err(|e| Fatal::new(format!("cannot write {}: {e}", path.display())))
+    }
 }
 
 impl SetupObserver for Printer<'_> {
@@ -86,6 +108,22 @@ impl SetupObserver for Printer<'_> {
             flows::SetupEvent::Situation(s) => eprintln!("account: {s}"),
             e => eprintln!("{e}"),
         }
+    }
+
+    /// Before secret storage is written with it: `--key-out` and stdout get the key now,
+    /// so a setup that stops later never leaves secrets that no one can open.
+    fn save_key(&mut self, security_key: &str) {
+        if let Err(e) = self.write_key_out(security_key) {
+            self.key_out_error = Some(e);
+        }
+        if self.with_phrase {
+            println!("The Security Key equivalent of your Security Phrase (keep it safe too):");
+        } else {
+            println!("Your new Security Key — store it somewhere safe, it is shown only once:");
+        }
+        println!("{security_key}");
+        let _ = std::io::stdout().flush();
+        self.key_shown = true;
     }
 
     fn phrase(&mut self) -> Option<Zeroizing<String>> {
@@ -147,6 +185,10 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         stdin_is_phrase,
         account_password: password,
         phrase_error: None,
+        key_out: args.key_out.as_deref(),
+        with_phrase: args.passphrase,
+        key_shown: false,
+        key_out_error: None,
     };
     let outcome = match client.set_up_recovery(options, password, &mut printer) {
         Ok(o) => o,
@@ -155,26 +197,26 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
                 Fatal::new("no Security Phrase was given; nothing was changed")
             }));
         }
-        Err(e) => return Err(setup_fail(e)),
+        Err(e) => {
+            if let Some(k) = printer.key_out_error.take() {
+                let _ = k.report();
+            }
+            return Err(setup_fail(e));
+        }
     };
 
-    if let Some(path) = &args.key_out {
-        let mut f = crate::outputs::OutputFile::create(Some(path))
-            .map_err(|e| Fatal::new(format!("cannot create {}: {e}", path.display())))?;
-        writeln!(f, "{}", outcome.security_key.as_str())
-            .and_then(|()| f.commit())
-            .map_err(|e| Fatal::new(format!("cannot write {}: {e}", path.display())))?;
+    if !printer.key_shown {
+        // A flow that never offered the key for saving: show it now.
+        printer.save_key(&outcome.security_key);
+    }
+    if let Some(e) = printer.key_out_error.take() {
+        return Err(e);
     }
     if outcome.with_phrase {
-        println!(
-            "Secure backup is set up with your Security Phrase. Its Security Key equivalent (keep it safe too):"
-        );
+        eprintln!("Secure backup is set up with your Security Phrase.");
     } else {
-        println!(
-            "Secure backup is set up. Your Security Key — store it somewhere safe, it is shown only once:"
-        );
+        eprintln!("Secure backup is set up with the Security Key printed on stdout.");
     }
-    println!("{}", outcome.security_key.as_str());
     Ok(ExitCode::SUCCESS)
 }
 

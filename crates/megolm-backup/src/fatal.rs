@@ -249,6 +249,24 @@ pub(crate) fn setup_error(e: homeserver::SetupRunError) -> Fatal {
         SetupRunError::Setup(S::NeedsPassword) => {
             "give it with --password-file FILE, or log in with --user".to_owned()
         }
+        SetupRunError::Setup(S::AfterSetUp { .. }) => {
+            "keep the Security Key printed above (and in --key-out): it unlocks the new \
+             secret storage and backup; `status` shows what the account has"
+                .to_owned()
+        }
+        SetupRunError::Setup(S::Unfinished {
+            new_cross_signing,
+            security_key: Some(_),
+            ..
+        }) => format!(
+            "keep the Security Key printed above (and in --key-out) until a setup finishes: \
+             the secrets written so far open only with it; {}",
+            if *new_cross_signing {
+                "run setup again with --reset --replace-cross-signing"
+            } else {
+                "run setup again with --reset"
+            }
+        ),
         SetupRunError::Setup(
             S::Unfinished {
                 new_cross_signing, ..

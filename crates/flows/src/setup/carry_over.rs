@@ -5,8 +5,6 @@
 use std::collections::VecDeque;
 
 use backup_cipher::{BackupPublicKey, KeysBackup, RestoreError, RestoreOptions, restore_slice};
-use serde_json::Value;
-use zeroize::Zeroizing;
 
 use super::CarryOver;
 
@@ -23,15 +21,15 @@ pub(super) struct Reencrypted {
     pub(super) unreadable: u64,
 }
 
-/// Restores `body` (the old version's `GET /room_keys/keys` answer) with `old`'s key and
-/// re-encrypts every session it opens to `new_key`.
+/// Restores `body` (the bytes of the old version's `GET /room_keys/keys` answer, read
+/// with the restore's grammar: a room listed twice keeps both copies' sessions) with
+/// `old`'s key and re-encrypts every session it opens to `new_key`.
 pub(super) fn reencrypt(
     old: &CarryOver,
     new_key: &BackupPublicKey,
-    body: &Value,
+    body: &[u8],
 ) -> Result<Reencrypted, RestoreError> {
-    let bytes = Zeroizing::new(serde_json::to_vec(body).unwrap_or_default());
-    let restored = restore_slice(&old.old_key, &bytes, &RestoreOptions::default())?;
+    let restored = restore_slice(&old.old_key, body, &RestoreOptions::default())?;
     let restored_count = restored.sessions.len();
     let sessions: Vec<_> = restored
         .sessions

@@ -14,12 +14,23 @@ pub enum SetupStep {
     /// Send this request and feed its answer (whatever its status) to
     /// [`SetupFlow::receive`].
     Send(Request),
+    /// Send this request (the old backup's sessions) and feed its status and the bytes of
+    /// its body, unparsed, to [`SetupFlow::receive_bytes`]: they are read with the
+    /// restore's own grammar, so a room listed twice keeps the sessions of both copies.
+    /// ([`SetupFlow::receive`] with the parsed body is accepted too, but a JSON parser
+    /// keeps one copy of a repeated room.)
+    SendForBytes(Request),
     /// The Security Phrase is needed: answer with [`SetupFlow::answer_phrase`] (the
     /// account allows the setup; nothing has changed yet).
     NeedsPhrase,
     /// The server asks for the account password to accept the new cross-signing keys:
     /// answer with [`SetupFlow::answer_password`]. Nothing has changed yet.
     NeedsPassword,
+    /// The new Security Key exists and secret storage is about to be written with it:
+    /// read it with [`SetupFlow::security_key`], save it or show it now (a setup that
+    /// stops from here on leaves secrets that only it opens), then call
+    /// [`SetupFlow::key_saved`].
+    SaveKey,
     /// Something to tell the user.
     Event(SetupEvent),
     /// Finished: call [`SetupFlow::finish`].
@@ -81,6 +92,15 @@ pub enum SetupEvent {
     OldVersionKept {
         /// Its id.
         version: String,
+    },
+    /// Entries of the old backup could not be copied, so the old version stays on the
+    /// server instead of being deleted (unless the caller chose
+    /// [`SetupChoices::delete_unreadable_old_version`](crate::SetupChoices)).
+    OldVersionKeptUncopied {
+        /// Its id.
+        version: String,
+        /// How many of its entries were not copied.
+        not_copied: u64,
     },
     /// `m.key_backup` `{"enabled": true}` was written.
     KeyBackupEnabled,
@@ -147,6 +167,14 @@ impl fmt::Display for SetupEvent {
                 "warning: without the old backup's key the sessions of backup version \
                  {version} cannot be read, so they are not copied; version {version} is kept \
                  on the server"
+            ),
+            Self::OldVersionKeptUncopied {
+                version,
+                not_copied,
+            } => write!(
+                f,
+                "warning: {not_copied} entries of backup version {version} could not be \
+                 copied, so version {version} is kept on the server"
             ),
             Self::KeyBackupEnabled => {
                 f.write_str("wrote m.key_backup {\"enabled\": true} (read by Element X)")

@@ -8,8 +8,8 @@ use ssss::setup::SetupSecret;
 use zeroize::Zeroizing;
 
 use super::{
-    AccountSituation, AccountState, AccountStateFlow, SetupEvent, SetupFlowError, SetupOptions,
-    SetupOutcome, SetupPlan, SetupStep,
+    AccountSituation, AccountState, AccountStateFlow, NewSecurityKey, SetupEvent, SetupFlowError,
+    SetupOptions, SetupOutcome, SetupPlan, SetupStep,
     plan::{Decision, build, decide},
     read_back::verify,
     with_password,
@@ -30,6 +30,7 @@ enum Phase {
     Download,
     UploadSessions,
     CountCheck,
+    SaveKey,
     AccountData(usize),
     DeleteOld,
     KeyBackup,
@@ -45,8 +46,16 @@ enum Phase {
 /// loop {
 ///     match flow.next_step()? {
 ///         SetupStep::Send(request) => flow.receive(send(request)?)?,
+///         SetupStep::SendForBytes(request) => {
+///             let (status, bytes) = send_for_bytes(request)?;
+///             flow.receive_bytes(status, &bytes)?
+///         }
 ///         SetupStep::NeedsPhrase => flow.answer_phrase(ask_phrase()),
 ///         SetupStep::NeedsPassword => flow.answer_password(&password)?,
+///         SetupStep::SaveKey => {
+///             save(&flow.security_key().unwrap());
+///             flow.key_saved()?;
+///         }
 ///         SetupStep::Event(event) => println!("{event}"),
 ///         SetupStep::Done => break,
 ///     }
@@ -74,6 +83,8 @@ pub struct SetupFlow<'a> {
     copied: u64,
     to_copy: u64,
     old_deleted: Option<String>,
+    /// Whether the caller has the new Security Key ([`SetupStep::SaveKey`] answered).
+    key_handed: bool,
 }
 
 impl fmt::Debug for SetupFlow<'_> {
@@ -106,6 +117,7 @@ impl<'a> SetupFlow<'a> {
             copied: 0,
             to_copy: 0,
             old_deleted: None,
+            key_handed: false,
         }
     }
 
@@ -138,6 +150,52 @@ impl<'a> SetupFlow<'a> {
         self.queued = Some(again);
         self.phase = Phase::UploadKeys;
         Ok(())
+    }
+
+    /// The new Security Key (base58, in groups of four), once the plan is made: save or
+    /// show it at [`SetupStep::SaveKey`], before anything is encrypted to it. With a
+    /// Security Phrase it is the phrase's equivalent.
+    pub fn security_key(&self) -> Option<Zeroizing<String>> {
+        self.plan.as_ref().map(|p| {
+            p.setup
+                .secret_storage_key
+                .to_recovery_key()
+                .to_base58_grouped()
+        })
+    }
+
+    /// The caller saved or showed the new Security Key, after [`SetupStep::SaveKey`]:
+    /// secret storage is written next.
+    pub fn key_saved(&mut self) -> Result<(), SetupFlowError> {
+        if !matches!(self.phase, Phase::SaveKey) {
+            return Err(SetupFlowError::OutOfOrder(
+                "the Security Key was not offered for saving",
+            ));
+        }
+        self.key_handed = true;
+        self.phase = Phase::AccountData(0);
+        Ok(())
+    }
+
+    /// The new Security Key for an error, once the caller has it.
+    fn handed_key(&self) -> Option<NewSecurityKey> {
+        if self.key_handed {
+            self.security_key().map(|k| NewSecurityKey(Box::new(k)))
+        } else {
+            None
+        }
+    }
+
+    /// A failure after secret storage and the new version are written.
+    fn after_set_up(&self, missing: &'static str, source: FlowError) -> SetupFlowError {
+        match self.handed_key() {
+            Some(security_key) => SetupFlowError::AfterSetUp {
+                missing,
+                source,
+                security_key,
+            },
+            None => self.unfinished(missing, source),
+        }
     }
 
     fn plan(&self) -> Result<&SetupPlan, SetupFlowError> {
@@ -239,7 +297,9 @@ impl<'a> SetupFlow<'a> {
                         .as_ref()
                         .map(|c| c.old_version.clone())
                         .ok_or(SetupFlowError::OutOfOrder("nothing to carry over"))?;
-                    return self.send(requests::room_keys(&old));
+                    let request = requests::room_keys(&old);
+                    self.in_flight = Some(request.clone());
+                    return Ok(SetupStep::SendForBytes(request));
                 }
                 Phase::UploadSessions => match self.chunks.front() {
                     Some(chunk) => {
@@ -261,6 +321,7 @@ impl<'a> SetupFlow<'a> {
                     let version = self.new_version.clone().unwrap_or_default();
                     return self.send(requests::backup_version(Some(&version)));
                 }
+                Phase::SaveKey => return Ok(SetupStep::SaveKey),
                 Phase::AccountData(i) => {
                     let i = *i;
                     match self.plan()?.account_data.get(i).cloned() {
@@ -271,7 +332,13 @@ impl<'a> SetupFlow<'a> {
                 Phase::DeleteOld => match self.plan()?.delete_old_version.clone() {
                     Some(r) => return self.send(r),
                     None => {
-                        if let Some(v) = self.plan()?.old_version_kept.clone() {
+                        let plan = self.plan()?;
+                        // A carry-over that left entries behind said so itself.
+                        if let Some(v) = plan
+                            .old_version_kept
+                            .clone()
+                            .filter(|_| plan.carry_over.is_none())
+                        {
                             self.events
                                 .push_back(SetupEvent::OldVersionKept { version: v });
                         }
@@ -293,7 +360,7 @@ impl<'a> SetupFlow<'a> {
                             return Err(SetupFlowError::OutOfOrder("lost the read-back"));
                         };
                         let state = read.finish().map_err(|e| {
-                            SetupFlowError::NotVerified(format!("cannot read the account: {e}"))
+                            self.after_set_up("the read-back that checks it did not finish", e)
                         })?;
                         verify(
                             self.plan()?,
@@ -317,6 +384,7 @@ impl<'a> SetupFlow<'a> {
             step,
             source,
             new_cross_signing: self.new_keys(),
+            security_key: self.handed_key(),
         }
     }
 }

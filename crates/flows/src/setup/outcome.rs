@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 use super::{AccountSituation, PlanError};
 use crate::FlowError;
 #[cfg(doc)]
-use crate::SetupFlow;
+use crate::{SetupFlow, SetupStep};
 
 /// What a finished setup gave the user. Its `Debug` leaves the Security Key out.
 #[non_exhaustive]
@@ -49,6 +49,25 @@ impl fmt::Debug for SetupOutcome {
     }
 }
 
+/// The new Security Key (base58, in groups of four) carried by an error of a setup that
+/// stopped after it was handed over ([`SetupStep::SaveKey`]): secrets may already be
+/// encrypted to it. Its `Debug` hides it.
+#[derive(Clone)]
+pub struct NewSecurityKey(pub(super) Box<Zeroizing<String>>);
+
+impl NewSecurityKey {
+    /// The Security Key, as shown to the user.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Debug for NewSecurityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NewSecurityKey(…)")
+    }
+}
+
 /// Why a [`SetupFlow`] stopped. Each message says what changed and what would finish the
 /// setup, in this API's terms.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +89,11 @@ pub enum SetupFlowError {
     #[error("the homeserver refused the new cross-signing keys ({0}). Nothing else was changed")]
     CrossSigningRefused(#[source] FlowError),
     /// A step after the first change failed: the setup is unfinished.
-    #[error("{step}: {source}. {}", unfinished(*new_cross_signing))]
+    #[error(
+        "{step}: {source}. {}{}",
+        key_given(security_key.is_some()),
+        unfinished(*new_cross_signing)
+    )]
     Unfinished {
         /// Which step.
         step: &'static str,
@@ -79,6 +102,24 @@ pub enum SetupFlowError {
         source: FlowError,
         /// Whether new cross-signing keys had been uploaded.
         new_cross_signing: bool,
+        /// The new Security Key, once it was handed over ([`SetupStep::SaveKey`]): some
+        /// secrets may be written encrypted to it alone.
+        security_key: Option<NewSecurityKey>,
+    },
+    /// Secret storage and the new backup version are written (recovery works with the
+    /// new Security Key), but a later step failed.
+    #[error(
+        "recovery is set up and unlocks with the new Security Key given, but {missing}: \
+         {source}"
+    )]
+    AfterSetUp {
+        /// What did not happen, and what it leaves.
+        missing: &'static str,
+        /// The server's answer.
+        #[source]
+        source: FlowError,
+        /// The new Security Key.
+        security_key: NewSecurityKey,
     },
     /// The old backup could not be read for the carry-over; the old version is kept.
     #[error(
@@ -117,6 +158,27 @@ pub enum SetupFlowError {
     /// answer that was not asked for).
     #[error("the setup flow was driven out of order: {0}")]
     OutOfOrder(&'static str),
+}
+
+impl SetupFlowError {
+    /// The new Security Key, when the setup stopped after handing it over: keep it, as
+    /// secrets may already be encrypted to it.
+    pub fn security_key(&self) -> Option<&NewSecurityKey> {
+        match self {
+            Self::Unfinished { security_key, .. } => security_key.as_ref(),
+            Self::AfterSetUp { security_key, .. } => Some(security_key),
+            _ => None,
+        }
+    }
+}
+
+fn key_given(given: bool) -> &'static str {
+    if given {
+        "Secrets may already be written encrypted to the new Security Key given: keep it \
+         until a setup finishes. "
+    } else {
+        ""
+    }
 }
 
 fn unfinished(new_cross_signing: bool) -> &'static str {

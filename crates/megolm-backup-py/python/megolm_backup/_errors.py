@@ -35,6 +35,9 @@ class MegolmBackupError(Exception):
 
     #: The library's short class of the cause.
     kind: str = "error"
+    #: The new Security Key, when ``set_up_recovery`` stopped after handing it over
+    #: (secrets may already be encrypted to it alone: keep it); else ``None``.
+    security_key: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

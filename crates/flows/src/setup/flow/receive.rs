@@ -2,6 +2,8 @@
 //! carry-over's re-encryption when the old sessions arrive.
 
 use serde_json::Value;
+use ssss::setup::SetupSecret;
+use zeroize::Zeroizing;
 
 use super::{Phase, SetupFlow};
 use crate::{
@@ -17,9 +19,12 @@ impl SetupFlow<'_> {
         ))?;
         match &mut self.phase {
             Phase::Read(read) => read.receive(response).map_err(SetupFlowError::Read),
-            Phase::ReadBack(read) => read
-                .receive(response)
-                .map_err(|e| SetupFlowError::NotVerified(format!("cannot read the account: {e}"))),
+            Phase::ReadBack(read) => {
+                let read = read.receive(response);
+                read.map_err(|e| {
+                    self.after_set_up("the read-back that checks it did not finish", e)
+                })
+            }
             Phase::UploadKeys => {
                 if response.is_success() {
                     let master = self.plan()?.cross_signing.master_public_key();
@@ -70,7 +75,7 @@ impl SetupFlow<'_> {
                 self.phase = if self.plan()?.carry_over.is_some() {
                     Phase::Download
                 } else {
-                    Phase::AccountData(0)
+                    Phase::SaveKey
                 };
                 Ok(())
             }
@@ -81,7 +86,8 @@ impl SetupFlow<'_> {
                         response.error(),
                     ));
                 }
-                self.carry_over(&response.body)
+                let bytes = Zeroizing::new(serde_json::to_vec(&response.body).unwrap_or_default());
+                self.carry_over(&bytes)
             }
             Phase::UploadSessions => {
                 if !response.is_success() {
@@ -129,7 +135,7 @@ impl SetupFlow<'_> {
                     old_version,
                     new_version: self.new_version.clone().unwrap_or_default(),
                 });
-                self.phase = Phase::AccountData(0);
+                self.phase = Phase::SaveKey;
                 Ok(())
             }
             Phase::AccountData(i) => {
@@ -151,8 +157,9 @@ impl SetupFlow<'_> {
                     .or_else(|| plan.old_version_deleted_unread.clone())
                     .unwrap_or_default();
                 if !response.is_success() && !response.is_not_found() {
-                    return Err(self.unfinished(
-                        "cannot delete the old backup version (the new setup is written)",
+                    return Err(self.after_set_up(
+                        "the old backup version was not deleted (it stays on the server; \
+                         delete it once the new backup holds its sessions)",
                         response.error(),
                     ));
                 }
@@ -166,8 +173,9 @@ impl SetupFlow<'_> {
             }
             Phase::KeyBackup => {
                 if !response.is_success() {
-                    return Err(self.unfinished(
-                        "cannot write m.key_backup to the account data",
+                    return Err(self.after_set_up(
+                        "m.key_backup {\"enabled\": true} was not written to the account data \
+                         (Element X reads it to know that backup is on)",
                         response.error(),
                     ));
                 }
@@ -175,14 +183,36 @@ impl SetupFlow<'_> {
                 self.phase = Phase::ReadBack(Box::new(AccountStateFlow::new(&self.user_id)));
                 Ok(())
             }
-            Phase::Plan | Phase::WaitPhrase | Phase::WaitPassword | Phase::Done => Err(
-                SetupFlowError::OutOfOrder("a response came with no request pending"),
-            ),
+            Phase::Plan
+            | Phase::WaitPhrase
+            | Phase::WaitPassword
+            | Phase::SaveKey
+            | Phase::Done => Err(SetupFlowError::OutOfOrder(
+                "a response came with no request pending",
+            )),
         }
     }
 
+    /// The answer to [`SetupStep::SendForBytes`](crate::SetupStep::SendForBytes): its
+    /// status and the bytes of its body, unparsed (read as a restore reads them, so a
+    /// room listed twice keeps the sessions of both copies).
+    pub fn receive_bytes(&mut self, status: u16, body: &[u8]) -> Result<(), SetupFlowError> {
+        let success = (200..300).contains(&status);
+        if !success || !matches!(self.phase, Phase::Download) || self.in_flight.is_none() {
+            // An error answer (or one out of order) is handled as any other.
+            let parsed = if body.trim_ascii().is_empty() {
+                Value::Object(serde_json::Map::new())
+            } else {
+                serde_json::from_slice(body).unwrap_or(Value::Null)
+            };
+            return self.receive(Response::new(status, parsed));
+        }
+        self.in_flight = None;
+        self.carry_over(body)
+    }
+
     /// Restores the old backup's body and re-encrypts it to the new key, in chunks.
-    fn carry_over(&mut self, body: &Value) -> Result<(), SetupFlowError> {
+    fn carry_over(&mut self, body: &[u8]) -> Result<(), SetupFlowError> {
         let plan = self.plan()?;
         let Some(old) = plan.carry_over.as_ref() else {
             return Err(SetupFlowError::OutOfOrder("nothing to carry over"));
@@ -199,8 +229,24 @@ impl SetupFlow<'_> {
         self.events.push_back(SetupEvent::CarryingOver {
             sessions: done.sessions,
             unreadable: done.unreadable,
-            old_version,
+            old_version: old_version.clone(),
         });
+        let delete_anyway = self
+            .options
+            .choices(SetupSecret::GenerateKey)
+            .delete_unreadable_old_version;
+        if done.unreadable > 0
+            && !delete_anyway
+            && let Some(plan) = self.plan.as_mut()
+        {
+            // Deleting it would lose what was not copied.
+            plan.delete_old_version = None;
+            plan.old_version_kept = Some(old_version.clone());
+            self.events.push_back(SetupEvent::OldVersionKeptUncopied {
+                version: old_version,
+                not_copied: done.unreadable,
+            });
+        }
         self.phase = Phase::UploadSessions;
         Ok(())
     }
