@@ -8,12 +8,18 @@
 use flows::{SetupEvent, SetupOptions};
 use homeserver::{Client, SetupObserver};
 
-/// Prints each step of the setup on stderr.
+/// Prints each step of the setup on stderr, and the Security Key on stdout as soon as it
+/// exists: before any secret is written with it, so a setup cut short never leaves
+/// secrets that no one can open.
 struct Print;
 
 impl SetupObserver for Print {
     fn event(&mut self, event: &SetupEvent) {
         eprintln!("{event}");
+    }
+    fn save_key(&mut self, security_key: &str) {
+        println!("Your Security Key (store it somewhere safe, it is shown only once):");
+        println!("{security_key}");
     }
 }
 
@@ -28,8 +34,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The password also answers the server's confirmation of the new cross-signing keys.
     let outcome = client.set_up_recovery(SetupOptions::new(), Some(&password), &mut Print);
     client.logout()?;
-    let outcome = outcome?;
-    println!("Your Security Key (store it somewhere safe, it is shown only once):");
-    println!("{}", outcome.security_key.as_str());
+    eprintln!("recovery is set up: backup version {}", outcome?.version);
     Ok(())
 }
