@@ -95,6 +95,19 @@ pub struct MigrationOutcome {
     pub old_versions: BTreeMap<String, OldVersionFate>,
 }
 
+impl MigrationOutcome {
+    /// Every older version is deleted or was gone, and every session was re-encrypted:
+    /// nothing was kept, so no older key is needed any more (what
+    /// [`RepairPlan::after_migration`](super::RepairPlan::after_migration) waits for).
+    pub fn kept_nothing(&self) -> bool {
+        self.not_reencrypted == 0
+            && self
+                .old_versions
+                .values()
+                .all(|f| matches!(f, OldVersionFate::Deleted | OldVersionFate::Gone))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
     ReadCurrent,
@@ -631,7 +644,9 @@ fn older_keys_of(
 
 /// Plans the doctor's migration: every session that the user's keys open in the older
 /// versions still on the server, and in entries of the current version encrypted to an
-/// older key, moved into the current version re-encrypted ([`MigrateFlow`]). `input`
+/// older key, moved into the current version re-encrypted ([`MigrateFlow`]). It is
+/// planned too when secret storage holds a stale backup key, so that what that key
+/// opens moves before the key is replaced. `input`
 /// (Security Key or Phrase) and `backup_key` (the current backup's own key) give the
 /// current key as in [`plan_repairs`](super::plan_repairs); `older` are the keys of
 /// older versions the user also has (backup keys, Security Keys or Phrases from before a
@@ -654,10 +669,17 @@ pub fn plan_migration(
     let Some(version) = account.version.as_ref() else {
         return MigrationPlan::NotNeeded;
     };
-    if fixes.is_empty() && older.is_empty() {
+    // A stale backup key in secret storage is an older key: the migration runs to move
+    // what it opens before it is replaced (RepairPlan::after_migration).
+    let stale = diagnosis.has(C::BackupKeyStale);
+    if fixes.is_empty() && older.is_empty() && !stale {
         return MigrationPlan::NotNeeded;
     }
-    let first = fixes.first().copied().unwrap_or(C::EntriesForAnotherKey);
+    let first = fixes.first().copied().unwrap_or(if stale {
+        C::BackupKeyStale
+    } else {
+        C::EntriesForAnotherKey
+    });
     let Some(current_key) = super::current_backup_key(diagnosis, input, backup_key) else {
         return MigrationPlan::Blocked {
             fixes: first,

@@ -636,3 +636,84 @@ fn an_upload_chunk_that_cannot_be_written_fails_the_flow() {
         other => panic!("expected an encode error, got {other:?}"),
     }
 }
+
+/// Secret storage holds a stale backup key whose entries are in the current version (the
+/// #2338 case), and the entries were not checked (so no finding names them). The plan
+/// does not overwrite the stale key before the migration: storing the current key waits
+/// in `after_migration`, the migration runs (the stale key is its older key), moves every
+/// entry, and keeps nothing, which is when the stale key may go.
+#[test]
+fn a_stale_stored_key_is_replaced_only_after_the_migration_moved_what_it_opens() {
+    let (stale_rk, rk) = (
+        recovery_key::RecoveryKey::generate().unwrap(),
+        recovery_key::RecoveryKey::generate().unwrap(),
+    );
+    let (stale, key) = (
+        BackupDecryptionKey::from_recovery_key(&stale_rk),
+        BackupDecryptionKey::from_recovery_key(&rk),
+    );
+    let mut store = ssss::SecretStore::default();
+    let (sskey, _) = store.create_key(None, None).unwrap();
+    store.set_backup_key(&sskey, &stale).unwrap();
+    let sessions = synthetic_sessions(6, 29);
+    let (good, bad) = sessions.split_at(2);
+    let mut server = Server::default();
+    server.add(&key, merge(body_of(&key, good), body_of(&stale, bad)));
+    let mut snapshot = crate::AccountSnapshot::new("@a:x");
+    snapshot.secret_storage = store;
+    snapshot.version = Some(server.version("1"));
+    let options = crate::DoctorOptions::default().entries(crate::EntryCheck::Skip);
+    let input = sskey.to_recovery_key().to_base58_grouped();
+    let own = rk.to_base58_grouped();
+    let diagnosis = crate::diagnose(&snapshot, Some(input.as_str()), &options);
+    assert!(diagnosis.has(FindingCode::BackupKeyStale), "{diagnosis:?}");
+
+    let plan = plan_repairs(&diagnosis, &input, Some(own.as_str()));
+    assert!(
+        plan.repairs
+            .iter()
+            .all(|r| r.fixes != FindingCode::BackupKeyStale),
+        "{plan:?}"
+    );
+    assert_eq!(plan.after_migration.len(), 1, "{plan:?}");
+    assert_eq!(plan.after_migration[0].fixes, FindingCode::BackupKeyStale);
+
+    let MigrationPlan::Ready { flow, .. } =
+        plan_migration(&diagnosis, &input, Some(own.as_str()), &[])
+    else {
+        panic!("the migration is not planned")
+    };
+    let outcome = server.run(*flow);
+    assert!(outcome.kept_nothing(), "{outcome:?}");
+    assert_eq!(
+        opened(&key, server.body(&outcome.current_version).unwrap()),
+        expected(&sessions)
+    );
+}
+
+/// A migration that kept a version, or could not re-encrypt a session, did not keep
+/// nothing.
+#[test]
+fn kept_nothing_is_false_when_anything_was_kept() {
+    let mut outcome = MigrationOutcome::default();
+    assert!(outcome.kept_nothing());
+    outcome
+        .old_versions
+        .insert("1".into(), OldVersionFate::Deleted);
+    outcome
+        .old_versions
+        .insert("2".into(), OldVersionFate::Gone);
+    assert!(outcome.kept_nothing());
+    for kept in [
+        OldVersionFate::KeptUnreadable { unreadable: 1 },
+        OldVersionFate::KeptNoKey,
+        OldVersionFate::KeptNotVerified { missing: 1 },
+        OldVersionFate::KeptDeleteRefused { status: 500 },
+    ] {
+        let mut o = outcome.clone();
+        o.old_versions.insert("3".into(), kept);
+        assert!(!o.kept_nothing());
+    }
+    outcome.not_reencrypted = 1;
+    assert!(!outcome.kept_nothing());
+}
