@@ -712,6 +712,11 @@ pub fn plan_migration(
         .iter()
         .any(|k| k.public_key().to_base64() != current_public);
     if old_ids.is_empty() && !has_older_key {
+        // Planned for a stale stored key alone, which is not at hand (secret storage not
+        // unlocked): nothing to move with, and the plan of repairs says why.
+        if fixes.is_empty() && older.is_empty() {
+            return MigrationPlan::NotNeeded;
+        }
         return MigrationPlan::Blocked {
             fixes: first,
             why: "no older key was given, so the entries encrypted to another key cannot be \
