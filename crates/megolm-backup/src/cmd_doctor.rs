@@ -19,8 +19,9 @@ use crate::{
     help,
     input::secret_from_file,
     keys::KeyArgs,
-    server::ServerArgs,
+    server::{ServerArgs, Session},
 };
+use zeroize::Zeroizing;
 
 /// `doctor --help`: its exit statuses.
 pub(crate) const EXIT_STATUSES: &str = "\
@@ -95,11 +96,11 @@ fn cli_fix(code: FindingCode) -> Option<&'static str> {
 
 fn print(diagnosis: &Diagnosis) {
     match &diagnosis.version {
-        Some(v) => println!("backup version {v}"),
+        Some(v) => println!("backup version {}", shown(v)),
         None => println!("no backup version"),
     }
     if let Some(k) = &diagnosis.key_description {
-        println!("your key: {k}");
+        println!("your key: {}", shown(k));
     }
     if let Some(e) = &diagnosis.entries {
         let failed: usize = e.failed.values().sum();
@@ -108,7 +109,11 @@ fn print(diagnosis: &Diagnosis) {
             e.checked, e.total
         );
         for (room, session, class) in &e.sample {
-            println!("  failed: room {room} session {session}: {class}");
+            println!(
+                "  failed: room {} session {}: {class}",
+                shown(room),
+                shown(session)
+            );
         }
     }
     for f in &diagnosis.findings {
@@ -116,14 +121,14 @@ fn print(diagnosis: &Diagnosis) {
             Severity::Problem => "PROBLEM",
             _ => "advice",
         };
-        let shown = f
+        let says = f
             .code
             .element_says()
             .map(|s| format!("\"{s}\""))
             .unwrap_or_else(|| "(Element shows nothing)".to_owned());
         println!();
-        println!("{level}: {shown} [{}]", f.code);
-        println!("  found: {}", f.detail);
+        println!("{level}: {says} [{}]", f.code);
+        println!("  found: {}", shown(&f.detail));
         println!("  cause: {}", f.code.cause());
         println!("  fix:   {}", f.code.fix());
         if let Some(cmd) = cli_fix(f.code) {
@@ -170,16 +175,18 @@ fn plan_left(
 
 /// What the migration did, one line per older version.
 fn print_migration(outcome: &MigrationOutcome) {
+    let current = shown(&outcome.current_version);
     if let Some(replaced) = &outcome.replaced_version {
+        let replaced = shown(replaced);
         println!(
             "{} entries of version {replaced} were encrypted to an older key: version {} (same \
              key, same signatures) replaces it",
-            outcome.entries_for_older_key, outcome.current_version
+            outcome.entries_for_older_key, current
         );
     }
     println!(
         "re-encrypted {} sessions to backup version {} and uploaded {}",
-        outcome.reencrypted, outcome.current_version, outcome.uploaded
+        outcome.reencrypted, current, outcome.uploaded
     );
     if outcome.not_reencrypted > 0 {
         println!(
@@ -188,10 +195,11 @@ fn print_migration(outcome: &MigrationOutcome) {
         );
     }
     for (id, fate) in &outcome.old_versions {
+        let id = shown(id);
         match fate {
             OldVersionFate::Deleted => println!(
                 "version {id}: every session is in version {}: deleted",
-                outcome.current_version
+                current
             ),
             OldVersionFate::Gone => println!("version {id}: already gone"),
             OldVersionFate::KeptUnreadable { unreadable } => println!(
@@ -205,12 +213,12 @@ fn print_migration(outcome: &MigrationOutcome) {
             OldVersionFate::KeptNotVerified { missing } => println!(
                 "version {id}: kept: {missing} of its sessions were not found in version {} \
                  when read back (run doctor --fix again)",
-                outcome.current_version
+                current
             ),
             OldVersionFate::KeptDeleteRefused { status } => println!(
                 "version {id}: kept: the homeserver refused to delete it ({status}); every \
                  session of it is in version {}: run doctor --fix again",
-                outcome.current_version
+                current
             ),
             other => println!("version {id}: {other:?}"),
         }
@@ -247,6 +255,67 @@ fn confirm() -> Result<bool, Fatal> {
         .read_line(&mut line)
         .map_err(|e| Fatal::new(format!("cannot read the answer: {e}")))?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+/// Why the current backup key is not stored over a stale one.
+const STALE_KEY_KEPT: &str = "the backup key in secret storage is an older key and may be \
+     the only copy of it: it is replaced only after a migration that moved everything it \
+     opens and kept nothing. Run doctor --fix again (give the key of any version kept with \
+     --old-key-file)";
+
+/// Text from the server or the account, made safe to print: each control character
+/// (a terminal escape, a line break that would forge a line of our output) is shown
+/// escaped, as `\u{1b}` or `\n`.
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Sends `r`, repair `number` of the plan (with the password where the server asks for
+/// it); an error names the repairs `made` before it.
+fn send_repair(
+    client: &Session,
+    password: Option<&Zeroizing<String>>,
+    diagnosis: &Diagnosis,
+    r: &flows::Repair,
+    number: usize,
+    made: &[flows::Repair],
+) -> Result<(), Fatal> {
+    let mut response = client.send_request(&r.request).map_err(fail)?;
+    if let Some(with_auth) = password
+        .and_then(|p| flows::with_password(&r.request, &response, &diagnosis.account.user_id, p))
+    {
+        response = client.send_request(&with_auth).map_err(fail)?;
+    }
+    if response.status == 401 && password.is_none() {
+        return Err(Fatal::new(format!(
+            "repair {} ({}) needs the account password: give it with --password-file \
+             FILE, or log in with --user. {}",
+            number,
+            shown(&r.description),
+            made_before(made)
+        )));
+    }
+    if !(200..300).contains(&response.status) {
+        return Err(Fatal::new(format!(
+            "repair {} ({}) was refused: the homeserver answered {} {}. {} Run doctor \
+             --fix again to go on",
+            number,
+            shown(&r.description),
+            response.status,
+            shown(&response.body.to_string()),
+            made_before(made)
+        )));
+    }
+    eprintln!("done: {}", shown(&r.description));
+    Ok(())
 }
 
 pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
@@ -296,18 +365,26 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
         }
         _ => (false, plan_left(&plan, &[], None)),
     };
+    // Storing the current key over a stale one waits for a migration that keeps nothing:
+    // the stale key may be the only copy of an older key.
+    if !migrates {
+        for r in &plan.after_migration {
+            not_repaired.push((r.fixes, STALE_KEY_KEPT.to_owned()));
+        }
+    }
     not_repaired.dedup();
     println!();
+    let after: &[flows::Repair] = if migrates { &plan.after_migration } else { &[] };
     if plan.repairs.is_empty() && !migrates {
         for (code, why) in &not_repaired {
-            println!("not repaired: [{code}] {why}");
+            println!("not repaired: [{code}] {}", shown(why));
         }
         println!("nothing that --fix can repair");
         return Ok(status(&diagnosis));
     }
     println!("repair plan:");
     for (i, r) in plan.repairs.iter().enumerate() {
-        println!("  {}. {} [{}]", i + 1, r.description, r.fixes);
+        println!("  {}. {} [{}]", i + 1, shown(&r.description), r.fixes);
     }
     if let MigrationPlan::Ready {
         description, fixes, ..
@@ -315,46 +392,36 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
     {
         let codes: Vec<&str> = fixes.iter().map(|c| c.as_str()).collect();
         println!(
-            "  {}. {description} [{}]",
+            "  {}. {} [{}]",
             plan.repairs.len() + 1,
+            shown(description),
             codes.join(", ")
         );
     }
+    for (i, r) in after.iter().enumerate() {
+        println!(
+            "  {}. only if the migration keeps nothing: {} [{}]",
+            plan.repairs.len() + 2 + i,
+            shown(&r.description),
+            r.fixes
+        );
+    }
     for (code, why) in &not_repaired {
-        println!("  not repaired: [{code}] {why}");
+        println!("  not repaired: [{code}] {}", shown(why));
     }
     if !args.yes && !confirm()? {
         println!("nothing was changed (give --yes to apply without asking)");
         return Ok(status(&diagnosis));
     }
     for (i, r) in plan.repairs.iter().enumerate() {
-        let mut response = client.send_request(&r.request).map_err(fail)?;
-        if let Some(with_auth) = password.as_ref().and_then(|p| {
-            flows::with_password(&r.request, &response, &diagnosis.account.user_id, p)
-        }) {
-            response = client.send_request(&with_auth).map_err(fail)?;
-        }
-        if response.status == 401 && password.is_none() {
-            return Err(Fatal::new(format!(
-                "repair {} ({}) needs the account password: give it with --password-file \
-                 FILE, or log in with --user. {}",
-                i + 1,
-                r.description,
-                made_before(&plan.repairs[..i])
-            )));
-        }
-        if !(200..300).contains(&response.status) {
-            return Err(Fatal::new(format!(
-                "repair {} ({}) was refused: the homeserver answered {} {}. {} Run doctor \
-                 --fix again to go on",
-                i + 1,
-                r.description,
-                response.status,
-                response.body,
-                made_before(&plan.repairs[..i])
-            )));
-        }
-        eprintln!("done: {}", r.description);
+        send_repair(
+            &client,
+            password.as_ref(),
+            &diagnosis,
+            r,
+            i + 1,
+            &plan.repairs[..i],
+        )?;
     }
     if let MigrationPlan::Ready { mut flow, .. } = migration {
         // The repairs may have signed the version: a version made in its place copies its
@@ -368,6 +435,24 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
         eprintln!("moving sessions into the current backup version …");
         let outcome = client.run(*flow).map_err(fail)?;
         print_migration(&outcome);
+        if outcome.kept_nothing() {
+            let mut made = plan.repairs.clone();
+            for (i, r) in after.iter().enumerate() {
+                send_repair(
+                    &client,
+                    password.as_ref(),
+                    &diagnosis,
+                    r,
+                    plan.repairs.len() + 2 + i,
+                    &made,
+                )?;
+                made.push(r.clone());
+            }
+        } else {
+            for r in after {
+                println!("not repaired: [{}] {STALE_KEY_KEPT}", r.fixes);
+            }
+        }
     }
     println!();
     println!("after the repairs:");
@@ -379,6 +464,17 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Server text with a terminal escape, a line break and a DEL is printed escaped;
+    /// other text (non-ASCII included) unchanged.
+    #[test]
+    fn server_text_is_shown_with_control_characters_escaped() {
+        assert_eq!(
+            shown("v1\u{1b}[2J\nPROBLEM: forged\u{7f} é"),
+            "v1\\u{1b}[2J\\nPROBLEM: forged\\u{7f} é"
+        );
+        assert!(!shown("\u{9b}31m\r\t").chars().any(char::is_control));
+    }
 
     #[test]
     fn help_lists_the_unhealthy_status() {

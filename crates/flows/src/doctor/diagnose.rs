@@ -521,13 +521,33 @@ fn devices_not_cross_signed(account: &AccountSnapshot, ssk: &str) -> Option<Find
     })
 }
 
-/// Devices named as this tool names its logins, but the one the diagnosis runs on.
+/// Devices named as this tool names its logins and with no published device keys, but
+/// the one the diagnosis runs on. The name alone is not enough (another program may use
+/// it, and a user may rename a real device so): this tool's logins never upload device
+/// keys, so a device with keys in the keys query is never one, and without a keys query
+/// answer none is (logging out a real device loses its keys).
 fn tool_login_ids(account: &AccountSnapshot, options: &DoctorOptions) -> Vec<String> {
+    // A query that answered lists the user (a server may leave out a user with no
+    // device keys at all: then no device has any).
+    let Some(queried) = account
+        .keys_query
+        .get("device_keys")
+        .and_then(Value::as_object)
+    else {
+        return Vec::new();
+    };
+    let with_keys = match queried.get(&account.user_id) {
+        None => None,
+        Some(Value::Object(devices)) => Some(devices),
+        // Not a device map: which devices have keys cannot be told.
+        Some(_) => return Vec::new(),
+    };
     account
         .devices
         .iter()
         .filter(|d| d.display_name.as_deref() == Some(options.tool_device_name.as_str()))
         .filter(|d| options.own_device_id.as_deref() != Some(d.device_id.as_str()))
+        .filter(|d| with_keys.is_none_or(|k| !k.contains_key(&d.device_id)))
         .map(|d| d.device_id.clone())
         .collect()
 }

@@ -95,6 +95,19 @@ pub struct MigrationOutcome {
     pub old_versions: BTreeMap<String, OldVersionFate>,
 }
 
+impl MigrationOutcome {
+    /// Every older version is deleted or was gone, and every session was re-encrypted:
+    /// nothing was kept, so no older key is needed any more (what
+    /// [`RepairPlan::after_migration`](super::RepairPlan::after_migration) waits for).
+    pub fn kept_nothing(&self) -> bool {
+        self.not_reencrypted == 0
+            && self
+                .old_versions
+                .values()
+                .all(|f| matches!(f, OldVersionFate::Deleted | OldVersionFate::Gone))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
     ReadCurrent,
@@ -150,6 +163,8 @@ pub struct MigrateFlow {
     chunks: Vec<KeysBackup>,
     pending: VecDeque<Step>,
     in_flight: Option<Step>,
+    /// Why a request could not be built; [`finish`](Flow::finish) returns it.
+    failed: Option<FlowError>,
     outcome: MigrationOutcome,
 }
 
@@ -215,6 +230,7 @@ impl MigrateFlow {
             chunks: Vec::new(),
             pending: VecDeque::from([Step::ReadCurrent]),
             in_flight: None,
+            failed: None,
         })
     }
 
@@ -275,6 +291,26 @@ impl MigrateFlow {
         self.pending.push_back(Step::ReadBack);
     }
 
+    /// The request built, or `None` with the reason kept for [`finish`](Flow::finish): a
+    /// chunk that cannot be written stops the flow, and it never reports a short upload
+    /// as done.
+    pub(super) fn request_or_fail(
+        &mut self,
+        built: Result<Request, serde_json::Error>,
+    ) -> Option<Request> {
+        match built {
+            Ok(r) => Some(r),
+            Err(e) => {
+                self.pending.clear();
+                self.failed = Some(FlowError::Encode {
+                    request: "PUT /room_keys/keys".to_owned(),
+                    reason: e.to_string(),
+                });
+                None
+            }
+        }
+    }
+
     /// Decrypts an entry with the current key, then the older keys.
     fn open(&self, room: &str, sid: &str, data: &KeyBackupData) -> Option<(RoomKey, bool)> {
         std::iter::once(&self.current_key)
@@ -302,14 +338,31 @@ fn index_of(session: &backup_cipher::RestoredSession) -> u32 {
         .unwrap_or(u32::MAX)
 }
 
-/// Every entry of a `GET /room_keys/keys` body; an entry that does not parse is `None`.
-fn entries(body: &Value) -> Vec<(String, String, Option<KeyBackupData>)> {
-    let mut out = Vec::new();
+/// The entries of a `GET /room_keys/keys` body, read with the backup body's one grammar
+/// ([`backup_cipher::check_body`], as a restore reads it).
+struct Entries {
+    /// Every entry found; one that does not parse as a `KeyBackupData` is `None`.
+    found: Vec<(String, String, Option<KeyBackupData>)>,
+    /// What the grammar found that is not an entry it can hand on (a room or `sessions`
+    /// that is not an object, an entry that is not a `KeyBackupData`, damage, a cut) and
+    /// is not already a `None` of `found`: each may hide sessions, so a version showing
+    /// any is never deleted.
+    structural: usize,
+}
+
+/// Reads the entries of the body `request` answered; fails when the body is not a keys
+/// body at all (`{}`, no `rooms`, `rooms` not an object): that is no version's content,
+/// and reading it as an empty version could delete one.
+fn entries(request: &str, body: &Value) -> Result<Entries, FlowError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| unexpected(request, e))?;
+    let check = backup_cipher::check_body(bytes.as_slice(), u64::MAX)
+        .map_err(|e| unexpected(request, format!("not a backup keys body: {e}")))?;
+    let mut found = Vec::new();
     if let Some(rooms) = body.get("rooms").and_then(Value::as_object) {
         for (room, r) in rooms {
             if let Some(sessions) = r.get("sessions").and_then(Value::as_object) {
                 for (sid, entry) in sessions {
-                    out.push((
+                    found.push((
                         room.clone(),
                         sid.clone(),
                         serde_json::from_value(entry.clone()).ok(),
@@ -318,7 +371,16 @@ fn entries(body: &Value) -> Vec<(String, String, Option<KeyBackupData>)> {
             }
         }
     }
-    out
+    let unparsed = found.iter().filter(|(_, _, d)| d.is_none()).count() as u64;
+    // Records of bad rooms, damage and the cut; entries the grammar refused that are not
+    // a `None` here; entries it found that are not here at all.
+    let structural = check.problems
+        + check.malformed.saturating_sub(unparsed)
+        + check.entries.saturating_sub(found.len() as u64);
+    Ok(Entries {
+        found,
+        structural: usize::try_from(structural).unwrap_or(usize::MAX),
+    })
 }
 
 impl Flow for MigrateFlow {
@@ -330,7 +392,10 @@ impl Flow for MigrateFlow {
             Step::ReadCurrent | Step::ReadBack => requests::room_keys(&self.current_id),
             Step::CreateVersion => requests::create_backup_version(&self.current),
             Step::ReadOld(i) => requests::room_keys(&self.old[*i].id),
-            Step::Upload(i) => requests::put_room_keys(&self.current_id, &self.chunks[*i]).ok()?,
+            Step::Upload(i) => {
+                let built = requests::put_room_keys(&self.current_id, &self.chunks[*i]);
+                self.request_or_fail(built)?
+            }
             Step::Delete(i) => requests::delete_backup_version(&self.old[*i].id),
         };
         self.in_flight = Some(step);
@@ -347,7 +412,7 @@ impl Flow for MigrateFlow {
                     return Err(response.error());
                 }
                 let mut older = 0;
-                for (room, sid, data) in entries(&response.body) {
+                for (room, sid, data) in entries("GET /room_keys/keys", &response.body)?.found {
                     let Some(data) = data else { continue };
                     if let Ok(s) = restore_entry(&self.current_key, &room, &sid, &data.session_data)
                     {
@@ -380,6 +445,17 @@ impl Flow for MigrateFlow {
                     .and_then(Value::as_str)
                     .ok_or_else(|| unexpected("POST /room_keys/version", "no version in it"))?
                     .to_owned();
+                // The new version must be new: an id of the version it replaces or of an
+                // older one would make the flow delete what it just filled.
+                if id == self.current_id || self.old.iter().any(|o| o.id == id) {
+                    return Err(unexpected(
+                        "POST /room_keys/version",
+                        format!(
+                            "the server named the new version {id}, the id of a version \
+                             already there"
+                        ),
+                    ));
+                }
                 let replaced = std::mem::replace(&mut self.current_id, id.clone());
                 self.current.version = Some(id.clone());
                 self.outcome.current_version = id;
@@ -401,7 +477,9 @@ impl Flow for MigrateFlow {
                 } else if !response.is_success() {
                     return Err(response.error());
                 } else {
-                    for (room, sid, data) in entries(&response.body) {
+                    let read = entries("GET /room_keys/keys", &response.body)?;
+                    self.old[i].unreadable += read.structural;
+                    for (room, sid, data) in read.found {
                         let id = (room, sid);
                         let opened = data.as_ref().and_then(|d| self.open(&id.0, &id.1, d));
                         match opened {
@@ -442,14 +520,17 @@ impl Flow for MigrateFlow {
                 if !response.is_success() {
                     return Err(response.error());
                 }
-                let present: BTreeMap<SessionRef, u32> = entries(&response.body)
-                    .into_iter()
-                    .filter_map(|(room, sid, data)| {
-                        let s = restore_entry(&self.current_key, &room, &sid, &data?.session_data)
-                            .ok()?;
-                        Some(((room, sid), index_of(&s)))
-                    })
-                    .collect();
+                let present: BTreeMap<SessionRef, u32> =
+                    entries("GET /room_keys/keys", &response.body)?
+                        .found
+                        .into_iter()
+                        .filter_map(|(room, sid, data)| {
+                            let s =
+                                restore_entry(&self.current_key, &room, &sid, &data?.session_data)
+                                    .ok()?;
+                            Some(((room, sid), index_of(&s)))
+                        })
+                        .collect();
                 for (i, old) in self.old.iter().enumerate() {
                     let fate = if old.gone {
                         OldVersionFate::Gone
@@ -477,8 +558,10 @@ impl Flow for MigrateFlow {
                 }
             }
             Step::Delete(i) => {
-                let fate = if response.is_success() || response.is_not_found() {
+                let fate = if response.is_success() {
                     OldVersionFate::Deleted
+                } else if response.is_not_found() {
+                    OldVersionFate::Gone
                 } else {
                     OldVersionFate::KeptDeleteRefused {
                         status: response.status,
@@ -493,6 +576,9 @@ impl Flow for MigrateFlow {
     }
 
     fn finish(self) -> Result<MigrationOutcome, FlowError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
         if self.in_flight.is_some() || !self.pending.is_empty() {
             return Err(FlowError::OutOfOrder(
                 "finish came before the last response",
@@ -558,7 +644,9 @@ fn older_keys_of(
 
 /// Plans the doctor's migration: every session that the user's keys open in the older
 /// versions still on the server, and in entries of the current version encrypted to an
-/// older key, moved into the current version re-encrypted ([`MigrateFlow`]). `input`
+/// older key, moved into the current version re-encrypted ([`MigrateFlow`]). It is
+/// planned too when secret storage holds a stale backup key, so that what that key
+/// opens moves before the key is replaced. `input`
 /// (Security Key or Phrase) and `backup_key` (the current backup's own key) give the
 /// current key as in [`plan_repairs`](super::plan_repairs); `older` are the keys of
 /// older versions the user also has (backup keys, Security Keys or Phrases from before a
@@ -581,10 +669,17 @@ pub fn plan_migration(
     let Some(version) = account.version.as_ref() else {
         return MigrationPlan::NotNeeded;
     };
-    if fixes.is_empty() && older.is_empty() {
+    // A stale backup key in secret storage is an older key: the migration runs to move
+    // what it opens before it is replaced (RepairPlan::after_migration).
+    let stale = diagnosis.has(C::BackupKeyStale);
+    if fixes.is_empty() && older.is_empty() && !stale {
         return MigrationPlan::NotNeeded;
     }
-    let first = fixes.first().copied().unwrap_or(C::EntriesForAnotherKey);
+    let first = fixes.first().copied().unwrap_or(if stale {
+        C::BackupKeyStale
+    } else {
+        C::EntriesForAnotherKey
+    });
     let Some(current_key) = super::current_backup_key(diagnosis, input, backup_key) else {
         return MigrationPlan::Blocked {
             fixes: first,
@@ -617,6 +712,11 @@ pub fn plan_migration(
         .iter()
         .any(|k| k.public_key().to_base64() != current_public);
     if old_ids.is_empty() && !has_older_key {
+        // Planned for a stale stored key alone, which is not at hand (secret storage not
+        // unlocked): nothing to move with, and the plan of repairs says why.
+        if fixes.is_empty() && older.is_empty() {
+            return MigrationPlan::NotNeeded;
+        }
         return MigrationPlan::Blocked {
             fixes: first,
             why: "no older key was given, so the entries encrypted to another key cannot be \

@@ -30,6 +30,13 @@ pub struct RepairPlan {
     /// logins logged out, `m.key_backup` last. Each is idempotent: after a crash at any
     /// step, diagnose and plan again.
     pub repairs: Vec<Repair>,
+    /// Repairs to make only after the migration ([`plan_migration`](super::plan_migration))
+    /// finished with [`MigrationOutcome::kept_nothing`](super::MigrationOutcome::kept_nothing):
+    /// storing the current backup key over a stale one in secret storage. The stale key
+    /// may be the only copy of the key of older versions or entries, so it is replaced
+    /// only once everything it opens is in the current version. When the migration does
+    /// not run, or keeps something, these are not made (the findings they fix stay).
+    pub after_migration: Vec<Repair>,
     /// Findings no safe repair covers, with why.
     pub not_repaired: Vec<(FindingCode, String)>,
 }
@@ -95,7 +102,8 @@ pub fn current_backup_key(
 /// storage does not hold it):
 ///
 /// - the backup key stored in secret storage, when a key the user gave opens the current
-///   version;
+///   version; over a stale backup key, only after the migration
+///   ([`RepairPlan::after_migration`]);
 /// - the version signed with the master key from secret storage, when that key is the
 ///   published one **and** a key the user holds opens the version (a version the user
 ///   cannot open may be the server's, and signing it would make clients trust it);
@@ -121,8 +129,15 @@ pub fn plan_repairs(diagnosis: &Diagnosis, input: &str, backup_key: Option<&str>
                 match (&unlocked, &opening) {
                     (Some(u), Some(key)) if stored.is_none() => {
                         let mut scratch = store.clone();
+                        // A stale key is the only copy of an older key until the
+                        // migration has moved what it opens.
+                        let list = if f.code == C::BackupKeyStale {
+                            &mut plan.after_migration
+                        } else {
+                            &mut plan.repairs
+                        };
                         match scratch.set_backup_key(&u.key, key) {
-                            Ok((event_type, content)) => plan.repairs.push(Repair {
+                            Ok((event_type, content)) => list.push(Repair {
                                 fixes: f.code,
                                 description: format!(
                                     "store the key of backup version {} in secret storage (under \

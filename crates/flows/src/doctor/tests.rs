@@ -212,6 +212,7 @@ fn the_doctors_own_device_is_not_a_login_left_behind() {
             display_name: Some(crate::requests::TOOL_DEVICE_NAME.to_owned()),
         })
         .collect();
+    account.keys_query = json!({"device_keys": {USER: {}}});
     let options = DoctorOptions::default().own_device_id(Some("OWN".into()));
     let d = diagnose(&account, None, &options);
     let left: Vec<&Finding> = d
@@ -221,6 +222,37 @@ fn the_doctors_own_device_is_not_a_login_left_behind() {
         .collect();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].detail, "devices named \"megolm-backup\": LEFT");
+}
+
+/// A device named as this tool names its logins but with published device keys is a
+/// real device (renamed, or another program's): never a tool login to log out. Without
+/// a keys query answer, no device is one.
+#[test]
+fn a_device_with_keys_is_never_a_tool_login() {
+    let mut account = AccountSnapshot::new(USER);
+    account.devices = ["REAL", "LEFT"]
+        .iter()
+        .map(|id| Device {
+            device_id: (*id).to_owned(),
+            display_name: Some(crate::requests::TOOL_DEVICE_NAME.to_owned()),
+        })
+        .collect();
+    let real = SigningKey::from_bytes(&[9; 32]);
+    account.keys_query = json!({"device_keys": {USER: {"REAL": device_keys("REAL", &real, None)}}});
+    let d = diagnose(&account, None, &DoctorOptions::default());
+    assert_eq!(d.tool_logins_left, ["LEFT"]);
+
+    // A server that leaves out a user with no device keys: none has any.
+    account.keys_query = json!({"device_keys": {}});
+    let d = diagnose(&account, None, &DoctorOptions::default());
+    assert_eq!(d.tool_logins_left, ["REAL", "LEFT"]);
+
+    for unanswered in [json!({}), json!({"device_keys": {USER: []}})] {
+        account.keys_query = unanswered;
+        let d = diagnose(&account, None, &DoctorOptions::default());
+        assert!(d.tool_logins_left.is_empty(), "{:?}", account.keys_query);
+        assert!(!d.has(FindingCode::ToolLoginsLeft));
+    }
 }
 
 /// A version no key of the user opens is never signed with the master key (it may be
