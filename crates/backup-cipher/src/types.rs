@@ -150,6 +150,35 @@ impl KeysBackup {
         self.rooms.values().map(|r| r.sessions.len()).sum()
     }
 
+    /// The body cut into bodies of at most `per_chunk` sessions each (at least one), rooms
+    /// and sessions in order: what a client uploads one `PUT /room_keys/keys` at a time.
+    /// An empty body gives no chunk.
+    pub fn into_chunks(self, per_chunk: usize) -> Vec<KeysBackup> {
+        let per_chunk = per_chunk.max(1);
+        let mut chunks = Vec::new();
+        let mut chunk = KeysBackup::default();
+        let mut n = 0;
+        for (room, r) in self.rooms {
+            for (sid, data) in r.sessions {
+                chunk
+                    .rooms
+                    .entry(room.clone())
+                    .or_default()
+                    .sessions
+                    .insert(sid, data);
+                n += 1;
+                if n == per_chunk {
+                    chunks.push(std::mem::take(&mut chunk));
+                    n = 0;
+                }
+            }
+        }
+        if n > 0 {
+            chunks.push(chunk);
+        }
+        chunks
+    }
+
     /// Every entry as (room id, session id, entry), rooms in order, then sessions.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &KeyBackupData)> {
         self.rooms.iter().flat_map(|(room, r)| {

@@ -265,26 +265,7 @@ impl MigrateFlow {
             }
         }
         self.outcome.reencrypted = body.rooms.values().map(|r| r.sessions.len()).sum();
-        let mut chunk = KeysBackup::default();
-        let mut n = 0;
-        for (room, r) in body.rooms {
-            for (sid, data) in r.sessions {
-                chunk
-                    .rooms
-                    .entry(room.clone())
-                    .or_default()
-                    .sessions
-                    .insert(sid, data);
-                n += 1;
-                if n == MIGRATION_CHUNK {
-                    self.chunks.push(std::mem::take(&mut chunk));
-                    n = 0;
-                }
-            }
-        }
-        if n > 0 {
-            self.chunks.push(chunk);
-        }
+        self.chunks.extend(body.into_chunks(MIGRATION_CHUNK));
         for i in 0..self.chunks.len() {
             self.pending.push_back(Step::Upload(i));
         }

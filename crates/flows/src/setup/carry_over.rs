@@ -39,27 +39,7 @@ pub(super) fn reencrypt(
     let (body, errors) = backup_cipher::encrypt_sessions(new_key, &sessions);
     let unreadable = restored.failures.len() + errors.len() + (restored_count - sessions.len());
     let total = body.session_count() as u64;
-    let mut chunks = VecDeque::new();
-    let mut chunk = KeysBackup::default();
-    let mut n = 0;
-    for (room, r) in body.rooms {
-        for (sid, data) in r.sessions {
-            chunk
-                .rooms
-                .entry(room.clone())
-                .or_default()
-                .sessions
-                .insert(sid, data);
-            n += 1;
-            if n == CARRY_OVER_CHUNK {
-                chunks.push_back(std::mem::take(&mut chunk));
-                n = 0;
-            }
-        }
-    }
-    if n > 0 {
-        chunks.push_back(chunk);
-    }
+    let chunks: VecDeque<KeysBackup> = body.into_chunks(CARRY_OVER_CHUNK).into();
     Ok(Reencrypted {
         chunks,
         sessions: total,
