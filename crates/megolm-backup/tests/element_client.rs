@@ -23,7 +23,9 @@ use std::{
     process::Command,
 };
 
-use common::{demo_sessions, p, repo, run, stderr, stdout, tmp, write};
+use common::{
+    demo_sessions, element_installed, p, repo, run, run_element, stderr, stdout, tmp, write,
+};
 use homeserver::testing::{homeserver_url, new_user};
 use serde_json::Value;
 
@@ -33,23 +35,6 @@ struct Account {
     password: String,
     token: PathBuf,
     dir: PathBuf,
-}
-
-/// Is Element's code installed? In CI it must be.
-fn element_installed() -> bool {
-    let dir = repo().join("tools/element");
-    let ok = dir.join("node_modules/matrix-js-sdk/package.json").exists()
-        && dir.join(".cache/MegolmExportEncryption.js").exists()
-        && Command::new("node").arg("--version").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "Element's code is not installed in CI: scripts/test.sh must run tools/element/setup.sh \
-             (Node.js and npm are needed)"
-        );
-        eprintln!("\n*** SKIPPED: run `bash tools/element/setup.sh` (needs Node.js and npm) ***\n");
-    }
-    ok
 }
 
 fn account(name: &str) -> Option<Account> {
@@ -122,30 +107,7 @@ impl Account {
 
     /// Runs Element's client (`element-client.mjs CMD`) as this user; returns its report.
     fn element(&self, cmd: &str, args: &[&str]) -> Value {
-        let out = self.dir.join(format!(
-            "element-{cmd}-{}.json",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let o = Command::new("node")
-            .arg(repo().join("tools/element/element-client.mjs"))
-            .arg(cmd)
-            .args(["--homeserver", &self.url, "--user", &self.user])
-            .args(["--password", &self.password])
-            .args(args)
-            .args(["--out", p(&out)])
-            .output()
-            .unwrap();
-        let log = String::from_utf8_lossy(&o.stderr);
-        let tail: Vec<&str> = log.lines().rev().take(40).collect();
-        assert!(
-            o.status.success(),
-            "element-client {cmd} failed:\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+        run_element(&self.url, &self.user, &self.password, &self.dir, cmd, args)
     }
 }
 

@@ -5,9 +5,9 @@
 //! `CI` set, where they fail.
 
 mod common;
-use std::{path::PathBuf, process::Command};
+use std::path::PathBuf;
 
-use common::{p, repo, run, stderr, stdout, tmp};
+use common::{element_installed, p, run, run_element, stderr, stdout, tmp};
 use homeserver::testing::{homeserver_url, new_user};
 use serde_json::Value;
 
@@ -20,20 +20,6 @@ struct Account {
     password: String,
     token: PathBuf,
     dir: PathBuf,
-}
-
-fn element_installed() -> bool {
-    let dir = repo().join("tools/element");
-    let ok = dir.join("node_modules/matrix-js-sdk/package.json").exists()
-        && Command::new("node").arg("--version").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "Element's code is not installed in CI: run tools/element/setup.sh"
-        );
-        eprintln!("\n*** SKIPPED: run `bash tools/element/setup.sh` (needs Node.js and npm) ***\n");
-    }
-    ok
 }
 
 fn account(name: &str) -> Option<Account> {
@@ -57,24 +43,7 @@ fn account(name: &str) -> Option<Account> {
 impl Account {
     /// Runs Element's client (`element-client.mjs CMD`) as this user; returns its report.
     fn element(&self, cmd: &str, args: &[&str]) -> Value {
-        let out = self.dir.join(format!("element-{cmd}.json"));
-        let o = Command::new("node")
-            .arg(repo().join("tools/element/element-client.mjs"))
-            .arg(cmd)
-            .args(["--homeserver", &self.url, "--user", &self.user])
-            .args(["--password", &self.password])
-            .args(args)
-            .args(["--out", p(&out)])
-            .output()
-            .unwrap();
-        let log = String::from_utf8_lossy(&o.stderr);
-        let tail: Vec<&str> = log.lines().rev().take(40).collect();
-        assert!(
-            o.status.success(),
-            "element-client {cmd} failed:\n{}",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+        run_element(&self.url, &self.user, &self.password, &self.dir, cmd, args)
     }
 
     /// `doctor` with the access token and `key` (the Security Key or Phrase) on stdin.

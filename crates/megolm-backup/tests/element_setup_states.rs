@@ -423,52 +423,16 @@ fn secret_storage_without_a_backup_is_named_and_reset_with_its_key() {
     assert!(status(&a).contains("recovery is set up"));
 }
 
-/// Is Element's code installed (`bash tools/element/setup.sh`)? In CI it must be.
-fn element_installed() -> bool {
-    let ok = common::repo()
-        .join("tools/element/node_modules/matrix-js-sdk/package.json")
-        .exists()
-        && std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "Element's code is not installed in CI: run tools/element/setup.sh"
-        );
-        eprintln!("\n*** SKIPPED: run `bash tools/element/setup.sh` (needs Node.js and npm) ***\n");
-    }
-    ok
-}
-
 /// Runs Element's client (`element-client.mjs CMD`) as this user; returns its report.
 fn element(a: &Acc, dir: &Path, cmd: &str, args: &[&str]) -> serde_json::Value {
-    let out = dir.join(format!("element-{cmd}.json"));
-    let o = std::process::Command::new("node")
-        .arg(common::repo().join("tools/element/element-client.mjs"))
-        .arg(cmd)
-        .args(["--homeserver", &a.url, "--user", &a.user])
-        .args(["--password", &a.password])
-        .args(args)
-        .args(["--out", p(&out)])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&o.stderr);
-    let tail: Vec<&str> = log.lines().rev().take(40).collect();
-    assert!(
-        o.status.success(),
-        "element-client {cmd} failed:\n{}",
-        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-    );
-    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+    common::run_element(&a.url, &a.user, &a.password, dir, cmd, args)
 }
 
 #[test]
 fn set_up_by_element_then_reset_with_its_security_key_keeps_identity_and_sessions() {
     let dir = tmp("states-element");
     let Some(a) = acc(&dir) else { return };
-    if !element_installed() {
+    if !common::element_installed() {
         return;
     }
     let made = element(&a, &dir, "setup", &["--rooms", "2", "--messages", "2"]);

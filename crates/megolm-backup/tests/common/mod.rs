@@ -152,3 +152,54 @@ pub fn temp_files_open_in(pid: u32, dir: &std::path::Path) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// Whether Element's code (`tools/element/setup.sh`: matrix-js-sdk, Element's export code)
+/// and Node.js are here. Without them a test says so and skips, except under `CI`, where
+/// it fails.
+pub fn element_installed() -> bool {
+    let dir = repo().join("tools/element");
+    let ok = dir.join("node_modules/matrix-js-sdk/package.json").exists()
+        && dir.join(".cache/MegolmExportEncryption.js").exists()
+        && Command::new("node").arg("--version").output().is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Element's code is not installed in CI: scripts/test.sh must run tools/element/setup.sh \
+             (Node.js and npm are needed)"
+        );
+        eprintln!("\n*** SKIPPED: run `bash tools/element/setup.sh` (needs Node.js and npm) ***\n");
+    }
+    ok
+}
+
+/// Runs Element's client (`tools/element/element-client.mjs CMD`) as `user` on the
+/// homeserver at `url`, its report written to `dir/element-CMD.json`; returns the report.
+pub fn run_element(
+    url: &str,
+    user: &str,
+    password: &str,
+    dir: &std::path::Path,
+    cmd: &str,
+    args: &[&str],
+) -> serde_json::Value {
+    // A later run of the same command in `dir` replaces it (tests read `element-setup.json`
+    // as the messages a `recover --expect` checks).
+    let out = dir.join(format!("element-{cmd}.json"));
+    let o = Command::new("node")
+        .arg(repo().join("tools/element/element-client.mjs"))
+        .arg(cmd)
+        .args(["--homeserver", url, "--user", user])
+        .args(["--password", password])
+        .args(args)
+        .args(["--out", p(&out)])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    let tail: Vec<&str> = log.lines().rev().take(40).collect();
+    assert!(
+        o.status.success(),
+        "element-client {cmd} failed:\n{}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+}
