@@ -1,0 +1,202 @@
+//! Writing restored sessions (or failure records) as one JSON array sorted by (room id,
+//! session id) in bounded memory. Items with equal ids keep the order they came in.
+//!
+//! The sorting is done while the items arrive, not after the last: a backup body lists
+//! its sessions room by room, so each room's items are sorted into a block (the output's
+//! text for that room) as soon as the next room starts ([`block`]). At the end the
+//! blocks are put in order by room and written out whole; only blocks that overlap (a
+//! room listed twice) are merged item by item ([`merge`]). When the items in memory
+//! reach the budget they are spilled to a sorted run in a temporary file ([`run`]),
+//! merged at the end.
+
+mod block;
+mod merge;
+mod run;
+
+use std::{
+    io::{self, Write},
+    path::{Path, PathBuf},
+};
+
+use zeroize::Zeroizing;
+
+use block::{Block, Group};
+use merge::{Cursor, Emit};
+use run::Run;
+
+/// Sorts serialized items by (room id, session id) within a memory budget.
+pub(crate) struct SortedJsonArray {
+    dir: PathBuf,
+    budget_bytes: usize,
+    /// The items of the room arriving now.
+    group: Group,
+    /// Rooms' items sorted while the rest arrived, in the order they were made.
+    blocks: Vec<Block>,
+    /// Memory the blocks hold.
+    block_bytes: usize,
+    /// How many blocks were made.
+    blocks_made: usize,
+    /// Spilled runs, in the order their items came in.
+    runs: Vec<Run>,
+    count: u64,
+}
+
+impl SortedJsonArray {
+    /// Spill files go in `dir`.
+    pub(crate) fn new(dir: &Path, budget_bytes: usize) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            budget_bytes: budget_bytes.max(1),
+            group: Group::default(),
+            blocks: Vec::new(),
+            block_bytes: 0,
+            blocks_made: 0,
+            runs: Vec::new(),
+            count: 0,
+        }
+    }
+
+    /// Adds one item: `json` is one valid JSON value's text (as
+    /// `RestoredSession::into_parts` gives it). A line break in it can only be whitespace
+    /// (JSON strings cannot hold a raw one), so it becomes a space: the output holds one
+    /// item per line, whether or not the items spilled.
+    pub(crate) fn push(
+        &mut self,
+        room_id: String,
+        session_id: String,
+        mut json: Zeroizing<String>,
+    ) -> io::Result<()> {
+        // Two one-character searches (memchr) rather than one for either character.
+        if json.contains('\n') || json.contains('\r') {
+            json = Zeroizing::new(json.replace(['\n', '\r'], " "));
+        }
+        self.push_single_line(room_id, session_id, json)
+    }
+
+    /// [`push`](Self::push) for text already on one line (a restore run with
+    /// `RestoreOptions::with_single_line`, which did that work in its workers): nothing
+    /// is scanned here. Text with a line break would break the output's and a spill
+    /// file's lines; reading a spill file back then fails as corrupt, it is never
+    /// misread.
+    pub(crate) fn push_single_line(
+        &mut self,
+        room_id: String,
+        session_id: String,
+        json: Zeroizing<String>,
+    ) -> io::Result<()> {
+        if self.group.starts_new(&room_id) {
+            self.close_group();
+        }
+        self.group.push(room_id, session_id, json);
+        self.count += 1;
+        if self.block_bytes + self.group.bytes() >= self.budget_bytes {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// How many items were added.
+    pub(crate) fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// The arriving room's items become a block.
+    fn close_group(&mut self) {
+        if let Some(block) = self.group.close(self.blocks_made) {
+            self.blocks_made += 1;
+            self.block_bytes += block.bytes;
+            self.blocks.push(block);
+        }
+    }
+
+    /// Every item in memory goes to one sorted run in a spill file.
+    fn spill(&mut self) -> io::Result<()> {
+        self.close_group();
+        let blocks = std::mem::take(&mut self.blocks);
+        self.block_bytes = 0;
+        self.runs.push(run::spill_blocks(&self.dir, blocks)?);
+        run::compact(&self.dir, &mut self.runs)
+    }
+
+    /// Writes the whole sorted array to `out`: `[`, one item per line, `]`.
+    pub(crate) fn finish(self, out: &mut dyn Write) -> io::Result<()> {
+        let mut array = ArrayOut { out, first: true };
+        self.finish_into(&mut array)?;
+        let out = array.out;
+        out.write_all(if array.first { b"[]\n" } else { b"\n]\n" })?;
+        out.flush()
+    }
+
+    /// Hands every item's JSON to `emit`, in sorted order.
+    pub(crate) fn finish_each(self, emit: impl FnMut(&str) -> io::Result<()>) -> io::Result<()> {
+        self.finish_into(&mut EachOut(emit))
+    }
+
+    fn finish_into(mut self, out: &mut dyn Emit) -> io::Result<()> {
+        self.close_group();
+        let runs = self.runs.len();
+        let mut cursors = Vec::with_capacity(runs + self.blocks.len());
+        for (rank, run) in self.runs.into_iter().enumerate() {
+            cursors.push(Cursor::run(run, rank)?);
+        }
+        cursors.extend(self.blocks.into_iter().map(|b| Cursor::block(b, runs)));
+        // Blocks written out are wiped and freed on another thread meanwhile (the other
+        // cores have nothing else to do now).
+        std::thread::scope(|scope| {
+            let (written, to_wipe) = std::sync::mpsc::channel::<Block>();
+            // Without the thread (it could not start), sending fails and the block is
+            // wiped here.
+            let _wiper = std::thread::Builder::new()
+                .name("wipe".into())
+                .spawn_scoped(scope, move || to_wipe.into_iter().for_each(drop));
+            merge::merge(cursors, out, &mut |block| {
+                let _ = written.send(block);
+            })
+        })
+    }
+}
+
+/// Writes the JSON array: a block's remaining text is written as it is (its items
+/// already end in `,\n`), but for the last item's separator, held back until the next.
+struct ArrayOut<'a> {
+    out: &'a mut dyn Write,
+    /// Nothing written yet (not even `[`).
+    first: bool,
+}
+
+impl ArrayOut<'_> {
+    /// `[` before the first item, the separator before any other.
+    fn before_item(&mut self) -> io::Result<()> {
+        let sep: &[u8] = if self.first { b"[\n" } else { b",\n" };
+        self.first = false;
+        self.out.write_all(sep)
+    }
+}
+
+impl Emit for ArrayOut<'_> {
+    fn item(&mut self, _room_id: &str, _session_id: &str, json: &str) -> io::Result<()> {
+        self.before_item()?;
+        self.out.write_all(json.as_bytes())
+    }
+
+    fn rest_of_block(&mut self, block: &Block, _first: usize, pos: usize) -> io::Result<()> {
+        let text = &block.text[pos..];
+        let Some(items) = text.strip_suffix(",\n") else {
+            return Ok(());
+        };
+        self.before_item()?;
+        self.out.write_all(items.as_bytes())
+    }
+}
+
+/// Hands each item's JSON to a function.
+struct EachOut<F>(F);
+
+impl<F: FnMut(&str) -> io::Result<()>> Emit for EachOut<F> {
+    fn item(&mut self, _room_id: &str, _session_id: &str, json: &str) -> io::Result<()> {
+        (self.0)(json)
+    }
+}
+
+#[cfg(test)]
+mod tests;

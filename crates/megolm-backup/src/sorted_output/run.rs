@@ -1,0 +1,150 @@
+//! Spill files: sorted runs of items, one line each (the ids, escaped, then the item's
+//! JSON), made when the items in memory reach the budget and merged at the end. They
+//! hold decrypted session keys, like the output itself: they are created without a name
+//! (`tempfile::tempfile_in`: `O_TMPFILE`, or created and unlinked at once) beside the
+//! output, and read back through their handles. No kill, however abrupt, leaves one
+//! behind. Runs are merged [`FAN_IN`] at a time as they pile up, so however many spills a
+//! large input makes, few files are open at once.
+
+use std::{
+    fs::File,
+    io::{self, BufWriter, Write},
+    path::Path,
+};
+
+use zeroize::Zeroizing;
+
+use super::block::Block;
+use super::merge::{Cursor, Emit, merge};
+
+/// How many runs of one level are merged into one run of the next level.
+pub(super) const FAN_IN: usize = 64;
+
+/// A sorted spill file and how many merges made it (0: one spill).
+pub(super) struct Run {
+    pub(super) file: File,
+    pub(super) level: u32,
+}
+
+/// Writes the items `fill` hands on as a new run of `level`.
+pub(super) fn write_run(
+    dir: &Path,
+    level: u32,
+    fill: impl FnOnce(&mut RunWriter<'_>) -> io::Result<()>,
+) -> io::Result<Run> {
+    let mut file = tempfile::tempfile_in(dir)?;
+    let mut w = RunWriter(BufWriter::new(&mut file));
+    fill(&mut w)?;
+    w.0.flush()?;
+    drop(w);
+    Ok(Run { file, level })
+}
+
+/// Writes merged items as a run's lines.
+pub(super) struct RunWriter<'a>(BufWriter<&'a mut File>);
+
+impl Emit for RunWriter<'_> {
+    fn item(&mut self, room_id: &str, session_id: &str, json: &str) -> io::Result<()> {
+        write_line(&mut self.0, room_id, session_id, json)
+    }
+}
+
+/// Spills blocks as one run (merged into one order).
+pub(super) fn spill_blocks(dir: &Path, blocks: Vec<Block>) -> io::Result<Run> {
+    let cursors = blocks.into_iter().map(|b| Cursor::block(b, 0)).collect();
+    write_run(dir, 0, |w| merge(cursors, w, &mut drop))
+}
+
+/// While the last [`FAN_IN`] runs are of one level, merges them into one run of the next
+/// level (in place: the order of runs is the order items came in).
+pub(super) fn compact(dir: &Path, runs: &mut Vec<Run>) -> io::Result<()> {
+    while runs.len() >= FAN_IN {
+        let tail = &runs[runs.len() - FAN_IN..];
+        let level = tail[0].level;
+        if tail.iter().any(|r| r.level != level) {
+            return Ok(());
+        }
+        let group = runs.split_off(runs.len() - FAN_IN);
+        let mut cursors = Vec::with_capacity(group.len());
+        for (rank, run) in group.into_iter().enumerate() {
+            cursors.push(Cursor::run(run, rank)?);
+        }
+        runs.push(write_run(dir, level + 1, |w| merge(cursors, w, &mut drop))?);
+    }
+    Ok(())
+}
+
+/// One spill line: the ids as a JSON array, a tab, the item's JSON (none holds a raw
+/// line break).
+fn write_line(w: &mut impl Write, room_id: &str, session_id: &str, json: &str) -> io::Result<()> {
+    write_escaped(w, room_id)?;
+    w.write_all(b"\t")?;
+    write_escaped(w, session_id)?;
+    w.write_all(b"\t")?;
+    w.write_all(json.as_bytes())?;
+    w.write_all(b"\n")
+}
+
+/// An id on a spill line: `\`, tab, line feed and carriage return escaped (`\\`, `\t`,
+/// `\n`, `\r`), so the line splits at its tabs. Cheaper than JSON both ways, which
+/// matters when a hostile body makes millions of failure records.
+fn write_escaped(w: &mut impl Write, id: &str) -> io::Result<()> {
+    let bytes = id.as_bytes();
+    let mut start = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            _ => continue,
+        };
+        w.write_all(&bytes[start..i])?;
+        w.write_all(escaped)?;
+        start = i + 1;
+    }
+    w.write_all(&bytes[start..])
+}
+
+/// The id [`write_escaped`] wrote.
+fn unescape(field: &str) -> io::Result<String> {
+    if !field.contains('\\') {
+        return Ok(field.to_owned());
+    }
+    let mut id = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        id.push(match c {
+            '\\' => match chars.next() {
+                Some('\\') => '\\',
+                Some('t') => '\t',
+                Some('n') => '\n',
+                Some('r') => '\r',
+                _ => return Err(io::Error::other("corrupt spill file")),
+            },
+            c => c,
+        });
+    }
+    Ok(id)
+}
+
+/// A spill file's line, read back.
+pub(super) struct Head {
+    pub(super) room_id: String,
+    pub(super) session_id: String,
+    pub(super) json: Zeroizing<String>,
+}
+
+pub(super) fn parse_line(line: Zeroizing<String>) -> io::Result<Head> {
+    let mut fields = line.splitn(3, '\t');
+    let (Some(room_id), Some(session_id), Some(json)) =
+        (fields.next(), fields.next(), fields.next())
+    else {
+        return Err(io::Error::other("corrupt spill file"));
+    };
+    Ok(Head {
+        room_id: unescape(room_id)?,
+        session_id: unescape(session_id)?,
+        json: Zeroizing::new(json.to_owned()),
+    })
+}
