@@ -401,7 +401,7 @@ impl RestoreSink for CliSink {
         if self.error.is_none() {
             // On one line already: the restore's workers did it (`with_single_line`).
             let (room_id, session_id, json) = s.into_parts();
-            if let Err(e) = self.sessions.push_single_line(room_id, session_id, json) {
+            if let Err(e) = self.sessions.push(room_id, session_id, json) {
                 self.error = Some(e);
             }
         }

@@ -58,8 +58,10 @@ impl SortedJsonArray {
 
     /// Adds one item: `json` is one valid JSON value's text (as
     /// `RestoredSession::into_parts` gives it). A line break in it can only be whitespace
-    /// (JSON strings cannot hold a raw one), so it becomes a space: the output holds one
-    /// item per line, whether or not the items spilled.
+    /// (JSON strings cannot hold a raw one), so it becomes a space: the output and the
+    /// spill files hold one item per line. Text already on one line (a restore run with
+    /// `RestoreOptions::with_single_line`, which did that in its workers) is only looked
+    /// through, not copied.
     pub(crate) fn push(
         &mut self,
         room_id: String,
@@ -70,20 +72,6 @@ impl SortedJsonArray {
         if json.contains('\n') || json.contains('\r') {
             json = Zeroizing::new(json.replace(['\n', '\r'], " "));
         }
-        self.push_single_line(room_id, session_id, json)
-    }
-
-    /// [`push`](Self::push) for text already on one line (a restore run with
-    /// `RestoreOptions::with_single_line`, which did that work in its workers): nothing
-    /// is scanned here. Text with a line break would break the output's and a spill
-    /// file's lines; reading a spill file back then fails as corrupt, it is never
-    /// misread.
-    pub(crate) fn push_single_line(
-        &mut self,
-        room_id: String,
-        session_id: String,
-        json: Zeroizing<String>,
-    ) -> io::Result<()> {
         if self.group.starts_new(&room_id) {
             self.close_group();
         }

@@ -128,7 +128,7 @@ fn sorted(budget: usize, items: &[(String, String, usize)]) -> (String, Vec<Stri
     let fill = || {
         let mut s = SortedJsonArray::new(dir.path(), budget);
         for (room, session, serial) in items {
-            s.push_single_line(
+            s.push(
                 room.clone(),
                 session.clone(),
                 Zeroizing::new(json_of(room, session, *serial)),
