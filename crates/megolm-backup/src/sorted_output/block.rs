@@ -1,8 +1,7 @@
 //! Sorting while the items arrive: the items of one room come together (a backup body
 //! lists its sessions room by room), so each room's items are sorted as soon as the
-//! next room starts, into a *block*: the room's items in order, as the text the output
-//! holds. At the end the blocks are put in order by room, and a block no other block
-//! overlaps is written out whole.
+//! next room starts, into a *block*. At the end the blocks are put in order by room, and
+//! a block no other block overlaps is written out whole.
 
 use zeroize::Zeroizing;
 
@@ -10,8 +9,6 @@ use zeroize::Zeroizing;
 const ITEM_OVERHEAD: usize = 64;
 /// Memory a block costs beyond its texts.
 const BLOCK_OVERHEAD: usize = 128;
-/// Memory a session id in a block costs beyond its text.
-const ID_OVERHEAD: usize = 32;
 
 /// The items of the room that is arriving now, in the order they came in.
 #[derive(Default)]
@@ -48,25 +45,12 @@ impl Group {
             return None;
         }
         let mut items = std::mem::take(&mut self.items);
-        self.bytes = 0;
         // Stable: items with the same ids stay in the order they came in.
         items.sort_by(|a, b| a.0.cmp(&b.0));
-        let text_len: usize = items.iter().map(|(_, json)| json.len() + 2).sum();
-        let mut text = Zeroizing::new(String::with_capacity(text_len));
-        let mut session_ids = Vec::with_capacity(items.len());
-        let mut bytes = BLOCK_OVERHEAD + self.room_id.len();
-        for (session_id, json) in items {
-            text.push_str(&json);
-            text.push_str(",\n");
-            bytes += session_id.len() + ID_OVERHEAD;
-            session_ids.push(session_id.into_boxed_str());
-            // `json` is wiped here.
-        }
-        bytes += text.len();
+        let bytes = std::mem::take(&mut self.bytes) + BLOCK_OVERHEAD + self.room_id.len();
         Some(Block {
             room_id: std::mem::take(&mut self.room_id),
-            session_ids,
-            text,
+            items,
             seq,
             bytes,
         })
@@ -77,28 +61,13 @@ impl Group {
 pub(super) struct Block {
     /// The room.
     pub(super) room_id: String,
-    /// The items' session ids, in order.
-    pub(super) session_ids: Vec<Box<str>>,
-    /// The items' JSON texts in the same order, each followed by `,\n` (none holds a
-    /// line break): what the output array holds. Wiped on drop.
-    pub(super) text: Zeroizing<String>,
+    /// The items in order: session id and JSON text (no line break in it; wiped on drop).
+    pub(super) items: Vec<(String, Zeroizing<String>)>,
     /// Blocks are numbered in the order they were made: items with equal ids come out
     /// in the order of their blocks.
     pub(super) seq: usize,
     /// Memory the block holds.
     pub(super) bytes: usize,
-}
-
-impl Block {
-    /// The item at byte `pos` of the text (the start of an item): its JSON (without the
-    /// `,\n`) and where the next item starts.
-    pub(super) fn item_at(&self, pos: usize) -> (&str, usize) {
-        let rest = &self.text[pos..];
-        let end = rest.find('\n').map_or(rest.len(), |i| i + 1);
-        let line = &rest[..end];
-        let json = line.strip_suffix(",\n").unwrap_or(line);
-        (json, pos + end)
-    }
 }
 
 #[cfg(test)]
@@ -121,12 +90,19 @@ mod tests {
         let b = g.close(7).unwrap();
         assert_eq!(b.room_id, "!a");
         assert_eq!(b.seq, 7);
-        let ids: Vec<&str> = b.session_ids.iter().map(|s| &**s).collect();
-        assert_eq!(ids, ["s1", "s2", "s2"]);
-        assert_eq!(&*b.text, "{\"x\":1},\n{\"x\":2},\n{\"x\":3},\n");
-        let (first, next) = b.item_at(0);
-        assert_eq!(first, "{\"x\":1}");
-        assert_eq!(b.item_at(next).0, "{\"x\":2}");
+        let items: Vec<(&str, &str)> = b
+            .items
+            .iter()
+            .map(|(s, j)| (s.as_str(), j.as_str()))
+            .collect();
+        assert_eq!(
+            items,
+            [
+                ("s1", "{\"x\":1}"),
+                ("s2", "{\"x\":2}"),
+                ("s2", "{\"x\":3}")
+            ]
+        );
         assert!(g.close(8).is_none());
         assert_eq!(g.bytes(), 0);
     }

@@ -18,13 +18,10 @@ pub(super) trait Emit {
     /// One item.
     fn item(&mut self, room_id: &str, session_id: &str, json: &str) -> io::Result<()>;
 
-    /// The items of `block` from byte `pos` of its text (item `first`) to its end.
-    fn rest_of_block(&mut self, block: &Block, first: usize, pos: usize) -> io::Result<()> {
-        let mut pos = pos;
-        for session_id in &block.session_ids[first..] {
-            let (json, next) = block.item_at(pos);
+    /// The items of `block` from item `first` to its end.
+    fn rest_of_block(&mut self, block: &Block, first: usize) -> io::Result<()> {
+        for (session_id, json) in &block.items[first..] {
             self.item(&block.room_id, session_id, json)?;
-            pos = next;
         }
         Ok(())
     }
@@ -32,11 +29,10 @@ pub(super) trait Emit {
 
 /// A sorted source, read from its front.
 pub(super) enum Cursor {
-    /// A block in memory: its next item is `item`, at byte `pos` of its text.
+    /// A block in memory: its next item is `item`.
     Block {
         block: Block,
         item: usize,
-        pos: usize,
         rank: usize,
     },
     /// A spill file's lines.
@@ -56,7 +52,6 @@ impl Cursor {
         Cursor::Block {
             block,
             item: 0,
-            pos: 0,
             rank,
         }
     }
@@ -81,7 +76,7 @@ impl Cursor {
         match self {
             Cursor::Block {
                 block, item, rank, ..
-            } => (&block.room_id, &block.session_ids[*item], *rank),
+            } => (&block.room_id, &block.items[*item].0, *rank),
             Cursor::Run { head, rank, .. } => (&head.room_id, &head.session_id, *rank),
             Cursor::Done => ("", "", usize::MAX),
         }
@@ -91,9 +86,9 @@ impl Cursor {
     fn last_key(&self) -> Option<(&str, &str, usize)> {
         match self {
             Cursor::Block { block, rank, .. } => block
-                .session_ids
+                .items
                 .last()
-                .map(|last| (block.room_id.as_str(), &**last, *rank)),
+                .map(|(last, _)| (block.room_id.as_str(), last.as_str(), *rank)),
             _ => None,
         }
     }
@@ -101,14 +96,11 @@ impl Cursor {
     /// Hands the next item on and moves past it; false when nothing is left.
     fn emit_one(&mut self, out: &mut dyn Emit, retire: &mut dyn FnMut(Block)) -> io::Result<bool> {
         match self {
-            Cursor::Block {
-                block, item, pos, ..
-            } => {
-                let (json, next) = block.item_at(*pos);
-                out.item(&block.room_id, &block.session_ids[*item], json)?;
+            Cursor::Block { block, item, .. } => {
+                let (session_id, json) = &block.items[*item];
+                out.item(&block.room_id, session_id, json)?;
                 *item += 1;
-                *pos = next;
-                if *item < block.session_ids.len() {
+                if *item < block.items.len() {
                     return Ok(true);
                 }
             }
@@ -127,11 +119,8 @@ impl Cursor {
 
     /// Hands on everything a block has left.
     fn emit_rest(&mut self, out: &mut dyn Emit, retire: &mut dyn FnMut(Block)) -> io::Result<()> {
-        if let Cursor::Block {
-            block, item, pos, ..
-        } = self
-        {
-            out.rest_of_block(block, *item, *pos)?;
+        if let Cursor::Block { block, item, .. } = self {
+            out.rest_of_block(block, *item)?;
         }
         self.end(retire);
         Ok(())

@@ -108,11 +108,16 @@ impl SortedJsonArray {
 
     /// Writes the whole sorted array to `out`: `[`, one item per line, `]`.
     pub(crate) fn finish(self, out: &mut dyn Write) -> io::Result<()> {
-        let mut array = ArrayOut { out, first: true };
+        let mut array = ArrayOut {
+            out,
+            buf: Zeroizing::new(Vec::with_capacity(WRITE_CHUNK)),
+            first: true,
+        };
         self.finish_into(&mut array)?;
-        let out = array.out;
-        out.write_all(if array.first { b"[]\n" } else { b"\n]\n" })?;
-        out.flush()
+        let end: &[u8] = if array.first { b"[]\n" } else { b"\n]\n" };
+        array.gather(end)?;
+        array.write_buf()?;
+        array.out.flush()
     }
 
     /// Hands every item's JSON to `emit`, in sorted order.
@@ -144,36 +149,47 @@ impl SortedJsonArray {
     }
 }
 
-/// Writes the JSON array: a block's remaining text is written as it is (its items
-/// already end in `,\n`), but for the last item's separator, held back until the next.
+/// How much of the array is gathered before it is written: few writes, one buffer.
+const WRITE_CHUNK: usize = 1 << 20;
+
+/// Writes the JSON array through a buffer of its own, wiped after (a `BufWriter`'s is
+/// not).
 struct ArrayOut<'a> {
     out: &'a mut dyn Write,
-    /// Nothing written yet (not even `[`).
+    buf: Zeroizing<Vec<u8>>,
+    /// Nothing gathered yet (not even `[`).
     first: bool,
 }
 
 impl ArrayOut<'_> {
-    /// `[` before the first item, the separator before any other.
-    fn before_item(&mut self) -> io::Result<()> {
-        let sep: &[u8] = if self.first { b"[\n" } else { b",\n" };
-        self.first = false;
-        self.out.write_all(sep)
+    /// Gathers `bytes`, writing what was gathered first when the buffer would have to
+    /// grow (a grown buffer would leave its old copy unwiped), and writing `bytes`
+    /// directly when they are larger than the buffer.
+    fn gather(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.buf.len() + bytes.len() > WRITE_CHUNK {
+            self.write_buf()?;
+        }
+        if bytes.len() > WRITE_CHUNK {
+            return self.out.write_all(bytes);
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Writes what was gathered.
+    fn write_buf(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
     }
 }
 
 impl Emit for ArrayOut<'_> {
     fn item(&mut self, _room_id: &str, _session_id: &str, json: &str) -> io::Result<()> {
-        self.before_item()?;
-        self.out.write_all(json.as_bytes())
-    }
-
-    fn rest_of_block(&mut self, block: &Block, _first: usize, pos: usize) -> io::Result<()> {
-        let text = &block.text[pos..];
-        let Some(items) = text.strip_suffix(",\n") else {
-            return Ok(());
-        };
-        self.before_item()?;
-        self.out.write_all(items.as_bytes())
+        let sep: &[u8] = if self.first { b"[\n" } else { b",\n" };
+        self.first = false;
+        self.gather(sep)?;
+        self.gather(json.as_bytes())
     }
 }
 

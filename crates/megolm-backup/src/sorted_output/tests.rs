@@ -223,3 +223,38 @@ fn a_room_per_item_stays_within_the_budget() {
     let (_, each) = sorted(50_000, &items);
     assert_eq!(each, expected(&items));
 }
+
+/// Items larger than the output's write buffer, and items that end just at its edge:
+/// the array is the same as joined by hand.
+#[test]
+fn items_around_the_write_buffer_size() {
+    let sizes = [
+        10,
+        WRITE_CHUNK - 40,
+        30,
+        WRITE_CHUNK + 5,
+        3,
+        WRITE_CHUNK,
+        WRITE_CHUNK - 2,
+        7,
+    ];
+    let items: Vec<(String, String, String)> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let json = format!("\"{}\"", "x".repeat(*n));
+            (format!("!r{}", i % 3), format!("s{i}"), json)
+        })
+        .collect();
+    let mut s = SortedJsonArray::new(&std::env::temp_dir(), usize::MAX);
+    for (room, session, json) in &items {
+        s.push(room.clone(), session.clone(), Zeroizing::new(json.clone()))
+            .unwrap();
+    }
+    let mut out = Vec::new();
+    s.finish(&mut out).unwrap();
+    let mut want = items.clone();
+    want.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let want: Vec<String> = want.into_iter().map(|(_, _, j)| j).collect();
+    assert_eq!(String::from_utf8(out).unwrap(), array_of(&want));
+}
