@@ -11,13 +11,10 @@
 
 use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};
-use hmac::{Hmac, Mac};
-use recovery_key::{
-    decode_base64_public,
-    kdf::{AesHmacKeys, pbkdf2_hmac_sha512},
-};
+use hmac::{Hmac, KeyInit, Mac, digest::Key};
+use recovery_key::{decode_base64_public, derive_bits, passphrase::MAX_ITERATIONS};
 use sha2::Sha256;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::ExportedRoomKey;
 
@@ -35,6 +32,9 @@ pub const DEFAULT_ROUNDS: u32 = 500_000;
 pub const MIN_ROUNDS: u32 = 100_000;
 /// The most rounds accepted (project decision): more is refused before any work.
 pub const MAX_ROUNDS: u32 = 10_000_000;
+// The derivation (recovery-key's passphrase PBKDF2) has the same cap, so every count this
+// crate accepts is one it derives with.
+const _: () = assert!(MAX_ROUNDS as u64 == MAX_ITERATIONS);
 const VERSION: u8 = 1;
 pub(crate) const HEAD_LEN: usize = 37;
 pub(crate) const MAC_LEN: usize = 32;
@@ -203,19 +203,44 @@ pub fn check_export_params(
 
 /// PBKDF2-HMAC-SHA-512 to 64 bytes: AES key, HMAC key, boxed and wiped on drop; the
 /// cipher and the MAC are built by constructors that cannot fail.
-pub(crate) struct ExportKeys(AesHmacKeys);
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct ExportKeys(Box<SplitKeys>);
+
+#[derive(Zeroize)]
+struct SplitKeys {
+    aes: [u8; 32],
+    mac: [u8; 32],
+}
 
 impl ExportKeys {
-    pub(crate) fn derive(passphrase: &str, salt: &[u8], rounds: u32) -> Self {
-        let mut k = Zeroizing::new([0u8; 64]);
-        pbkdf2_hmac_sha512(passphrase.as_bytes(), salt, rounds, k.as_mut_slice());
-        Self(AesHmacKeys::split(&k))
+    /// The keys of an export with these `rounds` (already checked to be in
+    /// 1..=[`MAX_ROUNDS`] by every caller): the passphrase derivation of Matrix
+    /// (recovery-key's PBKDF2-HMAC-SHA-512, the one `m.pbkdf2` uses) to 512 bits.
+    pub(crate) fn derive(passphrase: &str, salt: &[u8], rounds: u32) -> Result<Self, ExportError> {
+        // It refuses only a count outside 1..=MAX_ITERATIONS (= MAX_ROUNDS) and an output
+        // that is not a whole number of bytes up to 64; this one is 64.
+        let okm = derive_bits(passphrase.as_bytes(), salt, u64::from(rounds), 512)
+            .map_err(|_| ExportError::Rounds(rounds))?;
+        let mut keys = Box::new(SplitKeys {
+            aes: [0; 32],
+            mac: [0; 32],
+        });
+        keys.aes.copy_from_slice(&okm[..32]);
+        keys.mac.copy_from_slice(&okm[32..]);
+        Ok(Self(keys))
     }
     pub(crate) fn cipher(&self, iv: &[u8; 16]) -> Aes256Ctr64 {
-        Aes256Ctr64::new(&(*self.0.aes()).into(), &(*iv).into())
+        Aes256Ctr64::new(&self.0.aes.into(), &(*iv).into())
     }
+    /// HMAC-SHA-256 keyed with the MAC key, through the constructor that cannot fail: HMAC
+    /// zero-pads a key shorter than its 64-byte block (RFC 2104 §2), so the padded block
+    /// is the same key.
     pub(crate) fn hmac(&self) -> Hmac<Sha256> {
-        self.0.hmac()
+        let mut block = Key::<Hmac<Sha256>>::default();
+        block[..32].copy_from_slice(&self.0.mac);
+        let mac = <Hmac<Sha256> as KeyInit>::new(&block);
+        block.as_mut_slice().zeroize();
+        mac
     }
 }
 
@@ -285,7 +310,7 @@ pub fn decrypt_export(armored: &str, passphrase: &str) -> Result<Zeroizing<Vec<u
         return Err(ExportError::Rounds(rounds));
     }
     let (salt, iv) = (&body[1..17], &body[17..33]);
-    let keys = ExportKeys::derive(passphrase, salt, rounds);
+    let keys = ExportKeys::derive(passphrase, salt, rounds)?;
     let (signed, mac) = body.split_at(body.len() - MAC_LEN);
     let mut hmac = keys.hmac();
     hmac.update(signed);
@@ -339,7 +364,7 @@ pub fn encrypt_body_with(
     if rounds == 0 || rounds > MAX_ROUNDS {
         return Err(ExportError::Rounds(rounds));
     }
-    let keys = ExportKeys::derive(passphrase, salt, rounds);
+    let keys = ExportKeys::derive(passphrase, salt, rounds)?;
     let mut body = Vec::with_capacity(HEAD_LEN + plaintext.len() + MAC_LEN);
     body.extend_from_slice(&header(salt, iv, rounds));
     let start = body.len();

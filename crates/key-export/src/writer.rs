@@ -97,7 +97,7 @@ impl<W: Write> ExportWriter<W> {
         let options = options.into();
         options.check(passphrase)?;
         let rounds = options.rounds();
-        let keys = ExportKeys::derive(passphrase, salt, rounds);
+        let keys = ExportKeys::derive(passphrase, salt, rounds)?;
         let cipher = keys.cipher(iv);
         let mut hmac = keys.hmac();
         let head = header(salt, iv, rounds);

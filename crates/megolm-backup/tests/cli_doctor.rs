@@ -6,53 +6,13 @@ mod common;
 use std::path::PathBuf;
 
 use backup_cipher::{BackupDecryptionKey, BackupVersion, KeysBackup};
-use common::{p, run, stderr, stdout, tmp};
-use homeserver::{
-    Client,
-    testing::{homeserver_url, new_user},
-};
+use common::{Account, p, run, stderr, stdout, tmp};
 use serde_json::{Value, json};
 
 /// The exit status of `doctor` when it found a problem.
 const UNHEALTHY: i32 = 6;
 
-struct Acc {
-    url: String,
-    token: PathBuf,
-    user: String,
-    password: PathBuf,
-    client: Client,
-    dir: PathBuf,
-}
-
-fn acc(name: &str) -> Option<Acc> {
-    let url = homeserver_url()?;
-    let dir = tmp(name);
-    let (client, user, password) = new_user(&url);
-    let token = dir.join("token");
-    std::fs::write(&token, client.access_token()).unwrap();
-    let password_file = dir.join("password");
-    std::fs::write(&password_file, password).unwrap();
-    Some(Acc {
-        url,
-        token,
-        user,
-        password: password_file,
-        client,
-        dir,
-    })
-}
-
-impl Acc {
-    fn auth(&self) -> Vec<&str> {
-        vec![
-            "--homeserver",
-            &self.url,
-            "--access-token-file",
-            p(&self.token),
-        ]
-    }
-
+impl Account {
     /// `setup` with a generated Security Key; returns the key's file.
     fn setup(&self) -> PathBuf {
         let key = self.dir.join("security-key.txt");
@@ -111,7 +71,9 @@ fn demo_body() -> KeysBackup {
 
 #[test]
 fn an_account_with_nothing_set_up() {
-    let Some(a) = acc("nothing") else { return };
+    let Some(a) = Account::new(&tmp("nothing")) else {
+        return;
+    };
     let (status, text) = a.doctor("demo/recovery-key.txt", &[]);
     assert_named(
         status,
@@ -127,7 +89,9 @@ fn an_account_with_nothing_set_up() {
 
 #[test]
 fn setup_is_healthy_and_another_key_is_incorrect() {
-    let Some(a) = acc("healthy") else { return };
+    let Some(a) = Account::new(&tmp("healthy")) else {
+        return;
+    };
     let key = a.setup();
     let (status, text) = a.doctor(p(&key), &[]);
     assert_eq!(status, Some(0), "{text}");
@@ -157,7 +121,9 @@ fn setup_is_healthy_and_another_key_is_incorrect() {
 
 #[test]
 fn default_key_pointing_at_a_missing_description() {
-    let Some(a) = acc("pointer") else { return };
+    let Some(a) = Account::new(&tmp("pointer")) else {
+        return;
+    };
     let key = a.setup();
     a.set("m.secret_storage.default_key", json!({"key": "gone"}));
     let (status, text) = a.doctor(p(&key), &[]);
@@ -167,7 +133,9 @@ fn default_key_pointing_at_a_missing_description() {
 
 #[test]
 fn backup_key_missing_from_secret_storage() {
-    let Some(a) = acc("missing") else { return };
+    let Some(a) = Account::new(&tmp("missing")) else {
+        return;
+    };
     let key = a.setup();
     a.set("m.megolm_backup.v1", json!({"encrypted": {}}));
     let (status, text) = a.doctor(p(&key), &[]);
@@ -176,7 +144,9 @@ fn backup_key_missing_from_secret_storage() {
 
 #[test]
 fn a_new_version_made_without_secret_storage_leaves_the_stored_key_stale() {
-    let Some(a) = acc("stale") else { return };
+    let Some(a) = Account::new(&tmp("stale")) else {
+        return;
+    };
     let key = a.setup();
     let new_key = BackupDecryptionKey::generate().unwrap();
     let v2 = a
@@ -202,7 +172,9 @@ fn a_new_version_made_without_secret_storage_leaves_the_stored_key_stale() {
 
 #[test]
 fn a_backup_signed_by_a_master_key_no_longer_published() {
-    let Some(a) = acc("oldmaster") else { return };
+    let Some(a) = Account::new(&tmp("oldmaster")) else {
+        return;
+    };
     let key = a.setup();
     let mut info = a.client.backup_version(None).unwrap();
     let id = info.version.clone().unwrap();
@@ -226,7 +198,9 @@ fn a_backup_signed_by_a_master_key_no_longer_published() {
 
 #[test]
 fn cross_signing_keys_missing_or_not_the_published_ones() {
-    let Some(a) = acc("xsign") else { return };
+    let Some(a) = Account::new(&tmp("xsign")) else {
+        return;
+    };
     let key = a.setup();
     a.set("m.cross_signing.user_signing", json!({"encrypted": {}}));
     // The self-signing secret replaced by another seed, under the same secret-storage key.
@@ -263,7 +237,9 @@ fn cross_signing_keys_missing_or_not_the_published_ones() {
 
 #[test]
 fn entries_encrypted_to_another_key_are_counted() {
-    let Some(a) = acc("otherkey") else { return };
+    let Some(a) = Account::new(&tmp("otherkey")) else {
+        return;
+    };
     let key = a.setup();
     let version = a.client.backup_version(None).unwrap().version.unwrap();
     // element-meta #2338: a client uploads with another backup key (here the demo's).
@@ -283,7 +259,9 @@ fn entries_encrypted_to_another_key_are_counted() {
 
 #[test]
 fn damaged_and_malformed_entries_are_told_apart() {
-    let Some(a) = acc("damaged") else { return };
+    let Some(a) = Account::new(&tmp("damaged")) else {
+        return;
+    };
     let info: BackupVersion = serde_json::from_str(
         &std::fs::read_to_string(common::repo().join("demo/backup-info.json")).unwrap(),
     )
@@ -315,7 +293,9 @@ fn damaged_and_malformed_entries_are_told_apart() {
 
 #[test]
 fn a_login_this_tool_kept_is_named_and_fix_logs_it_out() {
-    let Some(a) = acc("logins") else { return };
+    let Some(a) = Account::new(&tmp("logins")) else {
+        return;
+    };
     let key = a.setup();
     let user = a.user.clone();
     let by_password = |cmd: &[&str]| {
@@ -328,7 +308,7 @@ fn a_login_this_tool_kept_is_named_and_fix_logs_it_out() {
                     "--user",
                     &user,
                     "--password-file",
-                    p(&a.password),
+                    p(&a.password_file),
                 ][..],
             ]
             .concat(),
@@ -366,7 +346,7 @@ fn a_login_this_tool_kept_is_named_and_fix_logs_it_out() {
         "{text}\n{}",
         stderr(&o)
     );
-    let password = std::fs::read_to_string(&a.password).unwrap();
+    let password = std::fs::read_to_string(&a.password_file).unwrap();
     let (check, _) = homeserver::Client::login_password(&a.url, &user, &password).unwrap();
     let devices = homeserver::testing::devices(&a.url, check.access_token());
     assert!(devices.iter().all(|(id, _)| *id != kept), "{devices:?}");
@@ -378,7 +358,9 @@ fn a_login_this_tool_kept_is_named_and_fix_logs_it_out() {
 /// reads them back and deletes it.
 #[test]
 fn fix_keeps_an_old_version_it_cannot_read_until_its_key_is_given() {
-    let Some(a) = acc("keepold") else { return };
+    let Some(a) = Account::new(&tmp("keepold")) else {
+        return;
+    };
     let key = a.setup();
     let v1 = a.client.backup_version(None).unwrap().version.unwrap();
     // Entries of another key (the demo's) in the version that becomes the old one.
@@ -424,7 +406,7 @@ fn fix_keeps_an_old_version_it_cannot_read_until_its_key_is_given() {
 /// (`m.key_backup`, written last, still says disabled).
 #[test]
 fn a_repair_refused_for_want_of_a_password_says_what_was_made() {
-    let Some(a) = acc("needs-password") else {
+    let Some(a) = Account::new(&tmp("needs-password")) else {
         return;
     };
     let key = a.setup();
@@ -437,7 +419,7 @@ fn a_repair_refused_for_want_of_a_password_says_what_was_made() {
             "--user",
             &a.user,
             "--password-file",
-            p(&a.password),
+            p(&a.password_file),
         ],
         "",
     );
@@ -480,7 +462,9 @@ fn a_repair_refused_for_want_of_a_password_says_what_was_made() {
 /// and skipped the migration: the entries were left for a key no longer anywhere.)
 #[test]
 fn fix_replaces_a_stale_stored_key_only_after_moving_what_it_opens() {
-    let Some(a) = acc("stale-fix") else { return };
+    let Some(a) = Account::new(&tmp("stale-fix")) else {
+        return;
+    };
     let key = a.setup();
     let v1 = a.client.backup_version(None).unwrap();
     let stale_public =

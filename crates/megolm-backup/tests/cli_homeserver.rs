@@ -1,30 +1,18 @@
 //! The homeserver commands against a real Synapse (scripts/synapse.sh start).
 
 mod common;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{demo_sessions, element_export, p, restore_demo_to_export, run, stderr, stdout, tmp};
-use homeserver::testing::{homeserver_url, new_user};
+use common::{
+    Account, demo_sessions, element_export, p, restore_demo_to_export, run, stderr, stdout, tmp,
+};
 use serde_json::Value;
 
-struct Account {
-    url: String,
-    token_file: PathBuf,
-    user: String,
-    password: String,
-}
-
+/// A test account whose token file ends in a newline, as `echo TOKEN > file` writes it.
 fn account(dir: &Path) -> Option<Account> {
-    let url = homeserver_url()?;
-    let (client, user, password) = new_user(&url);
-    let token_file = dir.join("token");
-    std::fs::write(&token_file, format!("{}\n", client.access_token())).unwrap();
-    Some(Account {
-        url,
-        token_file,
-        user,
-        password,
-    })
+    let acc = Account::new(dir)?;
+    std::fs::write(&acc.token, format!("{}\n", acc.client.access_token())).unwrap();
+    Some(acc)
 }
 
 #[test]
@@ -35,7 +23,7 @@ fn upload_info_fetch_restore_and_recover_into_an_element_export() {
         "--homeserver",
         &acc.url,
         "--access-token-file",
-        p(&acc.token_file),
+        p(&acc.token),
     ];
 
     // No backup yet: told clearly.
@@ -172,7 +160,7 @@ fn upload_info_fetch_restore_and_recover_into_an_element_export() {
 fn password_login_bad_token_and_wrong_key() {
     let dir = tmp("auth");
     let Some(acc) = account(&dir) else { return };
-    let token = std::fs::read_to_string(&acc.token_file).unwrap();
+    let token = std::fs::read_to_string(&acc.token).unwrap();
     let devices = || homeserver::testing::devices(&acc.url, token.trim());
     let before = devices();
     // --user with the password on stdin.
@@ -245,7 +233,7 @@ fn password_login_bad_token_and_wrong_key() {
         "--homeserver",
         &acc.url,
         "--access-token-file",
-        p(&acc.token_file),
+        p(&acc.token),
     ];
     let (sessions, _) = demo_sessions(&dir);
     let o = run(
@@ -301,7 +289,7 @@ fn signed_upload_verifies() {
         "--homeserver",
         &acc.url,
         "--access-token-file",
-        p(&acc.token_file),
+        p(&acc.token),
     ];
     let seed = [42u8; 32];
     let sk_file = dir.join("device.key");

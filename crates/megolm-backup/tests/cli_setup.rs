@@ -2,45 +2,15 @@
 //! the tool printed and restores what was uploaded.
 
 mod common;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{demo_sessions, p, run, stderr, stdout, tmp};
-use homeserver::testing::{homeserver_url, new_user};
-
-struct Acc {
-    url: String,
-    token: PathBuf,
-    user: String,
-    password: String,
-}
-
-fn acc(dir: &Path) -> Option<Acc> {
-    let url = homeserver_url()?;
-    let (client, user, password) = new_user(&url);
-    let token = dir.join("token");
-    std::fs::write(&token, client.access_token()).unwrap();
-    Some(Acc {
-        url,
-        token,
-        user,
-        password,
-    })
-}
-
-fn auth(a: &Acc) -> Vec<&str> {
-    vec![
-        "--homeserver",
-        &a.url,
-        "--access-token-file",
-        a.token.to_str().unwrap(),
-    ]
-}
+use common::{Account, demo_sessions, p, run, stderr, stdout, tmp};
 
 /// Uploads the demo sessions to the account's backup with what `setup` gave the user
 /// (the Security Key in a file, or the Security Phrase on stdin).
-fn upload_with(a: &Acc, key_args: &[&str], stdin: &str, sessions: &Path) {
+fn upload_with(a: &Account, key_args: &[&str], stdin: &str, sessions: &Path) {
     let o = run(
-        &[&["upload"][..], key_args, &auth(a), &[p(sessions)]].concat(),
+        &[&["upload"][..], key_args, &a.auth(), &[p(sessions)]].concat(),
         stdin,
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -51,7 +21,7 @@ fn upload_with(a: &Acc, key_args: &[&str], stdin: &str, sessions: &Path) {
     );
 }
 
-fn master_key(a: &Acc) -> String {
+fn master_key(a: &Account) -> String {
     let client =
         homeserver::Client::new(&a.url, &std::fs::read_to_string(&a.token).unwrap()).unwrap();
     client.master_key(&a.user).unwrap().expect("a master key")
@@ -60,7 +30,7 @@ fn master_key(a: &Acc) -> String {
 /// The backup is what Element trusts: signed by the account's cross-signing master key
 /// (as published by the server), and the self-signing and user-signing keys are signed
 /// by it too. Checked with ed25519-dalek over canonical JSON built here.
-fn assert_signed_by_master(a: &Acc) {
+fn assert_signed_by_master(a: &Account) {
     let client =
         homeserver::Client::new(&a.url, &std::fs::read_to_string(&a.token).unwrap()).unwrap();
     let master = client.master_key(&a.user).unwrap().expect("a master key");
@@ -88,14 +58,14 @@ fn assert_signed_by_master(a: &Acc) {
 #[test]
 fn setup_with_a_generated_key_then_a_fresh_client_restores() {
     let dir = tmp("key");
-    let Some(a) = acc(&dir) else { return };
-    let o = run(&[&["status"][..], &auth(&a)].concat(), "");
+    let Some(a) = Account::new(&dir) else { return };
+    let o = run(&[&["status"][..], &a.auth()].concat(), "");
     assert_eq!(o.status.code(), Some(3));
     assert!(stdout(&o).contains("not set up"));
 
     let key_out = dir.join("security-key.txt");
     let o = run(
-        &[&["setup", "--key-out", p(&key_out)][..], &auth(&a)].concat(),
+        &[&["setup", "--key-out", p(&key_out)][..], &a.auth()].concat(),
         "",
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -121,13 +91,13 @@ fn setup_with_a_generated_key_then_a_fresh_client_restores() {
     upload_with(&a, &["--key-file", p(&key_out)], "", &sessions);
     assert_signed_by_master(&a);
     let o = run(
-        &[&["restore", "--secret-storage"][..], &auth(&a)].concat(),
+        &[&["restore", "--secret-storage"][..], &a.auth()].concat(),
         &format!("{printed}\n"),
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), reference);
 
-    let o = run(&[&["status", "--check"][..], &auth(&a)].concat(), &printed);
+    let o = run(&[&["status", "--check"][..], &a.auth()].concat(), &printed);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(
@@ -139,7 +109,7 @@ fn setup_with_a_generated_key_then_a_fresh_client_restores() {
     );
 
     // Existing setup: refused without --reset, nothing changed.
-    let o = run(&[&["setup"][..], &auth(&a)].concat(), "");
+    let o = run(&[&["setup"][..], &a.auth()].concat(), "");
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("already set up") && stderr(&o).contains("--reset"),
@@ -147,7 +117,7 @@ fn setup_with_a_generated_key_then_a_fresh_client_restores() {
         stderr(&o)
     );
     let o = run(
-        &[&["restore", "--secret-storage"][..], &auth(&a)].concat(),
+        &[&["restore", "--secret-storage"][..], &a.auth()].concat(),
         &printed,
     );
     assert_eq!(o.status.code(), Some(0));
@@ -160,7 +130,7 @@ fn setup_with_a_generated_key_then_a_fresh_client_restores() {
     let o = run(
         &[
             &["setup", "--reset", "--old-key-file", p(&old)][..],
-            &auth(&a),
+            &a.auth(),
         ]
         .concat(),
         "",
@@ -177,14 +147,14 @@ fn setup_with_a_generated_key_then_a_fresh_client_restores() {
     let new_key = stdout(&o).lines().last().unwrap().to_owned();
     assert_ne!(new_key, printed);
     let o = run(
-        &[&["restore", "--secret-storage"][..], &auth(&a)].concat(),
+        &[&["restore", "--secret-storage"][..], &a.auth()].concat(),
         &new_key,
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), reference);
     // The old key no longer unlocks.
     let o = run(
-        &[&["restore", "--secret-storage"][..], &auth(&a)].concat(),
+        &[&["restore", "--secret-storage"][..], &a.auth()].concat(),
         &printed,
     );
     assert_eq!(o.status.code(), Some(1));
@@ -193,16 +163,14 @@ fn setup_with_a_generated_key_then_a_fresh_client_restores() {
 #[test]
 fn setup_with_a_phrase_and_phrases_that_are_refused() {
     let dir = tmp("phrase");
-    let Some(a) = acc(&dir) else { return };
-    let pw_file = dir.join("password");
-    std::fs::write(&pw_file, &a.password).unwrap();
+    let Some(a) = Account::new(&dir) else { return };
     let login = [
         "--homeserver",
         a.url.as_str(),
         "--user",
         a.user.as_str(),
         "--password-file",
-        p(&pw_file),
+        p(&a.password_file),
     ];
 
     // Weak, then the account password itself: refused, nothing written.
@@ -242,7 +210,7 @@ fn setup_with_a_phrase_and_phrases_that_are_refused() {
     upload_with(&a, &[], &format!("{phrase}\n"), &sessions);
     assert_signed_by_master(&a);
     let o = run(
-        &[&["restore", "--secret-storage"][..], &auth(&a)].concat(),
+        &[&["restore", "--secret-storage"][..], &a.auth()].concat(),
         &format!("{phrase}\n"),
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -23,37 +23,8 @@ use std::{
     process::Command,
 };
 
-use common::{
-    demo_sessions, element_installed, p, repo, run, run_element, stderr, stdout, tmp, write,
-};
-use homeserver::testing::{homeserver_url, new_user};
+use common::{Account, demo_sessions, p, repo, run, stderr, stdout, write};
 use serde_json::Value;
-
-struct Account {
-    url: String,
-    user: String,
-    password: String,
-    token: PathBuf,
-    dir: PathBuf,
-}
-
-fn account(name: &str) -> Option<Account> {
-    let url = homeserver_url()?;
-    if !element_installed() {
-        return None;
-    }
-    let dir = tmp(name);
-    let (client, user, password) = new_user(&url);
-    let token = dir.join("token");
-    std::fs::write(&token, client.access_token()).unwrap();
-    Some(Account {
-        url,
-        user,
-        password,
-        token,
-        dir,
-    })
-}
 
 impl Account {
     /// `fetch` with everything an offline restore needs: the backup, its version and the
@@ -94,20 +65,6 @@ impl Account {
             ],
             "",
         )
-    }
-
-    fn auth(&self) -> Vec<&str> {
-        vec![
-            "--homeserver",
-            &self.url,
-            "--access-token-file",
-            p(&self.token),
-        ]
-    }
-
-    /// Runs Element's client (`element-client.mjs CMD`) as this user; returns its report.
-    fn element(&self, cmd: &str, args: &[&str]) -> Value {
-        run_element(&self.url, &self.user, &self.password, &self.dir, cmd, args)
     }
 }
 
@@ -185,7 +142,9 @@ fn assert_element_trusts(report: &Value) {
 
 #[test]
 fn element_sets_up_recovery_and_we_restore_with_its_security_key() {
-    let Some(a) = account("el-key") else { return };
+    let Some(a) = Account::for_element("el-key") else {
+        return;
+    };
     let el = a.element("setup", &["--rooms", "2", "--messages", "3"]);
     assert_eq!(el["secret_storage_ready"], true);
     let key = write(
@@ -295,7 +254,7 @@ fn element_sets_up_recovery_and_we_restore_with_its_security_key() {
 
 #[test]
 fn element_sets_up_recovery_with_a_phrase_and_we_restore_with_the_phrase() {
-    let Some(a) = account("el-phrase") else {
+    let Some(a) = Account::for_element("el-phrase") else {
         return;
     };
     let phrase = "  lantern orchard  seventeen velvet quarries ";
@@ -406,7 +365,9 @@ fn our_setup_is_trusted_and_used_by_element(
 
 #[test]
 fn our_setup_with_a_security_key_is_trusted_and_used_by_element() {
-    let Some(a) = account("ours-key") else { return };
+    let Some(a) = Account::for_element("ours-key") else {
+        return;
+    };
     let key = a.dir.join("security-key.txt");
     our_setup_is_trusted_and_used_by_element(
         &a,
@@ -419,7 +380,7 @@ fn our_setup_with_a_security_key_is_trusted_and_used_by_element() {
 
 #[test]
 fn our_setup_with_a_phrase_is_trusted_and_used_by_element() {
-    let Some(a) = account("ours-phrase") else {
+    let Some(a) = Account::for_element("ours-phrase") else {
         return;
     };
     let phrase = "quietly juggling seventeen harbour lanterns at dawn";

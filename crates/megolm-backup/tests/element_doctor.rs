@@ -5,47 +5,13 @@
 //! `CI` set, where they fail.
 
 mod common;
-use std::path::PathBuf;
-
-use common::{element_installed, p, run, run_element, stderr, stdout, tmp};
-use homeserver::testing::{homeserver_url, new_user};
+use common::{Account, p, run, stderr, stdout};
 use serde_json::Value;
 
 /// The exit status of `doctor` when it found a problem.
 const UNHEALTHY: i32 = 6;
 
-struct Account {
-    url: String,
-    user: String,
-    password: String,
-    token: PathBuf,
-    dir: PathBuf,
-}
-
-fn account(name: &str) -> Option<Account> {
-    let url = homeserver_url()?;
-    if !element_installed() {
-        return None;
-    }
-    let dir = tmp(name);
-    let (client, user, password) = new_user(&url);
-    let token = dir.join("token");
-    std::fs::write(&token, client.access_token()).unwrap();
-    Some(Account {
-        url,
-        user,
-        password,
-        token,
-        dir,
-    })
-}
-
 impl Account {
-    /// Runs Element's client (`element-client.mjs CMD`) as this user; returns its report.
-    fn element(&self, cmd: &str, args: &[&str]) -> Value {
-        run_element(&self.url, &self.user, &self.password, &self.dir, cmd, args)
-    }
-
     /// `doctor` with the access token and `key` (the Security Key or Phrase) on stdin.
     fn doctor(&self, key: &str) -> (Option<i32>, String) {
         self.doctor_with(key, &[])
@@ -89,7 +55,9 @@ fn codes(text: &str) -> Vec<String> {
 
 #[test]
 fn an_element_account_is_healthy_until_an_unverified_device_resets_key_storage() {
-    let Some(a) = account("reset") else { return };
+    let Some(a) = Account::for_element("reset") else {
+        return;
+    };
     let made = a.element("setup", &["--rooms", "1", "--messages", "2"]);
     let key = made["security_key"].as_str().unwrap().to_owned();
 
@@ -142,7 +110,9 @@ fn an_element_account_is_healthy_until_an_unverified_device_resets_key_storage()
 /// cross-signing ready, trusts the backup, and its key opens it.
 #[test]
 fn doctor_fix_makes_element_trust_the_backup_again() {
-    let Some(a) = account("fix") else { return };
+    let Some(a) = Account::for_element("fix") else {
+        return;
+    };
     let made = a.element("setup", &["--rooms", "1", "--messages", "1"]);
     let key = made["security_key"].as_str().unwrap().to_owned();
     let key_file = a.dir.join("security-key.txt");
@@ -189,7 +159,9 @@ fn doctor_fix_makes_element_trust_the_backup_again() {
 /// is healthy; a phrase with one letter changed is "Your recovery key is incorrect".
 #[test]
 fn an_element_account_set_up_with_a_phrase_is_healthy_with_that_phrase() {
-    let Some(a) = account("phrase") else { return };
+    let Some(a) = Account::for_element("phrase") else {
+        return;
+    };
     let phrase = "correct horse battery staple, doctor's orders";
     a.element(
         "setup",
@@ -262,7 +234,9 @@ fn client_of(a: &Account) -> homeserver::Client {
 /// version only after reading the new one back, and Element restores every session.
 #[test]
 fn doctor_fix_re_encrypts_entries_of_an_older_key_and_element_restores_them() {
-    let Some(a) = account("fixold") else { return };
+    let Some(a) = Account::for_element("fixold") else {
+        return;
+    };
     let made = a.element("setup", &["--rooms", "2", "--messages", "2"]);
     let key = made["security_key"].as_str().unwrap().to_owned();
     let key_file = a.dir.join("security-key.txt");
@@ -334,7 +308,9 @@ fn doctor_fix_re_encrypts_entries_of_an_older_key_and_element_restores_them() {
 /// back, and only then deletes the old version; Element restores every session.
 #[test]
 fn doctor_fix_moves_an_old_versions_sessions_then_deletes_it() {
-    let Some(a) = account("fixmove") else { return };
+    let Some(a) = Account::for_element("fixmove") else {
+        return;
+    };
     let made = a.element("setup", &["--rooms", "2", "--messages", "2"]);
     let key = made["security_key"].as_str().unwrap().to_owned();
     let key_file = a.dir.join("security-key.txt");

@@ -15,56 +15,12 @@
 mod common;
 use std::path::{Path, PathBuf};
 
-use common::{demo_sessions, p, run, stderr, stdout, tmp};
+use common::{Account, demo_sessions, p, run, stderr, stdout, tmp};
 use flows::{AccountSituation, SetupEvent, SetupOptions};
-use homeserver::{
-    Client, SetupObserver,
-    testing::{homeserver_url, new_user},
-};
+use homeserver::SetupObserver;
 use serde_json::json;
 
-struct Acc {
-    url: String,
-    client: Client,
-    user: String,
-    password: String,
-    token: PathBuf,
-    password_file: PathBuf,
-}
-
-fn acc(dir: &Path) -> Option<Acc> {
-    let url = homeserver_url()?;
-    let (client, user, password) = new_user(&url);
-    let token = dir.join("token");
-    std::fs::write(&token, client.access_token()).unwrap();
-    let password_file = dir.join("password");
-    std::fs::write(&password_file, &password).unwrap();
-    Some(Acc {
-        url,
-        client,
-        user,
-        password,
-        token,
-        password_file,
-    })
-}
-
-impl Acc {
-    fn auth(&self) -> Vec<&str> {
-        vec![
-            "--homeserver",
-            &self.url,
-            "--access-token-file",
-            p(&self.token),
-        ]
-    }
-    fn with_password(&self) -> Vec<&str> {
-        [
-            &self.auth()[..],
-            &["--password-file", p(&self.password_file)],
-        ]
-        .concat()
-    }
+impl Account {
     fn master_key(&self) -> Option<String> {
         self.client.master_key(&self.user).unwrap()
     }
@@ -153,14 +109,14 @@ impl SetupObserver for Events {
 }
 
 /// `status` of the CLI: its stdout.
-fn status(a: &Acc) -> String {
+fn status(a: &Account) -> String {
     stdout(&run(&[&["status"][..], &a.auth()].concat(), ""))
 }
 
 #[test]
 fn a_fresh_account_gets_m_key_backup_last_and_status_shows_it() {
     let dir = tmp("states-fresh");
-    let Some(a) = acc(&dir) else { return };
+    let Some(a) = Account::new(&dir) else { return };
     assert!(
         status(&a).contains("m.key_backup:       not set"),
         "{}",
@@ -204,7 +160,7 @@ fn a_fresh_account_gets_m_key_backup_last_and_status_shows_it() {
 #[test]
 fn element_x_without_recovery_is_named_and_nothing_is_left_behind_unsaid() {
     let dir = tmp("states-element-x");
-    let Some(a) = acc(&dir) else { return };
+    let Some(a) = Account::new(&dir) else { return };
     let old = a.as_element_x_without_recovery();
     let master = a.master_key().unwrap();
     assert!(
@@ -265,7 +221,7 @@ fn element_x_without_recovery_is_named_and_nothing_is_left_behind_unsaid() {
 #[test]
 fn element_x_through_the_flow_deletes_the_old_version_only_when_chosen() {
     let dir = tmp("states-element-x-flow");
-    let Some(a) = acc(&dir) else { return };
+    let Some(a) = Account::new(&dir) else { return };
     let old = a.as_element_x_without_recovery();
     // Refused without the choice; the password alone is not a choice.
     let e = a
@@ -324,7 +280,7 @@ fn element_x_through_the_flow_deletes_the_old_version_only_when_chosen() {
 #[test]
 fn a_backup_without_secret_storage_is_carried_over_with_its_recovery_key() {
     let dir = tmp("states-backup-only");
-    let Some(a) = acc(&dir) else { return };
+    let Some(a) = Account::new(&dir) else { return };
     let (old, key_file, reference) = a.with_backup_only(&dir);
     let o = run(&[&["setup"][..], &a.auth()].concat(), "");
     assert_eq!(o.status.code(), Some(1));
@@ -373,7 +329,7 @@ fn a_backup_without_its_key_is_kept_unless_the_cli_is_told_to_delete_it() {
         } else {
             "states-keep"
         });
-        let Some(a) = acc(&dir) else { return };
+        let Some(a) = Account::new(&dir) else { return };
         let (old, _, _) = a.with_backup_only(&dir);
         let flags: &[&str] = if delete {
             &["setup", "--reset", "--delete-old-version"]
@@ -395,7 +351,7 @@ fn a_backup_without_its_key_is_kept_unless_the_cli_is_told_to_delete_it() {
 #[test]
 fn secret_storage_without_a_backup_is_named_and_reset_with_its_key() {
     let dir = tmp("states-ssss-only");
-    let Some(a) = acc(&dir) else { return };
+    let Some(a) = Account::new(&dir) else { return };
     let old_key = a.with_secret_storage_only();
     let o = run(&[&["setup"][..], &a.auth()].concat(), "");
     assert_eq!(o.status.code(), Some(1));
@@ -423,19 +379,14 @@ fn secret_storage_without_a_backup_is_named_and_reset_with_its_key() {
     assert!(status(&a).contains("recovery is set up"));
 }
 
-/// Runs Element's client (`element-client.mjs CMD`) as this user; returns its report.
-fn element(a: &Acc, dir: &Path, cmd: &str, args: &[&str]) -> serde_json::Value {
-    common::run_element(&a.url, &a.user, &a.password, dir, cmd, args)
-}
-
 #[test]
 fn set_up_by_element_then_reset_with_its_security_key_keeps_identity_and_sessions() {
     let dir = tmp("states-element");
-    let Some(a) = acc(&dir) else { return };
+    let Some(a) = Account::new(&dir) else { return };
     if !common::element_installed() {
         return;
     }
-    let made = element(&a, &dir, "setup", &["--rooms", "2", "--messages", "2"]);
+    let made = a.element("setup", &["--rooms", "2", "--messages", "2"]);
     let element_key = made["security_key"].as_str().unwrap().to_owned();
     let old = made["backup_version"].as_str().unwrap().to_owned();
     let sessions = made["exported"].as_array().unwrap().len() as u64;
@@ -470,9 +421,7 @@ fn set_up_by_element_then_reset_with_its_security_key_keeps_identity_and_session
     let key_file = dir.join("new-key.txt");
     std::fs::write(&key_file, outcome.security_key.as_str()).unwrap();
     let expect = dir.join("element-setup.json");
-    let report = element(
-        &a,
-        &dir,
+    let report = a.element(
         "recover",
         &["--security-key-file", p(&key_file), "--expect", p(&expect)],
     );

@@ -8,7 +8,7 @@
 //! in this crate's tests.
 
 use hmac::{Hmac, KeyInit, Mac, digest::Key};
-use sha2::{Digest, Sha256, Sha512, block_api::compress512};
+use sha2::{Digest, Sha512, block_api::compress512};
 use zeroize::{Zeroize, Zeroizing};
 
 const BLOCK: usize = 128;
@@ -78,48 +78,6 @@ pub fn pbkdf2_hmac_sha512(password: &[u8], salt: &[u8], rounds: u32, out: &mut [
     }
 }
 
-/// HMAC-SHA-256 keyed with a 32-byte key, through the constructor that cannot fail: HMAC
-/// zero-pads a key shorter than its 64-byte block (RFC 2104 §2), so the padded block is
-/// the same key. The MACs of secret storage, backups and key exports all use one, so none
-/// of them has an error path that could leave a MAC unset.
-pub fn hmac_sha256(key: &[u8; 32]) -> Hmac<Sha256> {
-    let mut block = Key::<Hmac<Sha256>>::default();
-    block[..32].copy_from_slice(key);
-    let mac = <Hmac<Sha256> as KeyInit>::new(&block);
-    block.as_mut_slice().zeroize();
-    mac
-}
-
-/// 64 bytes of derived key material split into an AES-256 key and an HMAC-SHA-256 key
-/// (how secret storage and key exports use their HKDF / PBKDF2 output), boxed and wiped
-/// on drop. Both halves are fixed-size arrays, for constructors that cannot fail.
-pub struct AesHmacKeys(Box<([u8; 32], [u8; 32])>);
-
-impl AesHmacKeys {
-    /// Splits `okm`: the first 32 bytes are the AES key, the last 32 the MAC key.
-    pub fn split(okm: &[u8; 64]) -> Self {
-        let mut keys = Box::new(([0u8; 32], [0u8; 32]));
-        keys.0.copy_from_slice(&okm[..32]);
-        keys.1.copy_from_slice(&okm[32..]);
-        Self(keys)
-    }
-    /// The AES-256 key.
-    pub fn aes(&self) -> &[u8; 32] {
-        &self.0.0
-    }
-    /// The HMAC-SHA-256 key, as a keyed HMAC.
-    pub fn hmac(&self) -> Hmac<Sha256> {
-        hmac_sha256(&self.0.1)
-    }
-}
-
-impl Drop for AesHmacKeys {
-    fn drop(&mut self) {
-        self.0.0.zeroize();
-        self.0.1.zeroize();
-    }
-}
-
 fn pad_state(key_block: &[u8; BLOCK], pad: u8) -> [u64; 8] {
     let mut b = Zeroizing::new([0u8; BLOCK]);
     for (d, k) in b.iter_mut().zip(key_block.iter()) {
@@ -159,18 +117,6 @@ mod tests {
             "e1d9c16aa681708a45f5c7c4e215ceb66e011a2e9f0040713f18aefdb866d53c\
              f76cab2868a39b9f7840edce4fef5a82be67335c77a6068e04112754f27ccf4e"
         );
-    }
-
-    #[test]
-    fn padded_hmac_key_is_the_same_key() {
-        // RFC 4231 test case 2 uses a short key ("Jefe"); here a 32-byte key against the
-        // hmac crate's slice constructor, which pads internally.
-        let key = [0x0bu8; 32];
-        let mut ours = hmac_sha256(&key);
-        ours.update(b"Hi There");
-        let mut theirs = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
-        theirs.update(b"Hi There");
-        assert_eq!(ours.finalize().into_bytes(), theirs.finalize().into_bytes());
     }
 
     proptest! {

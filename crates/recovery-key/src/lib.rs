@@ -7,12 +7,13 @@
 
 mod base58;
 pub mod encoding;
-/// PBKDF2-HMAC-SHA-512 and HMAC-SHA-256 building blocks. Public only with the `hazmat`
-/// feature (the sibling crates of this workspace use it); a client needs none of it.
+/// The bare PBKDF2-HMAC-SHA-512 (no iteration cap). Public only with the `hazmat`
+/// feature, for benchmarks; a client, and every library crate of this workspace, uses
+/// the capped derivations of [`passphrase`] instead.
 #[cfg(feature = "hazmat")]
 pub mod kdf;
 #[cfg(not(feature = "hazmat"))]
-#[allow(unreachable_pub, dead_code)]
+#[allow(unreachable_pub)]
 mod kdf;
 mod key;
 pub mod passphrase;

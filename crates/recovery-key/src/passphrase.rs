@@ -138,8 +138,11 @@ fn check_iterations(iterations: u64) -> Result<u32, PassphraseError> {
     u32::try_from(iterations).map_err(|_| PassphraseError::Iterations { iterations })
 }
 
-/// The bare derivation of the vectors' `passphrase.derive` kind: PBKDF2-HMAC-SHA-512 to
-/// `bits / 8` bytes, for any multiple of 8 from 8 to 512, with the iteration cap.
+/// Matrix's passphrase derivation, PBKDF2-HMAC-SHA-512 of the passphrase's bytes, to
+/// `bits / 8` bytes, for any multiple of 8 from 8 to 512, with the iteration cap (1 to
+/// [`MAX_ITERATIONS`], refused before any work). [`PassphraseInfo::derive_key`] is its
+/// 256-bit `m.pbkdf2` use; Element's key export derives its AES-256 and HMAC-SHA-256 keys
+/// with it at 512 bits; the vectors' `passphrase.derive` kind checks it bare.
 pub fn derive_bits(
     passphrase: &[u8],
     salt: &[u8],

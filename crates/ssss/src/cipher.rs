@@ -3,12 +3,12 @@
 use aes::Aes256;
 use ctr::cipher::{KeyIvInit, StreamCipher};
 use hkdf::Hkdf;
-use hmac::Mac;
-use recovery_key::{decode_base64_public, encode_base64, kdf::AesHmacKeys};
+use hmac::{Hmac, KeyInit, Mac, digest::Key};
+use recovery_key::{decode_base64_public, encode_base64};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::SecretStorageKey;
 
@@ -69,7 +69,14 @@ impl SecretError {
 /// HKDF-SHA-256(ikm = key, salt = 32 zero bytes, info = name) to 64 bytes: AES key, MAC
 /// key, boxed and wiped on drop; the cipher and the MAC are built by constructors that
 /// cannot fail.
-pub(crate) struct SecretKeys(AesHmacKeys);
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct SecretKeys(Box<SplitKeys>);
+
+#[derive(Zeroize)]
+struct SplitKeys {
+    aes: [u8; 32],
+    mac: [u8; 32],
+}
 
 impl SecretKeys {
     pub(crate) fn derive(key: &SecretStorageKey, name: &str) -> Self {
@@ -77,16 +84,28 @@ impl SecretKeys {
         // HKDF-Expand fails only for outputs over 255 × 32 bytes; this one is 64.
         let _ = Hkdf::<Sha256>::new(Some(&[0u8; 32]), key.as_bytes())
             .expand(name.as_bytes(), okm.as_mut_slice());
-        Self(AesHmacKeys::split(&okm))
+        let mut keys = Box::new(SplitKeys {
+            aes: [0; 32],
+            mac: [0; 32],
+        });
+        keys.aes.copy_from_slice(&okm[..32]);
+        keys.mac.copy_from_slice(&okm[32..]);
+        Self(keys)
     }
+    /// HMAC-SHA-256 of `ciphertext` under the MAC key, keyed through the constructor that
+    /// cannot fail: HMAC zero-pads a key shorter than its 64-byte block (RFC 2104 §2), so
+    /// the padded block is the same key.
     fn mac(&self, ciphertext: &[u8]) -> [u8; 32] {
-        let mut mac = self.0.hmac();
+        let mut block = Key::<Hmac<Sha256>>::default();
+        block[..32].copy_from_slice(&self.0.mac);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&block);
+        block.as_mut_slice().zeroize();
         mac.update(ciphertext);
         mac.finalize().into_bytes().into()
     }
     /// AES-256-CTR in place; CTR is its own inverse.
     pub(crate) fn apply(&self, iv: &[u8; 16], data: &mut [u8]) {
-        Aes256Ctr64::new(&(*self.0.aes()).into(), &(*iv).into()).apply_keystream(data);
+        Aes256Ctr64::new(&self.0.aes.into(), &(*iv).into()).apply_keystream(data);
     }
 }
 

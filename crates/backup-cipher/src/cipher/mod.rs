@@ -20,8 +20,8 @@
 use aes::Aes256;
 use cbc::cipher::{BlockModeEncrypt, KeyIvInit, block_padding::Pkcs7};
 use hkdf::HkdfExtract;
-use hmac::Mac;
-use recovery_key::{encode_base64, kdf::hmac_sha256};
+use hmac::{Hmac, KeyInit, Mac, digest::Key};
+use recovery_key::encode_base64;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -89,9 +89,15 @@ impl ExpandedKeys {
 
     /// BUG (deployed, kept for compatibility): libolm MACed zero bytes of the
     /// ciphertext, so the MAC is HMAC(mac_key, "") truncated to 8 bytes.
+    /// HMAC is keyed through the constructor that cannot fail: it zero-pads a key shorter
+    /// than its 64-byte block (RFC 2104 §2), so the padded block is the same key.
     fn empty_mac(&self) -> [u8; MAC_LEN] {
+        let mut block = Key::<Hmac<Sha256>>::default();
+        block[..32].copy_from_slice(&self.0.mac);
+        let mac = <Hmac<Sha256> as KeyInit>::new(&block);
+        block.as_mut_slice().zeroize();
         let mut out = [0u8; MAC_LEN];
-        out.copy_from_slice(&hmac_sha256(&self.0.mac).finalize().into_bytes()[..MAC_LEN]);
+        out.copy_from_slice(&mac.finalize().into_bytes()[..MAC_LEN]);
         out
     }
 

@@ -1,11 +1,17 @@
 //! Running the built `megolm-backup` binary in tests.
 #![allow(dead_code, unreachable_pub)]
 
+mod account;
+
 use std::{
     io::Write,
     path::PathBuf,
     process::{Command, Output, Stdio},
 };
+
+// Not every test binary uses it.
+#[allow(unused_imports)]
+pub use account::Account;
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_megolm-backup"))
