@@ -20,8 +20,8 @@ pub(super) trait Emit {
 
     /// The items of `block` from item `first` to its end.
     fn rest_of_block(&mut self, block: &Block, first: usize) -> io::Result<()> {
-        for (session_id, json) in &block.items[first..] {
-            self.item(&block.room_id, session_id, json)?;
+        for i in first..block.len() {
+            self.item(&block.room_id, block.session_id(i), block.json(i))?;
         }
         Ok(())
     }
@@ -76,7 +76,7 @@ impl Cursor {
         match self {
             Cursor::Block {
                 block, item, rank, ..
-            } => (&block.room_id, &block.items[*item].0, *rank),
+            } => (&block.room_id, block.session_id(*item), *rank),
             Cursor::Run { head, rank, .. } => (&head.room_id, &head.session_id, *rank),
             Cursor::Done => ("", "", usize::MAX),
         }
@@ -85,10 +85,9 @@ impl Cursor {
     /// A block's last item's key: every item left comes before it or is it.
     fn last_key(&self) -> Option<(&str, &str, usize)> {
         match self {
-            Cursor::Block { block, rank, .. } => block
-                .items
-                .last()
-                .map(|(last, _)| (block.room_id.as_str(), last.as_str(), *rank)),
+            Cursor::Block { block, rank, .. } => {
+                Some((&block.room_id, block.session_id(block.len() - 1), *rank))
+            }
             _ => None,
         }
     }
@@ -97,10 +96,9 @@ impl Cursor {
     fn emit_one(&mut self, out: &mut dyn Emit, retire: &mut dyn FnMut(Block)) -> io::Result<bool> {
         match self {
             Cursor::Block { block, item, .. } => {
-                let (session_id, json) = &block.items[*item];
-                out.item(&block.room_id, session_id, json)?;
+                out.item(&block.room_id, block.session_id(*item), block.json(*item))?;
                 *item += 1;
-                if *item < block.items.len() {
+                if *item < block.len() {
                     return Ok(true);
                 }
             }

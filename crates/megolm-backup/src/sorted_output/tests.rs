@@ -258,3 +258,19 @@ fn items_around_the_write_buffer_size() {
     let want: Vec<String> = want.into_iter().map(|(_, _, j)| j).collect();
     assert_eq!(String::from_utf8(out).unwrap(), array_of(&want));
 }
+
+/// The one-pass line-break check against std's searches, a break at every place.
+#[test]
+fn line_break_check_finds_every_break() {
+    for len in [0, 1, 63, 64, 65, 130] {
+        assert!(!has_line_break(&"a".repeat(len)));
+        for at in 0..len {
+            for c in ['\n', '\r'] {
+                let mut s = "a".repeat(len);
+                s.replace_range(at..at + 1, &c.to_string());
+                assert_eq!(has_line_break(&s), s.contains('\n') || s.contains('\r'));
+                assert!(has_line_break(&s));
+            }
+        }
+    }
+}
