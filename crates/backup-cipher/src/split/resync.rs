@@ -64,7 +64,7 @@ impl<R: Read> Walker<'_, R> {
         let found = loop {
             // The next quote.
             let q = loop {
-                match self.sc.buf[self.sc.pos..].iter().position(|&b| b == b'"') {
+                match super::find_either(&self.sc.buf[self.sc.pos..], b'"', b'"') {
                     Some(i) => {
                         closers = 0;
                         only_closers = true;

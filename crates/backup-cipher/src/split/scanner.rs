@@ -203,7 +203,7 @@ impl<R: Read> Scanner<R> {
             let room = (self.limit - here).min((self.buf.len() - self.pos) as u64) as usize;
             let end = self.pos + room;
             let rest = &self.buf[self.pos..end];
-            match rest.iter().position(|&b| b == b'"' || b == b'\\') {
+            match super::find_either(rest, b'"', b'\\') {
                 Some(i) if rest[i] == b'"' => {
                     self.pos += i + 1;
                     return Ok(());
