@@ -14,8 +14,6 @@
 mod diagnose;
 mod findings;
 mod migrate;
-#[cfg(test)]
-mod migrate_tests;
 mod read;
 mod repair;
 #[cfg(test)]
