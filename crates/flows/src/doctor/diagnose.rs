@@ -552,30 +552,51 @@ fn tool_login_ids(account: &AccountSnapshot, options: &DoctorOptions) -> Vec<Str
         .collect()
 }
 
-/// The entries of a `GET /room_keys/keys` body, each read on its own: one malformed
-/// entry does not hide the others.
-fn body_entries(body: &Value) -> Vec<(&str, &str, &Value)> {
-    let mut out = Vec::new();
-    if let Some(rooms) = body.get("rooms").and_then(Value::as_object) {
-        for (room, r) in rooms {
-            if let Some(sessions) = r.get("sessions").and_then(Value::as_object) {
-                for (session, entry) in sessions {
-                    out.push((room.as_str(), session.as_str(), entry));
-                }
-            }
+/// One entry of a keys body: room id, session id, and the entry when it is a
+/// `KeyBackupData`.
+type BodyEntry = (String, String, Option<KeyBackupData>);
+
+/// The entries of a `GET /room_keys/keys` body, read with the backup body's grammar
+/// (every listing of a room listed twice; one malformed entry does not hide the others),
+/// in room then session id order; and the records of what the body holds that is no
+/// entry (a room that is not an object, damage, a cut; the whole body when it is not a
+/// keys body), by class.
+fn body_entries(body: &[u8]) -> (Vec<BodyEntry>, Vec<(String, String, RestoreErrorClass)>) {
+    let mut all = Vec::new();
+    let read = backup_cipher::body_entries(body, u64::MAX, |room, session, entry| {
+        all.push((room.to_owned(), session.to_owned(), entry));
+    });
+    let problems = match read {
+        Err(_) => vec![(String::new(), String::new(), RestoreErrorClass::Malformed)],
+        Ok(check) => {
+            let mut problems: Vec<_> = check
+                .sample
+                .iter()
+                .map(|f| (f.room_id.clone(), f.session_id.clone(), f.error))
+                .collect();
+            let unsampled = usize::try_from(check.problems)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(problems.len());
+            problems.extend(
+                std::iter::repeat_n((String::new(), String::new()), unsampled)
+                    .map(|(r, s)| (r, s, RestoreErrorClass::Damaged)),
+            );
+            problems
         }
-    }
-    out
+    };
+    // Stable: the listings of a session listed twice stay in body order.
+    all.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    (all, problems)
 }
 
 fn check_entries(
     key: &BackupDecryptionKey,
     stale: Option<&BackupDecryptionKey>,
-    body: &Value,
+    body: &[u8],
     check: EntryCheck,
     mut progress: Option<&mut EntryProgress>,
 ) -> EntryReport {
-    let all = body_entries(body);
+    let (all, problems) = body_entries(body);
     let limit = match check {
         EntryCheck::Skip => 0,
         EntryCheck::Sample(n) => n.min(all.len()),
@@ -585,10 +606,18 @@ fn check_entries(
         total: all.len(),
         ..EntryReport::default()
     };
+    // What is no entry is a failure whatever the sample: it may hide entries.
+    for (room, session, class) in problems {
+        *report.failed.entry(class.as_str()).or_default() += 1;
+        if report.sample.len() < 5 {
+            report.sample.push((room, session, class));
+        }
+    }
     for (i, (room, session, entry)) in all.into_iter().take(limit).enumerate() {
-        let class = match serde_json::from_value::<KeyBackupData>(entry.clone()) {
-            Err(_) => Some(RestoreErrorClass::Malformed),
-            Ok(data) => match restore_entry(key, room, session, &data.session_data) {
+        let (room, session) = (room.as_str(), session.as_str());
+        let class = match entry {
+            None => Some(RestoreErrorClass::Malformed),
+            Some(data) => match restore_entry(key, room, session, &data.session_data) {
                 Ok(_) => None,
                 Err(failure) => {
                     if failure.error == RestoreErrorClass::Mac

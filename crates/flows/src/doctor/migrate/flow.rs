@@ -1,14 +1,15 @@
 //! The flow: its steps, the requests they send and the answers that are not keys bodies.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use backup_cipher::{BackupDecryptionKey, BackupVersion, KeysBackup, RoomKey, encrypt_sessions};
 use serde_json::Value;
 
 use super::{
-    MIGRATION_CHUNK, MigrateError, MigrationOutcome, OldVersionFate, SessionRef, read::unexpected,
+    MIGRATION_CHUNK, MigrateError, MigrationOutcome, OldVersionFate, SessionRef,
+    read::{KEYS, unexpected},
 };
-use crate::{Flow, FlowError, Request, Response, requests};
+use crate::{Flow, FlowError, Request, Response, requests, step::Steps};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Step {
@@ -63,8 +64,7 @@ pub struct MigrateFlow {
     pub(super) current_good: BTreeMap<SessionRef, u32>,
     pub(super) todo: BTreeMap<SessionRef, (RoomKey, bool)>,
     pub(super) chunks: Vec<KeysBackup>,
-    pub(super) pending: VecDeque<Step>,
-    pub(super) in_flight: Option<Step>,
+    pub(super) steps: Steps<Step>,
     /// Why a request could not be built; [`finish`](Flow::finish) returns it.
     pub(super) failed: Option<FlowError>,
     pub(super) outcome: MigrationOutcome,
@@ -76,7 +76,7 @@ impl std::fmt::Debug for MigrateFlow {
         f.debug_struct("MigrateFlow")
             .field("current_version", &self.current_id)
             .field("old_versions", &self.old.len())
-            .field("pending", &self.pending)
+            .field("steps", &self.steps)
             .finish_non_exhaustive()
     }
 }
@@ -130,8 +130,7 @@ impl MigrateFlow {
             current_good: BTreeMap::new(),
             todo: BTreeMap::new(),
             chunks: Vec::new(),
-            pending: VecDeque::from([Step::ReadCurrent]),
-            in_flight: None,
+            steps: Steps::new([Step::ReadCurrent]),
             failed: None,
         })
     }
@@ -168,10 +167,8 @@ impl MigrateFlow {
         }
         self.outcome.reencrypted = body.rooms.values().map(|r| r.sessions.len()).sum();
         self.chunks.extend(body.into_chunks(MIGRATION_CHUNK));
-        for i in 0..self.chunks.len() {
-            self.pending.push_back(Step::Upload(i));
-        }
-        self.pending.push_back(Step::ReadBack);
+        self.steps.extend((0..self.chunks.len()).map(Step::Upload));
+        self.steps.push(Step::ReadBack);
     }
 
     /// The request built, or `None` with the reason kept for [`finish`](Flow::finish): a
@@ -184,7 +181,7 @@ impl MigrateFlow {
         match built {
             Ok(r) => Some(r),
             Err(e) => {
-                self.pending.clear();
+                self.steps.clear();
                 self.failed = Some(FlowError::Encode {
                     request: "PUT /room_keys/keys".to_owned(),
                     reason: e.to_string(),
@@ -199,7 +196,7 @@ impl Flow for MigrateFlow {
     type Output = MigrationOutcome;
 
     fn next_request(&mut self) -> Option<Request> {
-        let step = self.pending.pop_front()?;
+        let step = self.steps.pop()?;
         let request = match &step {
             Step::ReadCurrent | Step::ReadBack => requests::room_keys(&self.current_id),
             Step::CreateVersion => requests::create_backup_version(&self.current),
@@ -210,21 +207,35 @@ impl Flow for MigrateFlow {
             }
             Step::Delete(i) => requests::delete_backup_version(&self.old[*i].id),
         };
-        self.in_flight = Some(step);
-        Some(request)
+        self.steps.send(step, request)
+    }
+
+    /// A keys body (the current version's, an older one's, the read-back) is read as the
+    /// bytes the server sent, with the backup body's grammar: every listing of a room
+    /// listed twice. Any other answer is parsed and handled as
+    /// [`receive`](Flow::receive) does.
+    fn receive_bytes(&mut self, status: u16, body: &[u8]) -> Result<(), FlowError> {
+        let keys_body = matches!(
+            self.steps.in_flight(),
+            Some(Step::ReadCurrent | Step::ReadOld(_) | Step::ReadBack)
+        );
+        if !keys_body || !(200..300).contains(&status) {
+            return self.receive(Response::from_bytes(status, body));
+        }
+        let step = self.steps.answered()?;
+        self.read_keys(step, body)
     }
 
     fn receive(&mut self, response: Response) -> Result<(), FlowError> {
-        let step = self.in_flight.take().ok_or(FlowError::OutOfOrder(
-            "a response came with no request pending",
-        ))?;
+        let step = self.steps.answered()?;
         match step {
-            Step::ReadCurrent => {
-                if !response.is_success() {
-                    return Err(response.error());
-                }
-                self.read_current(&response.body)?;
+            Step::ReadCurrent | Step::ReadBack | Step::ReadOld(_) if response.is_success() => {
+                // Parsed already (a client that does not honour `wants_bytes`): what the
+                // parser kept is read, written back as bytes.
+                let bytes = serde_json::to_vec(&response.body).map_err(|e| unexpected(KEYS, e))?;
+                self.read_keys(step, &bytes)?;
             }
+            Step::ReadCurrent | Step::ReadBack => return Err(response.error()),
             Step::CreateVersion => {
                 if !response.is_success() {
                     return Err(response.error());
@@ -259,19 +270,14 @@ impl Flow for MigrateFlow {
                     },
                 );
                 self.current_good.clear();
-                self.pending.extend((0..self.old.len()).map(Step::ReadOld));
+                self.steps.extend((0..self.old.len()).map(Step::ReadOld));
             }
             Step::ReadOld(i) => {
-                if response.is_not_found() {
-                    self.old[i].gone = true;
-                } else if !response.is_success() {
+                if !response.is_not_found() {
                     return Err(response.error());
-                } else {
-                    self.read_old(i, &response.body)?;
                 }
-                if i + 1 == self.old.len() {
-                    self.after_reads();
-                }
+                self.old[i].gone = true;
+                self.after_old(i);
             }
             Step::Upload(i) => {
                 if !response.is_success() {
@@ -282,12 +288,6 @@ impl Flow for MigrateFlow {
                     .values()
                     .map(|r| r.sessions.len())
                     .sum::<usize>();
-            }
-            Step::ReadBack => {
-                if !response.is_success() {
-                    return Err(response.error());
-                }
-                self.read_back(&response.body)?;
             }
             Step::Delete(i) => {
                 let fate = if response.is_success() {
@@ -311,11 +311,7 @@ impl Flow for MigrateFlow {
         if let Some(e) = self.failed {
             return Err(e);
         }
-        if self.in_flight.is_some() || !self.pending.is_empty() {
-            return Err(FlowError::OutOfOrder(
-                "finish came before the last response",
-            ));
-        }
+        self.steps.finished()?;
         Ok(self.outcome)
     }
 }

@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 
 use backup_cipher::{KeyBackupData, RoomKey, restore_entry};
-use serde_json::Value;
 
 use super::{MigrateFlow, OldVersionFate, SessionRef, flow::Step};
 use crate::FlowError;
+
+/// The request whose answers are read here.
+pub(super) const KEYS: &str = "GET /room_keys/keys";
 
 pub(super) fn unexpected(request: &str, reason: impl std::fmt::Display) -> FlowError {
     FlowError::Unexpected {
@@ -27,59 +29,72 @@ fn index_of(session: &backup_cipher::RestoredSession) -> u32 {
 }
 
 /// The entries of a `GET /room_keys/keys` body, read with the backup body's one grammar
-/// ([`backup_cipher::check_body`], as a restore reads it).
+/// ([`backup_cipher::body_entries`], as a restore reads it): every listing of a room
+/// listed twice, so one session may be found twice.
 struct Entries {
-    /// Every entry found; one that does not parse as a `KeyBackupData` is `None`.
+    /// Every entry found, in body order; one that is not a `KeyBackupData` is `None`.
     found: Vec<(String, String, Option<KeyBackupData>)>,
-    /// What the grammar found that is not an entry it can hand on (a room or `sessions`
-    /// that is not an object, an entry that is not a `KeyBackupData`, damage, a cut) and
-    /// is not already a `None` of `found`: each may hide sessions, so a version showing
-    /// any is never deleted.
+    /// What the grammar found that is not an entry (a room or `sessions` that is not an
+    /// object, damage, a cut): each may hide sessions, so a version showing any is never
+    /// deleted.
     structural: usize,
 }
 
-/// Reads the entries of the body `request` answered; fails when the body is not a keys
-/// body at all (`{}`, no `rooms`, `rooms` not an object): that is no version's content,
-/// and reading it as an empty version could delete one.
-fn entries(request: &str, body: &Value) -> Result<Entries, FlowError> {
-    let bytes = serde_json::to_vec(body).map_err(|e| unexpected(request, e))?;
-    let check = backup_cipher::check_body(bytes.as_slice(), u64::MAX)
-        .map_err(|e| unexpected(request, format!("not a backup keys body: {e}")))?;
+/// Reads the entries of a keys body, the bytes the server sent; fails when it is not a
+/// keys body at all (`{}`, no `rooms`, `rooms` not an object): that is no version's
+/// content, and reading it as an empty version could delete one.
+fn entries(body: &[u8]) -> Result<Entries, FlowError> {
     let mut found = Vec::new();
-    if let Some(rooms) = body.get("rooms").and_then(Value::as_object) {
-        for (room, r) in rooms {
-            if let Some(sessions) = r.get("sessions").and_then(Value::as_object) {
-                for (sid, entry) in sessions {
-                    found.push((
-                        room.clone(),
-                        sid.clone(),
-                        serde_json::from_value(entry.clone()).ok(),
-                    ));
-                }
-            }
-        }
-    }
-    let unparsed = found.iter().filter(|(_, _, d)| d.is_none()).count() as u64;
-    // Records of bad rooms, damage and the cut; entries the grammar refused that are not
-    // a `None` here; entries it found that are not here at all.
-    let structural = check.problems
-        + check.malformed.saturating_sub(unparsed)
-        + check.entries.saturating_sub(found.len() as u64);
+    let check = backup_cipher::body_entries(body, u64::MAX, |room, sid, entry| {
+        found.push((room.to_owned(), sid.to_owned(), entry));
+    })
+    .map_err(|e| unexpected(KEYS, format!("not a backup keys body: {e}")))?;
     Ok(Entries {
         found,
-        structural: usize::try_from(structural).unwrap_or(usize::MAX),
+        structural: usize::try_from(check.problems).unwrap_or(usize::MAX),
     })
 }
 
+/// Keeps for `id` the lowest first message index seen (a session listed twice counts by
+/// its copy that opens the most).
+fn keep_lowest(map: &mut BTreeMap<SessionRef, u32>, id: SessionRef, index: u32) {
+    map.entry(id)
+        .and_modify(|i| *i = (*i).min(index))
+        .or_insert(index);
+}
+
 impl MigrateFlow {
+    /// Reads the keys body that answered `step`.
+    pub(super) fn read_keys(&mut self, step: Step, body: &[u8]) -> Result<(), FlowError> {
+        match step {
+            Step::ReadCurrent => self.read_current(body),
+            Step::ReadOld(i) => {
+                self.read_old(i, body)?;
+                self.after_old(i);
+                Ok(())
+            }
+            Step::ReadBack => self.read_back(body),
+            Step::CreateVersion | Step::Upload(_) | Step::Delete(_) => Err(FlowError::OutOfOrder(
+                "a keys body came for a request that is no keys download",
+            )),
+        }
+    }
+
+    /// After the answer about the last older version, the uploads are planned.
+    pub(super) fn after_old(&mut self, i: usize) {
+        if i + 1 == self.old.len() {
+            self.after_reads();
+        }
+    }
+
     /// The current version's entries: which open with its key (and how early), and
     /// how many open with an older key only (then a fresh version takes their place).
-    pub(super) fn read_current(&mut self, body: &Value) -> Result<(), FlowError> {
+    pub(super) fn read_current(&mut self, body: &[u8]) -> Result<(), FlowError> {
         let mut older = 0;
-        for (room, sid, data) in entries("GET /room_keys/keys", body)?.found {
+        for (room, sid, data) in entries(body)?.found {
             let Some(data) = data else { continue };
             if let Ok(s) = restore_entry(&self.current_key, &room, &sid, &data.session_data) {
-                self.current_good.insert((room, sid), index_of(&s));
+                keep_lowest(&mut self.current_good, (room, sid), index_of(&s));
             } else if self
                 .keys
                 .iter()
@@ -90,9 +105,9 @@ impl MigrateFlow {
         }
         self.outcome.entries_for_older_key = older;
         if older > 0 {
-            self.pending.push_back(Step::CreateVersion);
+            self.steps.push(Step::CreateVersion);
         } else {
-            self.pending.extend((0..self.old.len()).map(Step::ReadOld));
+            self.steps.extend((0..self.old.len()).map(Step::ReadOld));
             if self.old.is_empty() {
                 self.after_reads();
             }
@@ -102,8 +117,8 @@ impl MigrateFlow {
 
     /// An older version's entries: what opens is kept to re-encrypt when the current
     /// version lacks it (or holds a copy that opens fewer messages).
-    pub(super) fn read_old(&mut self, i: usize, body: &Value) -> Result<(), FlowError> {
-        let read = entries("GET /room_keys/keys", body)?;
+    pub(super) fn read_old(&mut self, i: usize, body: &[u8]) -> Result<(), FlowError> {
+        let read = entries(body)?;
         self.old[i].unreadable += read.structural;
         for (room, sid, data) in read.found {
             let id = (room, sid);
@@ -124,7 +139,7 @@ impl MigrateFlow {
                     if needed && better {
                         self.todo.insert(id.clone(), found);
                     }
-                    self.old[i].sessions.insert(id, index);
+                    keep_lowest(&mut self.old[i].sessions, id, index);
                 }
             }
         }
@@ -133,15 +148,14 @@ impl MigrateFlow {
 
     /// The read-back: which older versions every session of which is in the current
     /// version, opening at least as early; those are deleted next, the others kept.
-    pub(super) fn read_back(&mut self, body: &Value) -> Result<(), FlowError> {
-        let present: BTreeMap<SessionRef, u32> = entries("GET /room_keys/keys", body)?
-            .found
-            .into_iter()
-            .filter_map(|(room, sid, data)| {
-                let s = restore_entry(&self.current_key, &room, &sid, &data?.session_data).ok()?;
-                Some(((room, sid), index_of(&s)))
-            })
-            .collect();
+    pub(super) fn read_back(&mut self, body: &[u8]) -> Result<(), FlowError> {
+        let mut present: BTreeMap<SessionRef, u32> = BTreeMap::new();
+        for (room, sid, data) in entries(body)?.found {
+            let Some(data) = data else { continue };
+            if let Ok(s) = restore_entry(&self.current_key, &room, &sid, &data.session_data) {
+                keep_lowest(&mut present, (room, sid), index_of(&s));
+            }
+        }
         for (i, old) in self.old.iter().enumerate() {
             let fate = if old.gone {
                 OldVersionFate::Gone
@@ -161,7 +175,7 @@ impl MigrateFlow {
                 if missing > 0 {
                     OldVersionFate::KeptNotVerified { missing }
                 } else {
-                    self.pending.push_back(Step::Delete(i));
+                    self.steps.push(Step::Delete(i));
                     continue;
                 }
             };
