@@ -104,6 +104,60 @@ fn the_flow_probes_old_versions_and_reads_the_entries() {
     assert_eq!(diagnosis.version.as_deref(), Some("3"));
 }
 
+/// `body` as a keys body whose every entry is in a listing of its own: a room with two
+/// sessions is listed twice (a JSON parser keeps only the last listing of a room).
+pub(super) fn listed_apart(body: &backup_cipher::KeysBackup) -> String {
+    let listings: Vec<String> = body
+        .entries()
+        .map(|(room, sid, data)| {
+            let entry = serde_json::to_string(data).unwrap();
+            format!(
+                r#"{}: {{"sessions": {{{}: {entry}}}}}"#,
+                json!(room),
+                json!(sid)
+            )
+        })
+        .collect();
+    format!(r#"{{"rooms": {{{}}}}}"#, listings.join(", "))
+}
+
+/// The entries are read as the bytes that came, with the backup body's grammar: a room
+/// listed twice, each listing with its own session, is two entries, both checked.
+#[test]
+fn the_entries_of_a_room_listed_twice_are_all_checked() {
+    let key = BackupDecryptionKey::generate().unwrap();
+    let sessions = backup_cipher::fixtures::synthetic_sessions(2, 5);
+    let (body, errors) = backup_cipher::encrypt_sessions(key.public_key(), &sessions);
+    assert!(errors.is_empty());
+    assert_eq!(body.rooms.len(), 1, "one room, two sessions");
+    let twice = listed_apart(&body);
+    let mut current = BackupVersion::new(key.public_key());
+    current.version = Some("1".into());
+    let input = key.to_recovery_key().to_base58_grouped();
+    let options = DoctorOptions::default().entries(EntryCheck::All);
+    let mut flow = DoctorFlow::new(USER, Some(input.as_str()), options);
+    while let Some(request) = flow.next_request() {
+        let path = request.path.trim_start_matches(API_PREFIX);
+        match path {
+            "/room_keys/keys?version=1" => {
+                assert!(request.wants_bytes);
+                flow.receive_bytes(200, twice.as_bytes()).unwrap();
+                continue;
+            }
+            "/room_keys/version" => {
+                flow.receive(Response::ok(serde_json::to_value(&current).unwrap()))
+            }
+            "/devices" => flow.receive(Response::ok(json!({"devices": []}))),
+            "/keys/query" => flow.receive(Response::ok(json!({}))),
+            _ => flow.receive(Response::new(404, json!({"errcode": "M_NOT_FOUND"}))),
+        }
+        .unwrap();
+    }
+    let report = flow.finish().unwrap().entries.unwrap();
+    assert_eq!((report.total, report.checked), (2, 2));
+    assert!(report.failed.is_empty(), "{report:?}");
+}
+
 /// Element trusts a backup signed by a device the self-signing key signed; an
 /// unverified device's signature is not enough, and that device is named.
 #[test]

@@ -169,3 +169,7 @@ fn ids(body: &KeysBackup) -> BTreeSet<String> {
         .flat_map(|r| r.sessions.keys().cloned())
         .collect()
 }
+
+fn is_get_keys_of(r: &Request, version: &str) -> bool {
+    r.method == Method::Get && r.path.ends_with(&format!("?version={version}"))
+}

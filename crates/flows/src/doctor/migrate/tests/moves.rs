@@ -230,3 +230,36 @@ fn an_older_copy_that_opens_more_messages_replaces_the_current_one() {
     assert_eq!(outcome.old_versions["1"], OldVersionFate::Deleted);
     assert_eq!(opened(&key, server.body("2").unwrap()), expected(&early));
 }
+
+/// An old version whose body lists a room twice, each listing with another session: read
+/// as the bytes that came, with the backup body's grammar, both sessions move before the
+/// version is deleted (a JSON parser keeps the last listing only).
+#[test]
+fn both_listings_of_a_room_listed_twice_move() {
+    let (old_key, key) = (
+        BackupDecryptionKey::generate().unwrap(),
+        BackupDecryptionKey::generate().unwrap(),
+    );
+    let sessions = synthetic_sessions(2, 31);
+    let mut server = Server::default();
+    server.add(&old_key, body_of(&old_key, &sessions));
+    server.add(&key, KeysBackup::default());
+    let old_body = server.body("1").unwrap();
+    assert_eq!(old_body.rooms.len(), 1, "one room, two sessions");
+    let twice = crate::doctor::tests::listed_apart(old_body);
+
+    let mut flow = server.flow(&key, std::slice::from_ref(&old_key));
+    while let Some(r) = flow.next_request() {
+        if is_get_keys_of(&r, "1") {
+            assert!(r.wants_bytes);
+            flow.receive_bytes(200, twice.as_bytes()).unwrap();
+        } else {
+            let response = server.handle(&r);
+            flow.receive(response).unwrap();
+        }
+    }
+    let outcome = flow.finish().unwrap();
+    assert_eq!((outcome.reencrypted, outcome.uploaded), (2, 2));
+    assert_eq!(outcome.old_versions["1"], OldVersionFate::Deleted);
+    assert_eq!(opened(&key, server.body("2").unwrap()), expected(&sessions));
+}

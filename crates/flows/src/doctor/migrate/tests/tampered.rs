@@ -21,10 +21,6 @@ fn run_tampered(
     flow.finish()
 }
 
-fn is_get_keys_of(r: &Request, version: &str) -> bool {
-    r.method == Method::Get && r.path.ends_with(&format!("?version={version}"))
-}
-
 /// The #2338 path: the version being replaced answers `{}` (or no `rooms`, or `rooms`
 /// that is not an object) when it is read again. That is no keys body: the flow fails
 /// and the version, with every entry, stays.
