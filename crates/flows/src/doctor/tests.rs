@@ -107,8 +107,14 @@ fn the_flow_probes_old_versions_and_reads_the_entries() {
 /// `body` as a keys body whose every entry is in a listing of its own: a room with two
 /// sessions is listed twice (a JSON parser keeps only the last listing of a room).
 pub(super) fn listed_apart(body: &backup_cipher::KeysBackup) -> String {
-    let listings: Vec<String> = body
-        .entries()
+    listed_apart_all(&[body])
+}
+
+/// Every entry of `bodies` in a listing of its own, in one keys body.
+pub(super) fn listed_apart_all(bodies: &[&backup_cipher::KeysBackup]) -> String {
+    let listings: Vec<String> = bodies
+        .iter()
+        .flat_map(|body| body.entries())
         .map(|(room, sid, data)| {
             let entry = serde_json::to_string(data).unwrap();
             format!(

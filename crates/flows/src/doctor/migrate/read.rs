@@ -55,11 +55,21 @@ fn entries(body: &[u8]) -> Result<Entries, FlowError> {
     })
 }
 
-/// Keeps for `id` the lowest first message index seen (a session listed twice counts by
-/// its copy that opens the most).
+/// Keeps for `id` the lowest first message index seen: what an older version holds of a
+/// session listed twice is its copy that opens the most, which the current version must
+/// match before the older one is deleted.
 fn keep_lowest(map: &mut BTreeMap<SessionRef, u32>, id: SessionRef, index: u32) {
     map.entry(id)
         .and_modify(|i| *i = (*i).min(index))
+        .or_insert(index);
+}
+
+/// Keeps for `id` the highest first message index seen: what the current version holds
+/// of a session listed twice is its copy that opens the least (a client that keeps one
+/// listing may keep that one), so nothing is deleted on the strength of the other.
+fn keep_highest(map: &mut BTreeMap<SessionRef, u32>, id: SessionRef, index: u32) {
+    map.entry(id)
+        .and_modify(|i| *i = (*i).max(index))
         .or_insert(index);
 }
 
@@ -94,7 +104,7 @@ impl MigrateFlow {
         for (room, sid, data) in entries(body)?.found {
             let Some(data) = data else { continue };
             if let Ok(s) = restore_entry(&self.current_key, &room, &sid, &data.session_data) {
-                keep_lowest(&mut self.current_good, (room, sid), index_of(&s));
+                keep_highest(&mut self.current_good, (room, sid), index_of(&s));
             } else if self
                 .keys
                 .iter()
@@ -151,10 +161,11 @@ impl MigrateFlow {
     pub(super) fn read_back(&mut self, body: &[u8]) -> Result<(), FlowError> {
         let mut present: BTreeMap<SessionRef, u32> = BTreeMap::new();
         for (room, sid, data) in entries(body)?.found {
-            let Some(data) = data else { continue };
-            if let Ok(s) = restore_entry(&self.current_key, &room, &sid, &data.session_data) {
-                keep_lowest(&mut present, (room, sid), index_of(&s));
-            }
+            // A listing that does not open with the current key is the worst copy.
+            let index = data
+                .and_then(|d| restore_entry(&self.current_key, &room, &sid, &d.session_data).ok())
+                .map_or(u32::MAX, |s| index_of(&s));
+            keep_highest(&mut present, (room, sid), index);
         }
         for (i, old) in self.old.iter().enumerate() {
             let fate = if old.gone {

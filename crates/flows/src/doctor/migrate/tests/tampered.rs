@@ -179,3 +179,44 @@ fn an_upload_chunk_that_cannot_be_written_fails_the_flow() {
         other => panic!("expected an encode error, got {other:?}"),
     }
 }
+
+/// The read-back lists a session twice: a copy that opens with the current key, and one
+/// that does not. A client that keeps one listing may keep the second, so the session is
+/// not counted as moved and the old version is kept.
+#[test]
+fn a_read_back_listing_a_session_twice_counts_its_worst_copy() {
+    let (old_key, key) = (
+        BackupDecryptionKey::generate().unwrap(),
+        BackupDecryptionKey::generate().unwrap(),
+    );
+    let sessions = synthetic_sessions(1, 41);
+    let mut server = Server::default();
+    server.add(&old_key, body_of(&old_key, &sessions));
+    server.add(&key, KeysBackup::default());
+    let stale = body_of(&old_key, &sessions);
+
+    let mut flow = server.flow(&key, std::slice::from_ref(&old_key));
+    let mut reads_of_current = 0;
+    while let Some(r) = flow.next_request() {
+        let response = server.handle(&r);
+        if is_get_keys_of(&r, "2") {
+            reads_of_current += 1;
+            if reads_of_current == 2 {
+                // The read-back: what the server holds, and the stale copy listed after it.
+                let moved = server.body("2").unwrap();
+                assert_eq!(moved.session_count(), 1);
+                let twice = crate::doctor::tests::listed_apart_all(&[moved, &stale]);
+                flow.receive_bytes(200, twice.as_bytes()).unwrap();
+                continue;
+            }
+        }
+        flow.receive(response).unwrap();
+    }
+    let outcome = flow.finish().unwrap();
+    assert_eq!(outcome.uploaded, 1);
+    assert_eq!(
+        outcome.old_versions["1"],
+        OldVersionFate::KeptNotVerified { missing: 1 }
+    );
+    assert!(server.body("1").is_some());
+}
