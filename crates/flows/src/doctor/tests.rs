@@ -164,6 +164,47 @@ fn the_entries_of_a_room_listed_twice_are_all_checked() {
     assert!(report.failed.is_empty(), "{report:?}");
 }
 
+/// What in the entries' body is no entry (a cut, a body that is not a keys body) is a
+/// failure of the report and a finding, not a smaller backup.
+#[test]
+fn a_cut_or_foreign_entries_body_is_reported() {
+    let key = BackupDecryptionKey::generate().unwrap();
+    let sessions = backup_cipher::fixtures::synthetic_sessions(4, 6);
+    let (body, _) = backup_cipher::encrypt_sessions(key.public_key(), &sessions);
+    let text = serde_json::to_vec(&body).unwrap();
+    let mut account = AccountSnapshot::new(USER);
+    let mut version = BackupVersion::new(key.public_key());
+    version.version = Some("1".into());
+    account.version = Some(version);
+    let input = key.to_recovery_key().to_base58_grouped();
+    let options = DoctorOptions::default().entries(EntryCheck::All);
+
+    // Cut in the middle of the third entry: two whole entries, and the cut.
+    let needle = b"\"session_data\"";
+    let starts: Vec<usize> = text
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(starts.len(), 4);
+    let cut_at = starts[2] + 20;
+    account.entries = Some(text[..cut_at].to_vec());
+    let d = diagnose(&account, Some(input.as_str()), &options);
+    let report = d.entries.as_ref().unwrap();
+    assert_eq!(report.failed.get("truncated"), Some(&1), "{report:?}");
+    assert!(d.has(FindingCode::EntriesMalformed), "{d:?}");
+
+    account.entries = Some(b"{}".to_vec());
+    let d = diagnose(&account, Some(input.as_str()), &options);
+    let report = d.entries.as_ref().unwrap();
+    assert_eq!(
+        (report.total, report.failed.get("malformed")),
+        (0, Some(&1))
+    );
+    assert!(d.has(FindingCode::EntriesMalformed), "{d:?}");
+}
+
 /// Element trusts a backup signed by a device the self-signing key signed; an
 /// unverified device's signature is not enough, and that device is named.
 #[test]
