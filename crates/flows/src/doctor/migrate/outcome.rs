@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-/// Why a [`MigrateFlow`] cannot start.
+/// Why a [`MigrateFlow`](super::MigrateFlow) cannot start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MigrateError {
@@ -55,7 +55,7 @@ pub enum OldVersionFate {
     },
 }
 
-/// What [`MigrateFlow`] did.
+/// What [`MigrateFlow`](super::MigrateFlow) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MigrationOutcome {
