@@ -3,16 +3,14 @@
 use std::collections::BTreeMap;
 
 use backup_cipher::{
-    BackupDecryptionKey, BackupVersion, KeyBackupData, RestoreErrorClass, SignatureStatus,
-    canonical_json, restore_entry, verify_auth_data,
+    BackupDecryptionKey, BackupVersion, SignatureStatus, canonical_json, verify_auth_data,
 };
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::Value;
 use ssss::{AccountDataError, MEGOLM_BACKUP_SECRET, SecretStore, Unlocked, recover_backup_key};
 
 use super::{
-    AccountSnapshot, Device, Diagnosis, DoctorOptions, EntryCheck, EntryProgress, EntryReport,
-    Finding, FindingCode,
+    AccountSnapshot, Device, Diagnosis, DoctorOptions, EntryProgress, Finding, FindingCode, entries,
 };
 
 /// Diagnoses an account from what was read, with what the user has (`input`; `None`
@@ -276,8 +274,8 @@ pub(super) fn diagnose_with_progress(
             let stale = stored_key
                 .as_ref()
                 .filter(|s| version.is_some_and(|v| !s.matches(&v.auth_data)));
-            let report = check_entries(key, stale, body, options.entries, progress);
-            entry_findings(&report, &mut findings);
+            let report = entries::check_entries(key, stale, body, options.entries, progress);
+            entries::entry_findings(&report, &mut findings);
             Some(report)
         }
         _ => None,
@@ -550,157 +548,4 @@ fn tool_login_ids(account: &AccountSnapshot, options: &DoctorOptions) -> Vec<Str
         .filter(|d| with_keys.is_none_or(|k| !k.contains_key(&d.device_id)))
         .map(|d| d.device_id.clone())
         .collect()
-}
-
-/// One entry of a keys body: room id, session id, and the entry when it is a
-/// `KeyBackupData`.
-type BodyEntry = (String, String, Option<KeyBackupData>);
-
-/// The entries of a `GET /room_keys/keys` body, read with the backup body's grammar
-/// (every listing of a room listed twice; one malformed entry does not hide the others),
-/// in room then session id order; and the records of what the body holds that is no
-/// entry (a room that is not an object, damage, a cut; the whole body when it is not a
-/// keys body), by class.
-fn body_entries(body: &[u8]) -> (Vec<BodyEntry>, Vec<(String, String, RestoreErrorClass)>) {
-    let mut all = Vec::new();
-    let read = backup_cipher::body_entries(body, u64::MAX, |room, session, entry| {
-        all.push((room.to_owned(), session.to_owned(), entry));
-    });
-    let problems = match read {
-        Err(_) => vec![(String::new(), String::new(), RestoreErrorClass::Malformed)],
-        Ok(check) => {
-            let mut problems: Vec<_> = check
-                .sample
-                .iter()
-                .map(|f| (f.room_id.clone(), f.session_id.clone(), f.error))
-                .collect();
-            let unsampled = usize::try_from(check.problems)
-                .unwrap_or(usize::MAX)
-                .saturating_sub(problems.len());
-            problems.extend(
-                std::iter::repeat_n((String::new(), String::new()), unsampled)
-                    .map(|(r, s)| (r, s, RestoreErrorClass::Damaged)),
-            );
-            problems
-        }
-    };
-    // Stable: the listings of a session listed twice stay in body order.
-    all.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    (all, problems)
-}
-
-fn check_entries(
-    key: &BackupDecryptionKey,
-    stale: Option<&BackupDecryptionKey>,
-    body: &[u8],
-    check: EntryCheck,
-    mut progress: Option<&mut EntryProgress>,
-) -> EntryReport {
-    let (all, problems) = body_entries(body);
-    let limit = match check {
-        EntryCheck::Skip => 0,
-        EntryCheck::Sample(n) => n.min(all.len()),
-        EntryCheck::All => all.len(),
-    };
-    let mut report = EntryReport {
-        total: all.len(),
-        ..EntryReport::default()
-    };
-    // What is no entry is a failure whatever the sample: it may hide entries.
-    for (room, session, class) in problems {
-        *report.failed.entry(class.as_str()).or_default() += 1;
-        if report.sample.len() < 5 {
-            report.sample.push((room, session, class));
-        }
-    }
-    for (i, (room, session, entry)) in all.into_iter().take(limit).enumerate() {
-        let (room, session) = (room.as_str(), session.as_str());
-        let class = match entry {
-            None => Some(RestoreErrorClass::Malformed),
-            Some(data) => match restore_entry(key, room, session, &data.session_data) {
-                Ok(_) => None,
-                Err(failure) => {
-                    if failure.error == RestoreErrorClass::Mac
-                        && let Some(old) = stale
-                        && restore_entry(old, room, session, &data.session_data).is_ok()
-                    {
-                        report.open_with_stored_key += 1;
-                    }
-                    Some(failure.error)
-                }
-            },
-        };
-        report.checked += 1;
-        if let Some(class) = class {
-            *report.failed.entry(class.as_str()).or_default() += 1;
-            if report.sample.len() < 5 {
-                report
-                    .sample
-                    .push((room.to_owned(), session.to_owned(), class));
-            }
-        }
-        if let Some(p) = progress.as_mut()
-            && ((i + 1) % 100 == 0 || i + 1 == limit)
-        {
-            p(i + 1, limit);
-        }
-    }
-    report
-}
-
-fn entry_findings(report: &EntryReport, findings: &mut Vec<Finding>) {
-    use RestoreErrorClass as R;
-    let count = |classes: &[R]| -> usize {
-        classes
-            .iter()
-            .map(|c| report.failed.get(c.as_str()).copied().unwrap_or(0))
-            .sum()
-    };
-    let of = if report.checked < report.total {
-        format!(
-            "of {} entries checked (of {})",
-            report.checked, report.total
-        )
-    } else {
-        format!("of {} entries", report.checked)
-    };
-    let other_key = count(&[R::Mac]);
-    if other_key > 0 {
-        let stored = if report.open_with_stored_key > 0 {
-            format!(
-                "; {} of them open with the (stale) backup key in secret storage",
-                report.open_with_stored_key
-            )
-        } else {
-            String::new()
-        };
-        findings.push(Finding::new(
-            FindingCode::EntriesForAnotherKey,
-            format!("{other_key} {of} are encrypted to another key{stored}"),
-        ));
-    }
-    let padding = count(&[R::Padding]);
-    if padding > 0 {
-        findings.push(Finding::new(
-            FindingCode::EntriesBadPadding,
-            format!("{padding} {of} have bad padding"),
-        ));
-    }
-    let malformed = count(&[
-        R::Base64,
-        R::Key,
-        R::Json,
-        R::Algorithm,
-        R::SessionId,
-        R::Malformed,
-        R::Internal,
-        R::Truncated,
-        R::Damaged,
-    ]);
-    if malformed > 0 {
-        findings.push(Finding::new(
-            FindingCode::EntriesMalformed,
-            format!("{malformed} {of} are malformed"),
-        ));
-    }
 }

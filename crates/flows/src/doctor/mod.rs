@@ -12,6 +12,7 @@
 //! No I/O happens here; nothing is changed on the account.
 
 mod diagnose;
+mod entries;
 mod findings;
 mod migrate;
 mod read;
