@@ -41,8 +41,8 @@ pub use keys::{BackupDecryptionKey, BackupPublicKey, KeyError};
 pub use restore::{
     BodyCheck, BodyRequest, MAX_TRACKED, Progress, RestoreError, RestoreErrorClass, RestoreFailure,
     RestoreOptions, RestoreResult, RestoreSink, RestoredSession, ResumeNotice, ResumeSource,
-    RoomFilter, check_backup_version, check_body, restore_keys, restore_reader, restore_resumable,
-    restore_room_reader, restore_slice, session_ids,
+    RoomFilter, body_entries, check_backup_version, check_body, restore_keys, restore_reader,
+    restore_resumable, restore_room_reader, restore_slice, session_ids,
 };
 pub use room_key::RoomKey;
 pub use signatures::{

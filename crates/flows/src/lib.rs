@@ -9,6 +9,7 @@ mod doctor;
 mod recovery;
 pub mod requests;
 mod setup;
+mod step;
 mod upload;
 
 pub use doctor::{
@@ -56,6 +57,12 @@ pub struct Request {
     /// answer or a failed connection: GET, PUT and DELETE are, and the POSTs that change
     /// nothing (a key query, a logout); a POST that creates something is not.
     pub repeatable: bool,
+    /// Whether the answer's body is wanted as bytes: send the request and feed its status
+    /// and unparsed body to [`Flow::receive_bytes`]. Set on `GET /room_keys/keys`
+    /// ([`requests::room_keys`]), whose body a flow reads with the backup body's grammar,
+    /// which reads every listing of a room listed twice; a JSON parser keeps only the
+    /// last, so a flow fed [`Flow::receive`] with the parsed body sees less of it.
+    pub wants_bytes: bool,
 }
 
 impl Request {
@@ -67,6 +74,7 @@ impl Request {
             path,
             body,
             repeatable: method != Method::Post,
+            wants_bytes: false,
         }
     }
 }
@@ -88,6 +96,16 @@ impl Response {
     /// A 200 response.
     pub fn ok(body: Value) -> Self {
         Self::new(200, body)
+    }
+    /// A response from its status and the bytes of its body: an empty body is `{}`, one
+    /// that is not JSON is `null` (the status still says what happened).
+    pub fn from_bytes(status: u16, body: &[u8]) -> Self {
+        let body = if body.trim_ascii().is_empty() {
+            Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_slice(body).unwrap_or(Value::Null)
+        };
+        Self::new(status, body)
     }
     /// The Matrix `errcode` of an error answer (empty when there is none).
     pub fn errcode(&self) -> &str {
@@ -120,8 +138,13 @@ impl Response {
 ///
 /// ```text
 /// while let Some(request) = flow.next_request() {
-///     let response = send(request)?;   // your HTTP stack, blocking or async
-///     flow.receive(response)?;
+///     if request.wants_bytes {
+///         let (status, bytes) = send_for_bytes(request)?;   // the body unparsed
+///         flow.receive_bytes(status, &bytes)?;
+///     } else {
+///         let response = send(request)?;   // your HTTP stack, blocking or async
+///         flow.receive(response)?;
+///     }
 /// }
 /// let output = flow.finish()?;
 /// ```
@@ -132,6 +155,15 @@ pub trait Flow {
     fn next_request(&mut self) -> Option<Request>;
     /// The answer to the request last returned by [`next_request`](Self::next_request).
     fn receive(&mut self, response: Response) -> Result<(), FlowError>;
+    /// The answer to the request last returned by [`next_request`](Self::next_request),
+    /// as its status and the bytes of its body: how to answer a request that
+    /// [`wants_bytes`](Request::wants_bytes) (any other request may be answered so too).
+    /// By default the body is parsed ([`Response::from_bytes`]) and fed to
+    /// [`receive`](Self::receive); a flow that reads a keys body with the backup body's
+    /// grammar reads the bytes themselves.
+    fn receive_bytes(&mut self, status: u16, body: &[u8]) -> Result<(), FlowError> {
+        self.receive(Response::from_bytes(status, body))
+    }
     /// The result, once [`next_request`](Self::next_request) returned `None`.
     fn finish(self) -> Result<Self::Output, FlowError>;
 }

@@ -1,7 +1,5 @@
 //! From what the user has to the backup decryption key.
 
-use std::collections::VecDeque;
-
 use backup_cipher::BackupVersion;
 use serde_json::{Map, Value};
 use ssss::{
@@ -10,7 +8,7 @@ use ssss::{
 };
 use zeroize::Zeroizing;
 
-use crate::{Flow, FlowError, Request, Response, requests};
+use crate::{Flow, FlowError, Request, Response, requests, step::Steps};
 
 /// What [`RecoveryFlow`] found.
 #[derive(Debug, Clone)]
@@ -43,8 +41,7 @@ enum Step {
 pub struct SecretStorageFlow {
     user_id: String,
     version_id: Option<String>,
-    pending: VecDeque<Step>,
-    in_flight: Option<Step>,
+    steps: Steps<Step>,
     version: Option<BackupVersion>,
     events: Map<String, Value>,
 }
@@ -55,11 +52,10 @@ impl SecretStorageFlow {
         Self {
             user_id: user_id.to_owned(),
             version_id: None,
-            pending: VecDeque::from([
+            steps: Steps::new([
                 Step::Version,
                 Step::AccountData(DEFAULT_KEY_EVENT.to_owned()),
             ]),
-            in_flight: None,
             version: None,
             events: Map::new(),
         }
@@ -84,16 +80,13 @@ impl Flow for SecretStorageFlow {
     type Output = (Option<BackupVersion>, SecretStore);
 
     fn next_request(&mut self) -> Option<Request> {
-        let step = self.pending.pop_front()?;
+        let step = self.steps.pop()?;
         let request = self.request(&step);
-        self.in_flight = Some(step);
-        Some(request)
+        self.steps.send(step, request)
     }
 
     fn receive(&mut self, response: Response) -> Result<(), FlowError> {
-        let step = self.in_flight.take().ok_or(FlowError::OutOfOrder(
-            "a response came with no request pending",
-        ))?;
+        let step = self.steps.answered()?;
         // M_NOT_FOUND: no backup, or no such account data. The caller decides.
         if response.is_not_found() {
             return Ok(());
@@ -114,14 +107,16 @@ impl Flow for SecretStorageFlow {
                 if event_type == DEFAULT_KEY_EVENT {
                     // Then the default key's description and the secrets under it.
                     if let Some(id) = response.body.get("key").and_then(Value::as_str) {
-                        self.pending
-                            .push_back(Step::AccountData(format!("m.secret_storage.key.{id}")));
+                        self.steps
+                            .push(Step::AccountData(format!("m.secret_storage.key.{id}")));
                     }
-                    self.pending
-                        .push_back(Step::AccountData(MEGOLM_BACKUP_SECRET.to_owned()));
-                    for name in CROSS_SIGNING_SECRETS {
-                        self.pending.push_back(Step::AccountData(name.to_owned()));
-                    }
+                    self.steps
+                        .push(Step::AccountData(MEGOLM_BACKUP_SECRET.to_owned()));
+                    self.steps.extend(
+                        CROSS_SIGNING_SECRETS
+                            .iter()
+                            .map(|name| Step::AccountData((*name).to_owned())),
+                    );
                 }
                 self.events.insert(event_type, response.body);
             }
@@ -130,11 +125,7 @@ impl Flow for SecretStorageFlow {
     }
 
     fn finish(self) -> Result<Self::Output, FlowError> {
-        if self.in_flight.is_some() || !self.pending.is_empty() {
-            return Err(FlowError::OutOfOrder(
-                "finish came before the last response",
-            ));
-        }
+        self.steps.finished()?;
         let store = SecretStore::from_json(&Value::Object(self.events))?;
         Ok((self.version, store))
     }

@@ -129,12 +129,17 @@ pub fn delete_backup_version(version_id: &str) -> Request {
 }
 
 /// `GET /room_keys/keys?version=V`: every key of a backup version (large: stream it).
+/// Its answer is wanted as bytes ([`Request::wants_bytes`]): a flow reads it with the
+/// backup body's grammar.
 pub fn room_keys(version: &str) -> Request {
-    Request::new(
-        Method::Get,
-        url(&format!("/room_keys/keys{}", version_query(version))),
-        None,
-    )
+    Request {
+        wants_bytes: true,
+        ..Request::new(
+            Method::Get,
+            url(&format!("/room_keys/keys{}", version_query(version))),
+            None,
+        )
+    }
 }
 
 /// `GET /room_keys/keys/{roomId}?version=V`: the keys of one room of a backup version

@@ -1,11 +1,11 @@
 //! Uploading sessions to a backup version in chunks, skipping what the server holds.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, ops::Range};
 
 use backup_cipher::{KeyBackupData, KeysBackup};
 use serde_json::Value;
 
-use crate::{Flow, FlowError, Request, Response, requests};
+use crate::{Flow, FlowError, Request, Response, requests, step::Steps};
 
 /// How an upload went.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,9 +35,8 @@ pub struct UploadFlow<'a> {
     version: String,
     todo: Vec<(&'a str, &'a str, &'a KeyBackupData)>,
     chunk_size: usize,
-    next: usize,
-    in_flight: Option<usize>,
-    cancelled: bool,
+    /// One step per chunk: its sessions, a range of `todo`.
+    steps: Steps<Range<usize>>,
     /// Why a chunk could not be built; [`finish`](Flow::finish) returns it.
     failed: Option<FlowError>,
     outcome: UploadOutcome,
@@ -55,17 +54,16 @@ impl<'a> UploadFlow<'a> {
                     .map(move |(sid, data)| (room.as_str(), sid.as_str(), data))
             })
             .collect();
+        let chunk_size = chunk_size.max(1);
         let outcome = UploadOutcome {
             to_send: todo.len() as u64,
             ..UploadOutcome::default()
         };
         Self {
             version: version.to_owned(),
+            steps: chunks(todo.len(), chunk_size),
             todo,
-            chunk_size: chunk_size.max(1),
-            next: 0,
-            in_flight: None,
-            cancelled: false,
+            chunk_size,
             failed: None,
             outcome,
         }
@@ -78,12 +76,13 @@ impl<'a> UploadFlow<'a> {
             .retain(|(room, sid, _)| !stored.contains(&((*room).to_owned(), (*sid).to_owned())));
         self.outcome.skipped = (before - self.todo.len()) as u64;
         self.outcome.to_send = self.todo.len() as u64;
+        self.steps = chunks(self.todo.len(), self.chunk_size);
         self
     }
 
     /// Stops after the chunk in flight.
     pub fn cancel(&mut self) {
-        self.cancelled = true;
+        self.steps.clear();
     }
 
     /// What has happened so far.
@@ -97,14 +96,12 @@ impl<'a> UploadFlow<'a> {
     fn chunk_request(
         &mut self,
         built: Result<Request, serde_json::Error>,
-        sent: usize,
+        chunk: Range<usize>,
     ) -> Option<Request> {
         match built {
-            Ok(request) => {
-                self.in_flight = Some(sent);
-                Some(request)
-            }
+            Ok(request) => self.steps.send(chunk, request),
             Err(e) => {
+                self.steps.clear();
                 self.failed = Some(FlowError::Encode {
                     request: "PUT /room_keys/keys".to_owned(),
                     reason: e.to_string(),
@@ -119,32 +116,25 @@ impl Flow for UploadFlow<'_> {
     type Output = UploadOutcome;
 
     fn next_request(&mut self) -> Option<Request> {
-        if self.cancelled || self.failed.is_some() || self.next >= self.todo.len() {
-            return None;
-        }
-        let end = (self.next + self.chunk_size).min(self.todo.len());
+        let chunk = self.steps.pop()?;
         let mut part = KeysBackup::default();
-        for (room, sid, data) in &self.todo[self.next..end] {
+        for (room, sid, data) in &self.todo[chunk.clone()] {
             part.rooms
                 .entry((*room).to_owned())
                 .or_default()
                 .sessions
                 .insert((*sid).to_owned(), (*data).clone());
         }
-        let sent = end - self.next;
-        self.next = end;
         let built = requests::put_room_keys(&self.version, &part);
-        self.chunk_request(built, sent)
+        self.chunk_request(built, chunk)
     }
 
     fn receive(&mut self, response: Response) -> Result<(), FlowError> {
-        let sent = self.in_flight.take().ok_or(FlowError::OutOfOrder(
-            "a response came with no request pending",
-        ))?;
+        let sent = self.steps.answered()?;
         if !response.is_success() {
             return Err(response.error());
         }
-        self.outcome.uploaded += sent as u64;
+        self.outcome.uploaded += sent.len() as u64;
         self.outcome.etag = response
             .body
             .get("etag")
@@ -158,13 +148,18 @@ impl Flow for UploadFlow<'_> {
         if let Some(e) = self.failed {
             return Err(e);
         }
-        if self.in_flight.is_some() {
-            return Err(FlowError::OutOfOrder(
-                "finish came before the last response",
-            ));
-        }
+        self.steps.finished()?;
         Ok(self.outcome)
     }
+}
+
+/// The chunks of `len` sessions, `size` at a time.
+fn chunks(len: usize, size: usize) -> Steps<Range<usize>> {
+    Steps::new(
+        (0..len)
+            .step_by(size)
+            .map(|start| start..(start + size).min(len)),
+    )
 }
 
 #[cfg(test)]
@@ -188,7 +183,7 @@ mod tests {
         let refused = serde_json::to_value(BTreeMap::from([((1u8, 2u8), 0u8)])).unwrap_err();
         let reason_given = refused.to_string();
         let broken: Result<Request, serde_json::Error> = Err(refused);
-        assert!(flow.chunk_request(broken, 10).is_none());
+        assert!(flow.chunk_request(broken, 10..20).is_none());
         assert!(flow.next_request().is_none());
         match flow.finish() {
             Err(FlowError::Encode { request, reason }) => {

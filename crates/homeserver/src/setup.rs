@@ -3,10 +3,7 @@
 use flows::{SetupEvent, SetupFlow, SetupFlowError, SetupOptions, SetupOutcome, SetupStep};
 use zeroize::Zeroizing;
 
-use crate::{
-    Client, ClientError,
-    transport::{Call, read_body},
-};
+use crate::{Client, ClientError};
 
 /// Hears what a setup does and answers what it asks. `()` listens to nothing and has no
 /// Security Phrase.
@@ -85,19 +82,5 @@ impl Client {
             }
         }
         Ok(flow.finish()?)
-    }
-
-    /// Sends `request` as [`Client::send_request`] does, returning the status and the
-    /// body's bytes unparsed (for [`SetupStep::SendForBytes`]).
-    fn send_for_bytes(
-        &self,
-        request: &flows::Request,
-    ) -> Result<(u16, Zeroizing<Vec<u8>>), ClientError> {
-        let mut call = Call::of(request);
-        call.errors_are_answers = true;
-        self.exchange(&call, |mut response| {
-            let status = response.status().as_u16();
-            Ok((status, Zeroizing::new(read_body(&mut response)?)))
-        })
     }
 }

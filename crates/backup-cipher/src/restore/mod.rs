@@ -39,7 +39,8 @@ pub use types::{
 };
 
 use crate::{
-    BACKUP_ALGORITHM, BackupDecryptionKey, BackupVersion, EncryptedSessionData, KeysBackup,
+    BACKUP_ALGORITHM, BackupDecryptionKey, BackupVersion, EncryptedSessionData, KeyBackupData,
+    KeysBackup,
     cipher::entry::{EntryShape, GROUP, Pending, finish_group},
     par::*,
     split::{CountingReader, Events, Shape, WalkError},
@@ -166,7 +167,9 @@ pub fn restore_room_reader<R: Read, S: RestoreSink + ?Sized>(
 /// complete (and where it was cut), how many rooms and entries it holds, and what is
 /// damaged. Reads at most `max_bytes` ([`RestoreError::TooLarge`] past that).
 pub fn check_body<R: Read>(reader: R, max_bytes: u64) -> Result<BodyCheck, RestoreError> {
-    walk_ids(reader, max_bytes, &mut |_, _| {})
+    walk_ids(reader, max_bytes, &mut |_, _, raw| {
+        serde_json::from_slice::<EntryShape<'_>>(raw).is_ok()
+    })
 }
 
 /// Hands `visit` the room id and session id of every entry of a `GET /room_keys/keys`
@@ -185,25 +188,52 @@ pub fn session_ids<R: Read, F: FnMut(&str, &str)>(
     max_bytes: u64,
     mut visit: F,
 ) -> Result<BodyCheck, RestoreError> {
-    walk_ids(reader, max_bytes, &mut visit)
+    walk_ids(reader, max_bytes, &mut |room, session_id, raw| {
+        let shaped = serde_json::from_slice::<EntryShape<'_>>(raw).is_ok();
+        if shaped {
+            visit(room, session_id);
+        }
+        shaped
+    })
 }
 
-/// The walk behind [`check_body`] and [`session_ids`].
+/// Hands `visit` every entry of a `GET /room_keys/keys` body as (room id, session id,
+/// entry), in body order, with the same grammar and bounds as [`restore_reader`] and
+/// without a key: for a reader that needs the entries themselves (to try several keys on
+/// each, or keep `is_verified`). A room listed twice, or a second `"rooms"`, is read as
+/// well as the first, so one session may be visited twice. An entry that is not a
+/// `KeyBackupData` is visited with `None` and counted in [`BodyCheck::malformed`]; damage
+/// and a cut are reported in the returned [`BodyCheck`] as by [`session_ids`]. Reads at
+/// most `max_bytes` ([`RestoreError::TooLarge`] past that); a body that is not a backup
+/// body at all is [`RestoreError::Body`].
+pub fn body_entries<R: Read, F: FnMut(&str, &str, Option<KeyBackupData>)>(
+    reader: R,
+    max_bytes: u64,
+    mut visit: F,
+) -> Result<BodyCheck, RestoreError> {
+    walk_ids(reader, max_bytes, &mut |room, session_id, raw| {
+        let entry = serde_json::from_slice::<KeyBackupData>(raw).ok();
+        let parsed = entry.is_some();
+        visit(room, session_id, entry);
+        parsed
+    })
+}
+
+/// The walk behind [`check_body`], [`session_ids`] and [`body_entries`]: `visit` gets
+/// each entry's text and says whether it is well formed (else it counts as malformed).
 fn walk_ids<R: Read>(
     reader: R,
     max_bytes: u64,
-    visit: &mut dyn FnMut(&str, &str),
+    visit: &mut dyn FnMut(&str, &str, &[u8]) -> bool,
 ) -> Result<BodyCheck, RestoreError> {
     struct Checker<'v> {
         check: BodyCheck,
-        visit: &'v mut dyn FnMut(&str, &str),
+        visit: &'v mut dyn FnMut(&str, &str, &[u8]) -> bool,
     }
     impl Events for Checker<'_> {
         fn entry(&mut self, room: &Arc<str>, session_id: String, raw: &[u8]) {
-            if serde_json::from_slice::<EntryShape<'_>>(raw).is_err() {
+            if !(self.visit)(room, &session_id, raw) {
                 self.check.malformed += 1;
-            } else {
-                (self.visit)(room, &session_id);
             }
         }
         fn failure(&mut self, failure: RestoreFailure) {
@@ -245,6 +275,38 @@ fn walk_ids<R: Read>(
 mod tests {
     use super::*;
     use crate::{RoomKeyBackup, cipher::entry::PANIC_ROOM, fixtures};
+
+    /// `body_entries` hands on every listing of a room listed twice, each entry with its
+    /// fields, and an entry that is not a `KeyBackupData` as `None` (counted malformed).
+    #[test]
+    fn body_entries_reads_every_listing_with_its_entries() {
+        let entry = r#"{"first_message_index": 3, "forwarded_count": 0, "is_verified": true,
+            "session_data": {"ephemeral": "e", "ciphertext": "c", "mac": "m"}}"#;
+        let body = format!(
+            r#"{{"rooms": {{"!a:x": {{"sessions": {{"s1": {entry}}}}},
+                           "!a:x": {{"sessions": {{"s2": {entry}, "s3": {{"no": 1}}}}}}}}}}"#
+        );
+        let mut seen = Vec::new();
+        let check = body_entries(body.as_bytes(), u64::MAX, |room, sid, data| {
+            seen.push((
+                room.to_owned(),
+                sid.to_owned(),
+                data.map(|d| (d.first_message_index, d.is_verified)),
+            ));
+        })
+        .unwrap();
+        let pair = |s: &str, d| ("!a:x".to_owned(), s.to_owned(), d);
+        assert_eq!(
+            seen,
+            [
+                pair("s1", Some((3, true))),
+                pair("s2", Some((3, true))),
+                pair("s3", None)
+            ]
+        );
+        assert_eq!((check.entries, check.malformed, check.problems), (3, 1, 0));
+        assert!(body_entries(&b"{}"[..], u64::MAX, |_, _, _| {}).is_err());
+    }
 
     /// A panic in a worker costs exactly the entries of its group, counted as `internal`
     /// failures; every other entry is restored, inline and on a pool.

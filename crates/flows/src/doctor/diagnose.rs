@@ -3,16 +3,14 @@
 use std::collections::BTreeMap;
 
 use backup_cipher::{
-    BackupDecryptionKey, BackupVersion, KeyBackupData, RestoreErrorClass, SignatureStatus,
-    canonical_json, restore_entry, verify_auth_data,
+    BackupDecryptionKey, BackupVersion, SignatureStatus, canonical_json, verify_auth_data,
 };
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde_json::Value;
 use ssss::{AccountDataError, MEGOLM_BACKUP_SECRET, SecretStore, Unlocked, recover_backup_key};
 
 use super::{
-    AccountSnapshot, Device, Diagnosis, DoctorOptions, EntryCheck, EntryProgress, EntryReport,
-    Finding, FindingCode,
+    AccountSnapshot, Device, Diagnosis, DoctorOptions, EntryProgress, Finding, FindingCode, entries,
 };
 
 /// Diagnoses an account from what was read, with what the user has (`input`; `None`
@@ -276,8 +274,8 @@ pub(super) fn diagnose_with_progress(
             let stale = stored_key
                 .as_ref()
                 .filter(|s| version.is_some_and(|v| !s.matches(&v.auth_data)));
-            let report = check_entries(key, stale, body, options.entries, progress);
-            entry_findings(&report, &mut findings);
+            let report = entries::check_entries(key, stale, body, options.entries, progress);
+            entries::entry_findings(&report, &mut findings);
             Some(report)
         }
         _ => None,
@@ -550,128 +548,4 @@ fn tool_login_ids(account: &AccountSnapshot, options: &DoctorOptions) -> Vec<Str
         .filter(|d| with_keys.is_none_or(|k| !k.contains_key(&d.device_id)))
         .map(|d| d.device_id.clone())
         .collect()
-}
-
-/// The entries of a `GET /room_keys/keys` body, each read on its own: one malformed
-/// entry does not hide the others.
-fn body_entries(body: &Value) -> Vec<(&str, &str, &Value)> {
-    let mut out = Vec::new();
-    if let Some(rooms) = body.get("rooms").and_then(Value::as_object) {
-        for (room, r) in rooms {
-            if let Some(sessions) = r.get("sessions").and_then(Value::as_object) {
-                for (session, entry) in sessions {
-                    out.push((room.as_str(), session.as_str(), entry));
-                }
-            }
-        }
-    }
-    out
-}
-
-fn check_entries(
-    key: &BackupDecryptionKey,
-    stale: Option<&BackupDecryptionKey>,
-    body: &Value,
-    check: EntryCheck,
-    mut progress: Option<&mut EntryProgress>,
-) -> EntryReport {
-    let all = body_entries(body);
-    let limit = match check {
-        EntryCheck::Skip => 0,
-        EntryCheck::Sample(n) => n.min(all.len()),
-        EntryCheck::All => all.len(),
-    };
-    let mut report = EntryReport {
-        total: all.len(),
-        ..EntryReport::default()
-    };
-    for (i, (room, session, entry)) in all.into_iter().take(limit).enumerate() {
-        let class = match serde_json::from_value::<KeyBackupData>(entry.clone()) {
-            Err(_) => Some(RestoreErrorClass::Malformed),
-            Ok(data) => match restore_entry(key, room, session, &data.session_data) {
-                Ok(_) => None,
-                Err(failure) => {
-                    if failure.error == RestoreErrorClass::Mac
-                        && let Some(old) = stale
-                        && restore_entry(old, room, session, &data.session_data).is_ok()
-                    {
-                        report.open_with_stored_key += 1;
-                    }
-                    Some(failure.error)
-                }
-            },
-        };
-        report.checked += 1;
-        if let Some(class) = class {
-            *report.failed.entry(class.as_str()).or_default() += 1;
-            if report.sample.len() < 5 {
-                report
-                    .sample
-                    .push((room.to_owned(), session.to_owned(), class));
-            }
-        }
-        if let Some(p) = progress.as_mut()
-            && ((i + 1) % 100 == 0 || i + 1 == limit)
-        {
-            p(i + 1, limit);
-        }
-    }
-    report
-}
-
-fn entry_findings(report: &EntryReport, findings: &mut Vec<Finding>) {
-    use RestoreErrorClass as R;
-    let count = |classes: &[R]| -> usize {
-        classes
-            .iter()
-            .map(|c| report.failed.get(c.as_str()).copied().unwrap_or(0))
-            .sum()
-    };
-    let of = if report.checked < report.total {
-        format!(
-            "of {} entries checked (of {})",
-            report.checked, report.total
-        )
-    } else {
-        format!("of {} entries", report.checked)
-    };
-    let other_key = count(&[R::Mac]);
-    if other_key > 0 {
-        let stored = if report.open_with_stored_key > 0 {
-            format!(
-                "; {} of them open with the (stale) backup key in secret storage",
-                report.open_with_stored_key
-            )
-        } else {
-            String::new()
-        };
-        findings.push(Finding::new(
-            FindingCode::EntriesForAnotherKey,
-            format!("{other_key} {of} are encrypted to another key{stored}"),
-        ));
-    }
-    let padding = count(&[R::Padding]);
-    if padding > 0 {
-        findings.push(Finding::new(
-            FindingCode::EntriesBadPadding,
-            format!("{padding} {of} have bad padding"),
-        ));
-    }
-    let malformed = count(&[
-        R::Base64,
-        R::Key,
-        R::Json,
-        R::Algorithm,
-        R::SessionId,
-        R::Malformed,
-        R::Internal,
-        R::Truncated,
-        R::Damaged,
-    ]);
-    if malformed > 0 {
-        findings.push(Finding::new(
-            FindingCode::EntriesMalformed,
-            format!("{malformed} {of} are malformed"),
-        ));
-    }
 }

@@ -12,10 +12,9 @@
 //! No I/O happens here; nothing is changed on the account.
 
 mod diagnose;
+mod entries;
 mod findings;
 mod migrate;
-#[cfg(test)]
-mod migrate_tests;
 mod read;
 mod repair;
 #[cfg(test)]
@@ -126,8 +125,10 @@ pub struct AccountSnapshot {
     pub keys_query: Value,
     /// The user's devices.
     pub devices: Vec<Device>,
-    /// The current version's entries (`GET /room_keys/keys`), when read.
-    pub entries: Option<Value>,
+    /// The body of the current version's `GET /room_keys/keys` as it came, when read:
+    /// [`diagnose`] reads it with the backup body's grammar (every listing of a room
+    /// listed twice, each entry on its own).
+    pub entries: Option<Vec<u8>>,
 }
 
 impl AccountSnapshot {

@@ -5,7 +5,7 @@ use backup_cipher::BackupVersion;
 use serde_json::Value;
 use ssss::SecretStore;
 
-use crate::{Flow, FlowError, Request, Response, SecretStorageFlow, requests};
+use crate::{Flow, FlowError, Request, Response, SecretStorageFlow, requests, step::Steps};
 
 /// What the account has now.
 #[derive(Debug, Clone)]
@@ -28,17 +28,22 @@ pub struct AccountState {
 /// (`{"enabled": true}`).
 pub const KEY_BACKUP_EVENT: &str = "m.key_backup";
 
+/// What is read after secret storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    KeysQuery,
+    KeyBackup,
+}
+
 /// Reads an [`AccountState`]: [`SecretStorageFlow`]'s requests, then `POST /keys/query`,
 /// then the `m.key_backup` account data.
 #[derive(Debug)]
 pub struct AccountStateFlow {
     read: SecretStorageFlow,
     user_id: String,
-    query_sent: bool,
-    query_pending: bool,
+    /// Its own steps, once `read` has sent all of its.
+    steps: Steps<Step>,
     master_key: Option<String>,
-    key_backup_sent: bool,
-    key_backup_pending: bool,
     key_backup_enabled: Option<bool>,
 }
 
@@ -48,11 +53,8 @@ impl AccountStateFlow {
         Self {
             read: SecretStorageFlow::new(user_id),
             user_id: user_id.to_owned(),
-            query_sent: false,
-            query_pending: false,
+            steps: Steps::new([Step::KeysQuery, Step::KeyBackup]),
             master_key: None,
-            key_backup_sent: false,
-            key_backup_pending: false,
             key_backup_enabled: None,
         }
     }
@@ -65,48 +67,40 @@ impl Flow for AccountStateFlow {
         if let Some(r) = self.read.next_request() {
             return Some(r);
         }
-        if !self.query_sent {
-            self.query_sent = true;
-            self.query_pending = true;
-            return Some(requests::keys_query(&self.user_id));
-        }
-        if self.key_backup_sent {
-            return None;
-        }
-        self.key_backup_sent = true;
-        self.key_backup_pending = true;
-        Some(requests::account_data(&self.user_id, KEY_BACKUP_EVENT))
+        let step = self.steps.pop()?;
+        let request = match step {
+            Step::KeysQuery => requests::keys_query(&self.user_id),
+            Step::KeyBackup => requests::account_data(&self.user_id, KEY_BACKUP_EVENT),
+        };
+        self.steps.send(step, request)
     }
 
     fn receive(&mut self, response: Response) -> Result<(), FlowError> {
-        if self.key_backup_pending {
-            self.key_backup_pending = false;
-            if response.is_not_found() {
-                return Ok(());
-            }
-            if !response.is_success() {
-                return Err(response.error());
-            }
-            self.key_backup_enabled = response.body.get("enabled").and_then(Value::as_bool);
-            return Ok(());
-        }
-        if !self.query_pending {
+        if self.steps.in_flight().is_none() {
             return self.read.receive(response);
         }
-        self.query_pending = false;
-        if !response.is_success() {
-            return Err(response.error());
+        match self.steps.answered()? {
+            Step::KeysQuery => {
+                if !response.is_success() {
+                    return Err(response.error());
+                }
+                self.master_key = master_key_in_query(&response.body, &self.user_id);
+            }
+            Step::KeyBackup => {
+                if response.is_not_found() {
+                    return Ok(());
+                }
+                if !response.is_success() {
+                    return Err(response.error());
+                }
+                self.key_backup_enabled = response.body.get("enabled").and_then(Value::as_bool);
+            }
         }
-        self.master_key = master_key_in_query(&response.body, &self.user_id);
         Ok(())
     }
 
     fn finish(self) -> Result<AccountState, FlowError> {
-        if self.query_pending || self.key_backup_pending || !self.key_backup_sent {
-            return Err(FlowError::OutOfOrder(
-                "finish came before the last response",
-            ));
-        }
+        self.steps.finished()?;
         let (version, secret_storage) = self.read.finish()?;
         Ok(AccountState {
             user_id: self.user_id,
