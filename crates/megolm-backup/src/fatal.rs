@@ -271,21 +271,8 @@ pub(crate) fn setup_error(e: homeserver::SetupRunError, key_shown: bool) -> Fata
              account has"
                 .to_owned()
         }
-        SetupRunError::Setup(S::Unfinished {
-            new_cross_signing,
-            security_key: Some(_),
-            ..
-        }) => format!(
-            "keep the Security Key printed above until a setup finishes: the secrets \
-             written so far open only with it. {KEY_OUT_REPLACED}; then {}",
-            if *new_cross_signing {
-                "run setup again with --reset --replace-cross-signing"
-            } else {
-                "run setup again with --reset"
-            }
-        ),
         SetupRunError::Setup(
-            S::Unfinished {
+            s @ (S::Unfinished {
                 new_cross_signing, ..
             }
             | S::CarryOver {
@@ -293,12 +280,28 @@ pub(crate) fn setup_error(e: homeserver::SetupRunError, key_shown: bool) -> Fata
             }
             | S::CarryOverIncomplete {
                 new_cross_signing, ..
-            },
+            }),
         ) => {
-            if *new_cross_signing {
-                "run setup again with --reset --replace-cross-signing".to_owned()
+            let again = if *new_cross_signing {
+                "run setup again with --reset --replace-cross-signing"
             } else {
-                "run setup again with --reset".to_owned()
+                "run setup again with --reset"
+            };
+            if s.rolled_back().is_some_and(|r| r.not_deleted.is_some()) {
+                // The new version, which no key opens, must go before a new setup, or
+                // that setup would keep it as the old version.
+                format!(
+                    "once the homeserver answers, delete that backup version (DELETE \
+                     /_matrix/client/v3/room_keys/version/VERSION with your access token), \
+                     then {again}"
+                )
+            } else if s.security_key().is_some() {
+                format!(
+                    "keep the Security Key printed above until a setup finishes: the secrets \
+                     written so far open only with it. {KEY_OUT_REPLACED}; then {again}"
+                )
+            } else {
+                again.to_owned()
             }
         }
         _ => return Fatal::new(e),

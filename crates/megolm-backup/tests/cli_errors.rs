@@ -1216,3 +1216,43 @@ fn a_setup_stopped_after_the_key_was_handed_over_leaves_the_key_that_opens_the_s
         assert_eq!(backup_key.public_key().to_base64(), public_key, "{refused}");
     }
 }
+
+/// A setup stopped before the new backup's key was stored (the key description refused)
+/// deletes the new version again, which no key could open, and says so; when that delete
+/// is refused too, the hint says to delete it before setting up again.
+#[test]
+fn a_setup_stopped_before_the_backup_key_was_stored_deletes_the_new_version() {
+    let dir = tmp("rolled-back");
+    let token = write(&dir, "token.txt", "syt_nope");
+    let delete = "/_matrix/client/v3/room_keys/version/1";
+    for (answer, said, hint) in [
+        (
+            Reply::json(200, &serde_json::json!({})),
+            "The new backup version 1, whose key was not stored yet, was deleted again",
+            "hint: keep the Security Key printed above until a setup finishes",
+        ),
+        (
+            Reply::json(
+                403,
+                &serde_json::json!({"errcode": "M_FORBIDDEN", "error": "no"}),
+            ),
+            "could not be deleted",
+            "hint: once the homeserver answers, delete that backup version",
+        ),
+    ] {
+        let server = setup_refusing("m.secret_storage.key.*");
+        server.on("DELETE", delete, [answer]);
+        let o = set_up(&server, &token, &dir.join("key.txt"));
+        let stderr = common::stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        assert!(
+            server
+                .requests()
+                .iter()
+                .any(|r| r.method == "DELETE" && r.path == delete),
+            "{stderr}"
+        );
+        assert!(stderr.contains(said), "{stderr}");
+        assert!(stderr.contains(hint), "{stderr}");
+    }
+}
