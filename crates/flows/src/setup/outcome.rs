@@ -145,7 +145,8 @@ pub enum SetupFlowError {
         /// The new Security Key, once it was handed over ([`SetupStep::SaveKey`]): some
         /// secrets may be written encrypted to it alone.
         security_key: Option<NewSecurityKey>,
-        /// The new backup version, deleted again because its key was not stored yet.
+        /// The new backup version, when the setup stopped before its key was stored:
+        /// deleted again, or why it could not be.
         rolled_back: Option<Box<RolledBack>>,
     },
     /// Secret storage and the new backup version are written (recovery works with the
@@ -177,7 +178,8 @@ pub enum SetupFlowError {
         source: backup_cipher::RestoreError,
         /// Whether new cross-signing keys had been uploaded.
         new_cross_signing: bool,
-        /// The new backup version, deleted again because its key was not stored yet.
+        /// The new backup version, when the setup stopped before its key was stored:
+        /// deleted again, or why it could not be.
         rolled_back: Option<Box<RolledBack>>,
     },
     /// The new version holds fewer sessions than were copied; the old version is kept.
@@ -196,7 +198,8 @@ pub enum SetupFlowError {
         old_version: String,
         /// Whether new cross-signing keys had been uploaded.
         new_cross_signing: bool,
-        /// The new backup version, deleted again because its key was not stored yet.
+        /// The new backup version, when the setup stopped before its key was stored:
+        /// deleted again, or why it could not be.
         rolled_back: Option<Box<RolledBack>>,
     },
     /// Everything was written, but a fresh read does not unlock with what the user got.
