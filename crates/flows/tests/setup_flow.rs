@@ -24,6 +24,8 @@ struct Server {
     log: Vec<String>,
     /// A request (as logged) answered with a 500, as a failing server would.
     fail: Option<String>,
+    /// A second one.
+    also_fail: Option<String>,
     /// The bytes `GET /room_keys/keys` answers with, when set (JSON that a `Value`
     /// cannot hold, e.g. a room listed twice).
     raw_keys: Option<String>,
@@ -56,7 +58,11 @@ impl Server {
         };
         let path = r.path.strip_prefix(PREFIX).unwrap();
         self.log.push(format!("{method} {path}"));
-        if self.fail.as_deref() == Some(&format!("{method} {path}")) {
+        let logged = format!("{method} {path}");
+        if [&self.fail, &self.also_fail]
+            .iter()
+            .any(|f| f.as_deref() == Some(logged.as_str()))
+        {
             return Response::new(500, json!({"errcode": "M_UNKNOWN", "error": "down"}));
         }
         let (route, query) = path.split_once('?').unwrap_or((path, ""));
@@ -569,4 +575,97 @@ fn a_room_listed_twice_in_the_old_backup_is_carried_over_whole() {
     assert_eq!(outcome.carried_over, 2, "{events:#?}");
     let new = &server.versions[&2].1;
     assert_eq!(new.rooms["!twice:example.org"].sessions.len(), 2);
+}
+
+/// An account set up by the flow, whose backup (version 1) holds `sessions` sessions:
+/// the server and its Security Key.
+fn set_up_with_sessions(sessions: usize) -> (Server, String) {
+    let mut server = Server::default();
+    let (outcome, _) = drive(&mut server, SetupOptions::new(), None).unwrap();
+    let info = &server.versions[&1].0;
+    let public_key = backup_cipher::BackupPublicKey::from_base64(
+        info["auth_data"]["public_key"].as_str().unwrap(),
+    )
+    .unwrap();
+    server.versions.get_mut(&1).unwrap().1 =
+        backup_cipher::fixtures::synthetic_backup(&public_key, sessions, 4);
+    server.log.clear();
+    (server, outcome.security_key.to_string())
+}
+
+/// Whether `key` (a Security Key as typed) opens the server's current backup through
+/// its secret storage.
+fn opens_the_current_backup(server: &Server, key: &str) -> bool {
+    let store = ssss::SecretStore::from_json(&json!(server.account_data)).unwrap();
+    let id = *server.versions.keys().last().unwrap();
+    let current: BackupVersion = serde_json::from_value(server.version_answer(id).body).unwrap();
+    ssss::recover_backup_key(key, Some(&store), Some(&current)).is_ok()
+}
+
+/// A reset that stops after creating the new version but before that version's key is
+/// stored (here: the carry-over's upload is refused) deletes the new version again: no
+/// key could open it, and as the newest version it would take the other devices'
+/// backups. The old Security Key still opens the current backup, and a reset run again
+/// carries every old session over.
+#[test]
+fn a_reset_stopped_before_the_new_backup_key_is_stored_deletes_the_new_version() {
+    let (mut server, old_key) = set_up_with_sessions(30);
+    server.fail = Some("PUT /room_keys/keys?version=2".into());
+    let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
+    assert_eq!(server.versions.keys().collect::<Vec<_>>(), [&1]);
+    assert!(opens_the_current_backup(&server, &old_key));
+    assert!(
+        server
+            .log
+            .iter()
+            .any(|l| l == "DELETE /room_keys/version/2")
+    );
+    assert!(
+        matches!(
+            &err,
+            SetupFlowError::Unfinished {
+                security_key: None,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let rolled = err.rolled_back().expect("the new version is rolled back");
+    assert_eq!((rolled.version.as_str(), &rolled.not_deleted), ("2", &None));
+    assert!(err.to_string().contains("was deleted again"), "{err}");
+
+    // Set up again, as the error says: every old session is carried over.
+    server.fail = None;
+    let (outcome, _) = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap();
+    assert_eq!(outcome.carried_over, 30);
+    assert!(opens_the_current_backup(&server, &outcome.security_key));
+}
+
+/// When the new version cannot be deleted either, the error says so, and which version
+/// to delete.
+#[test]
+fn a_new_version_that_cannot_be_deleted_again_is_named() {
+    let (mut server, old_key) = set_up_with_sessions(5);
+    server.fail = Some("PUT /room_keys/keys?version=2".into());
+    server.also_fail = Some("DELETE /room_keys/version/2".into());
+    let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
+    let rolled = err.rolled_back().expect("a roll-back was tried");
+    assert!(rolled.not_deleted.is_some(), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("could not be deleted"), "{text}");
+    assert!(text.contains("delete backup version 2"), "{text}");
+}
+
+/// Once the new backup's key was sent to be stored, a stop leaves the new version: the
+/// key may be on the server (a write that failed may still have been made).
+#[test]
+fn a_stop_once_the_backup_key_was_sent_keeps_the_new_version() {
+    let mut server = Server {
+        fail: Some("PUT account_data m.megolm_backup.v1".into()),
+        ..Server::default()
+    };
+    let err = drive(&mut server, SetupOptions::new(), None).unwrap_err();
+    assert!(err.rolled_back().is_none(), "{err:?}");
+    assert!(!server.log.iter().any(|l| l.starts_with("DELETE")));
+    assert!(server.versions.contains_key(&1));
 }

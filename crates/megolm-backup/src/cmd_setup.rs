@@ -201,7 +201,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
             if let Some(k) = printer.key_out_error.take() {
                 let _ = k.report();
             }
-            return Err(setup_fail(e));
+            return Err(setup_fail(e, printer.key_shown));
         }
     };
 

@@ -202,11 +202,26 @@ pub(crate) fn export_params_error(e: key_export::ExportError, allow_low_rounds: 
 // homeserver (and the flows it runs).
 
 /// A setup error as the CLI says it: the library's reason, and the options that help.
+/// `key_shown`: the new Security Key was printed (and written to `--key-out`), so secret
+/// storage may already be written encrypted to it.
 #[cfg(feature = "homeserver")]
-pub(crate) fn setup_error(e: homeserver::SetupRunError) -> Fatal {
+pub(crate) fn setup_error(e: homeserver::SetupRunError, key_shown: bool) -> Fatal {
     use flows::{PlanError as P, SetupFlowError as S};
     use homeserver::SetupRunError;
     let e = match e {
+        // The homeserver stopped answering (or answered garbage): the library's runner
+        // gives the client's error, which knows nothing of the key already handed over.
+        SetupRunError::Client(c) if key_shown => {
+            let mut fatal = client_error(c);
+            fatal.msg = format!(
+                "{}\nhint: setup did not finish: keep the Security Key printed above until a \
+                 setup finishes, as secrets may already be written encrypted to it. \
+                 {KEY_OUT_REPLACED}. Once the homeserver answers, run setup again with --reset \
+                 (with --replace-cross-signing if new cross-signing keys were uploaded above)",
+                fatal.msg
+            );
+            return fatal;
+        }
         SetupRunError::Client(c) => return client_error(c),
         other => other,
     };
@@ -250,25 +265,14 @@ pub(crate) fn setup_error(e: homeserver::SetupRunError) -> Fatal {
             "give it with --password-file FILE, or log in with --user".to_owned()
         }
         SetupRunError::Setup(S::AfterSetUp { .. }) => {
-            "keep the Security Key printed above (and in --key-out): it unlocks the new \
-             secret storage and backup; `status` shows what the account has"
+            "keep the Security Key printed above (also in the --key-out file, if given): it \
+             unlocks the new secret storage and backup. To finish what is missing: \
+             `doctor --fix --key-file FILE`, FILE holding that key; `status` shows what the \
+             account has"
                 .to_owned()
         }
-        SetupRunError::Setup(S::Unfinished {
-            new_cross_signing,
-            security_key: Some(_),
-            ..
-        }) => format!(
-            "keep the Security Key printed above (and in --key-out) until a setup finishes: \
-             the secrets written so far open only with it; {}",
-            if *new_cross_signing {
-                "run setup again with --reset --replace-cross-signing"
-            } else {
-                "run setup again with --reset"
-            }
-        ),
         SetupRunError::Setup(
-            S::Unfinished {
+            s @ (S::Unfinished {
                 new_cross_signing, ..
             }
             | S::CarryOver {
@@ -276,18 +280,40 @@ pub(crate) fn setup_error(e: homeserver::SetupRunError) -> Fatal {
             }
             | S::CarryOverIncomplete {
                 new_cross_signing, ..
-            },
+            }),
         ) => {
-            if *new_cross_signing {
-                "run setup again with --reset --replace-cross-signing".to_owned()
+            let again = if *new_cross_signing {
+                "run setup again with --reset --replace-cross-signing"
             } else {
-                "run setup again with --reset".to_owned()
+                "run setup again with --reset"
+            };
+            if s.rolled_back().is_some_and(|r| r.not_deleted.is_some()) {
+                // The new version, which no key opens, must go before a new setup, or
+                // that setup would keep it as the old version.
+                format!(
+                    "once the homeserver answers, delete that backup version (DELETE \
+                     /_matrix/client/v3/room_keys/version/VERSION with your access token), \
+                     then {again}"
+                )
+            } else if s.security_key().is_some() {
+                format!(
+                    "keep the Security Key printed above until a setup finishes: the secrets \
+                     written so far open only with it. {KEY_OUT_REPLACED}; then {again}"
+                )
+            } else {
+                again.to_owned()
             }
         }
         _ => return Fatal::new(e),
     };
     Fatal::new(format!("{e}\nhint: {hint}"))
 }
+
+/// How to keep the new Security Key of a setup that stopped after printing it: a new
+/// run writes its own key over the `--key-out` file.
+#[cfg(feature = "homeserver")]
+const KEY_OUT_REPLACED: &str = "If it is in a --key-out file, copy it elsewhere before \
+     setting up again: a new run writes its own key to --key-out";
 
 /// A homeserver error as the CLI says it: the library's message, and the option or
 /// command that helps where there is one.
@@ -346,13 +372,16 @@ mod tests {
     #[test]
     fn the_secret_storage_only_hint_names_cross_signing_keys_only_when_there_are_some() {
         let refused = |master: Option<&str>| {
-            setup_error(homeserver::SetupRunError::Setup(
-                flows::SetupFlowError::Refused(flows::PlanError::SecretStorageWithoutBackup {
-                    user: "@alice:example.org".into(),
-                    key: "K".into(),
-                    master: master.map(str::to_owned),
-                }),
-            ))
+            setup_error(
+                homeserver::SetupRunError::Setup(flows::SetupFlowError::Refused(
+                    flows::PlanError::SecretStorageWithoutBackup {
+                        user: "@alice:example.org".into(),
+                        key: "K".into(),
+                        master: master.map(str::to_owned),
+                    },
+                )),
+                false,
+            )
             .msg
         };
         let none = refused(None);

@@ -91,6 +91,78 @@ fn server_with(keys: Reply) -> FakeServer {
     server
 }
 
+const USER: &str = "@alice:example.org";
+/// USER's account data, as the requests percent-encode the user id in a path.
+const ACCOUNT_DATA: &str = "/_matrix/client/v3/user/%40alice%3Aexample.org/account_data/";
+
+/// A scripted homeserver holding a fresh account of USER (no backup, no secret storage,
+/// no cross-signing keys) that accepts every write of `setup` but the account-data event
+/// `failing`, which it refuses with a 403, as a server that forbids it would.
+fn setup_refusing(failing: &str) -> FakeServer {
+    setup_answering(
+        failing,
+        Reply::json(
+            403,
+            &serde_json::json!({"errcode": "M_FORBIDDEN", "error": "Cannot set this account data"}),
+        ),
+    )
+}
+
+/// [`setup_refusing`], with `reply` as the answer to the write of `failing`.
+fn setup_answering(failing: &str, reply: Reply) -> FakeServer {
+    let server = FakeServer::start();
+    let not_found = Reply::json(
+        404,
+        &serde_json::json!({"errcode": "M_NOT_FOUND", "error": "Not found"}),
+    );
+    server.on(
+        "GET",
+        "/_matrix/client/v3/account/whoami",
+        [Reply::json(200, &serde_json::json!({"user_id": USER}))],
+    );
+    server.on("GET", VERSION, [not_found.clone()]);
+    server.on("GET", &format!("{ACCOUNT_DATA}*"), [not_found]);
+    server.on(
+        "POST",
+        "/_matrix/client/v3/keys/query",
+        [Reply::json(200, &serde_json::json!({"master_keys": {}}))],
+    );
+    server.on(
+        "POST",
+        "/_matrix/client/v3/keys/device_signing/upload",
+        [Reply::json(200, &serde_json::json!({}))],
+    );
+    server.on(
+        "POST",
+        VERSION,
+        [Reply::json(200, &serde_json::json!({"version": "1"}))],
+    );
+    // The first route that matches answers: the failing write before all the others.
+    server.on("PUT", &format!("{ACCOUNT_DATA}{failing}"), [reply]);
+    server.on(
+        "PUT",
+        &format!("{ACCOUNT_DATA}*"),
+        [Reply::json(200, &serde_json::json!({}))],
+    );
+    server
+}
+
+/// `setup --key-out KEY_OUT` against `server`, with a token.
+fn set_up(server: &FakeServer, token: &str, key_out: &std::path::Path) -> std::process::Output {
+    run(
+        &[
+            "setup",
+            "--homeserver",
+            server.url(),
+            "--access-token-file",
+            token,
+            "--key-out",
+            key_out.to_str().unwrap(),
+        ],
+        "",
+    )
+}
+
 const FIXTURE: &str = "crates/megolm-backup/tests/fixtures/account-data.json";
 const ALICE: &str = "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d";
 
@@ -760,6 +832,18 @@ fn every_documented_error_is_what_the_tool_prints() {
         ],
         ""
     );
+    // A setup the server stops after the Security Key was handed over: before the
+    // default-key pointer moves (unfinished), or at the last write, `m.key_backup`.
+    let unfinished = setup_refusing("m.secret_storage.default_key");
+    results.insert(
+        "setup-unfinished",
+        out(&set_up(&unfinished, &token, &dir.join("unfinished.key"))),
+    );
+    let after = setup_refusing("m.key_backup");
+    results.insert(
+        "setup-after-set-up",
+        out(&set_up(&after, &token, &dir.join("after.key"))),
+    );
     let not_pem = write(&dir, "not.pem", "no certificate here\n");
     add!(
         "ca-file",
@@ -1038,4 +1122,137 @@ fn every_documented_error_is_what_the_tool_prints() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// What the server holds after `setup` stopped: the account data written (every PUT
+/// but the one refused) and the public key of the backup version created.
+fn written(server: &FakeServer, refused: &str) -> (serde_json::Value, String) {
+    let mut account_data = serde_json::Map::new();
+    let mut public_key = None;
+    for r in server.requests() {
+        let body = || serde_json::from_slice::<serde_json::Value>(&r.body).unwrap();
+        if r.method == "PUT"
+            && let Some(event_type) = r.path.strip_prefix(ACCOUNT_DATA)
+            && event_type != refused
+        {
+            account_data.insert(event_type.to_owned(), body());
+        } else if r.method == "POST" && r.path == VERSION {
+            public_key = body()["auth_data"]["public_key"]
+                .as_str()
+                .map(str::to_owned);
+        }
+    }
+    (account_data.into(), public_key.unwrap())
+}
+
+/// A setup that stops after the new Security Key was handed over: the key is printed and
+/// in `--key-out` (mode 0600), it opens the secrets written (the new backup's key among
+/// them), and the hint says to keep it (and that a new run replaces `--key-out`) — when a
+/// write is refused before the default-key pointer moved (unfinished), when the last
+/// write, `m.key_backup`, is (set up: the doctor finishes it), and when the homeserver
+/// stops answering (the client's error, which alone would not say it).
+#[test]
+fn a_setup_stopped_after_the_key_was_handed_over_leaves_the_key_that_opens_the_secrets() {
+    let dir = tmp("stopped-setup");
+    let token = write(&dir, "token.txt", "syt_nope");
+    let pointer = "m.secret_storage.default_key";
+    let cut = Reply::json(200, &serde_json::json!({})).delivered(Delivery::CutAfter(0));
+    for (server, refused, said, hint) in [
+        (
+            setup_refusing(pointer),
+            pointer,
+            "Setup did not finish",
+            "hint: keep the Security Key printed above until a setup finishes: the secrets \
+             written so far open only with it. If it is in a --key-out file, copy it \
+             elsewhere before setting up again: a new run writes its own key to --key-out",
+        ),
+        (
+            setup_refusing("m.key_backup"),
+            "m.key_backup",
+            "recovery is set up",
+            "hint: keep the Security Key printed above (also in the --key-out file, if \
+             given): it unlocks the new secret storage and backup. To finish what is \
+             missing: `doctor --fix --key-file FILE`",
+        ),
+        (
+            setup_answering(pointer, cut),
+            pointer,
+            "cannot reach the homeserver",
+            "hint: setup did not finish: keep the Security Key printed above until a setup \
+             finishes, as secrets may already be written encrypted to it. If it is in a \
+             --key-out file, copy it elsewhere",
+        ),
+    ] {
+        let key_out = dir.join(format!("{refused}.key"));
+        let o = set_up(&server, &token, &key_out);
+        let (stdout, stderr) = (common::stdout(&o), common::stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "{refused}: {stderr}");
+        assert!(stderr.contains(said), "{refused}: {stderr}");
+        assert!(stderr.contains(hint), "{refused}: {stderr}");
+        // The key in --key-out is the one printed, and only its owner reads the file.
+        let saved = std::fs::read_to_string(&key_out).unwrap();
+        let key = saved.trim_end();
+        assert!(stdout.lines().any(|l| l == key), "{refused}: {stdout}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key_out).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{refused}");
+        }
+        // It opens the secrets written: the backup key is the new version's.
+        let (account_data, public_key) = written(&server, refused);
+        let store = ssss::SecretStore::from_json(&account_data).unwrap();
+        let key_id = account_data
+            .as_object()
+            .unwrap()
+            .keys()
+            .find_map(|t| t.strip_prefix("m.secret_storage.key."))
+            .unwrap();
+        let unlocked = store.unlock_key(key_id, key).unwrap();
+        let secret = store
+            .get_secret(&unlocked.key, ssss::MEGOLM_BACKUP_SECRET)
+            .unwrap();
+        let backup_key = backup_cipher::BackupDecryptionKey::from_base64(&secret).unwrap();
+        assert_eq!(backup_key.public_key().to_base64(), public_key, "{refused}");
+    }
+}
+
+/// A setup stopped before the new backup's key was stored (the key description refused)
+/// deletes the new version again, which no key could open, and says so; when that delete
+/// is refused too, the hint says to delete it before setting up again.
+#[test]
+fn a_setup_stopped_before_the_backup_key_was_stored_deletes_the_new_version() {
+    let dir = tmp("rolled-back");
+    let token = write(&dir, "token.txt", "syt_nope");
+    let delete = "/_matrix/client/v3/room_keys/version/1";
+    for (answer, said, hint) in [
+        (
+            Reply::json(200, &serde_json::json!({})),
+            "The new backup version 1, whose key was not stored yet, was deleted again",
+            "hint: keep the Security Key printed above until a setup finishes",
+        ),
+        (
+            Reply::json(
+                403,
+                &serde_json::json!({"errcode": "M_FORBIDDEN", "error": "no"}),
+            ),
+            "could not be deleted",
+            "hint: once the homeserver answers, delete that backup version",
+        ),
+    ] {
+        let server = setup_refusing("m.secret_storage.key.*");
+        server.on("DELETE", delete, [answer]);
+        let o = set_up(&server, &token, &dir.join("key.txt"));
+        let stderr = common::stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{stderr}");
+        assert!(
+            server
+                .requests()
+                .iter()
+                .any(|r| r.method == "DELETE" && r.path == delete),
+            "{stderr}"
+        );
+        assert!(stderr.contains(said), "{stderr}");
+        assert!(stderr.contains(hint), "{stderr}");
+    }
 }

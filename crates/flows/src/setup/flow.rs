@@ -4,7 +4,7 @@
 use std::{collections::VecDeque, fmt};
 
 use backup_cipher::KeysBackup;
-use ssss::setup::SetupSecret;
+use ssss::{MEGOLM_BACKUP_SECRET, setup::SetupSecret};
 use zeroize::Zeroizing;
 
 use super::{
@@ -36,11 +36,21 @@ enum Phase {
     KeyBackup,
     ReadBack(Box<AccountStateFlow>),
     Done,
+    /// Stopped before the new version's key was sent to be stored: that version is
+    /// deleted, then the error is given.
+    RollBack(Box<SetupFlowError>),
+    /// Stopped: the error, given once.
+    Failed(Option<Box<SetupFlowError>>),
 }
 
 /// Element's "Set up recovery", or its reset, as one sans-IO flow: read the account,
 /// plan, confirm with the password, carry the old sessions over, write in the crash-safe
 /// order [`plan_setup`](crate::plan_setup) lists, and read everything back.
+///
+/// When the server refuses a step after the new backup version was created but before
+/// its key was sent to be stored, the flow first deletes that version (one more
+/// [`SetupStep::Send`]), then gives the error, saying so
+/// ([`SetupFlowError::rolled_back`]).
 ///
 /// ```text
 /// loop {
@@ -85,6 +95,9 @@ pub struct SetupFlow<'a> {
     old_deleted: Option<String>,
     /// Whether the caller has the new Security Key ([`SetupStep::SaveKey`] answered).
     key_handed: bool,
+    /// Whether the new backup's key was sent to be stored (the `m.megolm_backup.v1`
+    /// secret): before, a stop deletes the new version, which no key could open.
+    backup_key_sent: bool,
 }
 
 impl fmt::Debug for SetupFlow<'_> {
@@ -118,6 +131,7 @@ impl<'a> SetupFlow<'a> {
             to_copy: 0,
             old_deleted: None,
             key_handed: false,
+            backup_key_sent: false,
         }
     }
 
@@ -195,6 +209,17 @@ impl<'a> SetupFlow<'a> {
                 security_key,
             },
             None => self.unfinished(missing, source),
+        }
+    }
+
+    /// Ends the flow with `error` — after deleting the new backup version first, when it
+    /// exists and its key was never sent to be stored ([`RolledBack`](super::RolledBack)).
+    fn stop(&mut self, error: SetupFlowError) -> Result<(), SetupFlowError> {
+        if self.new_version.is_some() && !self.backup_key_sent && error.carries_rollback() {
+            self.phase = Phase::RollBack(Box::new(error));
+            Ok(())
+        } else {
+            Err(error)
         }
     }
 
@@ -304,16 +329,19 @@ impl<'a> SetupFlow<'a> {
                 Phase::UploadSessions => match self.chunks.front() {
                     Some(chunk) => {
                         let version = self.new_version.clone().unwrap_or_default();
-                        let r = requests::put_room_keys(&version, chunk).map_err(|e| {
-                            self.unfinished(
-                                "cannot upload the carried-over sessions",
-                                FlowError::Unexpected {
-                                    request: "PUT /room_keys/keys".into(),
-                                    reason: e.to_string(),
-                                },
-                            )
-                        })?;
-                        return self.send(r);
+                        match requests::put_room_keys(&version, chunk) {
+                            Ok(r) => return self.send(r),
+                            Err(e) => {
+                                let error = self.unfinished(
+                                    "cannot upload the carried-over sessions",
+                                    FlowError::Unexpected {
+                                        request: "PUT /room_keys/keys".into(),
+                                        reason: e.to_string(),
+                                    },
+                                );
+                                self.stop(error)?;
+                            }
+                        }
                     }
                     None => self.phase = Phase::CountCheck,
                 },
@@ -325,7 +353,14 @@ impl<'a> SetupFlow<'a> {
                 Phase::AccountData(i) => {
                     let i = *i;
                     match self.plan()?.account_data.get(i).cloned() {
-                        Some(r) => return self.send(r),
+                        Some(r) => {
+                            let backup_key =
+                                requests::account_data(&self.user_id, MEGOLM_BACKUP_SECRET);
+                            if r.path == backup_key.path {
+                                self.backup_key_sent = true;
+                            }
+                            return self.send(r);
+                        }
                         None => self.phase = Phase::DeleteOld,
                     }
                 }
@@ -375,6 +410,15 @@ impl<'a> SetupFlow<'a> {
                     }
                 },
                 Phase::Done => return Ok(SetupStep::Done),
+                Phase::RollBack(_) => {
+                    let version = self.new_version.clone().unwrap_or_default();
+                    return self.send(requests::delete_backup_version(&version));
+                }
+                Phase::Failed(error) => {
+                    return Err(error
+                        .take()
+                        .map_or(SetupFlowError::OutOfOrder("the setup stopped"), |e| *e));
+                }
             }
         }
     }
@@ -382,9 +426,10 @@ impl<'a> SetupFlow<'a> {
     fn unfinished(&self, step: &'static str, source: FlowError) -> SetupFlowError {
         SetupFlowError::Unfinished {
             step,
-            source,
+            source: Box::new(source),
             new_cross_signing: self.new_keys(),
             security_key: self.handed_key(),
+            rolled_back: None,
         }
     }
 }

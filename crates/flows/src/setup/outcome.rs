@@ -68,6 +68,45 @@ impl fmt::Debug for NewSecurityKey {
     }
 }
 
+/// The new backup version of a setup that stopped before the version's key was stored
+/// anywhere (before the `m.megolm_backup.v1` secret was sent): no key could ever open it,
+/// yet as the newest version it would take the backups of the user's other devices, so
+/// the flow deleted it again, leaving the account's backup as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RolledBack {
+    /// The new version.
+    pub version: String,
+    /// Why it could not be deleted, when it could not: it then stays on the server as the
+    /// current version, and no key opens it.
+    pub not_deleted: Option<FlowError>,
+}
+
+impl fmt::Display for RolledBack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.not_deleted {
+            None => write!(
+                f,
+                "The new backup version {}, whose key was not stored yet, was deleted again: \
+                 the account's backup is as it was. ",
+                self.version
+            ),
+            Some(e) => write!(
+                f,
+                "The new backup version {v}, whose key was not stored yet, could not be \
+                 deleted ({e}): no key opens it, so delete backup version {v} before setting \
+                 up again. ",
+                v = self.version
+            ),
+        }
+    }
+}
+
+/// The text of an optional [`RolledBack`] in a message.
+fn rolled_back_text(r: &Option<Box<RolledBack>>) -> String {
+    r.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
 /// Why a [`SetupFlow`] stopped. Each message says what changed and what would finish the
 /// setup, in this API's terms.
 #[derive(Debug, thiserror::Error)]
@@ -90,8 +129,9 @@ pub enum SetupFlowError {
     CrossSigningRefused(#[source] FlowError),
     /// A step after the first change failed: the setup is unfinished.
     #[error(
-        "{step}: {source}. {}{}",
+        "{step}: {source}. {}{}{}",
         key_given(security_key.is_some()),
+        rolled_back_text(rolled_back),
         unfinished(*new_cross_signing)
     )]
     Unfinished {
@@ -99,12 +139,15 @@ pub enum SetupFlowError {
         step: &'static str,
         /// The server's answer.
         #[source]
-        source: FlowError,
+        source: Box<FlowError>,
         /// Whether new cross-signing keys had been uploaded.
         new_cross_signing: bool,
         /// The new Security Key, once it was handed over ([`SetupStep::SaveKey`]): some
         /// secrets may be written encrypted to it alone.
         security_key: Option<NewSecurityKey>,
+        /// The new backup version, when the setup stopped before its key was stored:
+        /// deleted again, or why it could not be.
+        rolled_back: Option<Box<RolledBack>>,
     },
     /// Secret storage and the new backup version are written (recovery works with the
     /// new Security Key), but a later step failed.
@@ -123,7 +166,8 @@ pub enum SetupFlowError {
     },
     /// The old backup could not be read for the carry-over; the old version is kept.
     #[error(
-        "the old backup version {old_version} could not be read: {source}. It is kept; {}",
+        "the old backup version {old_version} could not be read: {source}. It is kept. {}{}",
+        rolled_back_text(rolled_back),
         unfinished(*new_cross_signing)
     )]
     CarryOver {
@@ -134,11 +178,15 @@ pub enum SetupFlowError {
         source: backup_cipher::RestoreError,
         /// Whether new cross-signing keys had been uploaded.
         new_cross_signing: bool,
+        /// The new backup version, when the setup stopped before its key was stored:
+        /// deleted again, or why it could not be.
+        rolled_back: Option<Box<RolledBack>>,
     },
     /// The new version holds fewer sessions than were copied; the old version is kept.
     #[error(
         "the new backup holds {held} of {expected} sessions; the old version {old_version} is \
-         kept. {}",
+         kept. {}{}",
+        rolled_back_text(rolled_back),
         unfinished(*new_cross_signing)
     )]
     CarryOverIncomplete {
@@ -150,6 +198,9 @@ pub enum SetupFlowError {
         old_version: String,
         /// Whether new cross-signing keys had been uploaded.
         new_cross_signing: bool,
+        /// The new backup version, when the setup stopped before its key was stored:
+        /// deleted again, or why it could not be.
+        rolled_back: Option<Box<RolledBack>>,
     },
     /// Everything was written, but a fresh read does not unlock with what the user got.
     #[error("setup could not be verified: {0}")]
@@ -161,6 +212,35 @@ pub enum SetupFlowError {
 }
 
 impl SetupFlowError {
+    /// The new backup version deleted again (or that could not be), when the setup
+    /// stopped before that version's key was stored.
+    pub fn rolled_back(&self) -> Option<&RolledBack> {
+        match self {
+            Self::Unfinished { rolled_back, .. }
+            | Self::CarryOver { rolled_back, .. }
+            | Self::CarryOverIncomplete { rolled_back, .. } => rolled_back.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether this error can say what became of the new backup version.
+    pub(super) fn carries_rollback(&self) -> bool {
+        matches!(
+            self,
+            Self::Unfinished { .. } | Self::CarryOver { .. } | Self::CarryOverIncomplete { .. }
+        )
+    }
+
+    /// Records what became of the new backup version.
+    pub(super) fn set_rolled_back(&mut self, done: RolledBack) {
+        if let Self::Unfinished { rolled_back, .. }
+        | Self::CarryOver { rolled_back, .. }
+        | Self::CarryOverIncomplete { rolled_back, .. } = self
+        {
+            *rolled_back = Some(Box::new(done));
+        }
+    }
+
     /// The new Security Key, when the setup stopped after handing it over: keep it, as
     /// secrets may already be encrypted to it.
     pub fn security_key(&self) -> Option<&NewSecurityKey> {

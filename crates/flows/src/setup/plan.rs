@@ -176,7 +176,10 @@ pub(crate) fn decide(
 ///
 /// 1. `upload_cross_signing` (new keys only; answer a 401 with [`with_password`]): when the
 ///    server refuses, nothing else has changed;
-/// 2. `create_version` (the new backup, signed by the master key);
+/// 2. `create_version` (the new backup, signed by the master key): from here until the
+///    `m.megolm_backup.v1` secret of step 4 is sent, the new version's key is stored
+///    nowhere, so a caller that stops in between deletes the new version again
+///    ([`SetupFlow`](crate::SetupFlow) does: [`RolledBack`](crate::RolledBack));
 /// 3. the caller copies the old backup's sessions into the new version ([`CarryOver`]);
 /// 4. `account_data`: the key description, the secrets, and last the default-key pointer;
 /// 5. `delete_old_version`, only when the old sessions were copied (or when the caller

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 use super::{Phase, SetupFlow};
 use crate::{
     Flow, FlowError, Response,
-    setup::{AccountStateFlow, SetupEvent, SetupFlowError, carry_over::reencrypt},
+    setup::{AccountStateFlow, RolledBack, SetupEvent, SetupFlowError, carry_over::reencrypt},
 };
 
 impl SetupFlow<'_> {
@@ -81,18 +81,20 @@ impl SetupFlow<'_> {
             }
             Phase::Download => {
                 if !response.is_success() {
-                    return Err(self.unfinished(
+                    let error = self.unfinished(
                         "cannot download the old backup's sessions",
                         response.error(),
-                    ));
+                    );
+                    return self.stop(error);
                 }
                 let bytes = Zeroizing::new(serde_json::to_vec(&response.body).unwrap_or_default());
                 self.carry_over(&bytes)
             }
             Phase::UploadSessions => {
                 if !response.is_success() {
-                    return Err(self
-                        .unfinished("cannot upload the carried-over sessions", response.error()));
+                    let error = self
+                        .unfinished("cannot upload the carried-over sessions", response.error());
+                    return self.stop(error);
                 }
                 let sent = self
                     .chunks
@@ -107,9 +109,9 @@ impl SetupFlow<'_> {
             }
             Phase::CountCheck => {
                 if !response.is_success() {
-                    return Err(
-                        self.unfinished("cannot read the new backup version", response.error())
-                    );
+                    let error =
+                        self.unfinished("cannot read the new backup version", response.error());
+                    return self.stop(error);
                 }
                 let held = response
                     .body
@@ -123,12 +125,14 @@ impl SetupFlow<'_> {
                     .map(|c| c.old_version.clone())
                     .unwrap_or_default();
                 if held < self.to_copy {
-                    return Err(SetupFlowError::CarryOverIncomplete {
+                    let error = SetupFlowError::CarryOverIncomplete {
                         held,
                         expected: self.to_copy,
                         old_version,
                         new_cross_signing: self.new_keys(),
-                    });
+                        rolled_back: None,
+                    };
+                    return self.stop(error);
                 }
                 self.events.push_back(SetupEvent::CarriedOver {
                     sessions: self.to_copy,
@@ -140,10 +144,11 @@ impl SetupFlow<'_> {
             }
             Phase::AccountData(i) => {
                 if !response.is_success() {
-                    return Err(self.unfinished(
+                    let error = self.unfinished(
                         "cannot write secret storage to the account data",
                         response.error(),
-                    ));
+                    );
+                    return self.stop(error);
                 }
                 *i += 1;
                 Ok(())
@@ -183,10 +188,25 @@ impl SetupFlow<'_> {
                 self.phase = Phase::ReadBack(Box::new(AccountStateFlow::new(&self.user_id)));
                 Ok(())
             }
+            Phase::RollBack(_) => {
+                let Phase::RollBack(mut error) = std::mem::replace(&mut self.phase, Phase::Done)
+                else {
+                    return Err(SetupFlowError::OutOfOrder("lost the roll-back"));
+                };
+                let not_deleted =
+                    (!response.is_success() && !response.is_not_found()).then(|| response.error());
+                error.set_rolled_back(RolledBack {
+                    version: self.new_version.clone().unwrap_or_default(),
+                    not_deleted,
+                });
+                self.phase = Phase::Failed(Some(error));
+                Ok(())
+            }
             Phase::Plan
             | Phase::WaitPhrase
             | Phase::WaitPassword
             | Phase::SaveKey
+            | Phase::Failed(_)
             | Phase::Done => Err(SetupFlowError::OutOfOrder(
                 "a response came with no request pending",
             )),
@@ -219,11 +239,18 @@ impl SetupFlow<'_> {
         };
         let old_version = old.old_version.clone();
         let new_key = plan.setup.backup_key.public_key();
-        let done = reencrypt(old, new_key, body).map_err(|source| SetupFlowError::CarryOver {
-            old_version: old_version.clone(),
-            source,
-            new_cross_signing: self.new_keys(),
-        })?;
+        let done = match reencrypt(old, new_key, body) {
+            Ok(done) => done,
+            Err(source) => {
+                let error = SetupFlowError::CarryOver {
+                    old_version,
+                    source,
+                    new_cross_signing: self.new_keys(),
+                    rolled_back: None,
+                };
+                return self.stop(error);
+            }
+        };
         self.to_copy = done.sessions;
         self.chunks = done.chunks;
         self.events.push_back(SetupEvent::CarryingOver {
