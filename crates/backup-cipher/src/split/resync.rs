@@ -64,7 +64,7 @@ impl<R: Read> Walker<'_, R> {
         let found = loop {
             // The next quote.
             let q = loop {
-                match super::find_either(&self.sc.buf[self.sc.pos..], b'"', b'"') {
+                match memchr::memchr(b'"', &self.sc.buf[self.sc.pos..]) {
                     Some(i) => {
                         closers = 0;
                         only_closers = true;

@@ -203,7 +203,7 @@ impl<R: Read> Scanner<R> {
             let room = (self.limit - here).min((self.buf.len() - self.pos) as u64) as usize;
             let end = self.pos + room;
             let rest = &self.buf[self.pos..end];
-            match super::find_either(rest, b'"', b'\\') {
+            match memchr::memchr2(b'"', b'\\', rest) {
                 Some(i) if rest[i] == b'"' => {
                     self.pos += i + 1;
                     return Ok(());
