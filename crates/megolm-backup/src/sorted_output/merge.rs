@@ -5,13 +5,12 @@
 
 use std::{
     fs::File,
-    io::{self, BufRead, BufReader, Lines, Seek, SeekFrom},
+    io::{self, Seek, SeekFrom},
 };
-
-use zeroize::Zeroizing;
 
 use super::block::Block;
 use super::run::{Head, Run, parse_line};
+use super::wiped::WipedLines;
 
 /// Where merged items go.
 pub(super) trait Emit {
@@ -37,7 +36,7 @@ pub(super) enum Cursor {
     },
     /// A spill file's lines.
     Run {
-        lines: Lines<BufReader<File>>,
+        lines: WipedLines<File>,
         head: Head,
         rank: usize,
     },
@@ -60,26 +59,23 @@ impl Cursor {
     pub(super) fn run(run: Run, rank: usize) -> io::Result<Self> {
         let mut file = run.file;
         file.seek(SeekFrom::Start(0))?;
-        let mut lines = BufReader::new(file).lines();
-        Ok(match lines.next() {
-            Some(line) => Cursor::Run {
-                head: parse_line(Zeroizing::new(line?))?,
-                lines,
-                rank,
-            },
-            None => Cursor::Done,
-        })
+        let mut lines = WipedLines::new(file);
+        let head = match lines.next_line()? {
+            Some(line) => parse_line(line)?,
+            None => return Ok(Cursor::Done),
+        };
+        Ok(Cursor::Run { lines, head, rank })
     }
 
-    /// The next item's (room id, session id, rank).
-    fn key(&self) -> (&str, &str, usize) {
-        match self {
+    /// The next item's (room id, session id, rank); none when read to the end.
+    fn key(&self) -> Option<(&str, &str, usize)> {
+        Some(match self {
             Cursor::Block {
                 block, item, rank, ..
             } => (&block.room_id, block.session_id(*item), *rank),
             Cursor::Run { head, rank, .. } => (&head.room_id, &head.session_id, *rank),
-            Cursor::Done => ("", "", usize::MAX),
-        }
+            Cursor::Done => return None,
+        })
     }
 
     /// A block's last item's key: every item left comes before it or is it.
@@ -104,8 +100,8 @@ impl Cursor {
             }
             Cursor::Run { lines, head, .. } => {
                 out.item(&head.room_id, &head.session_id, &head.json)?;
-                if let Some(line) = lines.next() {
-                    *head = parse_line(Zeroizing::new(line?))?;
+                if let Some(line) = lines.next_line()? {
+                    *head = parse_line(line)?;
                     return Ok(true);
                 }
             }
@@ -132,9 +128,13 @@ impl Cursor {
     }
 }
 
-/// Does `a`'s next item come before `b`'s?
+/// Does `a`'s next item come before `b`'s? (A cursor read to the end comes last.)
 fn before(cursors: &[Cursor], a: usize, b: usize) -> bool {
-    cursors[a].key() < cursors[b].key()
+    match (cursors[a].key(), cursors[b].key()) {
+        (Some(a), Some(b)) => a < b,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 /// Merges every source into `out`. Each block, once read to its end, goes to `retire`
@@ -162,7 +162,7 @@ pub(super) fn merge(
             // rest of it, in one piece.
             let whole = match (cursors[top].last_key(), next) {
                 (Some(_), None) => true,
-                (Some(last), Some(n)) => last < cursors[n].key(),
+                (Some(last), Some(n)) => cursors[n].key().is_none_or(|next| last < next),
                 (None, _) => false,
             };
             if whole {

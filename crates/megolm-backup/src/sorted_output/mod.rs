@@ -12,6 +12,7 @@
 mod block;
 mod merge;
 mod run;
+mod wiped;
 
 use std::{
     io::{self, Write},
@@ -23,6 +24,7 @@ use zeroize::Zeroizing;
 use block::{Block, Group};
 use merge::{Cursor, Emit};
 use run::Run;
+use wiped::{OUTPUT_CHUNK, WipedWriter};
 
 /// Sorts serialized items by (room id, session id) within a memory budget.
 pub(crate) struct SortedJsonArray {
@@ -69,14 +71,22 @@ impl SortedJsonArray {
         mut json: Zeroizing<String>,
     ) -> io::Result<()> {
         if has_line_break(&json) {
-            json = Zeroizing::new(json.replace(['\n', '\r'], " "));
+            // Made at its final size (a string grown as it is built leaves unwiped copies).
+            let mut one_line = Zeroizing::new(String::with_capacity(json.len()));
+            one_line.extend(json.chars().map(|c| match c {
+                '\n' | '\r' => ' ',
+                c => c,
+            }));
+            json = one_line;
         }
         if self.group.starts_new(&room_id) {
             self.close_group();
         }
         self.group.push(room_id, session_id, json);
         self.count += 1;
-        if self.block_bytes + self.group.bytes() >= self.budget_bytes {
+        // The arriving room counts twice: when it closes, its items are copied into its
+        // block before they are freed.
+        if self.block_bytes + 2 * self.group.bytes() >= self.budget_bytes {
             self.spill()?;
         }
         Ok(())
@@ -108,14 +118,12 @@ impl SortedJsonArray {
     /// Writes the whole sorted array to `out`: `[`, one item per line, `]`.
     pub(crate) fn finish(self, out: &mut dyn Write) -> io::Result<()> {
         let mut array = ArrayOut {
-            out,
-            buf: Zeroizing::new(Vec::with_capacity(WRITE_CHUNK)),
+            out: WipedWriter::new(out, OUTPUT_CHUNK),
             first: true,
         };
         self.finish_into(&mut array)?;
         let end: &[u8] = if array.first { b"[]\n" } else { b"\n]\n" };
-        array.gather(end)?;
-        array.write_buf()?;
+        array.out.write_all(end)?;
         array.out.flush()
     }
 
@@ -153,61 +161,33 @@ fn has_line_break(text: &str) -> bool {
     memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some()
 }
 
-/// How much of the array is gathered before it is written: few writes, one buffer.
-const WRITE_CHUNK: usize = 1 << 20;
-
-/// Writes the JSON array through a buffer of its own, wiped after (a `BufWriter`'s is
-/// not).
+/// Writes the JSON array through a wiped buffer.
 struct ArrayOut<'a> {
-    out: &'a mut dyn Write,
-    buf: Zeroizing<Vec<u8>>,
-    /// Nothing gathered yet (not even `[`).
+    out: WipedWriter<&'a mut dyn Write>,
+    /// Nothing written yet (not even `[`).
     first: bool,
-}
-
-impl ArrayOut<'_> {
-    /// Gathers `bytes`, writing what was gathered first when the buffer would have to
-    /// grow (a grown buffer would leave its old copy unwiped), and writing `bytes`
-    /// directly when they are larger than the buffer.
-    fn gather(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.buf.len() + bytes.len() > WRITE_CHUNK {
-            self.write_buf()?;
-        }
-        if bytes.len() > WRITE_CHUNK {
-            return self.out.write_all(bytes);
-        }
-        self.buf.extend_from_slice(bytes);
-        Ok(())
-    }
-
-    /// Writes what was gathered.
-    fn write_buf(&mut self) -> io::Result<()> {
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
-        Ok(())
-    }
 }
 
 impl Emit for ArrayOut<'_> {
     fn item(&mut self, _room_id: &str, _session_id: &str, json: &str) -> io::Result<()> {
-        self.gather_items(json)
+        self.write_items(json)
     }
 
     fn rest_of_block(&mut self, block: &Block, first: usize) -> io::Result<()> {
         // The items' texts as they are: each ends in the separator, but for the last,
         // whose separator is the next item's (or the end's) to write.
         let text = block.text_from(first);
-        self.gather_items(text.strip_suffix(",\n").unwrap_or(text))
+        self.write_items(text.strip_suffix(",\n").unwrap_or(text))
     }
 }
 
 impl ArrayOut<'_> {
     /// One item or several (separated already) after `[` or the separator.
-    fn gather_items(&mut self, items: &str) -> io::Result<()> {
+    fn write_items(&mut self, items: &str) -> io::Result<()> {
         let sep: &[u8] = if self.first { b"[\n" } else { b",\n" };
         self.first = false;
-        self.gather(sep)?;
-        self.gather(items.as_bytes())
+        self.out.write_all(sep)?;
+        self.out.write_all(items.as_bytes())
     }
 }
 

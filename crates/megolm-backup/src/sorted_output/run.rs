@@ -8,7 +8,7 @@
 
 use std::{
     fs::File,
-    io::{self, BufWriter, Write},
+    io::{self, Write},
     path::Path,
 };
 
@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use super::block::Block;
 use super::merge::{Cursor, Emit, merge};
+use super::wiped::{SPILL_CHUNK, WipedWriter};
 
 /// How many runs of one level are merged into one run of the next level.
 pub(super) const FAN_IN: usize = 64;
@@ -33,7 +34,7 @@ pub(super) fn write_run(
     fill: impl FnOnce(&mut RunWriter<'_>) -> io::Result<()>,
 ) -> io::Result<Run> {
     let mut file = tempfile::tempfile_in(dir)?;
-    let mut w = RunWriter(BufWriter::new(&mut file));
+    let mut w = RunWriter(WipedWriter::new(&mut file, SPILL_CHUNK));
     fill(&mut w)?;
     w.0.flush()?;
     drop(w);
@@ -41,7 +42,7 @@ pub(super) fn write_run(
 }
 
 /// Writes merged items as a run's lines.
-pub(super) struct RunWriter<'a>(BufWriter<&'a mut File>);
+pub(super) struct RunWriter<'a>(WipedWriter<&'a mut File>);
 
 impl Emit for RunWriter<'_> {
     fn item(&mut self, room_id: &str, session_id: &str, json: &str) -> io::Result<()> {
@@ -74,8 +75,8 @@ pub(super) fn compact(dir: &Path, runs: &mut Vec<Run>) -> io::Result<()> {
     Ok(())
 }
 
-/// One spill line: the ids as a JSON array, a tab, the item's JSON (none holds a raw
-/// line break).
+/// One spill line: the room id and the session id (escaped: see [`write_escaped`]), the
+/// item's JSON, separated by tabs (none holds a raw line break).
 fn write_line(w: &mut impl Write, room_id: &str, session_id: &str, json: &str) -> io::Result<()> {
     write_escaped(w, room_id)?;
     w.write_all(b"\t")?;
@@ -135,7 +136,7 @@ pub(super) struct Head {
     pub(super) json: Zeroizing<String>,
 }
 
-pub(super) fn parse_line(line: Zeroizing<String>) -> io::Result<Head> {
+pub(super) fn parse_line(line: &str) -> io::Result<Head> {
     let mut fields = line.splitn(3, '\t');
     let (Some(room_id), Some(session_id), Some(json)) =
         (fields.next(), fields.next(), fields.next())

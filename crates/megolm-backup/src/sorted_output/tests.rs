@@ -230,12 +230,12 @@ fn a_room_per_item_stays_within_the_budget() {
 fn items_around_the_write_buffer_size() {
     let sizes = [
         10,
-        WRITE_CHUNK - 40,
+        wiped::OUTPUT_CHUNK - 40,
         30,
-        WRITE_CHUNK + 5,
+        wiped::OUTPUT_CHUNK + 5,
         3,
-        WRITE_CHUNK,
-        WRITE_CHUNK - 2,
+        wiped::OUTPUT_CHUNK,
+        wiped::OUTPUT_CHUNK - 2,
         7,
     ];
     let items: Vec<(String, String, String)> = sizes
