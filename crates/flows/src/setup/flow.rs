@@ -16,6 +16,7 @@ use super::{
 };
 use crate::{Flow, FlowError, Request, Response, requests};
 
+mod no_answer;
 mod receive;
 
 /// Where the flow is.
@@ -36,6 +37,9 @@ enum Phase {
     KeyBackup,
     ReadBack(Box<AccountStateFlow>),
     Done,
+    /// The request creating the new version got no answer: the current version is read
+    /// to learn whether it was created (with the new key), to delete it if so.
+    FindVersion(Box<SetupFlowError>),
     /// Stopped before the new version's key was sent to be stored: that version is
     /// deleted, then the error is given.
     RollBack(Box<SetupFlowError>),
@@ -48,14 +52,19 @@ enum Phase {
 /// order [`plan_setup`](crate::plan_setup) lists, and read everything back.
 ///
 /// When the server refuses a step after the new backup version was created but before
-/// its key was sent to be stored, the flow first deletes that version (one more
+/// its key was sent to be stored, or such a step gets no answer
+/// ([`no_answer`](Self::no_answer)), the flow first deletes that version (one more
 /// [`SetupStep::Send`]), then gives the error, saying so
 /// ([`SetupFlowError::rolled_back`]).
 ///
 /// ```text
 /// loop {
 ///     match flow.next_step()? {
-///         SetupStep::Send(request) => flow.receive(send(request)?)?,
+///         SetupStep::Send(request) => match send(request) {
+///             Ok(response) => flow.receive(response)?,
+///             // The connection failed (after retries): the flow may delete the new version.
+///             Err(e) => flow.no_answer(&e.to_string())?,
+///         },
 ///         SetupStep::SendForBytes(request) => {
 ///             let (status, bytes) = send_for_bytes(request)?;
 ///             flow.receive_bytes(status, &bytes)?
@@ -410,6 +419,7 @@ impl<'a> SetupFlow<'a> {
                     }
                 },
                 Phase::Done => return Ok(SetupStep::Done),
+                Phase::FindVersion(_) => return self.send(requests::backup_version(None)),
                 Phase::RollBack(_) => {
                     let version = self.new_version.clone().unwrap_or_default();
                     return self.send(requests::delete_backup_version(&version));

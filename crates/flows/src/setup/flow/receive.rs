@@ -49,6 +49,13 @@ impl SetupFlow<'_> {
                 Err(SetupFlowError::CrossSigningRefused(response.error()))
             }
             Phase::CreateVersion => {
+                if response.status >= 500 {
+                    // A gateway's 5xx may hide a version made all the same: look for it.
+                    let error =
+                        self.unfinished("cannot create the new backup version", response.error());
+                    self.phase = Phase::FindVersion(Box::new(error));
+                    return Ok(());
+                }
                 if !response.is_success() {
                     return Err(
                         self.unfinished("cannot create the new backup version", response.error())
@@ -186,6 +193,16 @@ impl SetupFlow<'_> {
                 }
                 self.events.push_back(SetupEvent::KeyBackupEnabled);
                 self.phase = Phase::ReadBack(Box::new(AccountStateFlow::new(&self.user_id)));
+                Ok(())
+            }
+            Phase::FindVersion(_) => {
+                let Phase::FindVersion(error) = std::mem::replace(&mut self.phase, Phase::Done)
+                else {
+                    return Err(SetupFlowError::OutOfOrder(
+                        "lost the search for the version",
+                    ));
+                };
+                self.found_version(&response, error);
                 Ok(())
             }
             Phase::RollBack(_) => {
