@@ -877,3 +877,70 @@ fn a_gateway_error_to_the_version_creation_still_finds_the_version_made() {
     assert!(sent_delete);
     assert_eq!(server.versions.keys().collect::<Vec<_>>(), [&1]);
 }
+
+/// Another client replaced the backup (version 2, a new key) without updating secret
+/// storage, whose backup key still opens only version 1: a reset with the old Security
+/// Key would write over the only copy of version 1's key, so it is refused before
+/// anything is written; choosing to discard that key lets it go on.
+#[test]
+fn a_reset_that_would_overwrite_a_stale_stored_backup_key_is_refused() {
+    let (mut server, old_key) = set_up_with_sessions(4);
+    let new_key = BackupDecryptionKey::from_bytes(&[9; 32]);
+    let version = BackupVersion::new(new_key.public_key());
+    server.versions.insert(
+        2,
+        (
+            serde_json::to_value(&version).unwrap(),
+            KeysBackup::default(),
+        ),
+    );
+    let stored_public = {
+        let info = &server.versions[&1].0;
+        info["auth_data"]["public_key"].as_str().unwrap().to_owned()
+    };
+    let account_data_before = server.account_data.clone();
+
+    let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
+    match &err {
+        SetupFlowError::Refused(flows::PlanError::StoredBackupKeyStale {
+            version,
+            stored,
+            current,
+            ..
+        }) => {
+            assert_eq!(version, "2");
+            assert_eq!(stored, &stored_public);
+            assert_eq!(current, &new_key.public_key().to_base64());
+        }
+        other => panic!("not refused for the stale key: {other:?}"),
+    }
+    assert!(writes(&server.log).is_empty(), "{:#?}", server.log);
+    assert_eq!(server.account_data, account_data_before);
+    let text = err.to_string();
+    for said in [
+        "does not open the current backup version 2",
+        "only copy",
+        "Nothing was changed",
+        "migration",
+    ] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
+    assert!(!text.contains("--"), "{text}");
+
+    // Chosen: the reset goes on and says what it wrote over.
+    server.log.clear();
+    let (outcome, events) = drive(
+        &mut server,
+        SetupOptions::new()
+            .reset(Some(&old_key))
+            .discard_stale_backup_key(true),
+        None,
+    )
+    .unwrap();
+    assert_eq!(outcome.version, "3");
+    assert!(
+        events.iter().any(|e| matches!(e, SetupEvent::Note(n)
+            if n.contains(&stored_public) && n.contains("written over"))),
+        "{events:#?}"
+    );
+}

@@ -116,6 +116,26 @@ pub(crate) fn decide(
         old_cross_signing = unlocked
             .as_ref()
             .and_then(|u| CrossSigningKeys::from_secret_store(store, &u.key).ok());
+        // A stored backup key that opens no current version may be the only copy of an
+        // older version's key: the new secret storage would write over it.
+        if let (Some(u), Some(current)) = (&unlocked, &state.version)
+            && let Ok(secret) = store.backup_key(&u.key)
+            && !secret.key.matches(&current.auth_data)
+        {
+            let stored = secret.key.public_key().to_base64();
+            if !choices.discard_stale_backup_key {
+                return Err(PlanError::StoredBackupKeyStale {
+                    user: user.clone(),
+                    version: current_id.clone().unwrap_or_else(|| "?".into()),
+                    stored,
+                    current: current.auth_data.public_key.clone(),
+                });
+            }
+            notes.push(format!(
+                "warning: the backup key in the old secret storage (public key {stored}), \
+                 which opens no current backup version, is written over, as chosen"
+            ));
+        }
         match ssss::recover_backup_key(text, Some(store), state.version.as_ref()) {
             Ok(found) => {
                 notes.push(format!("old key: {}", found.describe()));
