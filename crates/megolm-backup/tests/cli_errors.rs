@@ -65,6 +65,7 @@ const NEED_SYNAPSE: &[&str] = &[
     "setup-backup-only",
     "setup-4s-only",
     "setup-element-x",
+    "setup-stale-key",
     "doctor-fix-no-tty",
     "doctor-needs-password",
 ];
@@ -1086,6 +1087,45 @@ fn every_documented_error_is_what_the_tool_prints() {
             ],
             ""
         );
+        // Another client replaced the backup (a new version with a new key) without
+        // updating secret storage, whose backup key opens only the older version: a reset
+        // with the old Security Key would write over the only copy of that key.
+        let (stale, _, _) = homeserver::testing::new_user(&url);
+        let tok_s = write(&dir, "token-stale.txt", stale.access_token());
+        let stale_key = dir.join("stale-security-key.txt");
+        let stale_key = stale_key.to_str().unwrap();
+        let first = run(
+            &[
+                "setup",
+                "--homeserver",
+                &url,
+                "--access-token-file",
+                &tok_s,
+                "--key-out",
+                stale_key,
+            ],
+            "",
+        );
+        assert_eq!(first.status.code(), Some(0), "{}", common::stderr(&first));
+        let other = backup_cipher::BackupDecryptionKey::generate().unwrap();
+        stale
+            .create_backup_version(&backup_cipher::BackupVersion::new(other.public_key()))
+            .unwrap();
+        let reset = [
+            "setup",
+            "--reset",
+            "--old-key-file",
+            stale_key,
+            "--homeserver",
+            &url,
+            "--access-token-file",
+            &tok_s,
+        ];
+        add!("setup-stale-key", &reset, "");
+        // Chosen, the reset goes on.
+        let discard = [&reset[..], &["--discard-stale-backup-key"]].concat();
+        let chosen = run(&discard, "");
+        assert_eq!(chosen.status.code(), Some(0), "{}", common::stderr(&chosen));
     }
 
     let docs = documented();
@@ -1254,5 +1294,37 @@ fn a_setup_stopped_before_the_backup_key_was_stored_deletes_the_new_version() {
         );
         assert!(stderr.contains(said), "{stderr}");
         assert!(stderr.contains(hint), "{stderr}");
+    }
+}
+
+/// A setup whose first secret-storage write gets no answer (the connection closes with
+/// nothing, every retry too) deletes the new version again, as for a refusal, and says
+/// that no answer came.
+#[test]
+fn a_setup_that_gets_no_answer_before_the_backup_key_was_stored_deletes_the_new_version() {
+    let dir = tmp("no-answer");
+    let token = write(&dir, "token.txt", "syt_nope");
+    let delete = "/_matrix/client/v3/room_keys/version/1";
+    let server = setup_answering(
+        "m.secret_storage.key.*",
+        Reply::json(200, &serde_json::json!({})).delivered(Delivery::Silent(Duration::ZERO)),
+    );
+    server.on("DELETE", delete, [Reply::json(200, &serde_json::json!({}))]);
+    let o = set_up(&server, &token, &dir.join("key.txt"));
+    let stderr = common::stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path == delete),
+        "{stderr}"
+    );
+    for said in [
+        "no answer came from the homeserver",
+        "The new backup version 1, whose key was not stored yet, was deleted again",
+        "hint: keep the Security Key printed above until a setup finishes",
+    ] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
     }
 }
