@@ -906,19 +906,23 @@ fn a_reset_that_would_overwrite_a_stale_stored_backup_key_is_refused() {
             version,
             stored,
             current,
+            opens,
             ..
         }) => {
             assert_eq!(version, "2");
+            assert_eq!(opens.as_deref(), Some("1"));
             assert_eq!(stored, &stored_public);
             assert_eq!(current, &new_key.public_key().to_base64());
         }
         other => panic!("not refused for the stale key: {other:?}"),
     }
     assert!(writes(&server.log).is_empty(), "{:#?}", server.log);
+    assert!(server.log.iter().any(|l| l == "GET /room_keys/version/1"));
     assert_eq!(server.account_data, account_data_before);
     let text = err.to_string();
     for said in [
         "does not open the current backup version 2",
+        "it opens backup version 1, still on the server",
         "only copy",
         "Nothing was changed",
         "migration",
@@ -943,4 +947,30 @@ fn a_reset_that_would_overwrite_a_stale_stored_backup_key_is_refused() {
             if n.contains(&stored_public) && n.contains("written over"))),
         "{events:#?}"
     );
+}
+
+/// The older version the stale key opened was deleted: the refusal stands, naming none.
+#[test]
+fn a_stale_stored_key_whose_version_is_gone_is_still_refused_naming_no_version() {
+    let (mut server, old_key) = set_up_with_sessions(2);
+    let new_key = BackupDecryptionKey::from_bytes(&[5; 32]);
+    let version = BackupVersion::new(new_key.public_key());
+    server.versions.insert(
+        2,
+        (
+            serde_json::to_value(&version).unwrap(),
+            KeysBackup::default(),
+        ),
+    );
+    server.versions.remove(&1);
+    let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            SetupFlowError::Refused(flows::PlanError::StoredBackupKeyStale { opens: None, .. })
+        ),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("still on the server"), "{err}");
+    assert!(writes(&server.log).is_empty(), "{:#?}", server.log);
 }

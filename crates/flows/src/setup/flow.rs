@@ -8,8 +8,8 @@ use ssss::{MEGOLM_BACKUP_SECRET, setup::SetupSecret};
 use zeroize::Zeroizing;
 
 use super::{
-    AccountSituation, AccountState, AccountStateFlow, NewSecurityKey, SetupEvent, SetupFlowError,
-    SetupOptions, SetupOutcome, SetupPlan, SetupStep,
+    AccountSituation, AccountState, AccountStateFlow, NewSecurityKey, PlanError, SetupEvent,
+    SetupFlowError, SetupOptions, SetupOutcome, SetupPlan, SetupStep,
     plan::{Decision, build, decide},
     read_back::verify,
     with_password,
@@ -37,6 +37,9 @@ enum Phase {
     KeyBackup,
     ReadBack(Box<AccountStateFlow>),
     Done,
+    /// The plan was refused over a stale stored backup key: the versions below the
+    /// current one are read (newest first) to name the one that key opens.
+    ProbeOlder(Box<PlanError>, VecDeque<String>),
     /// The request creating the new version got no answer: the current version is read
     /// to learn whether it was created (with the new key), to delete it if so.
     FindVersion(Box<SetupFlowError>),
@@ -275,8 +278,18 @@ impl<'a> SetupFlow<'a> {
                             .push_back(SetupEvent::Situation(situation.clone()));
                         self.situation = Some(situation);
                         let decision = decide(&state, &choices);
+                        let older = older_versions(&state);
                         self.state = Some(state);
-                        self.decision = Some(decision?);
+                        let decision = match decision {
+                            Err(e @ PlanError::StoredBackupKeyStale { .. })
+                                if !older.is_empty() =>
+                            {
+                                self.phase = Phase::ProbeOlder(Box::new(e), older);
+                                continue;
+                            }
+                            other => other?,
+                        };
+                        self.decision = Some(decision);
                         if self.options.use_phrase {
                             self.phase = Phase::WaitPhrase;
                         }
@@ -420,6 +433,17 @@ impl<'a> SetupFlow<'a> {
                 },
                 Phase::Done => return Ok(SetupStep::Done),
                 Phase::FindVersion(_) => return self.send(requests::backup_version(None)),
+                Phase::ProbeOlder(_, older) => match older.pop_front() {
+                    Some(v) => return self.send(requests::backup_version(Some(&v))),
+                    None => {
+                        let Phase::ProbeOlder(refusal, _) =
+                            std::mem::replace(&mut self.phase, Phase::Failed(None))
+                        else {
+                            return Err(SetupFlowError::OutOfOrder("lost the refusal"));
+                        };
+                        return Err(SetupFlowError::Refused(*refusal));
+                    }
+                },
                 Phase::RollBack(_) => {
                     let version = self.new_version.clone().unwrap_or_default();
                     return self.send(requests::delete_backup_version(&version));
@@ -441,6 +465,26 @@ impl<'a> SetupFlow<'a> {
             security_key: self.handed_key(),
             rolled_back: None,
         }
+    }
+}
+
+/// How many versions below the current one a refusal over a stale stored backup key
+/// reads, to name the one that key opens.
+const OLDER_VERSION_PROBES: u64 = 20;
+
+/// The versions below the current one, newest first (Synapse numbers them 1, 2, 3 …).
+fn older_versions(state: &AccountState) -> VecDeque<String> {
+    let current = state
+        .version
+        .as_ref()
+        .and_then(|v| v.version.as_deref())
+        .and_then(|v| v.parse::<u64>().ok());
+    match current {
+        Some(n) => (n.saturating_sub(OLDER_VERSION_PROBES).max(1)..n)
+            .rev()
+            .map(|v| v.to_string())
+            .collect(),
+        None => VecDeque::new(),
     }
 }
 

@@ -129,6 +129,7 @@ pub(crate) fn decide(
                     version: current_id.clone().unwrap_or_else(|| "?".into()),
                     stored,
                     current: current.auth_data.public_key.clone(),
+                    opens: None,
                 });
             }
             notes.push(format!(

@@ -56,6 +56,11 @@ impl SetupFlow<'_> {
                 self.phase = Phase::FindVersion(Box::new(error));
                 Ok(())
             }
+            // Nothing was changed: the refusal stands, without the older version's name.
+            Phase::ProbeOlder(refusal, _) => {
+                self.phase = Phase::Failed(Some(Box::new(SetupFlowError::Refused(*refusal))));
+                Ok(())
+            }
             Phase::FindVersion(error) => {
                 self.phase = Phase::Failed(Some(error));
                 Ok(())

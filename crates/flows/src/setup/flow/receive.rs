@@ -1,6 +1,7 @@
 //! The answers: what each response of the server means for the setup, and the
 //! carry-over's re-encryption when the old sessions arrive.
 
+use backup_cipher::BackupPublicKey;
 use serde_json::Value;
 use ssss::setup::SetupSecret;
 use zeroize::Zeroizing;
@@ -8,7 +9,9 @@ use zeroize::Zeroizing;
 use super::{Phase, SetupFlow};
 use crate::{
     Flow, FlowError, Response,
-    setup::{AccountStateFlow, RolledBack, SetupEvent, SetupFlowError, carry_over::reencrypt},
+    setup::{
+        AccountStateFlow, PlanError, RolledBack, SetupEvent, SetupFlowError, carry_over::reencrypt,
+    },
 };
 
 impl SetupFlow<'_> {
@@ -193,6 +196,27 @@ impl SetupFlow<'_> {
                 }
                 self.events.push_back(SetupEvent::KeyBackupEnabled);
                 self.phase = Phase::ReadBack(Box::new(AccountStateFlow::new(&self.user_id)));
+                Ok(())
+            }
+            Phase::ProbeOlder(refusal, older) => {
+                if let PlanError::StoredBackupKeyStale { stored, opens, .. } = &mut **refusal
+                    && response.is_success()
+                    && let Some(public) = response
+                        .body
+                        .get("auth_data")
+                        .and_then(|a| a.get("public_key"))
+                        .and_then(Value::as_str)
+                        .and_then(|k| BackupPublicKey::from_base64(k).ok())
+                    && public.to_base64() == *stored
+                {
+                    *opens = response
+                        .body
+                        .get("version")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    older.clear();
+                }
+                // Any other answer (a deleted version's 404 …) says nothing of the key.
                 Ok(())
             }
             Phase::FindVersion(_) => {
