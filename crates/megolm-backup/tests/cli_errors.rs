@@ -1122,6 +1122,14 @@ fn every_documented_error_is_what_the_tool_prints() {
             &tok_s,
         ];
         add!("setup-stale-key", &reset, "");
+        let (_, said) = &results["setup-stale-key"];
+        for hint in [
+            "it opens backup version 1, still on the server",
+            "hint: run `doctor --fix` first",
+            "--discard-stale-backup-key",
+        ] {
+            assert!(said.contains(hint), "{hint}: {said}");
+        }
         // Chosen, the reset goes on.
         let discard = [&reset[..], &["--discard-stale-backup-key"]].concat();
         let chosen = run(&discard, "");
@@ -1324,6 +1332,64 @@ fn a_setup_that_gets_no_answer_before_the_backup_key_was_stored_deletes_the_new_
         "no answer came from the homeserver",
         "The new backup version 1, whose key was not stored yet, was deleted again",
         "hint: keep the Security Key printed above until a setup finishes",
+    ] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
+}
+
+/// The request creating the new backup version gets no answer (a POST is not sent
+/// again): the current version is read to learn whether it was made, and none was, so
+/// nothing is deleted; the hint says to wait for the homeserver.
+#[test]
+fn a_version_creation_without_an_answer_is_looked_for_and_the_hint_says_to_wait() {
+    let dir = tmp("no-answer-create");
+    let token = write(&dir, "token.txt", "syt_nope");
+    let server = FakeServer::start();
+    let not_found = Reply::json(
+        404,
+        &serde_json::json!({"errcode": "M_NOT_FOUND", "error": "Not found"}),
+    );
+    server.on(
+        "GET",
+        "/_matrix/client/v3/account/whoami",
+        [Reply::json(200, &serde_json::json!({"user_id": USER}))],
+    );
+    server.on("GET", VERSION, [not_found.clone()]);
+    server.on("GET", &format!("{ACCOUNT_DATA}*"), [not_found]);
+    server.on(
+        "POST",
+        "/_matrix/client/v3/keys/query",
+        [Reply::json(200, &serde_json::json!({"master_keys": {}}))],
+    );
+    server.on(
+        "POST",
+        "/_matrix/client/v3/keys/device_signing/upload",
+        [Reply::json(200, &serde_json::json!({}))],
+    );
+    server.on(
+        "POST",
+        VERSION,
+        [Reply::json(200, &serde_json::json!({})).delivered(Delivery::Silent(Duration::ZERO))],
+    );
+    let o = set_up(&server, &token, &dir.join("key.txt"));
+    let stderr = common::stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let requests = server.requests();
+    let created = requests
+        .iter()
+        .position(|r| r.method == "POST" && r.path == VERSION)
+        .expect("the version was asked for");
+    assert!(
+        requests[created + 1..]
+            .iter()
+            .any(|r| r.method == "GET" && r.path == VERSION),
+        "{stderr}"
+    );
+    assert!(!requests.iter().any(|r| r.method == "DELETE"), "{stderr}");
+    for said in [
+        "cannot create the new backup version: no answer came from the homeserver",
+        "hint: once the homeserver answers, run setup again with --reset \
+         --replace-cross-signing",
     ] {
         assert!(stderr.contains(said), "{said}: {stderr}");
     }
