@@ -2,6 +2,7 @@
 //! server (after its own retries) — the same as for a refusal, but for the request that
 //! creates the new version, whose fate is then read back.
 
+use backup_cipher::BackupPublicKey;
 use serde_json::Value;
 
 use super::{Phase, SetupFlow};
@@ -119,13 +120,17 @@ impl SetupFlow<'_> {
             .plan
             .as_ref()
             .map(|p| p.setup.backup_key.public_key().to_base64());
+        // As the server spells it (padded or not), read back to the same form.
         let current = response
             .body
             .get("auth_data")
-            .and_then(|a| a.get("public_key"));
+            .and_then(|a| a.get("public_key"))
+            .and_then(Value::as_str)
+            .and_then(|k| BackupPublicKey::from_base64(k).ok())
+            .map(|k| k.to_base64());
         let id = response.body.get("version").and_then(Value::as_str);
         match (response.is_success(), ours, current, id) {
-            (true, Some(ours), Some(Value::String(current)), Some(id)) if *current == ours => {
+            (true, Some(ours), Some(current), Some(id)) if current == ours => {
                 self.new_version = Some(id.to_owned());
                 self.phase = Phase::RollBack(error);
             }
