@@ -1130,8 +1130,77 @@ fn every_documented_error_is_what_the_tool_prints() {
         ] {
             assert!(said.contains(hint), "{hint}: {said}");
         }
-        // Chosen, the reset goes on.
-        let discard = [&reset[..], &["--discard-stale-backup-key"]].concat();
+        // As the hint says: the doctor, given the current version's own key, moves what
+        // the stale key opens and then stores the current key; the reset then goes on.
+        let current_key = write(
+            &dir,
+            "stale-current-key.txt",
+            &other.to_recovery_key().to_base58_grouped(),
+        );
+        let doctor = run(
+            &[
+                "doctor",
+                "--fix",
+                "--yes",
+                "--key-file",
+                stale_key,
+                "--backup-key-file",
+                &current_key,
+                "--homeserver",
+                &url,
+                "--access-token-file",
+                &tok_s,
+            ],
+            "",
+        );
+        let doctor_said = format!("{}{}", common::stderr(&doctor), common::stdout(&doctor));
+        assert!(matches!(doctor.status.code(), Some(0 | 6)), "{doctor_said}");
+        let again = run(&reset, "");
+        assert_eq!(
+            again.status.code(),
+            Some(0),
+            "{doctor_said}\n{}",
+            common::stderr(&again)
+        );
+        // Or chosen: the reset goes on over the stale key.
+        let (stale2, _, _) = homeserver::testing::new_user(&url);
+        let tok_s2 = write(&dir, "token-stale2.txt", stale2.access_token());
+        let stale_key2 = dir.join("stale-security-key2.txt");
+        let stale_key2 = stale_key2.to_str().unwrap();
+        let first = run(
+            &[
+                "setup",
+                "--homeserver",
+                &url,
+                "--access-token-file",
+                &tok_s2,
+                "--key-out",
+                stale_key2,
+            ],
+            "",
+        );
+        assert_eq!(first.status.code(), Some(0), "{}", common::stderr(&first));
+        stale2
+            .create_backup_version(&backup_cipher::BackupVersion::new(other.public_key()))
+            .unwrap();
+        let reset2 = [
+            "setup",
+            "--reset",
+            "--old-key-file",
+            stale_key2,
+            "--homeserver",
+            &url,
+            "--access-token-file",
+            &tok_s2,
+        ];
+        let refused = run(&reset2, "");
+        assert_eq!(
+            refused.status.code(),
+            Some(1),
+            "{}",
+            common::stderr(&refused)
+        );
+        let discard = [&reset2[..], &["--discard-stale-backup-key"]].concat();
         let chosen = run(&discard, "");
         assert_eq!(chosen.status.code(), Some(0), "{}", common::stderr(&chosen));
     }
