@@ -200,6 +200,16 @@ pub enum FlowError {
         /// What serialisation said.
         reason: String,
     },
+    /// No answer the flow can read came to a request: the connection failed, was cut or
+    /// timed out (after the caller's own retries), or the answer could not be read. The
+    /// request may or may not have been carried out.
+    #[error("no answer came from the homeserver to {request}: {reason}")]
+    NoAnswer {
+        /// Which request (method and path, without the query).
+        request: String,
+        /// What the caller saw instead.
+        reason: String,
+    },
     /// A response was fed in when no request was pending, or `finish` came too early.
     #[error("the flow was driven out of order: {0}")]
     OutOfOrder(&'static str),

@@ -26,9 +26,27 @@ struct Server {
     fail: Option<String>,
     /// A second one.
     also_fail: Option<String>,
+    /// Requests (as logged, or the start of it) that never reach the server: the caller
+    /// gets no answer.
+    unanswered: Vec<String>,
+    /// Requests (as logged, or the start of it) carried out whose answer is lost on the
+    /// way back.
+    answer_lost: Vec<String>,
     /// The bytes `GET /room_keys/keys` answers with, when set (JSON that a `Value`
     /// cannot hold, e.g. a room listed twice).
     raw_keys: Option<String>,
+}
+
+/// What [`Server::handle`] returns for a request that got no answer (status 0: the
+/// driver tells the flow [`SetupFlow::no_answer`]).
+const NO_ANSWER: Response = Response {
+    status: 0,
+    body: Value::Null,
+};
+
+/// Whether `logged` starts with one of `patterns`.
+fn matches_any(patterns: &[String], logged: &str) -> bool {
+    patterns.iter().any(|p| logged.starts_with(p.as_str()))
 }
 
 fn not_found() -> Response {
@@ -49,6 +67,15 @@ impl Server {
         }
     }
 
+    /// Whether the caller gets no answer for the request just handled.
+    fn no_answer(&self, answer: &Response) -> bool {
+        answer.status == 0
+            || self
+                .log
+                .last()
+                .is_some_and(|l| matches_any(&self.answer_lost, l))
+    }
+
     fn handle(&mut self, r: &Request) -> Response {
         let method = match r.method {
             Method::Get => "GET",
@@ -59,6 +86,9 @@ impl Server {
         let path = r.path.strip_prefix(PREFIX).unwrap();
         self.log.push(format!("{method} {path}"));
         let logged = format!("{method} {path}");
+        if matches_any(&self.unanswered, &logged) {
+            return NO_ANSWER;
+        }
         if [&self.fail, &self.also_fail]
             .iter()
             .any(|f| f.as_deref() == Some(logged.as_str()))
@@ -133,6 +163,9 @@ impl Server {
                 if self.fail.as_ref() == Some(last) {
                     return Response::new(500, json!({"errcode": "M_UNKNOWN", "error": "down"}));
                 }
+                if matches_any(&self.unanswered, last) {
+                    return NO_ANSWER;
+                }
                 if m == "PUT" {
                     self.account_data
                         .insert(event_type, r.body.clone().unwrap());
@@ -171,10 +204,18 @@ fn drive_saving(
         match flow.next_step()? {
             SetupStep::Send(r) => {
                 let answer = server.handle(&r);
-                flow.receive(answer)?;
+                if server.no_answer(&answer) {
+                    flow.no_answer("connection reset by peer")?;
+                } else {
+                    flow.receive(answer)?;
+                }
             }
             SetupStep::SendForBytes(r) => {
                 let answer = server.handle(&r);
+                if server.no_answer(&answer) {
+                    flow.no_answer("connection reset by peer")?;
+                    continue;
+                }
                 let bytes = match &server.raw_keys {
                     Some(raw) if answer.status == 200 => raw.clone().into_bytes(),
                     _ => serde_json::to_vec(&answer.body).unwrap(),
@@ -668,4 +709,268 @@ fn a_stop_once_the_backup_key_was_sent_keeps_the_new_version() {
     assert!(err.rolled_back().is_none(), "{err:?}");
     assert!(!server.log.iter().any(|l| l.starts_with("DELETE")));
     assert!(server.versions.contains_key(&1));
+}
+
+/// The source of an [`SetupFlowError::Unfinished`]: a request that got no answer.
+fn no_answer_source(err: &SetupFlowError) -> &flows::FlowError {
+    match err {
+        SetupFlowError::Unfinished { source, .. } => source,
+        other => panic!("not Unfinished: {other:?}"),
+    }
+}
+
+/// A reset whose carry-over upload gets no answer (the connection is cut, after the
+/// caller's retries) deletes the new version again, as a refusal does: the old Security
+/// Key still opens the current backup, and the error says what got no answer.
+#[test]
+fn a_reset_whose_upload_gets_no_answer_deletes_the_new_version() {
+    let (mut server, old_key) = set_up_with_sessions(12);
+    server.unanswered = vec!["PUT /room_keys/keys?version=2".into()];
+    let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
+    assert!(
+        server
+            .log
+            .iter()
+            .any(|l| l == "DELETE /room_keys/version/2"),
+        "{:#?}",
+        server.log
+    );
+    assert_eq!(server.versions.keys().collect::<Vec<_>>(), [&1]);
+    assert!(opens_the_current_backup(&server, &old_key));
+    let rolled = err.rolled_back().expect("the new version is rolled back");
+    assert_eq!((rolled.version.as_str(), &rolled.not_deleted), ("2", &None));
+    assert!(
+        matches!(
+            no_answer_source(&err),
+            flows::FlowError::NoAnswer { request, reason }
+                if request == "PUT /room_keys/keys" && reason == "connection reset by peer"
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("no answer came"), "{text}");
+    assert!(text.contains("was deleted again"), "{text}");
+}
+
+/// A fresh setup whose first secret-storage write (the key description, before the
+/// backup key) gets no answer, whether the server carried it out or not, deletes the new
+/// version: no key of it is stored.
+#[test]
+fn a_fresh_setup_whose_first_account_data_write_gets_no_answer_deletes_the_new_version() {
+    for carried_out in [false, true] {
+        let description = "PUT account_data m.secret_storage.key.".to_owned();
+        let mut server = Server::default();
+        if carried_out {
+            server.answer_lost = vec![description];
+        } else {
+            server.unanswered = vec![description];
+        }
+        let err = drive(&mut server, SetupOptions::new(), None).unwrap_err();
+        assert!(
+            server
+                .log
+                .iter()
+                .any(|l| l == "DELETE /room_keys/version/1"),
+            "{:#?}",
+            server.log
+        );
+        assert!(server.versions.is_empty());
+        let rolled = err.rolled_back().expect("rolled back");
+        assert!(rolled.not_deleted.is_none(), "{err:?}");
+        assert!(!server.log.iter().any(|l| l.contains("m.megolm_backup.v1")));
+    }
+}
+
+/// The request creating the new version gets no answer: the flow reads the current
+/// version, and deletes it only when it is the one just made (its key is the new one),
+/// never the old one.
+#[test]
+fn a_version_created_without_an_answer_is_found_and_deleted_and_the_old_one_kept() {
+    // Made, answer lost: found by its key and deleted.
+    let (mut server, old_key) = set_up_with_sessions(3);
+    server.answer_lost = vec!["POST /room_keys/version".into()];
+    let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
+    assert_eq!(server.versions.keys().collect::<Vec<_>>(), [&1]);
+    assert!(
+        server
+            .log
+            .iter()
+            .any(|l| l == "DELETE /room_keys/version/2")
+    );
+    assert!(opens_the_current_backup(&server, &old_key));
+    let rolled = err.rolled_back().expect("rolled back");
+    assert_eq!((rolled.version.as_str(), &rolled.not_deleted), ("2", &None));
+
+    // Never made: the current version is the old one, which stays.
+    let (mut server, old_key) = set_up_with_sessions(3);
+    server.unanswered = vec!["POST /room_keys/version".into()];
+    let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
+    assert!(
+        !server.log.iter().any(|l| l.starts_with("DELETE")),
+        "{:#?}",
+        server.log
+    );
+    assert_eq!(server.versions.keys().collect::<Vec<_>>(), [&1]);
+    assert!(err.rolled_back().is_none(), "{err:?}");
+    assert!(matches!(
+        no_answer_source(&err),
+        flows::FlowError::NoAnswer { .. }
+    ));
+}
+
+/// Once the backup key's write was sent, no answer leaves the new version (the key may
+/// be stored); a delete that gets no answer either is said to have failed.
+#[test]
+fn no_answer_after_the_backup_key_was_sent_keeps_the_version_and_a_lost_delete_is_named() {
+    let mut server = Server {
+        unanswered: vec!["PUT account_data m.megolm_backup.v1".into()],
+        ..Server::default()
+    };
+    let err = drive(&mut server, SetupOptions::new(), None).unwrap_err();
+    assert!(err.rolled_back().is_none(), "{err:?}");
+    assert!(!server.log.iter().any(|l| l.starts_with("DELETE")));
+    assert!(server.versions.contains_key(&1));
+
+    let (mut server, old_key) = set_up_with_sessions(3);
+    server.unanswered = vec![
+        "PUT /room_keys/keys?version=2".into(),
+        "DELETE /room_keys/version/2".into(),
+    ];
+    let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
+    let rolled = err.rolled_back().expect("a roll-back was tried");
+    assert!(
+        matches!(&rolled.not_deleted, Some(flows::FlowError::NoAnswer { request, .. })
+            if request == "DELETE /room_keys/version/2"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("delete backup version 2"), "{err}");
+}
+
+/// A 5xx answer to the request creating the version (a gateway's) is looked into too:
+/// the version made all the same is deleted.
+#[test]
+fn a_gateway_error_to_the_version_creation_still_finds_the_version_made() {
+    let (mut server, old_key) = set_up_with_sessions(2);
+    server.answer_lost = vec!["POST /room_keys/version".into()];
+    let mut flow = SetupFlow::new(USER, SetupOptions::new().reset(Some(&old_key)));
+    let mut sent_delete = false;
+    loop {
+        match flow.next_step() {
+            Ok(SetupStep::Send(r)) => {
+                let answer = server.handle(&r);
+                sent_delete |= r.method == Method::Delete;
+                if server.no_answer(&answer) {
+                    // The server made the version; the gateway answered 504.
+                    flow.receive(Response::new(504, json!({}))).unwrap();
+                } else {
+                    flow.receive(answer).unwrap();
+                }
+            }
+            Ok(SetupStep::Event(_)) => {}
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => {
+                assert_eq!(e.rolled_back().map(|r| r.version.as_str()), Some("2"));
+                break;
+            }
+        }
+    }
+    assert!(sent_delete);
+    assert_eq!(server.versions.keys().collect::<Vec<_>>(), [&1]);
+}
+
+/// Another client replaced the backup (version 2, a new key) without updating secret
+/// storage, whose backup key still opens only version 1: a reset with the old Security
+/// Key would write over the only copy of version 1's key, so it is refused before
+/// anything is written; choosing to discard that key lets it go on.
+#[test]
+fn a_reset_that_would_overwrite_a_stale_stored_backup_key_is_refused() {
+    let (mut server, old_key) = set_up_with_sessions(4);
+    let new_key = BackupDecryptionKey::from_bytes(&[9; 32]);
+    let version = BackupVersion::new(new_key.public_key());
+    server.versions.insert(
+        2,
+        (
+            serde_json::to_value(&version).unwrap(),
+            KeysBackup::default(),
+        ),
+    );
+    let stored_public = {
+        let info = &server.versions[&1].0;
+        info["auth_data"]["public_key"].as_str().unwrap().to_owned()
+    };
+    let account_data_before = server.account_data.clone();
+
+    let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
+    match &err {
+        SetupFlowError::Refused(flows::PlanError::StoredBackupKeyStale {
+            version,
+            stored,
+            current,
+            opens,
+            ..
+        }) => {
+            assert_eq!(version, "2");
+            assert_eq!(opens.as_deref(), Some("1"));
+            assert_eq!(stored, &stored_public);
+            assert_eq!(current, &new_key.public_key().to_base64());
+        }
+        other => panic!("not refused for the stale key: {other:?}"),
+    }
+    assert!(writes(&server.log).is_empty(), "{:#?}", server.log);
+    assert!(server.log.iter().any(|l| l == "GET /room_keys/version/1"));
+    assert_eq!(server.account_data, account_data_before);
+    let text = err.to_string();
+    for said in [
+        "does not open the current backup version 2",
+        "it opens backup version 1, still on the server",
+        "only copy",
+        "Nothing was changed",
+        "migration",
+    ] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
+    assert!(!text.contains("--"), "{text}");
+
+    // Chosen: the reset goes on and says what it wrote over.
+    server.log.clear();
+    let (outcome, events) = drive(
+        &mut server,
+        SetupOptions::new()
+            .reset(Some(&old_key))
+            .discard_stale_backup_key(true),
+        None,
+    )
+    .unwrap();
+    assert_eq!(outcome.version, "3");
+    assert!(
+        events.iter().any(|e| matches!(e, SetupEvent::Note(n)
+            if n.contains(&stored_public) && n.contains("written over"))),
+        "{events:#?}"
+    );
+}
+
+/// The older version the stale key opened was deleted: the refusal stands, naming none.
+#[test]
+fn a_stale_stored_key_whose_version_is_gone_is_still_refused_naming_no_version() {
+    let (mut server, old_key) = set_up_with_sessions(2);
+    let new_key = BackupDecryptionKey::from_bytes(&[5; 32]);
+    let version = BackupVersion::new(new_key.public_key());
+    server.versions.insert(
+        2,
+        (
+            serde_json::to_value(&version).unwrap(),
+            KeysBackup::default(),
+        ),
+    );
+    server.versions.remove(&1);
+    let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            SetupFlowError::Refused(flows::PlanError::StoredBackupKeyStale { opens: None, .. })
+        ),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("still on the server"), "{err}");
+    assert!(writes(&server.log).is_empty(), "{:#?}", server.log);
 }

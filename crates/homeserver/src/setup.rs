@@ -45,6 +45,14 @@ impl Client {
     /// server's password confirmation with `password`, carries the old backup's sessions
     /// over, writes in the crash-safe order, and reads everything back. Returns the new
     /// Security Key and what was done; `observer` hears each step.
+    ///
+    /// A request that gets no answer after this client's retries (a cut connection, a
+    /// timeout, an answer that cannot be read) is told to the flow
+    /// ([`SetupFlow::no_answer`]): between the creation of the new backup version and the
+    /// sending of its key to secret storage, the flow then deletes that version and the
+    /// error is [`SetupFlowError::Unfinished`], saying whether it was deleted
+    /// ([`SetupFlowError::rolled_back`]); elsewhere the error is this client's
+    /// ([`SetupRunError::Client`]).
     pub fn set_up_recovery(
         &self,
         options: SetupOptions<'_>,
@@ -55,10 +63,10 @@ impl Client {
         let mut flow = SetupFlow::new(&user, options.have_password(password.is_some()));
         loop {
             match flow.next_step()? {
-                SetupStep::Send(request) => {
-                    let response = self.send_request(&request)?;
-                    flow.receive(response)?;
-                }
+                SetupStep::Send(request) => match self.send_request(&request) {
+                    Ok(response) => flow.receive(response)?,
+                    Err(e) => no_answer(&mut flow, e)?,
+                },
                 SetupStep::NeedsPhrase => {
                     let phrase = observer.phrase().ok_or(SetupRunError::NoPhrase)?;
                     flow.answer_phrase(phrase)?;
@@ -67,10 +75,10 @@ impl Client {
                     Some(p) => flow.answer_password(p)?,
                     None => return Err(SetupFlowError::NeedsPassword.into()),
                 },
-                SetupStep::SendForBytes(request) => {
-                    let (status, bytes) = self.send_for_bytes(&request)?;
-                    flow.receive_bytes(status, &bytes)?;
-                }
+                SetupStep::SendForBytes(request) => match self.send_for_bytes(&request) {
+                    Ok((status, bytes)) => flow.receive_bytes(status, &bytes)?,
+                    Err(e) => no_answer(&mut flow, e)?,
+                },
                 SetupStep::SaveKey => {
                     if let Some(key) = flow.security_key() {
                         observer.save_key(&key);
@@ -82,5 +90,15 @@ impl Client {
             }
         }
         Ok(flow.finish()?)
+    }
+}
+
+/// Tells `flow` that its request got no answer (`error`, after the client's retries):
+/// `Ok` when the flow goes on to delete the new backup version it made, else the client's
+/// error.
+fn no_answer(flow: &mut SetupFlow<'_>, error: ClientError) -> Result<(), SetupRunError> {
+    match flow.no_answer(&error.to_string()) {
+        Ok(()) => Ok(()),
+        Err(_) => Err(error.into()),
     }
 }

@@ -446,6 +446,7 @@ impl Homeserver {
                         }
                         PlanError::KeysOnOtherDevices { .. } => "keys_on_other_devices",
                         PlanError::CrossSigningExists(_) => "cross_signing_exists",
+                        PlanError::StoredBackupKeyStale { .. } => "stored_backup_key_stale",
                         _ => "refused",
                     };
                     let s = situation(Some(&plan));

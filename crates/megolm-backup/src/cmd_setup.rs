@@ -48,6 +48,11 @@ pub(crate) struct SetupArgs {
     /// sessions are then lost. Without this option that version is kept on the server.
     #[arg(long)]
     delete_old_version: bool,
+    /// With --old-key-file: write over the backup key of the old secret storage even
+    /// though it opens no current backup version (it may be the only copy of an older
+    /// version's key: save it first, or move its sessions with `doctor --fix`).
+    #[arg(long, requires = "old_key_file")]
+    discard_stale_backup_key: bool,
     /// Sign the new backup version with this Ed25519 key (base64 seed in a file).
     #[arg(long, value_name = "FILE", requires = "signing_key_id")]
     signing_key_file: Option<PathBuf>,
@@ -175,6 +180,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
         .phrase(args.passphrase)
         .replace_cross_signing(args.replace_cross_signing)
         .delete_unreadable_old_version(args.delete_old_version)
+        .discard_stale_backup_key(args.discard_stale_backup_key)
         .signer(signer);
     if args.reset {
         options = options.reset(old_text.as_deref().map(|s| s.as_str()));

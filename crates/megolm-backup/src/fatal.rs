@@ -259,6 +259,13 @@ pub(crate) fn setup_error(e: homeserver::SetupRunError, key_shown: bool) -> Fata
                 "give it with --password-file FILE, or log in with --user".to_owned()
             }
             P::OldKey(_) => "check the file given with --old-key-file".to_owned(),
+            P::StoredBackupKeyStale { .. } => "run `doctor --fix` first, which moves that \
+                version's sessions (--key-file with the old Security Key or Phrase, \
+                --backup-key-file with the current version's own key) and then stores the \
+                current key, and run this setup again; or keep the stale key (`fetch \
+                --account-data-out FILE`, then `ssss get m.megolm_backup.v1 --account-data \
+                FILE` prints it) and add --discard-stale-backup-key"
+                .to_owned(),
             _ => return Fatal::new(e),
         },
         SetupRunError::Setup(S::NeedsPassword) => {
@@ -300,6 +307,10 @@ pub(crate) fn setup_error(e: homeserver::SetupRunError, key_shown: bool) -> Fata
                     "keep the Security Key printed above until a setup finishes: the secrets \
                      written so far open only with it. {KEY_OUT_REPLACED}; then {again}"
                 )
+            } else if matches!(s, S::Unfinished { source, .. }
+                if matches!(**source, flows::FlowError::NoAnswer { .. }))
+            {
+                format!("once the homeserver answers, {again}")
             } else {
                 again.to_owned()
             }

@@ -65,6 +65,7 @@ const NEED_SYNAPSE: &[&str] = &[
     "setup-backup-only",
     "setup-4s-only",
     "setup-element-x",
+    "setup-stale-key",
     "doctor-fix-no-tty",
     "doctor-needs-password",
 ];
@@ -1086,6 +1087,122 @@ fn every_documented_error_is_what_the_tool_prints() {
             ],
             ""
         );
+        // Another client replaced the backup (a new version with a new key) without
+        // updating secret storage, whose backup key opens only the older version: a reset
+        // with the old Security Key would write over the only copy of that key.
+        let (stale, _, _) = homeserver::testing::new_user(&url);
+        let tok_s = write(&dir, "token-stale.txt", stale.access_token());
+        let stale_key = dir.join("stale-security-key.txt");
+        let stale_key = stale_key.to_str().unwrap();
+        let first = run(
+            &[
+                "setup",
+                "--homeserver",
+                &url,
+                "--access-token-file",
+                &tok_s,
+                "--key-out",
+                stale_key,
+            ],
+            "",
+        );
+        assert_eq!(first.status.code(), Some(0), "{}", common::stderr(&first));
+        let other = backup_cipher::BackupDecryptionKey::generate().unwrap();
+        stale
+            .create_backup_version(&backup_cipher::BackupVersion::new(other.public_key()))
+            .unwrap();
+        let reset = [
+            "setup",
+            "--reset",
+            "--old-key-file",
+            stale_key,
+            "--homeserver",
+            &url,
+            "--access-token-file",
+            &tok_s,
+        ];
+        add!("setup-stale-key", &reset, "");
+        let (_, said) = &results["setup-stale-key"];
+        for hint in [
+            "it opens backup version 1, still on the server",
+            "hint: run `doctor --fix` first",
+            "--discard-stale-backup-key",
+        ] {
+            assert!(said.contains(hint), "{hint}: {said}");
+        }
+        // As the hint says: the doctor, given the current version's own key, moves what
+        // the stale key opens and then stores the current key; the reset then goes on.
+        let current_key = write(
+            &dir,
+            "stale-current-key.txt",
+            &other.to_recovery_key().to_base58_grouped(),
+        );
+        let doctor = run(
+            &[
+                "doctor",
+                "--fix",
+                "--yes",
+                "--key-file",
+                stale_key,
+                "--backup-key-file",
+                &current_key,
+                "--homeserver",
+                &url,
+                "--access-token-file",
+                &tok_s,
+            ],
+            "",
+        );
+        let doctor_said = format!("{}{}", common::stderr(&doctor), common::stdout(&doctor));
+        assert!(matches!(doctor.status.code(), Some(0 | 6)), "{doctor_said}");
+        let again = run(&reset, "");
+        assert_eq!(
+            again.status.code(),
+            Some(0),
+            "{doctor_said}\n{}",
+            common::stderr(&again)
+        );
+        // Or chosen: the reset goes on over the stale key.
+        let (stale2, _, _) = homeserver::testing::new_user(&url);
+        let tok_s2 = write(&dir, "token-stale2.txt", stale2.access_token());
+        let stale_key2 = dir.join("stale-security-key2.txt");
+        let stale_key2 = stale_key2.to_str().unwrap();
+        let first = run(
+            &[
+                "setup",
+                "--homeserver",
+                &url,
+                "--access-token-file",
+                &tok_s2,
+                "--key-out",
+                stale_key2,
+            ],
+            "",
+        );
+        assert_eq!(first.status.code(), Some(0), "{}", common::stderr(&first));
+        stale2
+            .create_backup_version(&backup_cipher::BackupVersion::new(other.public_key()))
+            .unwrap();
+        let reset2 = [
+            "setup",
+            "--reset",
+            "--old-key-file",
+            stale_key2,
+            "--homeserver",
+            &url,
+            "--access-token-file",
+            &tok_s2,
+        ];
+        let refused = run(&reset2, "");
+        assert_eq!(
+            refused.status.code(),
+            Some(1),
+            "{}",
+            common::stderr(&refused)
+        );
+        let discard = [&reset2[..], &["--discard-stale-backup-key"]].concat();
+        let chosen = run(&discard, "");
+        assert_eq!(chosen.status.code(), Some(0), "{}", common::stderr(&chosen));
     }
 
     let docs = documented();
@@ -1254,5 +1371,95 @@ fn a_setup_stopped_before_the_backup_key_was_stored_deletes_the_new_version() {
         );
         assert!(stderr.contains(said), "{stderr}");
         assert!(stderr.contains(hint), "{stderr}");
+    }
+}
+
+/// A setup whose first secret-storage write gets no answer (the connection closes with
+/// nothing, every retry too) deletes the new version again, as for a refusal, and says
+/// that no answer came.
+#[test]
+fn a_setup_that_gets_no_answer_before_the_backup_key_was_stored_deletes_the_new_version() {
+    let dir = tmp("no-answer");
+    let token = write(&dir, "token.txt", "syt_nope");
+    let delete = "/_matrix/client/v3/room_keys/version/1";
+    let server = setup_answering(
+        "m.secret_storage.key.*",
+        Reply::json(200, &serde_json::json!({})).delivered(Delivery::Silent(Duration::ZERO)),
+    );
+    server.on("DELETE", delete, [Reply::json(200, &serde_json::json!({}))]);
+    let o = set_up(&server, &token, &dir.join("key.txt"));
+    let stderr = common::stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path == delete),
+        "{stderr}"
+    );
+    for said in [
+        "no answer came from the homeserver",
+        "The new backup version 1, whose key was not stored yet, was deleted again",
+        "hint: keep the Security Key printed above until a setup finishes",
+    ] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
+}
+
+/// The request creating the new backup version gets no answer (a POST is not sent
+/// again): the current version is read to learn whether it was made, and none was, so
+/// nothing is deleted; the hint says to wait for the homeserver.
+#[test]
+fn a_version_creation_without_an_answer_is_looked_for_and_the_hint_says_to_wait() {
+    let dir = tmp("no-answer-create");
+    let token = write(&dir, "token.txt", "syt_nope");
+    let server = FakeServer::start();
+    let not_found = Reply::json(
+        404,
+        &serde_json::json!({"errcode": "M_NOT_FOUND", "error": "Not found"}),
+    );
+    server.on(
+        "GET",
+        "/_matrix/client/v3/account/whoami",
+        [Reply::json(200, &serde_json::json!({"user_id": USER}))],
+    );
+    server.on("GET", VERSION, [not_found.clone()]);
+    server.on("GET", &format!("{ACCOUNT_DATA}*"), [not_found]);
+    server.on(
+        "POST",
+        "/_matrix/client/v3/keys/query",
+        [Reply::json(200, &serde_json::json!({"master_keys": {}}))],
+    );
+    server.on(
+        "POST",
+        "/_matrix/client/v3/keys/device_signing/upload",
+        [Reply::json(200, &serde_json::json!({}))],
+    );
+    server.on(
+        "POST",
+        VERSION,
+        [Reply::json(200, &serde_json::json!({})).delivered(Delivery::Silent(Duration::ZERO))],
+    );
+    let o = set_up(&server, &token, &dir.join("key.txt"));
+    let stderr = common::stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let requests = server.requests();
+    let created = requests
+        .iter()
+        .position(|r| r.method == "POST" && r.path == VERSION)
+        .expect("the version was asked for");
+    assert!(
+        requests[created + 1..]
+            .iter()
+            .any(|r| r.method == "GET" && r.path == VERSION),
+        "{stderr}"
+    );
+    assert!(!requests.iter().any(|r| r.method == "DELETE"), "{stderr}");
+    for said in [
+        "cannot create the new backup version: no answer came from the homeserver",
+        "hint: once the homeserver answers, run setup again with --reset \
+         --replace-cross-signing",
+    ] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
     }
 }

@@ -8,14 +8,15 @@ use ssss::{MEGOLM_BACKUP_SECRET, setup::SetupSecret};
 use zeroize::Zeroizing;
 
 use super::{
-    AccountSituation, AccountState, AccountStateFlow, NewSecurityKey, SetupEvent, SetupFlowError,
-    SetupOptions, SetupOutcome, SetupPlan, SetupStep,
+    AccountSituation, AccountState, AccountStateFlow, NewSecurityKey, PlanError, SetupEvent,
+    SetupFlowError, SetupOptions, SetupOutcome, SetupPlan, SetupStep,
     plan::{Decision, build, decide},
     read_back::verify,
     with_password,
 };
 use crate::{Flow, FlowError, Request, Response, requests};
 
+mod no_answer;
 mod receive;
 
 /// Where the flow is.
@@ -36,6 +37,12 @@ enum Phase {
     KeyBackup,
     ReadBack(Box<AccountStateFlow>),
     Done,
+    /// The plan was refused over a stale stored backup key: the versions below the
+    /// current one are read (newest first) to name the one that key opens.
+    ProbeOlder(Box<PlanError>, VecDeque<String>),
+    /// The request creating the new version got no answer: the current version is read
+    /// to learn whether it was created (with the new key), to delete it if so.
+    FindVersion(Box<SetupFlowError>),
     /// Stopped before the new version's key was sent to be stored: that version is
     /// deleted, then the error is given.
     RollBack(Box<SetupFlowError>),
@@ -48,14 +55,19 @@ enum Phase {
 /// order [`plan_setup`](crate::plan_setup) lists, and read everything back.
 ///
 /// When the server refuses a step after the new backup version was created but before
-/// its key was sent to be stored, the flow first deletes that version (one more
+/// its key was sent to be stored, or such a step gets no answer
+/// ([`no_answer`](Self::no_answer)), the flow first deletes that version (one more
 /// [`SetupStep::Send`]), then gives the error, saying so
 /// ([`SetupFlowError::rolled_back`]).
 ///
 /// ```text
 /// loop {
 ///     match flow.next_step()? {
-///         SetupStep::Send(request) => flow.receive(send(request)?)?,
+///         SetupStep::Send(request) => match send(request) {
+///             Ok(response) => flow.receive(response)?,
+///             // The connection failed (after retries): the flow may delete the new version.
+///             Err(e) => flow.no_answer(&e.to_string())?,
+///         },
 ///         SetupStep::SendForBytes(request) => {
 ///             let (status, bytes) = send_for_bytes(request)?;
 ///             flow.receive_bytes(status, &bytes)?
@@ -266,8 +278,18 @@ impl<'a> SetupFlow<'a> {
                             .push_back(SetupEvent::Situation(situation.clone()));
                         self.situation = Some(situation);
                         let decision = decide(&state, &choices);
+                        let older = older_versions(&state);
                         self.state = Some(state);
-                        self.decision = Some(decision?);
+                        let decision = match decision {
+                            Err(e @ PlanError::StoredBackupKeyStale { .. })
+                                if !older.is_empty() =>
+                            {
+                                self.phase = Phase::ProbeOlder(Box::new(e), older);
+                                continue;
+                            }
+                            other => other?,
+                        };
+                        self.decision = Some(decision);
                         if self.options.use_phrase {
                             self.phase = Phase::WaitPhrase;
                         }
@@ -410,6 +432,18 @@ impl<'a> SetupFlow<'a> {
                     }
                 },
                 Phase::Done => return Ok(SetupStep::Done),
+                Phase::FindVersion(_) => return self.send(requests::backup_version(None)),
+                Phase::ProbeOlder(_, older) => match older.pop_front() {
+                    Some(v) => return self.send(requests::backup_version(Some(&v))),
+                    None => {
+                        let Phase::ProbeOlder(refusal, _) =
+                            std::mem::replace(&mut self.phase, Phase::Failed(None))
+                        else {
+                            return Err(SetupFlowError::OutOfOrder("lost the refusal"));
+                        };
+                        return Err(SetupFlowError::Refused(*refusal));
+                    }
+                },
                 Phase::RollBack(_) => {
                     let version = self.new_version.clone().unwrap_or_default();
                     return self.send(requests::delete_backup_version(&version));
@@ -431,6 +465,26 @@ impl<'a> SetupFlow<'a> {
             security_key: self.handed_key(),
             rolled_back: None,
         }
+    }
+}
+
+/// How many versions below the current one a refusal over a stale stored backup key
+/// reads, to name the one that key opens.
+const OLDER_VERSION_PROBES: u64 = 20;
+
+/// The versions below the current one, newest first (Synapse numbers them 1, 2, 3 …).
+fn older_versions(state: &AccountState) -> VecDeque<String> {
+    let current = state
+        .version
+        .as_ref()
+        .and_then(|v| v.version.as_deref())
+        .and_then(|v| v.parse::<u64>().ok());
+    match current {
+        Some(n) => (n.saturating_sub(OLDER_VERSION_PROBES).max(1)..n)
+            .rev()
+            .map(|v| v.to_string())
+            .collect(),
+        None => VecDeque::new(),
     }
 }
 

@@ -24,6 +24,13 @@ pub struct SetupChoices<'a> {
     pub delete_unreadable_old_version: bool,
     /// Whether the caller can answer the server's password confirmation.
     pub have_password: bool,
+    /// With `reset` and the old Security Key or Phrase: write over a backup key in the
+    /// old secret storage that opens no current backup version (it may be the only copy
+    /// of an older version's key: see [`PlanError::StoredBackupKeyStale`]) instead of
+    /// refusing. Only once that key is saved elsewhere, or known to open nothing needed.
+    ///
+    /// [`PlanError::StoredBackupKeyStale`]: crate::PlanError::StoredBackupKeyStale
+    pub discard_stale_backup_key: bool,
     /// Also sign the backup with this key (e.g. the device's).
     pub signer: Option<Signer<'a>>,
 }
@@ -40,6 +47,7 @@ impl fmt::Debug for SetupChoices<'_> {
                 &self.delete_unreadable_old_version,
             )
             .field("have_password", &self.have_password)
+            .field("discard_stale_backup_key", &self.discard_stale_backup_key)
             .finish_non_exhaustive()
     }
 }
@@ -54,6 +62,7 @@ impl<'a> SetupChoices<'a> {
             replace_cross_signing: false,
             delete_unreadable_old_version: false,
             have_password: false,
+            discard_stale_backup_key: false,
             signer: None,
         }
     }
@@ -76,6 +85,12 @@ impl<'a> SetupChoices<'a> {
     /// Whether a password is at hand for the server's confirmation.
     pub fn have_password(mut self, have: bool) -> Self {
         self.have_password = have;
+        self
+    }
+    /// Write over a stale backup key of the old secret storage
+    /// ([`discard_stale_backup_key`](Self::discard_stale_backup_key)).
+    pub fn discard_stale_backup_key(mut self, discard: bool) -> Self {
+        self.discard_stale_backup_key = discard;
         self
     }
     /// Also sign the backup with this key.
@@ -137,6 +152,11 @@ impl<'a> SetupOptions<'a> {
     /// [`SetupChoices::have_password`].
     pub fn have_password(mut self, have: bool) -> Self {
         self.choices = self.choices.have_password(have);
+        self
+    }
+    /// [`SetupChoices::discard_stale_backup_key`].
+    pub fn discard_stale_backup_key(mut self, discard: bool) -> Self {
+        self.choices = self.choices.discard_stale_backup_key(discard);
         self
     }
     /// [`SetupChoices::signer`].

@@ -116,6 +116,27 @@ pub(crate) fn decide(
         old_cross_signing = unlocked
             .as_ref()
             .and_then(|u| CrossSigningKeys::from_secret_store(store, &u.key).ok());
+        // A stored backup key that opens no current version may be the only copy of an
+        // older version's key: the new secret storage would write over it.
+        if let (Some(u), Some(current)) = (&unlocked, &state.version)
+            && let Ok(secret) = store.backup_key(&u.key)
+            && !secret.key.matches(&current.auth_data)
+        {
+            let stored = secret.key.public_key().to_base64();
+            if !choices.discard_stale_backup_key {
+                return Err(PlanError::StoredBackupKeyStale {
+                    user: user.clone(),
+                    version: current_id.clone().unwrap_or_else(|| "?".into()),
+                    stored,
+                    current: current.auth_data.public_key.clone(),
+                    opens: None,
+                });
+            }
+            notes.push(format!(
+                "warning: the backup key in the old secret storage (public key {stored}), \
+                 which opens no current backup version, is written over, as chosen"
+            ));
+        }
         match ssss::recover_backup_key(text, Some(store), state.version.as_ref()) {
             Ok(found) => {
                 notes.push(format!("old key: {}", found.describe()));
@@ -178,13 +199,18 @@ pub(crate) fn decide(
 ///    server refuses, nothing else has changed;
 /// 2. `create_version` (the new backup, signed by the master key): from here until the
 ///    `m.megolm_backup.v1` secret of step 4 is sent, the new version's key is stored
-///    nowhere, so a caller that stops in between deletes the new version again
-///    ([`SetupFlow`](crate::SetupFlow) does: [`RolledBack`](crate::RolledBack));
+///    nowhere, so a caller that stops in between (a refusal, or a request without an
+///    answer) deletes the new version again ([`SetupFlow`](crate::SetupFlow) does:
+///    [`RolledBack`](crate::RolledBack), [`SetupFlow::no_answer`](crate::SetupFlow::no_answer));
 /// 3. the caller copies the old backup's sessions into the new version ([`CarryOver`]);
 /// 4. `account_data`: the key description, the secrets, and last the default-key pointer;
 /// 5. `delete_old_version`, only when the old sessions were copied (or when the caller
 ///    chose to delete an old version whose key it does not have);
 /// 6. `key_backup_enabled`: `m.key_backup` `{"enabled": true}`, read by Element X, last.
+///
+/// A reset given the old Security Key or Phrase is refused when that secret storage holds
+/// a backup key that opens no current version ([`PlanError::StoredBackupKeyStale`]),
+/// unless [`SetupChoices::discard_stale_backup_key`]: step 4 would write over it.
 pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<SetupPlan, PlanError> {
     let decision = decide(state, &choices)?;
     build(state, &choices, decision)

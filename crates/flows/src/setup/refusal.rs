@@ -80,6 +80,35 @@ pub enum PlanError {
          Nothing was changed"
     )]
     NeedsPassword,
+    /// A reset given the old Security Key or Phrase, whose secret storage holds a backup
+    /// key that does not open the current backup version: the backup was replaced
+    /// without updating secret storage, and that key may be the only copy of the key of
+    /// an older version (or of entries of the current version still encrypted to it). A
+    /// reset writes the new backup key over it, so none is planned.
+    #[error(
+        "the old secret storage holds a backup key (public key {stored}) that does not open \
+         the current backup version {version} (public key {current}){}: it may be the only \
+         copy of the key of an older backup version's sessions, and a reset writes the new \
+         backup key over it. Nothing was changed. First move what that key opens into \
+         backup version {version} (the doctor's migration, given version {version}'s key, \
+         which then stores that key in secret storage), or save the stale key elsewhere and \
+         choose to discard it",
+        opens_text(opens.as_deref())
+    )]
+    StoredBackupKeyStale {
+        /// The user.
+        user: String,
+        /// The current backup version.
+        version: String,
+        /// The public key (base64) of the backup key in secret storage.
+        stored: String,
+        /// The current version's public key.
+        current: String,
+        /// The older version, still on the server, that the stored key opens, when one
+        /// was found ([`SetupFlow`](crate::SetupFlow) looks at the versions below the
+        /// current one; [`plan_setup`](crate::plan_setup) alone cannot tell).
+        opens: Option<String>,
+    },
     /// The old key opens neither the old backup nor the old secret storage.
     #[error("the old Security Key or Phrase (or the old backup's key): {0}")]
     OldKey(RecoverError),
@@ -89,6 +118,12 @@ pub enum PlanError {
     /// New cross-signing keys could not be made or signed.
     #[error(transparent)]
     CrossSigning(#[from] ssss::CrossSigningError),
+}
+
+fn opens_text(opens: Option<&str>) -> String {
+    opens
+        .map(|v| format!("; it opens backup version {v}, still on the server"))
+        .unwrap_or_default()
 }
 
 fn keys_on_other_devices(user: &str, master: &str, version: Option<&str>) -> String {

@@ -96,7 +96,9 @@ class SetupRefusedError(MegolmBackupError):
     state the account is in and what each choice costs (a reset, the old key, replacing
     the cross-signing keys, the password). ``kind``: ``"already_set_up"``,
     ``"backup_without_secret_storage"``, ``"secret_storage_without_backup"``,
-    ``"keys_on_other_devices"``, ``"cross_signing_exists"`` or ``"needs_password"``."""
+    ``"keys_on_other_devices"``, ``"cross_signing_exists"``, ``"stored_backup_key_stale"``
+    (a reset would write over a backup key of the old secret storage that opens no current
+    backup version) or ``"needs_password"``."""
 
     #: The state the account was found in, when it could be read.
     situation: AccountSituation | None = None

@@ -1,6 +1,7 @@
 //! The answers: what each response of the server means for the setup, and the
 //! carry-over's re-encryption when the old sessions arrive.
 
+use backup_cipher::BackupPublicKey;
 use serde_json::Value;
 use ssss::setup::SetupSecret;
 use zeroize::Zeroizing;
@@ -8,7 +9,9 @@ use zeroize::Zeroizing;
 use super::{Phase, SetupFlow};
 use crate::{
     Flow, FlowError, Response,
-    setup::{AccountStateFlow, RolledBack, SetupEvent, SetupFlowError, carry_over::reencrypt},
+    setup::{
+        AccountStateFlow, PlanError, RolledBack, SetupEvent, SetupFlowError, carry_over::reencrypt,
+    },
 };
 
 impl SetupFlow<'_> {
@@ -49,6 +52,13 @@ impl SetupFlow<'_> {
                 Err(SetupFlowError::CrossSigningRefused(response.error()))
             }
             Phase::CreateVersion => {
+                if response.status >= 500 {
+                    // A gateway's 5xx may hide a version made all the same: look for it.
+                    let error =
+                        self.unfinished("cannot create the new backup version", response.error());
+                    self.phase = Phase::FindVersion(Box::new(error));
+                    return Ok(());
+                }
                 if !response.is_success() {
                     return Err(
                         self.unfinished("cannot create the new backup version", response.error())
@@ -186,6 +196,37 @@ impl SetupFlow<'_> {
                 }
                 self.events.push_back(SetupEvent::KeyBackupEnabled);
                 self.phase = Phase::ReadBack(Box::new(AccountStateFlow::new(&self.user_id)));
+                Ok(())
+            }
+            Phase::ProbeOlder(refusal, older) => {
+                if let PlanError::StoredBackupKeyStale { stored, opens, .. } = &mut **refusal
+                    && response.is_success()
+                    && let Some(public) = response
+                        .body
+                        .get("auth_data")
+                        .and_then(|a| a.get("public_key"))
+                        .and_then(Value::as_str)
+                        .and_then(|k| BackupPublicKey::from_base64(k).ok())
+                    && public.to_base64() == *stored
+                {
+                    *opens = response
+                        .body
+                        .get("version")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    older.clear();
+                }
+                // Any other answer (a deleted version's 404 …) says nothing of the key.
+                Ok(())
+            }
+            Phase::FindVersion(_) => {
+                let Phase::FindVersion(error) = std::mem::replace(&mut self.phase, Phase::Done)
+                else {
+                    return Err(SetupFlowError::OutOfOrder(
+                        "lost the search for the version",
+                    ));
+                };
+                self.found_version(&response, error);
                 Ok(())
             }
             Phase::RollBack(_) => {
