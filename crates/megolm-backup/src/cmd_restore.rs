@@ -519,7 +519,7 @@ pub(crate) fn run(args: RestoreArgs) -> Result<ExitCode, Fatal> {
     let progress = result.map_err(|e| restore_failed(e, &source.described))?;
     if let Some(e) = sink.error.take() {
         return Err(Fatal::new(format!(
-            "cannot write temporary sort files: {e}"
+            "cannot sort the output (in memory and temporary files): {e}"
         )));
     }
     let restored = sink.sessions.len();

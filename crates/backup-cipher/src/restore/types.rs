@@ -142,10 +142,15 @@ impl RestoredSession {
     }
     /// Replaces the line breaks of the JSON text by spaces ([`RestoreOptions::with_single_line`]).
     pub(crate) fn make_single_line(&mut self) {
-        // Two one-character searches (memchr) rather than one for either character.
-        if self.json.contains('\n') || self.json.contains('\r') {
-            // The old text is wiped when it is replaced.
-            self.json = Zeroizing::new(self.json.replace(['\n', '\r'], " "));
+        if memchr::memchr2(b'\n', b'\r', self.json.as_bytes()).is_some() {
+            // Made at its final size (a string grown as it is built leaves unwiped
+            // copies); the old text is wiped when it is replaced.
+            let mut one_line = Zeroizing::new(String::with_capacity(self.json.len()));
+            one_line.extend(self.json.chars().map(|c| match c {
+                '\n' | '\r' => ' ',
+                c => c,
+            }));
+            self.json = one_line;
         }
     }
     /// Room id, session id and the JSON text ([`json_text`](Self::json_text)), taken

@@ -58,26 +58,21 @@ impl SortedJsonArray {
         }
     }
 
-    /// Adds one item: `json` is one valid JSON value's text (as
-    /// `RestoredSession::into_parts` gives it). A line break in it can only be whitespace
-    /// (JSON strings cannot hold a raw one), so it becomes a space: the output and the
-    /// spill files hold one item per line. Text already on one line (a restore run with
-    /// `RestoreOptions::with_single_line`, which did that in its workers) is only looked
-    /// through, not copied.
+    /// Adds one item: `json` is one valid JSON value's text on one line (as
+    /// `RestoredSession::into_parts` gives it from a restore run with
+    /// `RestoreOptions::with_single_line`, or `serde_json::to_string` makes it): the
+    /// output and the spill files hold one item per line. Text with a line break is
+    /// refused (an error, never misplaced items).
     pub(crate) fn push(
         &mut self,
         room_id: String,
         session_id: String,
-        mut json: Zeroizing<String>,
+        json: Zeroizing<String>,
     ) -> io::Result<()> {
         if has_line_break(&json) {
-            // Made at its final size (a string grown as it is built leaves unwiped copies).
-            let mut one_line = Zeroizing::new(String::with_capacity(json.len()));
-            one_line.extend(json.chars().map(|c| match c {
-                '\n' | '\r' => ' ',
-                c => c,
-            }));
-            json = one_line;
+            return Err(io::Error::other(
+                "an item to sort holds a line break (its JSON must be on one line)",
+            ));
         }
         if self.group.starts_new(&room_id) {
             self.close_group();

@@ -6,10 +6,12 @@ fn run(budget: usize, items: &[(&str, &str)]) -> String {
     let dir = std::env::temp_dir();
     let mut s = SortedJsonArray::new(&dir, budget);
     for (i, (r, id)) in items.iter().enumerate() {
-        // Some sessions' JSON spans lines, as a client's pretty-printed plaintext does.
+        // Some items pretty-printed and put on one line (as `with_single_line` does).
         let value = serde_json::json!({"room_id": r, "session_id": id, "k": "a\nb"});
         let json = if i % 3 == 0 {
-            serde_json::to_string_pretty(&value).unwrap()
+            serde_json::to_string_pretty(&value)
+                .unwrap()
+                .replace('\n', " ")
         } else {
             value.to_string()
         };
@@ -273,4 +275,21 @@ fn line_break_check_finds_every_break() {
             }
         }
     }
+}
+
+/// Text with a line break is refused, not misplaced; the items before it are kept.
+#[test]
+fn an_item_with_a_line_break_is_refused() {
+    let mut s = SortedJsonArray::new(&std::env::temp_dir(), usize::MAX);
+    s.push("!a".into(), "s1".into(), Zeroizing::new("1".into()))
+        .unwrap();
+    for broken in ["{\n}", "[1,\r2]"] {
+        assert!(
+            s.push("!a".into(), "s2".into(), Zeroizing::new(broken.into()))
+                .is_err()
+        );
+    }
+    let mut out = Vec::new();
+    s.finish(&mut out).unwrap();
+    assert_eq!(out, b"[\n1\n]\n");
 }
