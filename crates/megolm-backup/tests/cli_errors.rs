@@ -111,6 +111,20 @@ fn setup_refusing(failing: &str) -> FakeServer {
 
 /// [`setup_refusing`], with `reply` as the answer to the write of `failing`.
 fn setup_answering(failing: &str, reply: Reply) -> FakeServer {
+    let server = fresh_account(Reply::json(200, &serde_json::json!({"version": "1"})));
+    // The first route that matches answers: the failing write before all the others.
+    server.on("PUT", &format!("{ACCOUNT_DATA}{failing}"), [reply]);
+    server.on(
+        "PUT",
+        &format!("{ACCOUNT_DATA}*"),
+        [Reply::json(200, &serde_json::json!({}))],
+    );
+    server
+}
+
+/// A fresh account (no backup, no account data, no cross-signing keys) that accepts new
+/// cross-signing keys and answers the creation of a backup version with `created`.
+fn fresh_account(created: Reply) -> FakeServer {
     let server = FakeServer::start();
     let not_found = Reply::json(
         404,
@@ -133,18 +147,7 @@ fn setup_answering(failing: &str, reply: Reply) -> FakeServer {
         "/_matrix/client/v3/keys/device_signing/upload",
         [Reply::json(200, &serde_json::json!({}))],
     );
-    server.on(
-        "POST",
-        VERSION,
-        [Reply::json(200, &serde_json::json!({"version": "1"}))],
-    );
-    // The first route that matches answers: the failing write before all the others.
-    server.on("PUT", &format!("{ACCOUNT_DATA}{failing}"), [reply]);
-    server.on(
-        "PUT",
-        &format!("{ACCOUNT_DATA}*"),
-        [Reply::json(200, &serde_json::json!({}))],
-    );
+    server.on("POST", VERSION, [created]);
     server
 }
 
@@ -1413,32 +1416,8 @@ fn a_setup_that_gets_no_answer_before_the_backup_key_was_stored_deletes_the_new_
 fn a_version_creation_without_an_answer_is_looked_for_and_the_hint_says_to_wait() {
     let dir = tmp("no-answer-create");
     let token = write(&dir, "token.txt", "syt_nope");
-    let server = FakeServer::start();
-    let not_found = Reply::json(
-        404,
-        &serde_json::json!({"errcode": "M_NOT_FOUND", "error": "Not found"}),
-    );
-    server.on(
-        "GET",
-        "/_matrix/client/v3/account/whoami",
-        [Reply::json(200, &serde_json::json!({"user_id": USER}))],
-    );
-    server.on("GET", VERSION, [not_found.clone()]);
-    server.on("GET", &format!("{ACCOUNT_DATA}*"), [not_found]);
-    server.on(
-        "POST",
-        "/_matrix/client/v3/keys/query",
-        [Reply::json(200, &serde_json::json!({"master_keys": {}}))],
-    );
-    server.on(
-        "POST",
-        "/_matrix/client/v3/keys/device_signing/upload",
-        [Reply::json(200, &serde_json::json!({}))],
-    );
-    server.on(
-        "POST",
-        VERSION,
-        [Reply::json(200, &serde_json::json!({})).delivered(Delivery::Silent(Duration::ZERO))],
+    let server = fresh_account(
+        Reply::json(200, &serde_json::json!({})).delivered(Delivery::Silent(Duration::ZERO)),
     );
     let o = set_up(&server, &token, &dir.join("key.txt"));
     let stderr = common::stderr(&o);
