@@ -383,8 +383,10 @@ impl Homeserver {
     /// `on_event(SetupEvent)` hears each step, from the thread that runs the setup (an
     /// exception it raises goes to `sys.unraisablehook`; the setup goes on). A refused
     /// plan raises `SetupRefusedError` (`.situation` says the account's state); nothing
-    /// was changed then. The GIL is released while it runs.
-    #[pyo3(signature = (*, passphrase=None, password=None, reset=false, old_key=None, replace_cross_signing=false, delete_old_version=false, on_event=None))]
+    /// was changed then (among them `stored_backup_key_stale`: the old secret storage
+    /// holds a backup key that opens no current version; `discard_stale_backup_key`
+    /// writes over it). The GIL is released while it runs.
+    #[pyo3(signature = (*, passphrase=None, password=None, reset=false, old_key=None, replace_cross_signing=false, delete_old_version=false, discard_stale_backup_key=false, on_event=None))]
     #[allow(clippy::too_many_arguments)]
     fn set_up_recovery(
         &self,
@@ -395,6 +397,7 @@ impl Homeserver {
         old_key: Option<&Bound<'_, PyAny>>,
         replace_cross_signing: bool,
         delete_old_version: bool,
+        discard_stale_backup_key: bool,
         on_event: Option<Py<PyAny>>,
     ) -> PyResult<crate::setup::SetupOutcome> {
         crate::setup::set_up_recovery(
@@ -406,6 +409,7 @@ impl Homeserver {
             old_key,
             replace_cross_signing,
             delete_old_version,
+            discard_stale_backup_key,
             on_event,
         )
     }

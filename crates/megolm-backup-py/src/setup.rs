@@ -503,6 +503,7 @@ pub(crate) fn set_up_recovery(
     old_key: Option<&Bound<'_, PyAny>>,
     replace_cross_signing: bool,
     delete_old_version: bool,
+    discard_stale_backup_key: bool,
     on_event: Option<Py<PyAny>>,
 ) -> PyResult<SetupOutcome> {
     if let Some(c) = &on_event
@@ -544,7 +545,8 @@ pub(crate) fn set_up_recovery(
     let mut options = flows::SetupOptions::new()
         .phrase(phrase.is_some())
         .replace_cross_signing(replace_cross_signing)
-        .delete_unreadable_old_version(delete_old_version);
+        .delete_unreadable_old_version(delete_old_version)
+        .discard_stale_backup_key(discard_stale_backup_key);
     if reset {
         options = options.reset(old.as_deref().map(|s| s.as_str()));
     }

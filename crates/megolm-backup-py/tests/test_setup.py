@@ -370,3 +370,32 @@ def test_the_gil_is_released(account: Account) -> None:
     version, seen = json.loads(done.stdout)
     assert version == current_version(account)
     assert "POST /_matrix/client/v3/room_keys/version" in seen, seen
+
+
+def test_a_reset_over_a_stale_stored_backup_key_is_refused_unless_discarded(
+    account: Account,
+) -> None:
+    hs = hs_of(account)
+    first = hs.set_up_recovery()
+    # Another client makes a new backup version whose key is not in secret storage: the
+    # stored key now opens only version `first.version` (it may be the only copy).
+    foreign = megolm_backup.BackupKey.generate()
+    made = call(
+        account.url, "POST", "/room_keys/version",
+        {"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2",
+         "auth_data": {"public_key": foreign.public_key}},
+        account.token,
+    )
+    assert current_version(account) == made["version"] != first.version
+    with pytest.raises(megolm_backup.SetupRefusedError) as e:
+        hs.set_up_recovery(reset=True, old_key=first.security_key)
+    assert e.value.kind == "stored_backup_key_stale"
+    assert current_version(account) == made["version"]
+    # Nothing was written: the old Security Key still unlocks secret storage, whose
+    # backup key is the stale one.
+    with pytest.raises(megolm_backup.StaleKeyError):
+        hs.recover(first.security_key)
+    second = hs.set_up_recovery(
+        reset=True, old_key=first.security_key, discard_stale_backup_key=True
+    )
+    assert second.version not in (first.version, made["version"])

@@ -276,6 +276,7 @@ class Homeserver:
         old_key: Optional[_Key] = None,
         replace_cross_signing: bool = False,
         delete_old_version: bool = False,
+        discard_stale_backup_key: bool = False,
         on_event: Optional[Callable[[SetupEvent], object]] = None,
     ) -> SetupOutcome: ...
     def upload_export(

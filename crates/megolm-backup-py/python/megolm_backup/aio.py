@@ -150,6 +150,7 @@ async def set_up_recovery(
     old_key: Optional[Key] = None,
     replace_cross_signing: bool = False,
     delete_old_version: bool = False,
+    discard_stale_backup_key: bool = False,
     on_event: Optional[Callable[[SetupEvent], object]] = None,
 ) -> SetupOutcome:
     """:meth:`Homeserver.set_up_recovery` in a worker thread. ``on_event`` is called
@@ -162,6 +163,7 @@ async def set_up_recovery(
         old_key=old_key,
         replace_cross_signing=replace_cross_signing,
         delete_old_version=delete_old_version,
+        discard_stale_backup_key=discard_stale_backup_key,
         on_event=on_event,
     )
 
