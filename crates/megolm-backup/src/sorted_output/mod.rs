@@ -9,6 +9,9 @@
 //! reach the budget they are spilled to a sorted run in a temporary file ([`run`]),
 //! merged at the end.
 
+/// How many runs of one level are merged into one run of the next level.
+const FAN_IN: usize = 64;
+
 mod block;
 mod merge;
 mod run;
@@ -23,7 +26,7 @@ use zeroize::Zeroizing;
 
 use block::{Block, Group};
 use merge::{Cursor, Emit};
-use run::Run;
+use run::{Run, RunWriter};
 use wiped::{OUTPUT_CHUNK, WipedWriter};
 
 /// Sorts serialized items by (room id, session id) within a memory budget.
@@ -106,8 +109,33 @@ impl SortedJsonArray {
         self.close_group();
         let blocks = std::mem::take(&mut self.blocks);
         self.block_bytes = 0;
-        self.runs.push(run::spill_blocks(&self.dir, blocks)?);
-        run::compact(&self.dir, &mut self.runs)
+        let cursors = blocks.into_iter().map(|b| Cursor::block(b, 0)).collect();
+        self.runs.push(run::write_run(&self.dir, 0, |w| {
+            merge::merge(cursors, w, &mut drop)
+        })?);
+        self.compact()
+    }
+
+    /// While the last [`FAN_IN`] runs are of one level, merges them into one run of the
+    /// next level (in place: the order of runs is the order items came in). However many
+    /// spills a large input makes, few files are open at once.
+    fn compact(&mut self) -> io::Result<()> {
+        while self.runs.len() >= FAN_IN {
+            let tail = &self.runs[self.runs.len() - FAN_IN..];
+            let level = tail[0].level;
+            if tail.iter().any(|r| r.level != level) {
+                return Ok(());
+            }
+            let group = self.runs.split_off(self.runs.len() - FAN_IN);
+            let mut cursors = Vec::with_capacity(group.len());
+            for (rank, run) in group.into_iter().enumerate() {
+                cursors.push(Cursor::run(run, rank)?);
+            }
+            self.runs.push(run::write_run(&self.dir, level + 1, |w| {
+                merge::merge(cursors, w, &mut drop)
+            })?);
+        }
+        Ok(())
     }
 
     /// Writes the whole sorted array to `out`: `[`, one item per line, `]`.
@@ -183,6 +211,12 @@ impl ArrayOut<'_> {
         self.first = false;
         self.out.write_all(sep)?;
         self.out.write_all(items.as_bytes())
+    }
+}
+
+impl Emit for RunWriter<'_> {
+    fn item(&mut self, room_id: &str, session_id: &str, json: &str) -> io::Result<()> {
+        RunWriter::item(self, room_id, session_id, json)
     }
 }
 

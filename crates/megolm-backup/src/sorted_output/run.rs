@@ -3,8 +3,7 @@
 //! hold decrypted session keys, like the output itself: they are created without a name
 //! (`tempfile::tempfile_in`: `O_TMPFILE`, or created and unlinked at once) beside the
 //! output, and read back through their handles. No kill, however abrupt, leaves one
-//! behind. Runs are merged [`FAN_IN`] at a time as they pile up, so however many spills a
-//! large input makes, few files are open at once.
+//! behind. (How runs are made and merged is the sorter's: `super`.)
 
 use std::{
     fs::File,
@@ -14,12 +13,7 @@ use std::{
 
 use zeroize::Zeroizing;
 
-use super::block::Block;
-use super::merge::{Cursor, Emit, merge};
 use super::wiped::{SPILL_CHUNK, WipedWriter};
-
-/// How many runs of one level are merged into one run of the next level.
-pub(super) const FAN_IN: usize = 64;
 
 /// A sorted spill file and how many merges made it (0: one spill).
 pub(super) struct Run {
@@ -44,35 +38,11 @@ pub(super) fn write_run(
 /// Writes merged items as a run's lines.
 pub(super) struct RunWriter<'a>(WipedWriter<&'a mut File>);
 
-impl Emit for RunWriter<'_> {
-    fn item(&mut self, room_id: &str, session_id: &str, json: &str) -> io::Result<()> {
+impl RunWriter<'_> {
+    /// Writes one item's line.
+    pub(super) fn item(&mut self, room_id: &str, session_id: &str, json: &str) -> io::Result<()> {
         write_line(&mut self.0, room_id, session_id, json)
     }
-}
-
-/// Spills blocks as one run (merged into one order).
-pub(super) fn spill_blocks(dir: &Path, blocks: Vec<Block>) -> io::Result<Run> {
-    let cursors = blocks.into_iter().map(|b| Cursor::block(b, 0)).collect();
-    write_run(dir, 0, |w| merge(cursors, w, &mut drop))
-}
-
-/// While the last [`FAN_IN`] runs are of one level, merges them into one run of the next
-/// level (in place: the order of runs is the order items came in).
-pub(super) fn compact(dir: &Path, runs: &mut Vec<Run>) -> io::Result<()> {
-    while runs.len() >= FAN_IN {
-        let tail = &runs[runs.len() - FAN_IN..];
-        let level = tail[0].level;
-        if tail.iter().any(|r| r.level != level) {
-            return Ok(());
-        }
-        let group = runs.split_off(runs.len() - FAN_IN);
-        let mut cursors = Vec::with_capacity(group.len());
-        for (rank, run) in group.into_iter().enumerate() {
-            cursors.push(Cursor::run(run, rank)?);
-        }
-        runs.push(write_run(dir, level + 1, |w| merge(cursors, w, &mut drop))?);
-    }
-    Ok(())
 }
 
 /// One spill line: the room id and the session id (escaped: see [`write_escaped`]), the

@@ -52,7 +52,7 @@ fn spilled_and_in_memory_agree() {
     assert_eq!(run(10, &[]), "[]\n");
 }
 
-/// Every item spills on its own (budget 1): hundreds of runs are merged run::FAN_IN at a
+/// Every item spills on its own (budget 1): hundreds of runs are merged FAN_IN at a
 /// time, ids holding the spill line's separators survive, and items with equal ids
 /// keep the order they came in.
 #[test]
@@ -68,8 +68,8 @@ fn many_runs_awkward_ids_and_equal_ids() {
         s.push(room, session, Zeroizing::new(json.to_string()))
             .unwrap();
     }
-    // At most run::FAN_IN - 1 runs of each level (two levels here).
-    assert!(s.runs.len() < 2 * run::FAN_IN, "{} runs open", s.runs.len());
+    // At most FAN_IN - 1 runs of each level (two levels here).
+    assert!(s.runs.len() < 2 * FAN_IN, "{} runs open", s.runs.len());
     // Stable: equal ids in the order pushed.
     expected.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     let mut out = Vec::new();

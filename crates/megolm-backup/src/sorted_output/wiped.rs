@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 pub(super) const OUTPUT_CHUNK: usize = 1 << 20;
 /// How much a spill file gathers before it is written.
 pub(super) const SPILL_CHUNK: usize = 64 << 10;
-/// How much of a spill file is read at once: up to [`super::run::FAN_IN`] and more are
+/// How much of a spill file is read at once: up to [`super::FAN_IN`] and more are
 /// read side by side.
 pub(super) const READ_CHUNK: usize = 16 << 10;
 
