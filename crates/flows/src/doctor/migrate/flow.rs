@@ -6,20 +6,10 @@ use backup_cipher::{BackupDecryptionKey, BackupVersion, KeysBackup, RoomKey, enc
 use serde_json::Value;
 
 use super::{
-    MIGRATION_CHUNK, MigrateError, MigrationOutcome, OldVersionFate, SessionRef,
+    MIGRATION_CHUNK, MigrateError, MigrationOutcome, OldVersionFate, SessionRef, Step,
     read::{KEYS, unexpected},
 };
 use crate::{Flow, FlowError, Request, Response, requests, step::Steps};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Step {
-    ReadCurrent,
-    CreateVersion,
-    ReadOld(usize),
-    Upload(usize),
-    ReadBack,
-    Delete(usize),
-}
 
 #[derive(Debug, Clone, Default)]
 pub(super) struct Old {

@@ -21,3 +21,15 @@ pub const MIGRATION_CHUNK: usize = 500;
 
 /// (room id, session id).
 type SessionRef = (String, String);
+
+/// The flow's steps, in the order they go out (`flow` sends them, `read` reads the keys
+/// bodies they bring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    ReadCurrent,
+    CreateVersion,
+    ReadOld(usize),
+    Upload(usize),
+    ReadBack,
+    Delete(usize),
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use backup_cipher::{KeyBackupData, RoomKey, restore_entry};
 
-use super::{MigrateFlow, OldVersionFate, SessionRef, flow::Step};
+use super::{MigrateFlow, OldVersionFate, SessionRef, Step};
 use crate::FlowError;
 
 /// The request whose answers are read here.
