@@ -974,3 +974,32 @@ fn a_stale_stored_key_whose_version_is_gone_is_still_refused_naming_no_version()
     assert!(!err.to_string().contains("still on the server"), "{err}");
     assert!(writes(&server.log).is_empty(), "{:#?}", server.log);
 }
+
+/// Review: the stale-key refusal fails open when the stored backup key cannot be read
+/// with the given key. Here `m.megolm_backup.v1` — the only copy of version 1's key —
+/// is encrypted under a second secret-storage key (`OLDKEY`, as left by a client that
+/// re-keyed secret storage without re-encrypting the backup key), not the default one
+/// the user types. A reset with the default key must not write over it unasked.
+#[test]
+fn a_reset_does_not_write_over_a_stored_backup_key_it_cannot_read() {
+    let (mut server, old_key) = set_up_with_sessions(4);
+    let default_id = server.account_data["m.secret_storage.default_key"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let description = server.account_data[&format!("m.secret_storage.key.{default_id}")].clone();
+    server
+        .account_data
+        .insert("m.secret_storage.key.OLDKEY".into(), description);
+    let backup = server.account_data.get_mut("m.megolm_backup.v1").unwrap();
+    let encrypted = backup["encrypted"].as_object_mut().unwrap();
+    let entry = encrypted.remove(&default_id).unwrap();
+    encrypted.insert("OLDKEY".into(), entry);
+    let stored_before = server.account_data["m.megolm_backup.v1"].clone();
+
+    let result = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None);
+    assert_eq!(
+        server.account_data["m.megolm_backup.v1"], stored_before,
+        "the only stored copy of version 1's key was written over: {result:?}"
+    );
+}
