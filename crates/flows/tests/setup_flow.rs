@@ -1003,3 +1003,60 @@ fn a_reset_does_not_write_over_a_stored_backup_key_it_cannot_read() {
         "the only stored copy of version 1's key was written over: {result:?}"
     );
 }
+
+/// Review: the id a `POST /room_keys/version` answer gives is trusted as a new version
+/// even when it is the old version's (a proxy replaying a cached answer, a server that
+/// reuses ids). The carry-over then uploads into the old version itself and the
+/// "old version" delete removes it — the only version, with every session. A created
+/// version named like the version read at the start must stop the setup, deleting
+/// nothing.
+#[test]
+fn a_creation_answered_with_the_old_versions_id_deletes_nothing() {
+    let (mut server, old_key) = set_up_with_sessions(4);
+    let mut flow = SetupFlow::new(USER, SetupOptions::new().reset(Some(&old_key)));
+    let mut result = Ok(());
+    for _ in 0..200 {
+        let step = match flow.next_step() {
+            Ok(step) => step,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        let answered = match step {
+            SetupStep::Send(r)
+                if r.method == Method::Post && r.path.ends_with("/room_keys/version") =>
+            {
+                server
+                    .log
+                    .push("POST /room_keys/version (answered with 1)".into());
+                flow.receive(Response::ok(json!({"version": "1"})))
+            }
+            SetupStep::Send(r) => {
+                let answer = server.handle(&r);
+                flow.receive(answer)
+            }
+            SetupStep::SendForBytes(r) => {
+                let answer = server.handle(&r);
+                flow.receive_bytes(answer.status, &serde_json::to_vec(&answer.body).unwrap())
+            }
+            SetupStep::SaveKey => flow.key_saved(),
+            SetupStep::Event(_) => Ok(()),
+            SetupStep::Done => break,
+            other => panic!("{other:?}"),
+        };
+        if let Err(e) = answered {
+            result = Err(e);
+            break;
+        }
+    }
+    assert!(
+        !server
+            .log
+            .iter()
+            .any(|l| l == "DELETE /room_keys/version/1"),
+        "the version holding the sessions was deleted ({result:?}): {:#?}",
+        server.log
+    );
+    assert_eq!(server.versions.len(), 1);
+}
