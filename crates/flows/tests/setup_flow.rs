@@ -1013,43 +1013,12 @@ fn a_reset_does_not_write_over_a_stored_backup_key_it_cannot_read() {
 #[test]
 fn a_creation_answered_with_the_old_versions_id_deletes_nothing() {
     let (mut server, old_key) = set_up_with_sessions(4);
-    let mut flow = SetupFlow::new(USER, SetupOptions::new().reset(Some(&old_key)));
-    let mut result = Ok(());
-    for _ in 0..200 {
-        let step = match flow.next_step() {
-            Ok(step) => step,
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        };
-        let answered = match step {
-            SetupStep::Send(r)
-                if r.method == Method::Post && r.path.ends_with("/room_keys/version") =>
-            {
-                server
-                    .log
-                    .push("POST /room_keys/version (answered with 1)".into());
-                flow.receive(Response::ok(json!({"version": "1"})))
-            }
-            SetupStep::Send(r) => {
-                let answer = server.handle(&r);
-                flow.receive(answer)
-            }
-            SetupStep::SendForBytes(r) => {
-                let answer = server.handle(&r);
-                flow.receive_bytes(answer.status, &serde_json::to_vec(&answer.body).unwrap())
-            }
-            SetupStep::SaveKey => flow.key_saved(),
-            SetupStep::Event(_) => Ok(()),
-            SetupStep::Done => break,
-            other => panic!("{other:?}"),
-        };
-        if let Err(e) = answered {
-            result = Err(e);
-            break;
-        }
-    }
+    let result = drive_answering_creation(
+        &mut server,
+        SetupOptions::new().reset(Some(&old_key)),
+        &Response::ok(json!({"version": "1"})),
+        false,
+    );
     assert!(
         !server
             .log
@@ -1059,4 +1028,62 @@ fn a_creation_answered_with_the_old_versions_id_deletes_nothing() {
         server.log
     );
     assert_eq!(server.versions.len(), 1);
+}
+
+/// Review: a `POST /room_keys/version` carried out whose `200` answer lacks `version`
+/// (a broken proxy) stops the setup without looking for the version it made, unlike a
+/// 5xx or no answer: the new version, which no key opens, stays the current one.
+#[test]
+fn a_creation_answered_without_an_id_is_looked_for_and_deleted() {
+    let (mut server, old_key) = set_up_with_sessions(4);
+    let result = drive_answering_creation(
+        &mut server,
+        SetupOptions::new().reset(Some(&old_key)),
+        &Response::ok(json!({})),
+        true,
+    );
+    assert!(result.is_err());
+    assert_eq!(
+        server.versions.keys().collect::<Vec<_>>(),
+        [&1],
+        "the version made with no key stored stays ({result:?}): {:#?}",
+        server.log
+    );
+}
+
+/// Drives a setup against `server`, answering `POST /room_keys/version` with `answer`
+/// (after carrying it out when `carry_out`); the flow's first error, if any.
+fn drive_answering_creation(
+    server: &mut Server,
+    options: SetupOptions<'_>,
+    answer: &Response,
+    carry_out: bool,
+) -> Result<(), SetupFlowError> {
+    let mut flow = SetupFlow::new(USER, options);
+    for _ in 0..500 {
+        match flow.next_step()? {
+            SetupStep::Send(r)
+                if r.method == Method::Post && r.path.ends_with("/room_keys/version") =>
+            {
+                if carry_out {
+                    server.handle(&r);
+                }
+                server.log.push(format!("(answered {})", answer.body));
+                flow.receive(answer.clone())?;
+            }
+            SetupStep::Send(r) => {
+                let answer = server.handle(&r);
+                flow.receive(answer)?;
+            }
+            SetupStep::SendForBytes(r) => {
+                let answer = server.handle(&r);
+                flow.receive_bytes(answer.status, &serde_json::to_vec(&answer.body).unwrap())?;
+            }
+            SetupStep::SaveKey => flow.key_saved()?,
+            SetupStep::Event(_) => {}
+            SetupStep::Done => return Ok(()),
+            other => panic!("{other:?}"),
+        }
+    }
+    panic!("the setup did not end")
 }
