@@ -22,7 +22,8 @@ pub use recovery::{RecoveredBackup, RecoveryFlow, SecretStorageFlow};
 pub use setup::{
     AccountSituation, AccountState, AccountStateFlow, CarryOver, KEY_BACKUP_EVENT, NewSecurityKey,
     PlanError, RolledBack, SetupChoices, SetupEvent, SetupFlow, SetupFlowError, SetupOptions,
-    SetupOutcome, SetupPlan, SetupStep, master_key_in_query, plan_setup, with_password,
+    SetupOutcome, SetupPlan, SetupStep, VersionUnknown, master_key_in_query, plan_setup,
+    with_password,
 };
 pub use upload::{UploadFlow, UploadOutcome};
 

@@ -1087,3 +1087,141 @@ fn drive_answering_creation(
     }
     panic!("the setup did not end")
 }
+
+/// The stored backup key is encrypted under another secret-storage key (`OLDKEY`): the
+/// refusal names that key and what the user can do, writes nothing, and choosing to
+/// discard the stored key lets the reset go on, saying what it wrote over.
+#[test]
+fn a_stored_backup_key_under_another_key_is_named_and_discarding_it_goes_on() {
+    let (mut server, old_key) = set_up_with_sessions(3);
+    let default_id = server.account_data["m.secret_storage.default_key"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let backup = server.account_data.get_mut("m.megolm_backup.v1").unwrap();
+    let encrypted = backup["encrypted"].as_object_mut().unwrap();
+    let entry = encrypted.remove(&default_id).unwrap();
+    encrypted.insert("OLDKEY".into(), entry);
+    let before = server.account_data.clone();
+
+    let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
+    match &err {
+        SetupFlowError::Refused(flows::PlanError::StoredBackupKeyUnreadable {
+            under,
+            reason: Some(ssss::AccountDataError::NotForKey { key_id, .. }),
+            ..
+        }) => {
+            assert_eq!(under, &["OLDKEY".to_owned()]);
+            assert_eq!(key_id, &default_id);
+        }
+        other => panic!("not refused for the unreadable key: {other:?}"),
+    }
+    assert!(writes(&server.log).is_empty(), "{:#?}", server.log);
+    assert_eq!(server.account_data, before);
+    let text = err.to_string();
+    for said in [
+        "secret-storage key OLDKEY",
+        "only copy",
+        "Nothing was changed",
+    ] {
+        assert!(text.contains(said), "{said}: {text}");
+    }
+    assert!(!text.contains("--"), "{text}");
+
+    server.log.clear();
+    let (outcome, events) = drive(
+        &mut server,
+        SetupOptions::new()
+            .reset(Some(&old_key))
+            .discard_stale_backup_key(true),
+        None,
+    )
+    .unwrap();
+    // Version 1's key was not at hand: its sessions stay in it, on the server.
+    assert_eq!(outcome.version, "2");
+    assert_eq!(outcome.carried_over, 0);
+    assert_eq!(outcome.old_version_kept.as_deref(), Some("1"));
+    assert!(server.versions.contains_key(&1));
+    assert!(
+        events.iter().any(|e| matches!(e, SetupEvent::Note(n)
+            if n.contains("cannot read") && n.contains("written over"))),
+        "{events:#?}"
+    );
+}
+
+/// A reset given the backup's own key (its recovery key), not the Security Key, on an
+/// account whose secret storage stores a backup key: the stored key cannot be read, so
+/// not compared with the current version's, and is not written over unasked.
+#[test]
+fn a_reset_given_the_backups_own_key_does_not_write_over_secret_storage_unasked() {
+    let (mut server, security_key) = set_up_with_sessions(2);
+    let stored = open_secret(&server, &security_key, "m.megolm_backup.v1");
+    let backup_key = BackupDecryptionKey::from_base64(&stored).unwrap();
+    let recovery_key = backup_key.to_recovery_key().to_base58_grouped().to_string();
+    let before = server.account_data.clone();
+
+    let err = drive(
+        &mut server,
+        SetupOptions::new().reset(Some(&recovery_key)),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            SetupFlowError::Refused(flows::PlanError::StoredBackupKeyUnreadable {
+                reason: None,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("opens no secret storage"), "{err}");
+    assert_eq!(server.account_data, before);
+    assert!(writes(&server.log).is_empty(), "{:#?}", server.log);
+}
+
+/// The creation gets no answer and the read of the current version that would find it
+/// fails too (a 502, then no answer): nothing is deleted, and the error says a version
+/// no key opens may exist, naming the one the account had.
+#[test]
+fn a_creation_whose_fate_cannot_be_learnt_says_so_and_deletes_nothing() {
+    for lookup_answered in [true, false] {
+        let (mut server, old_key) = set_up_with_sessions(2);
+        let mut flow = SetupFlow::new(USER, SetupOptions::new().reset(Some(&old_key)));
+        let mut created = false;
+        let err = loop {
+            match flow.next_step() {
+                Ok(SetupStep::Send(r)) => {
+                    let creating = r.method == Method::Post && r.path.ends_with("/version");
+                    let looking = created && r.method == Method::Get;
+                    let answer = server.handle(&r);
+                    created |= creating;
+                    if creating || (looking && !lookup_answered) {
+                        flow.no_answer("connection reset by peer").unwrap();
+                    } else if looking {
+                        flow.receive(Response::new(502, json!({}))).unwrap();
+                    } else {
+                        flow.receive(answer).unwrap();
+                    }
+                }
+                Ok(SetupStep::SendForBytes(r)) => panic!("{r:?}"),
+                Ok(SetupStep::Event(_)) => {}
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            !server.log.iter().any(|l| l.starts_with("DELETE")),
+            "{:#?}",
+            server.log
+        );
+        assert_eq!(server.versions.keys().collect::<Vec<_>>(), [&1, &2]);
+        let unknown = err.version_unknown().expect("the unknown version is said");
+        assert_eq!(unknown.before.as_deref(), Some("1"), "{err:?}");
+        let text = err.to_string();
+        for said in ["may have been created", "is not version 1", "delete it"] {
+            assert!(text.contains(said), "{said}: {text}");
+        }
+    }
+}

@@ -384,8 +384,9 @@ impl Homeserver {
     /// exception it raises goes to `sys.unraisablehook`; the setup goes on). A refused
     /// plan raises `SetupRefusedError` (`.situation` says the account's state); nothing
     /// was changed then (among them `stored_backup_key_stale`: the old secret storage
-    /// holds a backup key that opens no current version; `discard_stale_backup_key`
-    /// writes over it). The GIL is released while it runs.
+    /// holds a backup key that opens no current version, and
+    /// `stored_backup_key_unreadable`: one `old_key` cannot read;
+    /// `discard_stale_backup_key` writes over either). The GIL is released while it runs.
     #[pyo3(signature = (*, passphrase=None, password=None, reset=false, old_key=None, replace_cross_signing=false, delete_old_version=false, discard_stale_backup_key=false, on_event=None))]
     #[allow(clippy::too_many_arguments)]
     fn set_up_recovery(

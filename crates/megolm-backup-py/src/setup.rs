@@ -447,6 +447,9 @@ impl Homeserver {
                         PlanError::KeysOnOtherDevices { .. } => "keys_on_other_devices",
                         PlanError::CrossSigningExists(_) => "cross_signing_exists",
                         PlanError::StoredBackupKeyStale { .. } => "stored_backup_key_stale",
+                        PlanError::StoredBackupKeyUnreadable { .. } => {
+                            "stored_backup_key_unreadable"
+                        }
                         _ => "refused",
                     };
                     let s = situation(Some(&plan));

@@ -266,6 +266,13 @@ pub(crate) fn setup_error(e: homeserver::SetupRunError, key_shown: bool) -> Fata
                 --account-data-out FILE`, then `ssss get m.megolm_backup.v1 --account-data \
                 FILE` prints it) and add --discard-stale-backup-key"
                 .to_owned(),
+            P::StoredBackupKeyUnreadable { under, .. } => format!(
+                "give --old-key-file the Security Key or Phrase of secret-storage key {}; or \
+                 keep the stored backup key (`fetch --account-data-out FILE`, then `ssss get \
+                 m.megolm_backup.v1 --account-data FILE` with that key prints it) and add \
+                 --discard-stale-backup-key",
+                under.join(", ")
+            ),
             _ => return Fatal::new(e),
         },
         SetupRunError::Setup(S::NeedsPassword) => {
@@ -294,7 +301,20 @@ pub(crate) fn setup_error(e: homeserver::SetupRunError, key_shown: bool) -> Fata
             } else {
                 "run setup again with --reset"
             };
-            if s.rolled_back().is_some_and(|r| r.not_deleted.is_some()) {
+            if let Some(unknown) = s.version_unknown() {
+                // A version no key opens may be the current one: a new setup would take
+                // it for the old version (and --delete-old-version would delete it unread).
+                let before = unknown
+                    .before
+                    .as_deref()
+                    .map_or("none".to_owned(), |v| format!("version {v}"));
+                format!(
+                    "once the homeserver answers, run `status`: if its backup version is not \
+                     the one the account had ({before}), delete that version (DELETE \
+                     /_matrix/client/v3/room_keys/version/VERSION with your access token); \
+                     then {again}"
+                )
+            } else if s.rolled_back().is_some_and(|r| r.not_deleted.is_some()) {
                 // The new version, which no key opens, must go before a new setup, or
                 // that setup would keep it as the old version.
                 format!(

@@ -4,7 +4,7 @@
 
 use std::{
     fs::File,
-    io::{self, BufWriter, Read, Write},
+    io::{self, Read, Write},
     path::Path,
 };
 
@@ -12,10 +12,16 @@ use backup_cipher::RoomKey;
 use key_export::{ExportWriter, decrypt_export};
 use ssss::SecretStore;
 
-use crate::{fatal::Fatal, input::passphrase, outputs::OutputFile};
+use crate::{
+    fatal::Fatal,
+    input::passphrase,
+    outputs::OutputFile,
+    wiped::{WRITE_CHUNK, WipedWriter},
+};
 
 /// Writes an output (see `outputs`): a secret file replaced atomically with mode 0600, an
-/// existing FIFO or device written in place, or stdout (`None` or `-`).
+/// existing FIFO or device written in place, or stdout (`None` or `-`). What `f` writes
+/// (decrypted session keys, mostly) is gathered in a buffer wiped once written.
 pub(crate) fn write_output(
     path: Option<&Path>,
     f: impl FnOnce(&mut dyn Write) -> io::Result<()>,
@@ -26,7 +32,7 @@ pub(crate) fn write_output(
     };
     let mut file =
         OutputFile::create(path).map_err(|e| Fatal::new(format!("cannot create {name}: {e}")))?;
-    let mut w = BufWriter::new(&mut file);
+    let mut w = WipedWriter::new(&mut file, WRITE_CHUNK);
     f(&mut w)
         .and_then(|()| w.flush())
         .map_err(|e| Fatal::new(format!("cannot write {name}: {e}")))?;

@@ -34,6 +34,7 @@ mod secret_file;
 #[cfg(feature = "homeserver")]
 mod server;
 mod sorted_output;
+mod wiped;
 
 use std::process::ExitCode;
 

@@ -66,6 +66,7 @@ const NEED_SYNAPSE: &[&str] = &[
     "setup-4s-only",
     "setup-element-x",
     "setup-stale-key",
+    "setup-unreadable-key",
     "doctor-fix-no-tty",
     "doctor-needs-password",
 ];
@@ -1206,6 +1207,65 @@ fn every_documented_error_is_what_the_tool_prints() {
         let discard = [&reset2[..], &["--discard-stale-backup-key"]].concat();
         let chosen = run(&discard, "");
         assert_eq!(chosen.status.code(), Some(0), "{}", common::stderr(&chosen));
+
+        // The stored backup key encrypted under another secret-storage key only (as a
+        // client that re-keyed secret storage without re-encrypting it leaves it): the
+        // Security Key given cannot read it, so a reset does not write over it unasked.
+        let (rekeyed, rekeyed_user, _) = homeserver::testing::new_user(&url);
+        let tok_r = write(&dir, "token-rekeyed.txt", rekeyed.access_token());
+        let rekeyed_key = dir.join("rekeyed-security-key.txt");
+        let rekeyed_key = rekeyed_key.to_str().unwrap();
+        let first = run(
+            &[
+                "setup",
+                "--homeserver",
+                &url,
+                "--access-token-file",
+                &tok_r,
+                "--key-out",
+                rekeyed_key,
+            ],
+            "",
+        );
+        assert_eq!(first.status.code(), Some(0), "{}", common::stderr(&first));
+        let mut stored = rekeyed
+            .account_data(&rekeyed_user, "m.megolm_backup.v1")
+            .unwrap()
+            .unwrap();
+        let encrypted = stored["encrypted"].as_object_mut().unwrap();
+        let (_, entry) = encrypted
+            .iter()
+            .next()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .unwrap();
+        encrypted.clear();
+        encrypted.insert("OLDKEY".into(), entry);
+        rekeyed
+            .set_account_data(&rekeyed_user, "m.megolm_backup.v1", &stored)
+            .unwrap();
+        let reset3 = [
+            "setup",
+            "--reset",
+            "--old-key-file",
+            rekeyed_key,
+            "--homeserver",
+            &url,
+            "--access-token-file",
+            &tok_r,
+        ];
+        add!("setup-unreadable-key", &reset3, "");
+        let (_, said) = &results["setup-unreadable-key"];
+        for hint in ["secret-storage key OLDKEY", "--discard-stale-backup-key"] {
+            assert!(said.contains(hint), "{hint}: {said}");
+        }
+        assert_eq!(
+            rekeyed
+                .account_data(&rekeyed_user, "m.megolm_backup.v1")
+                .unwrap()
+                .as_ref(),
+            Some(&stored),
+            "written over: {said}"
+        );
     }
 
     let docs = documented();

@@ -414,6 +414,17 @@ impl SecretStore {
             .collect()
     }
 
+    /// The ids of the keys the secret `name` is encrypted under, sorted (none when it is
+    /// not stored).
+    pub fn key_ids_of(&self, name: &str) -> Vec<String> {
+        self.events
+            .get(name)
+            .and_then(|c| c.get("encrypted"))
+            .and_then(Value::as_object)
+            .map(|e| e.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     fn encrypted_secret(
         &self,
         key_id: &str,

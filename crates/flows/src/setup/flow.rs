@@ -235,6 +235,14 @@ impl<'a> SetupFlow<'a> {
         }
     }
 
+    /// The backup version the account had when the flow read it, if any.
+    fn old_version_id(&self) -> Option<&str> {
+        self.state
+            .as_ref()
+            .and_then(|s| s.version.as_ref())
+            .and_then(|v| v.version.as_deref())
+    }
+
     fn plan(&self) -> Result<&SetupPlan, SetupFlowError> {
         self.plan
             .as_ref()
@@ -446,6 +454,15 @@ impl<'a> SetupFlow<'a> {
                 },
                 Phase::RollBack(_) => {
                     let version = self.new_version.clone().unwrap_or_default();
+                    if version.is_empty() || Some(version.as_str()) == self.old_version_id() {
+                        // Never the version there before: the error stands, nothing deleted.
+                        let Phase::RollBack(error) =
+                            std::mem::replace(&mut self.phase, Phase::Failed(None))
+                        else {
+                            return Err(SetupFlowError::OutOfOrder("lost the roll-back"));
+                        };
+                        return Err(*error);
+                    }
                     return self.send(requests::delete_backup_version(&version));
                 }
                 Phase::Failed(error) => {
@@ -464,6 +481,7 @@ impl<'a> SetupFlow<'a> {
             new_cross_signing: self.new_keys(),
             security_key: self.handed_key(),
             rolled_back: None,
+            version_unknown: None,
         }
     }
 }

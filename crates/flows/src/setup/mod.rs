@@ -33,7 +33,7 @@ mod state;
 pub use events::{SetupEvent, SetupStep};
 pub use flow::SetupFlow;
 pub use options::{SetupChoices, SetupOptions};
-pub use outcome::{NewSecurityKey, RolledBack, SetupFlowError, SetupOutcome};
+pub use outcome::{NewSecurityKey, RolledBack, SetupFlowError, SetupOutcome, VersionUnknown};
 pub use password::with_password;
 pub use plan::{CarryOver, SetupPlan, plan_setup};
 pub use refusal::PlanError;

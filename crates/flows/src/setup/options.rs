@@ -24,12 +24,15 @@ pub struct SetupChoices<'a> {
     pub delete_unreadable_old_version: bool,
     /// Whether the caller can answer the server's password confirmation.
     pub have_password: bool,
-    /// With `reset` and the old Security Key or Phrase: write over a backup key in the
-    /// old secret storage that opens no current backup version (it may be the only copy
-    /// of an older version's key: see [`PlanError::StoredBackupKeyStale`]) instead of
-    /// refusing. Only once that key is saved elsewhere, or known to open nothing needed.
+    /// With `reset` and an old key: write over a backup key in the old secret storage
+    /// that opens no current backup version, or that the old key cannot read (either
+    /// may be the only copy of an older version's key: see
+    /// [`PlanError::StoredBackupKeyStale`] and [`PlanError::StoredBackupKeyUnreadable`])
+    /// instead of refusing. Only once that key is saved elsewhere, or known to open
+    /// nothing needed.
     ///
     /// [`PlanError::StoredBackupKeyStale`]: crate::PlanError::StoredBackupKeyStale
+    /// [`PlanError::StoredBackupKeyUnreadable`]: crate::PlanError::StoredBackupKeyUnreadable
     pub discard_stale_backup_key: bool,
     /// Also sign the backup with this key (e.g. the device's).
     pub signer: Option<Signer<'a>>,

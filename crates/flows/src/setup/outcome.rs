@@ -102,6 +102,41 @@ impl fmt::Display for RolledBack {
     }
 }
 
+/// The request creating the new backup version was not answered with a new version's
+/// id (no answer, a 5xx, an answer naming none or the version there before), and reading
+/// the current version to find it failed too: a version no key opens may exist, as the
+/// current one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VersionUnknown {
+    /// The backup version the account had before the setup, if any.
+    pub before: Option<String>,
+    /// Why the current version could not be read.
+    pub lookup: FlowError,
+}
+
+impl fmt::Display for VersionUnknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let before = match &self.before {
+            Some(v) => format!("is not version {v}, the one the account had"),
+            None => "exists (the account had none)".to_owned(),
+        };
+        write!(
+            f,
+            "A new backup version may have been created all the same, and reading the \
+             current version to find it failed ({}): if the current backup version {before}, \
+             no key opens it, so delete it before setting up again (and do not let it be \
+             deleted as an old version unread: it holds nothing). ",
+            self.lookup
+        )
+    }
+}
+
+/// The text of an optional [`VersionUnknown`] in a message.
+fn version_unknown_text(v: &Option<Box<VersionUnknown>>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
 /// The text of an optional [`RolledBack`] in a message.
 fn rolled_back_text(r: &Option<Box<RolledBack>>) -> String {
     r.as_ref().map(ToString::to_string).unwrap_or_default()
@@ -129,9 +164,10 @@ pub enum SetupFlowError {
     CrossSigningRefused(#[source] FlowError),
     /// A step after the first change failed: the setup is unfinished.
     #[error(
-        "{step}: {source}. {}{}{}",
+        "{step}: {source}. {}{}{}{}",
         key_given(security_key.is_some()),
         rolled_back_text(rolled_back),
+        version_unknown_text(version_unknown),
         unfinished(*new_cross_signing)
     )]
     Unfinished {
@@ -148,6 +184,8 @@ pub enum SetupFlowError {
         /// The new backup version, when the setup stopped before its key was stored:
         /// deleted again, or why it could not be.
         rolled_back: Option<Box<RolledBack>>,
+        /// Whether a new backup version was created could not be learnt.
+        version_unknown: Option<Box<VersionUnknown>>,
     },
     /// Secret storage and the new backup version are written (recovery works with the
     /// new Security Key), but a later step failed.
@@ -238,6 +276,27 @@ impl SetupFlowError {
         | Self::CarryOverIncomplete { rolled_back, .. } = self
         {
             *rolled_back = Some(Box::new(done));
+        }
+    }
+
+    /// Whether a new backup version may exist, unfound, when the setup stopped while
+    /// creating it.
+    pub fn version_unknown(&self) -> Option<&VersionUnknown> {
+        match self {
+            Self::Unfinished {
+                version_unknown, ..
+            } => version_unknown.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Records that whether a new backup version was created could not be learnt.
+    pub(super) fn set_version_unknown(&mut self, unknown: VersionUnknown) {
+        if let Self::Unfinished {
+            version_unknown, ..
+        } = self
+        {
+            *version_unknown = Some(Box::new(unknown));
         }
     }
 

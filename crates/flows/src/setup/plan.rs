@@ -4,7 +4,7 @@
 use backup_cipher::BackupDecryptionKey;
 use serde_json::json;
 use ssss::{
-    CrossSigningKeys,
+    CrossSigningKeys, MEGOLM_BACKUP_SECRET,
     setup::{SecureBackupSetup, SetupSecret},
 };
 
@@ -116,26 +116,52 @@ pub(crate) fn decide(
         old_cross_signing = unlocked
             .as_ref()
             .and_then(|u| CrossSigningKeys::from_secret_store(store, &u.key).ok());
-        // A stored backup key that opens no current version may be the only copy of an
-        // older version's key: the new secret storage would write over it.
-        if let (Some(u), Some(current)) = (&unlocked, &state.version)
-            && let Ok(secret) = store.backup_key(&u.key)
-            && !secret.key.matches(&current.auth_data)
+        // A stored backup key that opens no current version, or that the key given cannot
+        // read, may be the only copy of an older version's key: the new secret storage
+        // would write over it.
+        if let Some(current) = &state.version
+            && store.events().contains_key(MEGOLM_BACKUP_SECRET)
         {
-            let stored = secret.key.public_key().to_base64();
-            if !choices.discard_stale_backup_key {
-                return Err(PlanError::StoredBackupKeyStale {
-                    user: user.clone(),
-                    version: current_id.clone().unwrap_or_else(|| "?".into()),
-                    stored,
-                    current: current.auth_data.public_key.clone(),
-                    opens: None,
-                });
+            // The key given is not this secret storage's (it is taken as the backup's
+            // own): the stored backup key cannot be read, so not compared either.
+            let read = unlocked
+                .as_ref()
+                .map(|u| store.backup_key(&u.key).map_err(Some))
+                .unwrap_or(Err(None));
+            match read {
+                Ok(secret) if secret.key.matches(&current.auth_data) => {}
+                Ok(secret) => {
+                    let stored = secret.key.public_key().to_base64();
+                    if !choices.discard_stale_backup_key {
+                        return Err(PlanError::StoredBackupKeyStale {
+                            user: user.clone(),
+                            version: current_id.clone().unwrap_or_else(|| "?".into()),
+                            stored,
+                            current: current.auth_data.public_key.clone(),
+                            opens: None,
+                        });
+                    }
+                    notes.push(format!(
+                        "warning: the backup key in the old secret storage (public key \
+                         {stored}), which opens no current backup version, is written over, \
+                         as chosen"
+                    ));
+                }
+                Err(reason) => {
+                    if !choices.discard_stale_backup_key {
+                        return Err(PlanError::StoredBackupKeyUnreadable {
+                            user: user.clone(),
+                            under: store.key_ids_of(MEGOLM_BACKUP_SECRET),
+                            reason,
+                        });
+                    }
+                    notes.push(
+                        "warning: the backup key in the old secret storage, which the key \
+                         given cannot read, is written over, as chosen"
+                            .to_owned(),
+                    );
+                }
             }
-            notes.push(format!(
-                "warning: the backup key in the old secret storage (public key {stored}), \
-                 which opens no current backup version, is written over, as chosen"
-            ));
         }
         match ssss::recover_backup_key(text, Some(store), state.version.as_ref()) {
             Ok(found) => {
@@ -208,9 +234,10 @@ pub(crate) fn decide(
 ///    chose to delete an old version whose key it does not have);
 /// 6. `key_backup_enabled`: `m.key_backup` `{"enabled": true}`, read by Element X, last.
 ///
-/// A reset given the old Security Key or Phrase is refused when that secret storage holds
-/// a backup key that opens no current version ([`PlanError::StoredBackupKeyStale`]),
-/// unless [`SetupChoices::discard_stale_backup_key`]: step 4 would write over it.
+/// A reset given an old key is refused when the old secret storage holds a backup key
+/// that opens no current version ([`PlanError::StoredBackupKeyStale`]) or that the old
+/// key cannot read ([`PlanError::StoredBackupKeyUnreadable`]), unless
+/// [`SetupChoices::discard_stale_backup_key`]: step 4 would write over it.
 pub fn plan_setup(state: &AccountState, choices: SetupChoices<'_>) -> Result<SetupPlan, PlanError> {
     let decision = decide(state, &choices)?;
     build(state, &choices, decision)

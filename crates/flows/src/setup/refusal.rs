@@ -109,6 +109,30 @@ pub enum PlanError {
         /// current one; [`plan_setup`](crate::plan_setup) alone cannot tell).
         opens: Option<String>,
     },
+    /// A reset given an old key with which the backup key stored in the old secret
+    /// storage (`m.megolm_backup.v1`) cannot be read: encrypted under another
+    /// secret-storage key, damaged, or the key given is the backup's own rather than a
+    /// secret-storage key. Unread, it cannot be compared with the current version's key,
+    /// and it may be the only copy of an older version's key; a reset writes the new
+    /// backup key over it, so none is planned.
+    #[error(
+        "the old secret storage holds a backup key (m.megolm_backup.v1, encrypted under \
+         secret-storage key {}) that {}: it may be the only copy of the key of an older \
+         backup version's sessions, and a reset writes the new backup key over it. Nothing \
+         was changed. Reset with the Security Key or Phrase of that secret-storage key, or \
+         save the stored backup key elsewhere and choose to discard it",
+        under.join(", "),
+        unreadable_text(reason.as_ref())
+    )]
+    StoredBackupKeyUnreadable {
+        /// The user.
+        user: String,
+        /// The ids of the secret-storage keys it is encrypted under.
+        under: Vec<String>,
+        /// Why the key given cannot read it; `None` when the key given is not a
+        /// secret-storage key of this account (it was taken as the backup's own key).
+        reason: Option<ssss::AccountDataError>,
+    },
     /// The old key opens neither the old backup nor the old secret storage.
     #[error("the old Security Key or Phrase (or the old backup's key): {0}")]
     OldKey(RecoverError),
@@ -124,6 +148,15 @@ fn opens_text(opens: Option<&str>) -> String {
     opens
         .map(|v| format!("; it opens backup version {v}, still on the server"))
         .unwrap_or_default()
+}
+
+fn unreadable_text(reason: Option<&ssss::AccountDataError>) -> String {
+    match reason {
+        Some(e) => format!("the key given cannot read ({e})"),
+        None => "cannot be compared with the current backup version, since the key given \
+                 opens no secret storage of this account"
+            .to_owned(),
+    }
 }
 
 fn keys_on_other_devices(user: &str, master: &str, version: Option<&str>) -> String {

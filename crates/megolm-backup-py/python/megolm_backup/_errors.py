@@ -98,7 +98,9 @@ class SetupRefusedError(MegolmBackupError):
     ``"backup_without_secret_storage"``, ``"secret_storage_without_backup"``,
     ``"keys_on_other_devices"``, ``"cross_signing_exists"``, ``"stored_backup_key_stale"``
     (a reset would write over a backup key of the old secret storage that opens no current
-    backup version) or ``"needs_password"``."""
+    backup version), ``"stored_backup_key_unreadable"`` (one the old key given cannot read,
+    so cannot compare; ``discard_stale_backup_key=True`` writes over either) or
+    ``"needs_password"``."""
 
     #: The state the account was found in, when it could be read.
     situation: AccountSituation | None = None

@@ -10,7 +10,7 @@ use std::{
 
 use super::block::Block;
 use super::run::{Head, Run, parse_line};
-use super::wiped::WipedLines;
+use crate::wiped::WipedLines;
 
 /// Where merged items go.
 pub(super) trait Emit {

@@ -15,7 +15,6 @@ const FAN_IN: usize = 64;
 mod block;
 mod merge;
 mod run;
-mod wiped;
 
 use std::{
     io::{self, Write},
@@ -24,10 +23,10 @@ use std::{
 
 use zeroize::Zeroizing;
 
+use crate::wiped::{OUTPUT_CHUNK, WipedWriter};
 use block::{Block, Group};
 use merge::{Cursor, Emit};
 use run::{Run, RunWriter};
-use wiped::{OUTPUT_CHUNK, WipedWriter};
 
 /// Sorts serialized items by (room id, session id) within a memory budget.
 pub(crate) struct SortedJsonArray {

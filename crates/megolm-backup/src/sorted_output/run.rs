@@ -13,7 +13,7 @@ use std::{
 
 use zeroize::Zeroizing;
 
-use super::wiped::{SPILL_CHUNK, WipedWriter};
+use crate::wiped::{SPILL_CHUNK, WipedWriter};
 
 /// A sorted spill file and how many merges made it (0: one spill).
 pub(super) struct Run {

@@ -232,12 +232,12 @@ fn a_room_per_item_stays_within_the_budget() {
 fn items_around_the_write_buffer_size() {
     let sizes = [
         10,
-        wiped::OUTPUT_CHUNK - 40,
+        crate::wiped::OUTPUT_CHUNK - 40,
         30,
-        wiped::OUTPUT_CHUNK + 5,
+        crate::wiped::OUTPUT_CHUNK + 5,
         3,
-        wiped::OUTPUT_CHUNK,
-        wiped::OUTPUT_CHUNK - 2,
+        crate::wiped::OUTPUT_CHUNK,
+        crate::wiped::OUTPUT_CHUNK - 2,
         7,
     ];
     let items: Vec<(String, String, String)> = sizes

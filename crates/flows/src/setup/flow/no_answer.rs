@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::{Phase, SetupFlow};
 use crate::{
     FlowError, Method, Request, Response,
-    setup::{RolledBack, SetupFlowError},
+    setup::{RolledBack, SetupFlowError, VersionUnknown},
 };
 
 /// The request as the error names it: method and path, without the query.
@@ -62,7 +62,11 @@ impl SetupFlow<'_> {
                 self.phase = Phase::Failed(Some(Box::new(SetupFlowError::Refused(*refusal))));
                 Ok(())
             }
-            Phase::FindVersion(error) => {
+            Phase::FindVersion(mut error) => {
+                error.set_version_unknown(VersionUnknown {
+                    before: self.old_version_id().map(str::to_owned),
+                    lookup: source,
+                });
                 self.phase = Phase::Failed(Some(error));
                 Ok(())
             }
@@ -115,7 +119,7 @@ impl SetupFlow<'_> {
 
     /// The answer to the read of the current version after the request creating the new
     /// one got no answer: the new version, if that is what the server now has.
-    pub(super) fn found_version(&mut self, response: &Response, error: Box<SetupFlowError>) {
+    pub(super) fn found_version(&mut self, response: &Response, mut error: Box<SetupFlowError>) {
         let ours = self
             .plan
             .as_ref()
@@ -130,11 +134,32 @@ impl SetupFlow<'_> {
             .map(|k| k.to_base64());
         let id = response.body.get("version").and_then(Value::as_str);
         match (response.is_success(), ours, current, id) {
-            (true, Some(ours), Some(current), Some(id)) if current == ours => {
+            // Never the version there before, whatever the server says.
+            (true, Some(ours), Some(current), Some(id))
+                if current == ours && !id.is_empty() && Some(id) != self.old_version_id() =>
+            {
                 self.new_version = Some(id.to_owned());
                 self.phase = Phase::RollBack(error);
             }
-            _ => self.phase = Phase::Failed(Some(error)),
+            // The current version is another's (or there is none): none was made.
+            (true, _, Some(_), Some(_)) => self.phase = Phase::Failed(Some(error)),
+            _ if response.is_not_found() => self.phase = Phase::Failed(Some(error)),
+            // Not learnt: a version no key opens may exist.
+            (success, ..) => {
+                let lookup = if success {
+                    FlowError::Unexpected {
+                        request: "GET /room_keys/version".into(),
+                        reason: "the answer names no version or no public key".into(),
+                    }
+                } else {
+                    response.error()
+                };
+                error.set_version_unknown(VersionUnknown {
+                    before: self.old_version_id().map(str::to_owned),
+                    lookup,
+                });
+                self.phase = Phase::Failed(Some(error));
+            }
         }
     }
 }

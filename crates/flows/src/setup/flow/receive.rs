@@ -52,32 +52,36 @@ impl SetupFlow<'_> {
                 Err(SetupFlowError::CrossSigningRefused(response.error()))
             }
             Phase::CreateVersion => {
+                const STEP: &str = "cannot create the new backup version";
                 if response.status >= 500 {
                     // A gateway's 5xx may hide a version made all the same: look for it.
-                    let error =
-                        self.unfinished("cannot create the new backup version", response.error());
+                    let error = self.unfinished(STEP, response.error());
                     self.phase = Phase::FindVersion(Box::new(error));
                     return Ok(());
                 }
                 if !response.is_success() {
-                    return Err(
-                        self.unfinished("cannot create the new backup version", response.error())
-                    );
+                    return Err(self.unfinished(STEP, response.error()));
                 }
-                let version = response
-                    .body
-                    .get("version")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        self.unfinished(
-                            "cannot create the new backup version",
-                            FlowError::Unexpected {
-                                request: "POST /room_keys/version".into(),
-                                reason: "the answer has no version".into(),
-                            },
-                        )
-                    })?;
+                let answered = response.body.get("version").and_then(Value::as_str);
+                let reason = match answered {
+                    None | Some("") => Some("the answer names no version".to_owned()),
+                    // Uploading into it, then deleting "the old version", would lose it.
+                    Some(id) if Some(id) == self.old_version_id() => Some(format!(
+                        "the answer names version {id}, the one there before, as the new one"
+                    )),
+                    Some(_) => None,
+                };
+                if let Some(reason) = reason {
+                    // The version may have been made all the same: look for it.
+                    let source = FlowError::Unexpected {
+                        request: "POST /room_keys/version".into(),
+                        reason,
+                    };
+                    let error = self.unfinished(STEP, source);
+                    self.phase = Phase::FindVersion(Box::new(error));
+                    return Ok(());
+                }
+                let version = answered.unwrap_or_default().to_owned();
                 self.events.push_back(SetupEvent::VersionCreated {
                     version: version.clone(),
                 });

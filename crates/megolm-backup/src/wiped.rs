@@ -7,13 +7,17 @@ use std::io::{self, Read, Write};
 
 use zeroize::Zeroizing;
 
-/// How much the output gathers before it is written.
-pub(super) const OUTPUT_CHUNK: usize = 1 << 20;
+/// How much the sorted output gathers before it is written.
+pub(crate) const OUTPUT_CHUNK: usize = 1 << 20;
 /// How much a spill file gathers before it is written.
-pub(super) const SPILL_CHUNK: usize = 64 << 10;
-/// How much of a spill file is read at once: up to [`super::FAN_IN`] and more are
-/// read side by side.
-pub(super) const READ_CHUNK: usize = 16 << 10;
+pub(crate) const SPILL_CHUNK: usize = 64 << 10;
+/// How much an output ([`crate::files::write_output`]) gathers before it is written:
+/// small writes (a JSON encoder's) are gathered, larger ones (the sorted output's
+/// [`OUTPUT_CHUNK`]s) go straight through.
+pub(crate) const WRITE_CHUNK: usize = 64 << 10;
+/// How much of a spill file is read at once: as many as the sorted output's merge
+/// takes at once, and more, are read side by side.
+pub(crate) const READ_CHUNK: usize = 16 << 10;
 
 /// Appends `bytes` to `buf`, moving to a larger buffer (and wiping the old one) when it
 /// is full.
@@ -28,14 +32,14 @@ fn append(buf: &mut Zeroizing<Vec<u8>>, bytes: &[u8]) {
 }
 
 /// A buffered writer whose buffer is wiped.
-pub(super) struct WipedWriter<W: Write> {
+pub(crate) struct WipedWriter<W: Write> {
     inner: W,
     buf: Zeroizing<Vec<u8>>,
 }
 
 impl<W: Write> WipedWriter<W> {
     /// Gathers up to `chunk` bytes before it writes.
-    pub(super) fn new(inner: W, chunk: usize) -> Self {
+    pub(crate) fn new(inner: W, chunk: usize) -> Self {
         Self {
             inner,
             buf: Zeroizing::new(Vec::with_capacity(chunk.max(1))),
@@ -73,7 +77,7 @@ impl<W: Write> Write for WipedWriter<W> {
 }
 
 /// Reads lines (ending in `\n`) through wiped buffers.
-pub(super) struct WipedLines<R: Read> {
+pub(crate) struct WipedLines<R: Read> {
     inner: R,
     /// Made at its full size once; `buf[pos..end]` is read and not yet handed on.
     buf: Zeroizing<Vec<u8>>,
@@ -83,7 +87,7 @@ pub(super) struct WipedLines<R: Read> {
 }
 
 impl<R: Read> WipedLines<R> {
-    pub(super) fn new(inner: R) -> Self {
+    pub(crate) fn new(inner: R) -> Self {
         Self {
             inner,
             buf: Zeroizing::new(vec![0; READ_CHUNK]),
@@ -94,7 +98,7 @@ impl<R: Read> WipedLines<R> {
     }
 
     /// The next line, without its `\n` (the last may lack one); none at the end.
-    pub(super) fn next_line(&mut self) -> io::Result<Option<&str>> {
+    pub(crate) fn next_line(&mut self) -> io::Result<Option<&str>> {
         self.line.clear();
         loop {
             if self.pos == self.end {
