@@ -1225,3 +1225,39 @@ fn a_creation_whose_fate_cannot_be_learnt_says_so_and_deletes_nothing() {
         }
     }
 }
+
+/// Review3: the check against the old version's id compares strings, but homeservers
+/// read version ids as numbers (Synapse: `int(version)`), so `"01"` names version 1 as
+/// surely as `"1"` does. A `POST /room_keys/version` answered `{"version": "01"}` (the
+/// replayed or reused answer the review2 fix guards against, spelled differently) makes
+/// the carry-over upload into version 1 itself — writing the old sessions over with
+/// copies encrypted to the new key — and then `DELETE /room_keys/version/1` removes the
+/// only version, with every session. What should happen: the created version is checked
+/// to be a new one (e.g. `GET /room_keys/version/{id}` answers with the new public key
+/// and an id the old version's read did not give, compared as the server compares ids),
+/// or the setup stops and looks for the version, deleting nothing that holds sessions.
+#[test]
+fn a_creation_answered_with_the_old_id_spelled_differently_deletes_nothing() {
+    let (mut server, old_key) = set_up_with_sessions(4);
+    let before = serde_json::to_value(&server.versions[&1].1).unwrap();
+    let result = drive_answering_creation(
+        &mut server,
+        SetupOptions::new().reset(Some(&old_key)),
+        &Response::ok(json!({"version": "01"})),
+        false,
+    );
+    assert!(
+        !server
+            .log
+            .iter()
+            .any(|l| l == "DELETE /room_keys/version/1"),
+        "the version holding the sessions was deleted ({result:?}): {:#?}",
+        server.log
+    );
+    assert_eq!(
+        serde_json::to_value(&server.versions[&1].1).unwrap(),
+        before,
+        "the old version's sessions were written over: {:#?}",
+        server.log
+    );
+}
