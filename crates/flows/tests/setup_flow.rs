@@ -1261,3 +1261,47 @@ fn a_creation_answered_with_the_old_id_spelled_differently_deletes_nothing() {
         server.log
     );
 }
+
+/// Review3: the creation answer is checked only against the *current* version's id. An
+/// account keeps older versions (here version 1, left on the server by an earlier reset
+/// that had not its key, holding sessions; version 2 is current). A `POST
+/// /room_keys/version` answered with `{"version": "1"}` — a proxy replaying the cached
+/// answer of the request that made version 1, the case the review2 fix names — is taken
+/// as the new version: the carry-over's upload into it is refused (as Synapse refuses
+/// uploads into a version that is not the current one), and the roll-back then sends
+/// `DELETE /room_keys/version/1`, deleting the older version and its sessions, while the
+/// version really made (3, no key stored) stays the current one. What should happen:
+/// before uploading into or rolling back a created version, the flow checks that it is
+/// the one made with the new key (`GET /room_keys/version/{id}` answers the new public
+/// key); an id naming any existing version with another key is looked for as an
+/// unknown creation, and nothing else is deleted.
+#[test]
+fn a_creation_answered_with_an_older_versions_id_never_deletes_that_version() {
+    let (mut server, security_key) = set_up_with_sessions(4);
+    let current = server.versions.remove(&1).unwrap();
+    server.versions.insert(2, current);
+    let older_key = BackupDecryptionKey::from_bytes(&[3; 32]);
+    server.versions.insert(
+        1,
+        (
+            serde_json::to_value(BackupVersion::new(older_key.public_key())).unwrap(),
+            backup_cipher::fixtures::synthetic_backup(older_key.public_key(), 6, 2),
+        ),
+    );
+    server.fail = Some("PUT /room_keys/keys?version=1".into());
+    let result = drive_answering_creation(
+        &mut server,
+        SetupOptions::new().reset(Some(&security_key)),
+        &Response::ok(json!({"version": "1"})),
+        true,
+    );
+    assert!(
+        !server
+            .log
+            .iter()
+            .any(|l| l == "DELETE /room_keys/version/1"),
+        "the older version holding sessions was deleted ({result:?}): {:#?}",
+        server.log
+    );
+    assert_eq!(server.versions[&1].1.session_count(), 6);
+}
