@@ -1305,3 +1305,26 @@ fn a_creation_answered_with_an_older_versions_id_never_deletes_that_version() {
     );
     assert_eq!(server.versions[&1].1.session_count(), 6);
 }
+
+/// Review3: the old version is deleted once the new one holds as many sessions as the
+/// download of the old one brought — never compared with how many the old version holds
+/// (`count`, in the `GET /room_keys/version` answer read at the start). A server or proxy
+/// whose `GET /room_keys/keys` answer lacks rooms (here `{"rooms": {}}`: a cached answer
+/// from before the sessions were backed up, a server that caps the answer's size) makes
+/// the carry-over copy nothing, the count check pass (0 ≥ 0), and the setup delete the
+/// old version with all 9 of its sessions. What should happen: when the sessions
+/// downloaded (copied plus unreadable) are fewer than the old version's `count`, the old
+/// version is kept (as for unreadable entries: `OldVersionKeptUncopied`), or the setup
+/// stops before deleting it.
+#[test]
+fn a_download_that_brings_fewer_sessions_than_the_old_count_keeps_the_old_version() {
+    let (mut server, old_key) = set_up_with_sessions(9);
+    server.raw_keys = Some(r#"{"rooms": {}}"#.into());
+    let result = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None);
+    assert!(
+        server.versions.contains_key(&1),
+        "the old version and its 9 sessions were deleted ({:?}): {:#?}",
+        result.map(|(o, _)| (o.carried_over, o.old_version_deleted)),
+        server.log
+    );
+}
