@@ -1328,3 +1328,52 @@ fn a_download_that_brings_fewer_sessions_than_the_old_count_keeps_the_old_versio
         server.log
     );
 }
+
+/// Review3: the account read fetches `m.megolm_backup.v1` only when
+/// `m.secret_storage.default_key` exists. A setup of this flow stopped before the
+/// default-key pointer (its own crash-safe order writes the pointer last; the error hands
+/// over the Security Key and says "set up again with a reset") leaves the stored backup
+/// key — the only copy of version 1's key, under the key handed over — without a pointer.
+/// The next run does not read it: the reset with that very Security Key is refused as "a
+/// key from before the backup was reset … secret storage is not set up", the situation
+/// is named "backup version 1, whose key never left them", and replacing the
+/// cross-signing keys, as that refusal offers, writes `m.megolm_backup.v1` over unread:
+/// version 1 stays on the server and no key opens it any more. What should happen: the
+/// account read fetches `m.megolm_backup.v1` (and the descriptions of the keys its
+/// `encrypted` names) whether or not the pointer exists; the stale/unreadable stored-key
+/// refusal applies to it (unless `discard_stale_backup_key`), and a reset given the key
+/// it is encrypted under reads it and carries version 1 over.
+#[test]
+fn a_stored_backup_key_without_a_default_key_pointer_is_not_written_over_unread() {
+    let mut server = Server {
+        fail: Some("PUT account_data m.secret_storage.default_key".into()),
+        ..Server::default()
+    };
+    let mut saved = None;
+    drive_saving(&mut server, SetupOptions::new(), None, &mut saved).unwrap_err();
+    let saved = saved.expect("the Security Key was handed over");
+    // Version 1's key is stored, readable with the key handed over, and nowhere else.
+    let stored = open_secret(&server, &saved, "m.megolm_backup.v1");
+    let public_key = BackupDecryptionKey::from_base64(&stored)
+        .unwrap()
+        .public_key()
+        .clone();
+    server.versions.get_mut(&1).unwrap().1 =
+        backup_cipher::fixtures::synthetic_backup(&public_key, 5, 2);
+    server.fail = None;
+    server.log.clear();
+    let stored_before = server.account_data["m.megolm_backup.v1"].clone();
+
+    let result = drive(
+        &mut server,
+        SetupOptions::new().replace_cross_signing(true),
+        Some("hunter22"),
+    );
+    assert_eq!(
+        server.account_data["m.megolm_backup.v1"],
+        stored_before,
+        "the only copy of version 1's key (5 sessions) was written over unread ({:?}): {:#?}",
+        result.map(|(o, _)| (o.version, o.old_version_kept)),
+        server.log
+    );
+}
