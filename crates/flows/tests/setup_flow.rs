@@ -1377,3 +1377,48 @@ fn a_stored_backup_key_without_a_default_key_pointer_is_not_written_over_unread(
         server.log
     );
 }
+
+/// Review3: after a creation answered with a gateway's 504, the one read of the current
+/// version is trusted as final. A server (or a cache in front of `GET
+/// /room_keys/version`, a read replica that lags) that still answers with the old
+/// version 1 makes the flow conclude that no version was made: the error neither rolls
+/// back nor says that a version may exist (`version_unknown` is `None`), while version 2 —
+/// made with the new key, which is stored nowhere — is the current version: no key opens
+/// it, and other devices' uploads to version 1 are refused from now on. What should
+/// happen: an answer that is still the version read at the start cannot tell "not made"
+/// from "not seen yet", so the error says a version may have been created
+/// ([`SetupFlowError::version_unknown`], naming version 1 as the one to keep), or the
+/// flow reads again (e.g. `GET /room_keys/version/{id}` for the ids after the old one)
+/// before concluding.
+#[test]
+fn a_lookup_answered_with_the_old_version_still_says_a_version_may_exist() {
+    let (mut server, old_key) = set_up_with_sessions(2);
+    let mut flow = SetupFlow::new(USER, SetupOptions::new().reset(Some(&old_key)));
+    let mut created = false;
+    let err = loop {
+        match flow.next_step() {
+            Ok(SetupStep::Send(r)) => {
+                let creating = r.method == Method::Post && r.path.ends_with("/room_keys/version");
+                let looking = created && r.method == Method::Get;
+                let answer = server.handle(&r);
+                if creating {
+                    created = true;
+                    flow.receive(Response::new(504, json!({}))).unwrap();
+                } else if looking {
+                    // A stale answer: the version read at the start.
+                    flow.receive(server.version_answer(1)).unwrap();
+                } else {
+                    flow.receive(answer).unwrap();
+                }
+            }
+            Ok(SetupStep::Event(_)) => {}
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => break e,
+        }
+    };
+    let version_2_deleted = !server.versions.contains_key(&2);
+    assert!(
+        version_2_deleted || err.version_unknown().is_some(),
+        "version 2, which no key opens, stays current and the error does not say so: {err}"
+    );
+}
