@@ -1422,3 +1422,64 @@ fn a_lookup_answered_with_the_old_version_still_says_a_version_may_exist() {
         "version 2, which no key opens, stays current and the error does not say so: {err}"
     );
 }
+
+/// Review3: the stored-key check reads only the copy of `m.megolm_backup.v1` under the
+/// key given, and the new secret storage replaces the whole event. When the event holds
+/// copies under two secret-storage keys that differ — under the default key the current
+/// version 2's key (as `doctor`'s repair stores it, `SecretStore::set_backup_key` keeping
+/// the other copies), under `OLDKEY` the key of version 1, still on the server with its
+/// 4 sessions (the state the review2 test builds, then repaired) — the default copy opens
+/// the current version, so the reset goes on and writes over the `OLDKEY` copy: the only
+/// copy of version 1's key. What should happen: copies under keys other than the one
+/// given cannot be compared, so they are treated as the unreadable case
+/// ([`PlanError::StoredBackupKeyUnreadable`] naming those keys) unless
+/// `discard_stale_backup_key`, or the new event keeps them.
+#[test]
+fn a_reset_does_not_write_over_a_stored_copy_under_another_key_unread() {
+    let (mut server, security_key) = set_up_with_sessions(4);
+    let default_id = server.account_data["m.secret_storage.default_key"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Version 1's key moves under OLDKEY (same key material, another id).
+    let description = server.account_data[&format!("m.secret_storage.key.{default_id}")].clone();
+    server
+        .account_data
+        .insert("m.secret_storage.key.OLDKEY".into(), description);
+    let backup = server.account_data.get_mut("m.megolm_backup.v1").unwrap();
+    let encrypted = backup["encrypted"].as_object_mut().unwrap();
+    let entry = encrypted.remove(&default_id).unwrap();
+    encrypted.insert("OLDKEY".into(), entry);
+    // Version 2 (current), its key stored under the default key beside that copy.
+    let current_key = BackupDecryptionKey::from_bytes(&[4; 32]);
+    server.versions.insert(
+        2,
+        (
+            serde_json::to_value(BackupVersion::new(current_key.public_key())).unwrap(),
+            backup_cipher::fixtures::synthetic_backup(current_key.public_key(), 3, 1),
+        ),
+    );
+    let mut store = ssss::SecretStore::from_json(&json!(server.account_data)).unwrap();
+    let unlocked = store.unlock_key(&default_id, &security_key).unwrap();
+    let (_, content) = store.set_backup_key(&unlocked.key, &current_key).unwrap();
+    assert!(content["encrypted"].get("OLDKEY").is_some());
+    server
+        .account_data
+        .insert("m.megolm_backup.v1".into(), content);
+    let old_copy = server.account_data["m.megolm_backup.v1"]["encrypted"]["OLDKEY"].clone();
+
+    let result = drive(
+        &mut server,
+        SetupOptions::new().reset(Some(&security_key)),
+        None,
+    );
+    assert_eq!(server.versions[&1].1.session_count(), 4);
+    assert_eq!(
+        server.account_data["m.megolm_backup.v1"]["encrypted"]
+            .get("OLDKEY")
+            .cloned(),
+        Some(old_copy),
+        "the only copy of version 1's key (under OLDKEY) was written over ({:?})",
+        result.map(|(o, _)| o.version)
+    );
+}
