@@ -1483,3 +1483,31 @@ fn a_reset_does_not_write_over_a_stored_copy_under_another_key_unread() {
         result.map(|(o, _)| o.version)
     );
 }
+
+/// Review3 (low): an `m.megolm_backup.v1` that holds no key at all — `{}`, as clients
+/// write to remove a secret (account data cannot be deleted), or an `encrypted` that is
+/// not an object — is refused as `StoredBackupKeyUnreadable`, whose text claims "the old
+/// secret storage holds a backup key (m.megolm_backup.v1, encrypted under secret-storage
+/// key )" with no key named, and tells the user to reset with the Security Key "of that
+/// secret-storage key". Nothing can be lost by writing over an event with no encrypted
+/// copy in it. What should happen: an event with no entry in `encrypted` is treated as
+/// no stored key (the reset goes on, the old version kept unread as without a stored
+/// key); if it is refused at all, the text says the event holds no readable copy rather
+/// than naming an empty list of keys.
+#[test]
+fn an_emptied_stored_backup_key_event_does_not_block_the_reset() {
+    let (mut server, security_key) = set_up_with_sessions(2);
+    server
+        .account_data
+        .insert("m.megolm_backup.v1".into(), json!({}));
+    let result = drive(
+        &mut server,
+        SetupOptions::new().reset(Some(&security_key)),
+        None,
+    );
+    assert!(
+        result.is_ok(),
+        "{}",
+        result.err().map(|e| e.to_string()).unwrap_or_default()
+    );
+}
