@@ -36,7 +36,9 @@ enum Step {
 /// one; none when the account has no backup) and the secret-storage account data —
 /// `m.secret_storage.default_key`, the default key's description, `m.megolm_backup.v1` and
 /// the three cross-signing secrets (`GET /user/{userId}/account_data/{type}`; absent ones
-/// are skipped).
+/// are skipped). The secrets are read with or without a default-key pointer; without one
+/// (a setup stopped before its last write), so are the descriptions of the keys they are
+/// encrypted under (a few at most).
 #[derive(Debug)]
 pub struct SecretStorageFlow {
     user_id: String,
@@ -44,7 +46,15 @@ pub struct SecretStorageFlow {
     steps: Steps<Step>,
     version: Option<BackupVersion>,
     events: Map<String, Value>,
+    /// The key descriptions asked for.
+    described: Vec<String>,
+    /// Whether the default-key pointer was there.
+    pointer: bool,
 }
+
+/// How many key descriptions a [`SecretStorageFlow`] reads without a default-key
+/// pointer (the keys the secrets name).
+const MAX_DESCRIPTIONS: usize = 4;
 
 impl SecretStorageFlow {
     /// For the current backup version of `user_id`.
@@ -52,12 +62,23 @@ impl SecretStorageFlow {
         Self {
             user_id: user_id.to_owned(),
             version_id: None,
-            steps: Steps::new([
-                Step::Version,
-                Step::AccountData(DEFAULT_KEY_EVENT.to_owned()),
-            ]),
+            steps: Steps::new(
+                [
+                    Step::Version,
+                    Step::AccountData(DEFAULT_KEY_EVENT.to_owned()),
+                    Step::AccountData(MEGOLM_BACKUP_SECRET.to_owned()),
+                ]
+                .into_iter()
+                .chain(
+                    CROSS_SIGNING_SECRETS
+                        .iter()
+                        .map(|name| Step::AccountData((*name).to_owned())),
+                ),
+            ),
             version: None,
             events: Map::new(),
+            described: Vec::new(),
+            pointer: false,
         }
     }
 
@@ -65,6 +86,15 @@ impl SecretStorageFlow {
     pub fn for_version(mut self, version: &str) -> Self {
         self.version_id = Some(version.to_owned());
         self
+    }
+
+    /// Reads the description of key `id`, once, and a few at most.
+    fn describe(&mut self, id: &str) {
+        if self.described.len() < MAX_DESCRIPTIONS && !self.described.iter().any(|d| d == id) {
+            self.described.push(id.to_owned());
+            self.steps
+                .push(Step::AccountData(format!("m.secret_storage.key.{id}")));
+        }
     }
 
     fn request(&self, step: &Step) -> Request {
@@ -105,18 +135,19 @@ impl Flow for SecretStorageFlow {
             }
             Step::AccountData(event_type) => {
                 if event_type == DEFAULT_KEY_EVENT {
-                    // Then the default key's description and the secrets under it.
+                    // Then the default key's description.
                     if let Some(id) = response.body.get("key").and_then(Value::as_str) {
-                        self.steps
-                            .push(Step::AccountData(format!("m.secret_storage.key.{id}")));
+                        self.pointer = true;
+                        self.describe(id);
                     }
-                    self.steps
-                        .push(Step::AccountData(MEGOLM_BACKUP_SECRET.to_owned()));
-                    self.steps.extend(
-                        CROSS_SIGNING_SECRETS
-                            .iter()
-                            .map(|name| Step::AccountData((*name).to_owned())),
-                    );
+                } else if !self.pointer
+                    && let Some(ids) = response.body.get("encrypted").and_then(Value::as_object)
+                {
+                    // No pointer: the keys this secret is encrypted under.
+                    let ids: Vec<String> = ids.keys().cloned().collect();
+                    for id in ids {
+                        self.describe(&id);
+                    }
                 }
                 self.events.insert(event_type, response.body);
             }

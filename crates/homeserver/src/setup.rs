@@ -51,8 +51,9 @@ impl Client {
     /// ([`SetupFlow::no_answer`]): between the creation of the new backup version and the
     /// sending of its key to secret storage, the flow then deletes that version and the
     /// error is [`SetupFlowError::Unfinished`], saying whether it was deleted
-    /// ([`SetupFlowError::rolled_back`]); elsewhere the error is this client's
-    /// ([`SetupRunError::Client`]).
+    /// ([`SetupFlowError::rolled_back`]), or that a version may exist unfound when even
+    /// the read that looks for it failed ([`SetupFlowError::version_unknown`]); elsewhere
+    /// the error is this client's ([`SetupRunError::Client`]).
     pub fn set_up_recovery(
         &self,
         options: SetupOptions<'_>,

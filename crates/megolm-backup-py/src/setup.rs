@@ -67,6 +67,12 @@ impl AccountSituation {
                 version.clone(),
                 Some(master.clone()),
             ),
+            Situation::SetupInterrupted { key, version } => (
+                "setup_interrupted",
+                Some(key.clone()),
+                version.clone(),
+                None,
+            ),
             _ => ("unknown", None, None, None),
         };
         Self {

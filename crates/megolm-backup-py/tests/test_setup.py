@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -370,6 +371,30 @@ def test_the_gil_is_released(account: Account) -> None:
     version, seen = json.loads(done.stdout)
     assert version == current_version(account)
     assert "POST /_matrix/client/v3/room_keys/version" in seen, seen
+
+
+def test_a_reset_over_a_stored_backup_key_the_old_key_cannot_read_is_refused(
+    account: Account,
+) -> None:
+    hs = hs_of(account)
+    first = hs.set_up_recovery()
+    # The stored backup key re-encrypted under another secret-storage key only (as a
+    # client that re-keyed secret storage leaves it): the Security Key cannot read it.
+    path = "/user/" + urllib.parse.quote(account.user_id) + "/account_data/m.megolm_backup.v1"
+    stored = call(account.url, "GET", path, token=account.token)
+    (entry,) = stored["encrypted"].values()
+    stored["encrypted"] = {"OLDKEY": entry}
+    call(account.url, "PUT", path, stored, account.token)
+    with pytest.raises(megolm_backup.SetupRefusedError) as e:
+        hs.set_up_recovery(reset=True, old_key=first.security_key)
+    assert e.value.kind == "stored_backup_key_unreadable"
+    assert "OLDKEY" in str(e.value)
+    assert call(account.url, "GET", path, token=account.token) == stored
+    assert current_version(account) == first.version
+    second = hs.set_up_recovery(
+        reset=True, old_key=first.security_key, discard_stale_backup_key=True
+    )
+    assert second.version != first.version
 
 
 def test_a_reset_over_a_stale_stored_backup_key_is_refused_unless_discarded(

@@ -454,7 +454,10 @@ impl<'a> SetupFlow<'a> {
                 },
                 Phase::RollBack(_) => {
                     let version = self.new_version.clone().unwrap_or_default();
-                    if version.is_empty() || Some(version.as_str()) == self.old_version_id() {
+                    let older = self
+                        .old_version_id()
+                        .is_some_and(|old| !receive::newer_version(&version, old));
+                    if version.is_empty() || older {
                         // Never the version there before: the error stands, nothing deleted.
                         let Phase::RollBack(error) =
                             std::mem::replace(&mut self.phase, Phase::Failed(None))

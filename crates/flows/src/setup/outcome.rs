@@ -103,15 +103,17 @@ impl fmt::Display for RolledBack {
 }
 
 /// The request creating the new backup version was not answered with a new version's
-/// id (no answer, a 5xx, an answer naming none or the version there before), and reading
-/// the current version to find it failed too: a version no key opens may exist, as the
-/// current one.
+/// id (no answer, a 5xx, an answer naming none or one not newer than the version there
+/// before), and reading the current version did not find one made with the new key (it
+/// failed, or answered another version, which a cache or a lagging replica may still
+/// show): a version no key opens may exist, as the current one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VersionUnknown {
     /// The backup version the account had before the setup, if any.
     pub before: Option<String>,
-    /// Why the current version could not be read.
+    /// What reading the current version gave instead of the new one: its error, or
+    /// another version.
     pub lookup: FlowError,
 }
 
@@ -124,9 +126,8 @@ impl fmt::Display for VersionUnknown {
         write!(
             f,
             "A new backup version may have been created all the same, and reading the \
-             current version to find it failed ({}): if the current backup version {before}, \
-             no key opens it, so delete it before setting up again (and do not let it be \
-             deleted as an old version unread: it holds nothing). ",
+             current version did not find it ({}): if the current backup version {before}, \
+             no key opens it, so delete it before setting up again. ",
             self.lookup
         )
     }

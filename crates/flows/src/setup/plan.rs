@@ -4,7 +4,7 @@
 use backup_cipher::BackupDecryptionKey;
 use serde_json::json;
 use ssss::{
-    CrossSigningKeys, MEGOLM_BACKUP_SECRET,
+    AccountDataError, CrossSigningKeys, MEGOLM_BACKUP_SECRET, SecretStore, Unlocked,
     setup::{SecureBackupSetup, SetupSecret},
 };
 
@@ -92,6 +92,14 @@ pub(crate) fn decide(
                 version,
             });
         }
+        // As good as set up: the caller has the key it was handed.
+        AccountSituation::SetupInterrupted { key, version } => {
+            return Err(PlanError::AlreadySetUp {
+                user: user.clone(),
+                key,
+                version: version.unwrap_or_else(|| "none".into()),
+            });
+        }
         AccountSituation::BackupWithoutSecretStorage { version } => {
             return Err(PlanError::BackupWithoutSecretStorage {
                 user: user.clone(),
@@ -112,67 +120,38 @@ pub(crate) fn decide(
     let mut old_key = None;
     let mut old_cross_signing = None;
     if let Some(text) = choices.old_input {
-        let unlocked = store.unlock(text).ok();
+        let unlocked = unlock_old(store, text);
         old_cross_signing = unlocked
             .as_ref()
             .and_then(|u| CrossSigningKeys::from_secret_store(store, &u.key).ok());
-        // A stored backup key that opens no current version, or that the key given cannot
-        // read, may be the only copy of an older version's key: the new secret storage
-        // would write over it.
-        if let Some(current) = &state.version
-            && store.events().contains_key(MEGOLM_BACKUP_SECRET)
-        {
-            // The key given is not this secret storage's (it is taken as the backup's
-            // own): the stored backup key cannot be read, so not compared either.
-            let read = unlocked
-                .as_ref()
-                .map(|u| store.backup_key(&u.key).map_err(Some))
-                .unwrap_or(Err(None));
-            match read {
-                Ok(secret) if secret.key.matches(&current.auth_data) => {}
-                Ok(secret) => {
-                    let stored = secret.key.public_key().to_base64();
-                    if !choices.discard_stale_backup_key {
-                        return Err(PlanError::StoredBackupKeyStale {
-                            user: user.clone(),
-                            version: current_id.clone().unwrap_or_else(|| "?".into()),
-                            stored,
-                            current: current.auth_data.public_key.clone(),
-                            opens: None,
-                        });
-                    }
-                    notes.push(format!(
-                        "warning: the backup key in the old secret storage (public key \
-                         {stored}), which opens no current backup version, is written over, \
-                         as chosen"
-                    ));
-                }
-                Err(reason) => {
-                    if !choices.discard_stale_backup_key {
-                        return Err(PlanError::StoredBackupKeyUnreadable {
-                            user: user.clone(),
-                            under: store.key_ids_of(MEGOLM_BACKUP_SECRET),
-                            reason,
-                        });
-                    }
-                    notes.push(
-                        "warning: the backup key in the old secret storage, which the key \
-                         given cannot read, is written over, as chosen"
-                            .to_owned(),
-                    );
-                }
-            }
-        }
-        match ssss::recover_backup_key(text, Some(store), state.version.as_ref()) {
-            Ok(found) => {
+        let recovered = match ssss::recover_backup_key(text, Some(store), state.version.as_ref()) {
+            Ok(found) => Ok(found),
+            Err(e) if unlocked.is_none() => return Err(PlanError::OldKey(e)),
+            Err(e) => Err(e),
+        };
+        let stored = check_stored_backup_key(state, choices, unlocked.as_ref(), &mut notes)?;
+        match (recovered, stored) {
+            (Ok(found), _) => {
                 notes.push(format!("old key: {}", found.describe()));
                 old_key = Some(found.backup_key);
             }
+            // Read under a secret-storage key no pointer names (a setup stopped before its
+            // last write), and it opens the current version.
+            (Err(_), Some(key)) => {
+                notes.push(
+                    "old key: the backup key stored in secret storage, under the key given"
+                        .to_owned(),
+                );
+                old_key = Some(key);
+            }
             // Secret storage opened, but its backup key is not the current backup's (or
             // there is none): the cross-signing keys, if any, still come along.
-            Err(e) if unlocked.is_some() => notes.push(format!("warning: {e}")),
-            Err(e) => return Err(PlanError::OldKey(e)),
+            (Err(e), None) => notes.push(format!("warning: {e}")),
         }
+    } else if store.default_key_id().is_none() {
+        // Secrets stored without a default-key pointer (a setup stopped before its last
+        // write): nothing given reads them, and the new secret storage writes over them.
+        check_stored_backup_key(state, choices, None, &mut notes)?;
     }
 
     // Keep, make or refuse the cross-signing keys.
@@ -216,6 +195,104 @@ pub(crate) fn decide(
         cross_signing,
         notes,
     })
+}
+
+/// The old secret storage opened with `text`: by the default key, or, when no pointer
+/// names one (a setup stopped before its last write), by a key the stored backup key is
+/// encrypted under (a few at most: a Security Phrase costs a derivation each).
+fn unlock_old(store: &SecretStore, text: &str) -> Option<Unlocked> {
+    if store.default_key_id().is_some() {
+        return store.unlock(text).ok();
+    }
+    store
+        .key_ids_of(MEGOLM_BACKUP_SECRET)
+        .iter()
+        .take(UNLOCK_TRIES)
+        .find_map(|id| store.unlock_key(id, text).ok())
+}
+
+/// How many keys [`unlock_old`] tries without a default-key pointer.
+const UNLOCK_TRIES: usize = 4;
+
+/// Refuses a reset that would write over a stored backup key (`m.megolm_backup.v1`) that
+/// may be the only copy of a backup version's key — one that opens no current version
+/// ([`PlanError::StoredBackupKeyStale`]), or a copy the key given cannot read
+/// ([`PlanError::StoredBackupKeyUnreadable`]: under another secret-storage key, damaged,
+/// or no secret-storage key given) — unless the caller chose to discard it. The stored
+/// key, when the key given reads it and it opens the current version.
+fn check_stored_backup_key(
+    state: &AccountState,
+    choices: &SetupChoices<'_>,
+    unlocked: Option<&Unlocked>,
+    notes: &mut Vec<String>,
+) -> Result<Option<BackupDecryptionKey>, PlanError> {
+    let store = &state.secret_storage;
+    let copies = store.key_ids_of(MEGOLM_BACKUP_SECRET);
+    // No current version: a stored key opens nothing left on the server. No copy (`{}`,
+    // as a client leaves a removed secret): nothing to write over.
+    let Some(current) = &state.version else {
+        return Ok(None);
+    };
+    if copies.is_empty() {
+        return Ok(None);
+    }
+    let given = unlocked.map(|u| u.key.key_id());
+    let mut under: Vec<String> = copies
+        .into_iter()
+        .filter(|id| Some(id.as_str()) != given)
+        .collect();
+    let mut reason = None;
+    let mut opens_current = None;
+    match unlocked.map(|u| store.backup_key(&u.key)) {
+        Some(Ok(secret)) if secret.key.matches(&current.auth_data) => {
+            opens_current = Some(secret.key);
+        }
+        Some(Ok(secret)) => {
+            let stored = secret.key.public_key().to_base64();
+            if !choices.discard_stale_backup_key {
+                return Err(PlanError::StoredBackupKeyStale {
+                    user: state.user_id.clone(),
+                    version: current.version.clone().unwrap_or_else(|| "?".into()),
+                    stored,
+                    current: current.auth_data.public_key.clone(),
+                    opens: None,
+                });
+            }
+            notes.push(format!(
+                "warning: the backup key in the old secret storage (public key {stored}), \
+                 which opens no current backup version, is written over, as chosen"
+            ));
+        }
+        Some(Err(e)) => {
+            if let Some(id) = given
+                && !matches!(
+                    e,
+                    AccountDataError::NotForKey { .. } | AccountDataError::MissingSecret(_)
+                )
+            {
+                // The copy under the key given is there but damaged.
+                under.push(id.to_owned());
+            }
+            reason = Some(e);
+        }
+        None => {}
+    }
+    if under.is_empty() && reason.is_none() {
+        return Ok(opens_current);
+    }
+    if !choices.discard_stale_backup_key {
+        return Err(PlanError::StoredBackupKeyUnreadable {
+            user: state.user_id.clone(),
+            under,
+            reason,
+        });
+    }
+    notes.push(format!(
+        "warning: the backup key stored in secret storage under key {}, which the key given \
+         cannot read, is written over, as chosen",
+        under.join(", ")
+    ));
+    Ok(opens_current)
 }
 
 /// Plans a setup on an account in `state`: the requests, in the order that keeps the

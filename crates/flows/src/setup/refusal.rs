@@ -109,12 +109,13 @@ pub enum PlanError {
         /// current one; [`plan_setup`](crate::plan_setup) alone cannot tell).
         opens: Option<String>,
     },
-    /// A reset given an old key with which the backup key stored in the old secret
-    /// storage (`m.megolm_backup.v1`) cannot be read: encrypted under another
-    /// secret-storage key, damaged, or the key given is the backup's own rather than a
-    /// secret-storage key. Unread, it cannot be compared with the current version's key,
-    /// and it may be the only copy of an older version's key; a reset writes the new
-    /// backup key over it, so none is planned.
+    /// A setup that would write over a copy of the stored backup key
+    /// (`m.megolm_backup.v1`) it cannot read: encrypted under another secret-storage key,
+    /// damaged, or read with no secret-storage key (the key given is the backup's own, or
+    /// none was given and no default-key pointer names the key it is under, as a setup
+    /// stopped before its last write leaves it). Unread, it cannot be compared with the
+    /// current version's key, and it may be the only copy of a backup version's key; the
+    /// new secret storage writes over it, so none is planned.
     #[error(
         "the old secret storage holds a backup key (m.megolm_backup.v1, encrypted under \
          secret-storage key {}) that {}: it may be the only copy of the key of an older \
@@ -153,8 +154,8 @@ fn opens_text(opens: Option<&str>) -> String {
 fn unreadable_text(reason: Option<&ssss::AccountDataError>) -> String {
     match reason {
         Some(e) => format!("the key given cannot read ({e})"),
-        None => "cannot be compared with the current backup version, since the key given \
-                 opens no secret storage of this account"
+        None => "cannot be read with the key given (none was given, or it opens no secret \
+                 storage of this account), so not compared with the current backup version"
             .to_owned(),
     }
 }

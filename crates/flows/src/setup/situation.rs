@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use ssss::{CROSS_SIGNING_SECRETS, MEGOLM_BACKUP_SECRET};
+
 use super::AccountState;
 
 /// What an account has, in the terms of Element's "Set up recovery": read from an
@@ -40,6 +42,15 @@ pub enum AccountSituation {
         /// The backup version whose key never left those devices, if any.
         version: Option<String>,
     },
+    /// Secrets stored without a default-key pointer: a setup stopped before its last
+    /// write (the pointer is written last), whose Security Key the caller was handed.
+    SetupInterrupted {
+        /// The secret-storage key the stored backup key (or another secret) is encrypted
+        /// under.
+        key: String,
+        /// The current backup version, if any.
+        version: Option<String>,
+    },
 }
 
 impl AccountState {
@@ -50,6 +61,14 @@ impl AccountState {
             .version
             .as_ref()
             .map(|v| v.version.clone().unwrap_or_default());
+        let store = &self.secret_storage;
+        if key.is_none()
+            && let Some(key) = std::iter::once(MEGOLM_BACKUP_SECRET)
+                .chain(CROSS_SIGNING_SECRETS)
+                .find_map(|name| store.key_ids_of(name).into_iter().next())
+        {
+            return AccountSituation::SetupInterrupted { key, version };
+        }
         match (key, version, &self.master_key) {
             (Some(key), Some(version), _) => AccountSituation::SetUp { key, version },
             (Some(key), None, _) => AccountSituation::SecretStorageWithoutBackup { key },
@@ -99,6 +118,20 @@ impl fmt::Display for AccountSituation {
                     "; Element X's \"Set up recovery\" on such a device keeps the identity, \
                      while replacing the cross-signing keys here costs it (others' \
                      verification of this user, the user's own verified devices)",
+                )
+            }
+            Self::SetupInterrupted { key, version } => {
+                write!(
+                    f,
+                    "a setup that stopped before its last write: secrets stored under \
+                     secret-storage key {key} but no default-key pointer"
+                )?;
+                if let Some(v) = version {
+                    write!(f, ", backup version {v}")?;
+                }
+                f.write_str(
+                    "; a reset with the Security Key that setup gave carries the sessions and \
+                     the cross-signing keys over",
                 )
             }
         }

@@ -147,6 +147,7 @@ SituationKind = Literal[
     "backup_without_secret_storage",
     "secret_storage_without_backup",
     "keys_on_other_devices",
+    "setup_interrupted",
 ]
 
 SetupEventKind = Literal[

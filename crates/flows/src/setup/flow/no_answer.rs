@@ -5,7 +5,7 @@
 use backup_cipher::BackupPublicKey;
 use serde_json::Value;
 
-use super::{Phase, SetupFlow};
+use super::{Phase, SetupFlow, receive::newer_version};
 use crate::{
     FlowError, Method, Request, Response,
     setup::{RolledBack, SetupFlowError, VersionUnknown},
@@ -133,33 +133,35 @@ impl SetupFlow<'_> {
             .and_then(|k| BackupPublicKey::from_base64(k).ok())
             .map(|k| k.to_base64());
         let id = response.body.get("version").and_then(Value::as_str);
-        match (response.is_success(), ours, current, id) {
-            // Never the version there before, whatever the server says.
-            (true, Some(ours), Some(current), Some(id))
-                if current == ours && !id.is_empty() && Some(id) != self.old_version_id() =>
-            {
+        let old = self.old_version_id().map(str::to_owned);
+        // Never the version there before (nor an older one), whatever the server says.
+        let made = |id: &str| !id.is_empty() && old.as_deref().is_none_or(|o| newer_version(id, o));
+        let lookup = match (response.is_success(), ours, current, id) {
+            (true, Some(ours), Some(current), Some(id)) if current == ours && made(id) => {
                 self.new_version = Some(id.to_owned());
                 self.phase = Phase::RollBack(error);
+                return;
             }
-            // The current version is another's (or there is none): none was made.
-            (true, _, Some(_), Some(_)) => self.phase = Phase::Failed(Some(error)),
-            _ if response.is_not_found() => self.phase = Phase::Failed(Some(error)),
-            // Not learnt: a version no key opens may exist.
-            (success, ..) => {
-                let lookup = if success {
-                    FlowError::Unexpected {
-                        request: "GET /room_keys/version".into(),
-                        reason: "the answer names no version or no public key".into(),
-                    }
-                } else {
-                    response.error()
-                };
-                error.set_version_unknown(VersionUnknown {
-                    before: self.old_version_id().map(str::to_owned),
-                    lookup,
-                });
-                self.phase = Phase::Failed(Some(error));
-            }
-        }
+            // Another version, or none: the creation may not have happened, or may not be
+            // seen yet (a cache, a lagging replica). Not learnt either way.
+            (true, _, Some(_), Some(id)) => FlowError::Unexpected {
+                request: "GET /room_keys/version".into(),
+                reason: format!("it answers version {id}, whose key is not the new one"),
+            },
+            (true, ..) => FlowError::Unexpected {
+                request: "GET /room_keys/version".into(),
+                reason: "the answer names no version or no public key".into(),
+            },
+            _ if response.is_not_found() => FlowError::Unexpected {
+                request: "GET /room_keys/version".into(),
+                reason: "it answers that the account has no backup version".into(),
+            },
+            _ => response.error(),
+        };
+        error.set_version_unknown(VersionUnknown {
+            before: old,
+            lookup,
+        });
+        self.phase = Phase::Failed(Some(error));
     }
 }

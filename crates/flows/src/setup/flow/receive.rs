@@ -63,13 +63,14 @@ impl SetupFlow<'_> {
                     return Err(self.unfinished(STEP, response.error()));
                 }
                 let answered = response.body.get("version").and_then(Value::as_str);
-                let reason = match answered {
-                    None | Some("") => Some("the answer names no version".to_owned()),
+                let reason = match (answered, self.old_version_id()) {
+                    (None | Some(""), _) => Some("the answer names no version".to_owned()),
                     // Uploading into it, then deleting "the old version", would lose it.
-                    Some(id) if Some(id) == self.old_version_id() => Some(format!(
-                        "the answer names version {id}, the one there before, as the new one"
+                    (Some(id), Some(old)) if !newer_version(id, old) => Some(format!(
+                        "the answer names version {id}, which is not newer than version \
+                         {old}, the one there before"
                     )),
-                    Some(_) => None,
+                    _ => None,
                 };
                 if let Some(reason) = reason {
                     // The version may have been made all the same: look for it.
@@ -307,8 +308,18 @@ impl SetupFlow<'_> {
             .options
             .choices(SetupSecret::GenerateKey)
             .delete_unreadable_old_version;
-        if done.unreadable > 0
-            && !delete_anyway
+        // What the old version holds by its own count (read at the start) but the download
+        // did not bring (a cached or cut answer): never seen, so never deleted, whatever
+        // was chosen for entries that could not be read.
+        let held = self
+            .state
+            .as_ref()
+            .and_then(|s| s.version.as_ref())
+            .and_then(|v| v.count)
+            .unwrap_or(0);
+        let missing = held.saturating_sub(done.sessions + done.unreadable);
+        let unread = if delete_anyway { 0 } else { done.unreadable };
+        if unread + missing > 0
             && let Some(plan) = self.plan.as_mut()
         {
             // Deleting it would lose what was not copied.
@@ -316,10 +327,74 @@ impl SetupFlow<'_> {
             plan.old_version_kept = Some(old_version.clone());
             self.events.push_back(SetupEvent::OldVersionKeptUncopied {
                 version: old_version,
-                not_copied: done.unreadable,
+                not_copied: unread + missing,
             });
         }
         self.phase = Phase::UploadSessions;
         Ok(())
+    }
+}
+
+/// Whether `id`, the id a creation answer names, can be a version made after `old`:
+/// compared as the homeserver reads ids (Synapse: `int(version)`, so `"01"`, `" 1"` and
+/// `"+1"` all name version 1, and a new version's number is greater than every older
+/// one's); ids that are not numbers need only differ.
+pub(super) fn newer_version(id: &str, old: &str) -> bool {
+    match (version_number(id), version_number(old)) {
+        (Some(id), Some(old)) => id > old,
+        (None, None) => id != old,
+        // One a number, one not: not comparable, so not trusted to differ.
+        _ => false,
+    }
+}
+
+/// A version id read as a number, as Python's `int()` reads it (surrounding space, a
+/// leading `+`, `_` between digits).
+fn version_number(id: &str) -> Option<u128> {
+    let digits = id.trim();
+    let digits = digits.strip_prefix('+').unwrap_or(digits);
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    let digits: String = digits.chars().filter(|c| *c != '_').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // Leading zeros and numbers beyond u128 still compare: trim zeros, then by length.
+    let trimmed = digits.trim_start_matches('0');
+    if trimmed.len() > 38 {
+        return Some(u128::MAX);
+    }
+    Some(trimmed.parse().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newer_version;
+
+    #[test]
+    fn version_ids_compare_as_the_server_reads_them() {
+        for (id, old, newer) in [
+            ("2", "1", true),
+            ("10", "9", true),
+            ("1", "1", false),
+            ("01", "1", false),
+            (" 1", "1", false),
+            ("+1", "1", false),
+            ("1_0", "9", true),
+            ("1", "2", false),
+            ("abc", "1", false),
+            ("1", "abc", false),
+            ("b", "a", true),
+            ("a", "a", false),
+            ("", "1", false),
+            ("99999999999999999999999999999999999999999", "1", true),
+        ] {
+            assert_eq!(newer_version(id, old), newer, "{id:?} after {old:?}");
+        }
     }
 }
