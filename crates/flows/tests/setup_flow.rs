@@ -1364,10 +1364,9 @@ fn a_stored_backup_key_without_a_default_key_pointer_is_not_written_over_unread(
     let saved = saved.expect("the Security Key was handed over");
     // Version 1's key is stored, readable with the key handed over, and nowhere else.
     let stored = open_secret(&server, &saved, "m.megolm_backup.v1");
-    let public_key = BackupDecryptionKey::from_base64(&stored)
+    let public_key = *BackupDecryptionKey::from_base64(&stored)
         .unwrap()
-        .public_key()
-        .clone();
+        .public_key();
     server.versions.get_mut(&1).unwrap().1 =
         backup_cipher::fixtures::synthetic_backup(&public_key, 5, 2);
     server.fail = None;
@@ -1536,10 +1535,9 @@ fn a_setup_stopped_before_the_pointer_is_named_and_a_reset_with_its_key_carries_
     drive_saving(&mut server, SetupOptions::new(), None, &mut saved).unwrap_err();
     let saved = saved.expect("the Security Key was handed over");
     let stored = open_secret(&server, &saved, "m.megolm_backup.v1");
-    let public_key = BackupDecryptionKey::from_base64(&stored)
+    let public_key = *BackupDecryptionKey::from_base64(&stored)
         .unwrap()
-        .public_key()
-        .clone();
+        .public_key();
     server.versions.get_mut(&1).unwrap().1 =
         backup_cipher::fixtures::synthetic_backup(&public_key, 5, 2);
     let master_before = server.master_key.clone();

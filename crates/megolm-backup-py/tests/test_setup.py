@@ -124,11 +124,14 @@ def test_element_x_without_recovery(account: Account) -> None:
     hs = hs_of(account)
     first = hs.set_up_recovery()
     # What Element X leaves without recovery: cross-signing keys and a backup, no
-    # secret storage (its default-key pointer emptied here).
-    call(
-        account.url, "PUT", f"/user/{account.user_id}/account_data/m.secret_storage.default_key",
-        {}, account.token,
-    )
+    # secret storage (its default-key pointer and secrets emptied here: a pointer gone
+    # with the secrets still stored is a setup stopped before its last write instead).
+    for event in (
+        "m.secret_storage.default_key", "m.megolm_backup.v1", "m.cross_signing.master",
+        "m.cross_signing.self_signing", "m.cross_signing.user_signing",
+    ):
+        call(account.url, "PUT", f"/user/{account.user_id}/account_data/{event}", {},
+             account.token)
     with pytest.raises(megolm_backup.SetupRefusedError) as e:
         hs.set_up_recovery(password=account.password)
     assert e.value.kind == "keys_on_other_devices"

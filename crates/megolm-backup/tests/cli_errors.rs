@@ -1470,8 +1470,9 @@ fn a_setup_that_gets_no_answer_before_the_backup_key_was_stored_deletes_the_new_
 }
 
 /// The request creating the new backup version gets no answer (a POST is not sent
-/// again): the current version is read to learn whether it was made, and none was, so
-/// nothing is deleted; the hint says to wait for the homeserver.
+/// again): the current version is read to learn whether it was made; none is seen, which
+/// may only mean not seen yet, so nothing is deleted, the error says a version may exist,
+/// and the hint says to check with `status` once the homeserver answers.
 #[test]
 fn a_version_creation_without_an_answer_is_looked_for_and_the_hint_says_to_wait() {
     let dir = tmp("no-answer-create");
@@ -1496,8 +1497,9 @@ fn a_version_creation_without_an_answer_is_looked_for_and_the_hint_says_to_wait(
     assert!(!requests.iter().any(|r| r.method == "DELETE"), "{stderr}");
     for said in [
         "cannot create the new backup version: no answer came from the homeserver",
-        "hint: once the homeserver answers, run setup again with --reset \
-         --replace-cross-signing",
+        "A new backup version may have been created all the same",
+        "hint: once the homeserver answers, run `status`",
+        "then run setup again with --reset --replace-cross-signing",
     ] {
         assert!(stderr.contains(said), "{said}: {stderr}");
     }
