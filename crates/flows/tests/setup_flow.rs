@@ -925,28 +925,19 @@ fn a_reset_that_would_overwrite_a_stale_stored_backup_key_is_refused() {
     assert!(writes(&server.log).is_empty(), "{:#?}", server.log);
     assert!(server.log.iter().any(|l| l == "GET /room_keys/version/1"));
     assert_eq!(server.account_data, account_data_before);
-    let text = err.to_string();
-    for said in [
-        "does not open the current backup version 2",
-        "it opens backup version 1, still on the server",
-        "only copy",
-        "Nothing was changed",
-        "migration",
-    ] {
-        assert!(text.contains(said), "{said}: {text}");
-    }
-    assert!(!text.contains("--"), "{text}");
+    refusal_says(
+        &err,
+        &[
+            "does not open the current backup version 2",
+            "it opens backup version 1, still on the server",
+            "only copy",
+            "Nothing was changed",
+            "migration",
+        ],
+    );
 
     // Chosen: the reset goes on and says what it wrote over.
-    server.log.clear();
-    let (outcome, events) = drive(
-        &mut server,
-        SetupOptions::new()
-            .reset(Some(&old_key))
-            .discard_stale_backup_key(true),
-        None,
-    )
-    .unwrap();
+    let (outcome, events) = reset_discarding(&mut server, &old_key);
     assert_eq!(outcome.version, "3");
     assert!(
         events.iter().any(|e| matches!(e, SetupEvent::Note(n)
@@ -989,18 +980,7 @@ fn a_stale_stored_key_whose_version_is_gone_is_still_refused_naming_no_version()
 #[test]
 fn a_reset_does_not_write_over_a_stored_backup_key_it_cannot_read() {
     let (mut server, old_key) = set_up_with_sessions(4);
-    let default_id = server.account_data["m.secret_storage.default_key"]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let description = server.account_data[&format!("m.secret_storage.key.{default_id}")].clone();
-    server
-        .account_data
-        .insert("m.secret_storage.key.OLDKEY".into(), description);
-    let backup = server.account_data.get_mut("m.megolm_backup.v1").unwrap();
-    let encrypted = backup["encrypted"].as_object_mut().unwrap();
-    let entry = encrypted.remove(&default_id).unwrap();
-    encrypted.insert("OLDKEY".into(), entry);
+    move_stored_backup_key_to_oldkey(&mut server, true);
     let stored_before = server.account_data["m.megolm_backup.v1"].clone();
 
     let result = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None);
@@ -1100,14 +1080,7 @@ fn drive_answering_creation(
 #[test]
 fn a_stored_backup_key_under_another_key_is_named_and_discarding_it_goes_on() {
     let (mut server, old_key) = set_up_with_sessions(3);
-    let default_id = server.account_data["m.secret_storage.default_key"]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let backup = server.account_data.get_mut("m.megolm_backup.v1").unwrap();
-    let encrypted = backup["encrypted"].as_object_mut().unwrap();
-    let entry = encrypted.remove(&default_id).unwrap();
-    encrypted.insert("OLDKEY".into(), entry);
+    let default_id = move_stored_backup_key_to_oldkey(&mut server, false);
     let before = server.account_data.clone();
 
     let err = drive(&mut server, SetupOptions::new().reset(Some(&old_key)), None).unwrap_err();
@@ -1124,25 +1097,16 @@ fn a_stored_backup_key_under_another_key_is_named_and_discarding_it_goes_on() {
     }
     assert!(writes(&server.log).is_empty(), "{:#?}", server.log);
     assert_eq!(server.account_data, before);
-    let text = err.to_string();
-    for said in [
-        "secret-storage key OLDKEY",
-        "only copy",
-        "Nothing was changed",
-    ] {
-        assert!(text.contains(said), "{said}: {text}");
-    }
-    assert!(!text.contains("--"), "{text}");
+    refusal_says(
+        &err,
+        &[
+            "secret-storage key OLDKEY",
+            "only copy",
+            "Nothing was changed",
+        ],
+    );
 
-    server.log.clear();
-    let (outcome, events) = drive(
-        &mut server,
-        SetupOptions::new()
-            .reset(Some(&old_key))
-            .discard_stale_backup_key(true),
-        None,
-    )
-    .unwrap();
+    let (outcome, events) = reset_discarding(&mut server, &old_key);
     // Version 1's key was not at hand: its sessions stay in it, on the server.
     assert_eq!(outcome.version, "2");
     assert_eq!(outcome.carried_over, 0);
@@ -1446,19 +1410,8 @@ fn a_lookup_answered_with_the_old_version_still_says_a_version_may_exist() {
 #[test]
 fn a_reset_does_not_write_over_a_stored_copy_under_another_key_unread() {
     let (mut server, security_key) = set_up_with_sessions(4);
-    let default_id = server.account_data["m.secret_storage.default_key"]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     // Version 1's key moves under OLDKEY (same key material, another id).
-    let description = server.account_data[&format!("m.secret_storage.key.{default_id}")].clone();
-    server
-        .account_data
-        .insert("m.secret_storage.key.OLDKEY".into(), description);
-    let backup = server.account_data.get_mut("m.megolm_backup.v1").unwrap();
-    let encrypted = backup["encrypted"].as_object_mut().unwrap();
-    let entry = encrypted.remove(&default_id).unwrap();
-    encrypted.insert("OLDKEY".into(), entry);
+    let default_id = move_stored_backup_key_to_oldkey(&mut server, true);
     // Version 2 (current), its key stored under the default key beside that copy.
     let current_key = BackupDecryptionKey::from_bytes(&[4; 32]);
     server.versions.insert(
@@ -1583,4 +1536,50 @@ fn a_setup_stopped_before_the_pointer_is_named_and_a_reset_with_its_key_carries_
             .any(|e| matches!(e, SetupEvent::Note(n) if n.contains("old key"))),
         "{events:#?}"
     );
+}
+
+/// Moves the stored backup key's copy from the default secret-storage key to `OLDKEY`
+/// (with a description of `OLDKEY` that the default key's material opens, when
+/// `describe`), as a client that re-keyed secret storage without re-encrypting the
+/// backup key leaves it. The default key's id.
+fn move_stored_backup_key_to_oldkey(server: &mut Server, describe: bool) -> String {
+    let default_id = server.account_data["m.secret_storage.default_key"]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    if describe {
+        let description =
+            server.account_data[&format!("m.secret_storage.key.{default_id}")].clone();
+        server
+            .account_data
+            .insert("m.secret_storage.key.OLDKEY".into(), description);
+    }
+    let backup = server.account_data.get_mut("m.megolm_backup.v1").unwrap();
+    let encrypted = backup["encrypted"].as_object_mut().unwrap();
+    let entry = encrypted.remove(&default_id).unwrap();
+    encrypted.insert("OLDKEY".into(), entry);
+    default_id
+}
+
+/// A refusal's text says each of `said`, and names no command-line option.
+fn refusal_says(err: &SetupFlowError, said: &[&str]) {
+    let text = err.to_string();
+    for said in said {
+        assert!(text.contains(said), "{said}: {text}");
+    }
+    assert!(!text.contains("--"), "{text}");
+}
+
+/// A reset with `old_key` that chooses to discard a stale or unreadable stored backup
+/// key, on a cleared log.
+fn reset_discarding(server: &mut Server, old_key: &str) -> (SetupOutcome, Vec<SetupEvent>) {
+    server.log.clear();
+    drive(
+        server,
+        SetupOptions::new()
+            .reset(Some(old_key))
+            .discard_stale_backup_key(true),
+        None,
+    )
+    .unwrap()
 }

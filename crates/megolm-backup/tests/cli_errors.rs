@@ -152,6 +152,33 @@ fn fresh_account(created: Reply) -> FakeServer {
     server
 }
 
+/// A new user on the Synapse at `url` set up by `setup --key-out`: its client, user id,
+/// token file and Security Key file (named after `name` in `dir`).
+fn set_up_new_user(
+    url: &str,
+    dir: &std::path::Path,
+    name: &str,
+) -> (homeserver::Client, String, String, String) {
+    let (client, user, _) = homeserver::testing::new_user(url);
+    let token = write(dir, &format!("token-{name}.txt"), client.access_token());
+    let key = dir.join(format!("{name}-security-key.txt"));
+    let key = key.to_str().unwrap().to_owned();
+    let first = run(
+        &[
+            "setup",
+            "--homeserver",
+            url,
+            "--access-token-file",
+            &token,
+            "--key-out",
+            &key,
+        ],
+        "",
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", common::stderr(&first));
+    (client, user, token, key)
+}
+
 /// `setup --key-out KEY_OUT` against `server`, with a token.
 fn set_up(server: &FakeServer, token: &str, key_out: &std::path::Path) -> std::process::Output {
     run(
@@ -1094,23 +1121,8 @@ fn every_documented_error_is_what_the_tool_prints() {
         // Another client replaced the backup (a new version with a new key) without
         // updating secret storage, whose backup key opens only the older version: a reset
         // with the old Security Key would write over the only copy of that key.
-        let (stale, _, _) = homeserver::testing::new_user(&url);
-        let tok_s = write(&dir, "token-stale.txt", stale.access_token());
-        let stale_key = dir.join("stale-security-key.txt");
-        let stale_key = stale_key.to_str().unwrap();
-        let first = run(
-            &[
-                "setup",
-                "--homeserver",
-                &url,
-                "--access-token-file",
-                &tok_s,
-                "--key-out",
-                stale_key,
-            ],
-            "",
-        );
-        assert_eq!(first.status.code(), Some(0), "{}", common::stderr(&first));
+        let (stale, _, tok_s, stale_key) = set_up_new_user(&url, &dir, "stale");
+        let stale_key = stale_key.as_str();
         let other = backup_cipher::BackupDecryptionKey::generate().unwrap();
         stale
             .create_backup_version(&backup_cipher::BackupVersion::new(other.public_key()))
@@ -1167,23 +1179,8 @@ fn every_documented_error_is_what_the_tool_prints() {
             common::stderr(&again)
         );
         // Or chosen: the reset goes on over the stale key.
-        let (stale2, _, _) = homeserver::testing::new_user(&url);
-        let tok_s2 = write(&dir, "token-stale2.txt", stale2.access_token());
-        let stale_key2 = dir.join("stale-security-key2.txt");
-        let stale_key2 = stale_key2.to_str().unwrap();
-        let first = run(
-            &[
-                "setup",
-                "--homeserver",
-                &url,
-                "--access-token-file",
-                &tok_s2,
-                "--key-out",
-                stale_key2,
-            ],
-            "",
-        );
-        assert_eq!(first.status.code(), Some(0), "{}", common::stderr(&first));
+        let (stale2, _, tok_s2, stale_key2) = set_up_new_user(&url, &dir, "stale2");
+        let stale_key2 = stale_key2.as_str();
         stale2
             .create_backup_version(&backup_cipher::BackupVersion::new(other.public_key()))
             .unwrap();
@@ -1211,23 +1208,8 @@ fn every_documented_error_is_what_the_tool_prints() {
         // The stored backup key encrypted under another secret-storage key only (as a
         // client that re-keyed secret storage without re-encrypting it leaves it): the
         // Security Key given cannot read it, so a reset does not write over it unasked.
-        let (rekeyed, rekeyed_user, _) = homeserver::testing::new_user(&url);
-        let tok_r = write(&dir, "token-rekeyed.txt", rekeyed.access_token());
-        let rekeyed_key = dir.join("rekeyed-security-key.txt");
-        let rekeyed_key = rekeyed_key.to_str().unwrap();
-        let first = run(
-            &[
-                "setup",
-                "--homeserver",
-                &url,
-                "--access-token-file",
-                &tok_r,
-                "--key-out",
-                rekeyed_key,
-            ],
-            "",
-        );
-        assert_eq!(first.status.code(), Some(0), "{}", common::stderr(&first));
+        let (rekeyed, rekeyed_user, tok_r, rekeyed_key) = set_up_new_user(&url, &dir, "rekeyed");
+        let rekeyed_key = rekeyed_key.as_str();
         let mut stored = rekeyed
             .account_data(&rekeyed_user, "m.megolm_backup.v1")
             .unwrap()
