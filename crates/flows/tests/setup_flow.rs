@@ -1319,22 +1319,8 @@ fn a_download_that_brings_fewer_sessions_than_the_old_count_keeps_the_old_versio
 /// it is encrypted under reads it and carries version 1 over.
 #[test]
 fn a_stored_backup_key_without_a_default_key_pointer_is_not_written_over_unread() {
-    let mut server = Server {
-        fail: Some("PUT account_data m.secret_storage.default_key".into()),
-        ..Server::default()
-    };
-    let mut saved = None;
-    drive_saving(&mut server, SetupOptions::new(), None, &mut saved).unwrap_err();
-    let saved = saved.expect("the Security Key was handed over");
     // Version 1's key is stored, readable with the key handed over, and nowhere else.
-    let stored = open_secret(&server, &saved, "m.megolm_backup.v1");
-    let public_key = *BackupDecryptionKey::from_base64(&stored)
-        .unwrap()
-        .public_key();
-    server.versions.get_mut(&1).unwrap().1 =
-        backup_cipher::fixtures::synthetic_backup(&public_key, 5, 2);
-    server.fail = None;
-    server.log.clear();
+    let (mut server, _) = stopped_before_the_pointer();
     let stored_before = server.account_data["m.megolm_backup.v1"].clone();
 
     let result = drive(
@@ -1480,21 +1466,8 @@ fn an_emptied_stored_backup_key_event_does_not_block_the_reset() {
 /// over and keeps the cross-signing keys.
 #[test]
 fn a_setup_stopped_before_the_pointer_is_named_and_a_reset_with_its_key_carries_it_over() {
-    let mut server = Server {
-        fail: Some("PUT account_data m.secret_storage.default_key".into()),
-        ..Server::default()
-    };
-    let mut saved = None;
-    drive_saving(&mut server, SetupOptions::new(), None, &mut saved).unwrap_err();
-    let saved = saved.expect("the Security Key was handed over");
-    let stored = open_secret(&server, &saved, "m.megolm_backup.v1");
-    let public_key = *BackupDecryptionKey::from_base64(&stored)
-        .unwrap()
-        .public_key();
-    server.versions.get_mut(&1).unwrap().1 =
-        backup_cipher::fixtures::synthetic_backup(&public_key, 5, 2);
+    let (mut server, saved) = stopped_before_the_pointer();
     let master_before = server.master_key.clone();
-    server.fail = None;
 
     let err = drive(&mut server, SetupOptions::new(), None).unwrap_err();
     assert!(
@@ -1582,4 +1555,26 @@ fn reset_discarding(server: &mut Server, old_key: &str) -> (SetupOutcome, Vec<Se
         None,
     )
     .unwrap()
+}
+
+/// A fresh setup stopped before its last write (the default-key pointer is refused),
+/// whose version 1 then holds 5 sessions: the server, on a cleared log, and the Security
+/// Key the setup handed over (the only key that reads version 1's stored key).
+fn stopped_before_the_pointer() -> (Server, String) {
+    let mut server = Server {
+        fail: Some("PUT account_data m.secret_storage.default_key".into()),
+        ..Server::default()
+    };
+    let mut saved = None;
+    drive_saving(&mut server, SetupOptions::new(), None, &mut saved).unwrap_err();
+    let saved = saved.expect("the Security Key was handed over");
+    let stored = open_secret(&server, &saved, "m.megolm_backup.v1");
+    let public_key = *BackupDecryptionKey::from_base64(&stored)
+        .unwrap()
+        .public_key();
+    server.versions.get_mut(&1).unwrap().1 =
+        backup_cipher::fixtures::synthetic_backup(&public_key, 5, 2);
+    server.fail = None;
+    server.log.clear();
+    (server, saved)
 }

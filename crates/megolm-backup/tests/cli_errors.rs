@@ -179,6 +179,26 @@ fn set_up_new_user(
     (client, user, token, key)
 }
 
+/// `setup` against `server` fails (status 1) after sending `DELETE delete`: its stderr.
+fn set_up_failing_after_delete(
+    server: &FakeServer,
+    token: &str,
+    dir: &std::path::Path,
+    delete: &str,
+) -> String {
+    let o = set_up(server, token, &dir.join("key.txt"));
+    let stderr = common::stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path == delete),
+        "{stderr}"
+    );
+    stderr
+}
+
 /// `setup --key-out KEY_OUT` against `server`, with a token.
 fn set_up(server: &FakeServer, token: &str, key_out: &std::path::Path) -> std::process::Output {
     run(
@@ -1404,16 +1424,7 @@ fn a_setup_stopped_before_the_backup_key_was_stored_deletes_the_new_version() {
     ] {
         let server = setup_refusing("m.secret_storage.key.*");
         server.on("DELETE", delete, [answer]);
-        let o = set_up(&server, &token, &dir.join("key.txt"));
-        let stderr = common::stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "{stderr}");
-        assert!(
-            server
-                .requests()
-                .iter()
-                .any(|r| r.method == "DELETE" && r.path == delete),
-            "{stderr}"
-        );
+        let stderr = set_up_failing_after_delete(&server, &token, &dir, delete);
         assert!(stderr.contains(said), "{stderr}");
         assert!(stderr.contains(hint), "{stderr}");
     }
@@ -1432,16 +1443,7 @@ fn a_setup_that_gets_no_answer_before_the_backup_key_was_stored_deletes_the_new_
         Reply::json(200, &serde_json::json!({})).delivered(Delivery::Silent(Duration::ZERO)),
     );
     server.on("DELETE", delete, [Reply::json(200, &serde_json::json!({}))]);
-    let o = set_up(&server, &token, &dir.join("key.txt"));
-    let stderr = common::stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
-    assert!(
-        server
-            .requests()
-            .iter()
-            .any(|r| r.method == "DELETE" && r.path == delete),
-        "{stderr}"
-    );
+    let stderr = set_up_failing_after_delete(&server, &token, &dir, delete);
     for said in [
         "no answer came from the homeserver",
         "The new backup version 1, whose key was not stored yet, was deleted again",
