@@ -14,6 +14,7 @@ mod keys;
 mod restore;
 mod room_key;
 mod server;
+mod session;
 mod setup;
 
 use pyo3::prelude::*;

@@ -1,7 +1,6 @@
 //! The homeserver: recovery, restore and upload over the library's client.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use backup_cipher::{BackupVersion, RestoreOptions, check_backup_version, encrypt_sessions};
 use homeserver::{Client, ConnectOptions, UploadProgress, UploadSink};
@@ -14,16 +13,16 @@ use crate::export::backup_key_of;
 use crate::keys::{BackupKey, Recovered};
 use crate::restore::{Progress, RestoreResult, Sink, Watch, finish};
 use crate::room_key;
+use crate::session::Session;
 
 /// A connection to a homeserver with an access token: recovery, restore and upload of
 /// the account's key backup. Use as a context manager to log out at the end a login
 /// made with `Homeserver.login`.
 #[pyclass(frozen, module = "megolm_backup", name = "Homeserver")]
 pub(crate) struct Homeserver {
-    client: Client,
+    session: Session,
     /// Whether this object made the login (then `close`/`__exit__` logs out).
     owns_login: bool,
-    user_id: Mutex<Option<String>>,
     device_id: Option<String>,
 }
 
@@ -94,18 +93,12 @@ impl UploadSink for Upload<'_> {
 impl Homeserver {
     /// The library's client.
     pub(crate) fn client(&self) -> &Client {
-        &self.client
+        self.session.client()
     }
 
     /// The user of the access token (`GET /account/whoami`, asked once).
     pub(crate) fn whoami(&self) -> Result<String, homeserver::ClientError> {
-        let mut cached = self.user_id.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(u) = &*cached {
-            return Ok(u.clone());
-        }
-        let user = self.client.whoami()?.user_id;
-        *cached = Some(user.clone());
-        Ok(user)
+        self.session.whoami()
     }
 
     /// The backup key and its (current, or given) backup version, the key checked
@@ -130,7 +123,7 @@ impl Homeserver {
         let recovered = key.cast::<Recovered>().ok().map(|r| r.clone().unbind());
         let key = backup_key_of(key)?;
         let v = py
-            .detach(|| self.client.backup_version(version))
+            .detach(|| self.client().backup_version(version))
             .map_err(errors::client)?;
         check_backup_version(key.get().key_ref(), &v).map_err(errors::restore)?;
         Ok((key, v, recovered))
@@ -146,7 +139,7 @@ impl Homeserver {
         if let Some(v) = version {
             flow = flow.for_version(v);
         }
-        self.client.run(flow).map_err(errors::client)
+        self.client().run(flow).map_err(errors::client)
     }
 }
 
@@ -166,9 +159,8 @@ impl Homeserver {
         let opts = options(allow_insecure_http, read_ca(ca_file)?);
         let client = Client::with_options(url, access_token, &opts).map_err(errors::client)?;
         Ok(Self {
-            client,
+            session: Session::new(client, None),
             owns_login: false,
-            user_id: Mutex::new(None),
             device_id: None,
         })
     }
@@ -191,9 +183,8 @@ impl Homeserver {
             .detach(|| Client::login_password_with(url, user, &password, &opts))
             .map_err(errors::client)?;
         Ok(Self {
-            client,
+            session: Session::new(client, Some(info.user_id)),
             owns_login: true,
-            user_id: Mutex::new(Some(info.user_id)),
             device_id: info.device_id,
         })
     }
@@ -201,7 +192,7 @@ impl Homeserver {
     /// The homeserver URL.
     #[getter]
     fn url(&self) -> String {
-        self.client.homeserver().to_owned()
+        self.client().homeserver().to_owned()
     }
 
     /// The user the access token belongs to (`GET /account/whoami`, asked once).
@@ -219,12 +210,12 @@ impl Homeserver {
     /// The access token. This exposes the secret.
     #[getter]
     fn access_token(&self) -> String {
-        self.client.access_token().to_owned()
+        self.client().access_token().to_owned()
     }
 
     /// Ends the access token's session (`POST /logout`).
     fn logout(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.client.logout()).map_err(errors::client)
+        py.detach(|| self.client().logout()).map_err(errors::client)
     }
 
     /// Logs out when this object made the login; otherwise does nothing.
@@ -265,7 +256,7 @@ impl Homeserver {
         version: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let v = py
-            .detach(|| self.client.backup_version(version))
+            .detach(|| self.client().backup_version(version))
             .map_err(errors::client)?;
         let text = serde_json::to_string(&v).map_err(|e| errors::invalid("json", e.to_string()))?;
         crate::json::to_py(py, &text)
@@ -314,7 +305,7 @@ impl Homeserver {
         let mut sink = Sink::new(Watch::new(py, progress, cancel)?);
         let outcome = py.detach(|| {
             let downloads =
-                homeserver::BackupDownloads::start(&self.client, &id).map_err(errors::client)?;
+                homeserver::BackupDownloads::start(self.client(), &id).map_err(errors::client)?;
             downloads
                 .restore(key.get().key_ref(), &opts, &mut sink)
                 .map_err(errors::restore)
@@ -402,7 +393,7 @@ impl Homeserver {
         on_event: Option<Py<PyAny>>,
     ) -> PyResult<crate::setup::SetupOutcome> {
         crate::setup::set_up_recovery(
-            self,
+            &self.session,
             py,
             passphrase,
             password,
@@ -416,7 +407,7 @@ impl Homeserver {
     }
 
     fn __repr__(&self) -> String {
-        format!("Homeserver(url={:?})", self.client.homeserver())
+        format!("Homeserver(url={:?})", self.client().homeserver())
     }
 }
 
@@ -453,7 +444,7 @@ impl Homeserver {
         let outcome = py.detach(|| {
             let (body, errors) = encrypt_sessions(key.get().key_ref().public_key(), &keys);
             let report =
-                self.client
+                self.client()
                     .upload_room_keys(&id, &body, chunk_size, &mut Upload(&mut watch));
             (report, errors)
         });

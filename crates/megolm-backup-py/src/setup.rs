@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::errors;
 use crate::keys::{BackupKey, Recovered};
-use crate::server::Homeserver;
+use crate::session::Session;
 
 /// `None` or the text quoted, as Python's `repr` shows an optional string.
 fn opt(v: &Option<String>) -> String {
@@ -395,7 +395,7 @@ fn situation_of(plan: &PlanError) -> Option<Situation> {
     })
 }
 
-impl Homeserver {
+impl Session {
     /// The account's situation, read again (after a refusal that does not name it;
     /// nothing was changed). `None` when it cannot be read.
     fn situation_now(&self) -> Option<Situation> {
@@ -504,7 +504,7 @@ fn server_error(kind: &str, message: String, f: &flows::FlowError) -> PyErr {
 /// `Homeserver.set_up_recovery` (documented there).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn set_up_recovery(
-    hs: &Homeserver,
+    hs: &Session,
     py: Python<'_>,
     passphrase: Option<&str>,
     password: Option<&str>,
