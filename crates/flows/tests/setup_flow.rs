@@ -1577,4 +1577,50 @@ fn stopped_before_the_pointer() -> (Server, String) {
     server.fail = None;
     server.log.clear();
     (server, saved)
+
+/// Review4: a *reset* stopped before its last write (the default-key pointer) leaves the
+/// pointer naming the old secret-storage key, while `m.megolm_backup.v1` and the
+/// cross-signing secrets were already rewritten under the new key only (the new secret
+/// storage replaces each event whole). The error hands the new Security Key over and says
+/// "set up again with a reset". But `unlock_old` tries the keys the stored backup key is
+/// under only when there is no pointer: with a pointer it tries the default (old) key
+/// alone, so the reset given the Security Key it handed over is refused as a wrong old
+/// key (`PlanError::OldKey`); given the old key instead, it is refused as
+/// `StoredBackupKeyUnreadable`, whose way on (`discard_stale_backup_key`, and replacing
+/// the cross-signing keys, since the old key opens none any more) writes over the only
+/// copy of version 2's key — version 2 holds every carried-over session, and version 1's
+/// key was stored nowhere else either. What should happen: when the default key does not
+/// read `m.megolm_backup.v1`, the key given is also tried against the keys the stored
+/// secrets are encrypted under (as without a pointer), so the reset resumes with the key
+/// it handed over and carries version 2 over.
+#[test]
+fn a_reset_stopped_before_the_pointer_moves_resumes_with_the_key_it_handed_over() {
+    let (mut server, old_key) = set_up_with_sessions(6);
+    server.fail = Some("PUT account_data m.secret_storage.default_key".into());
+    let mut saved = None;
+    drive_saving(
+        &mut server,
+        SetupOptions::new().reset(Some(&old_key)),
+        None,
+        &mut saved,
+    )
+    .unwrap_err();
+    let new_key = saved.expect("the Security Key was handed over");
+    // Version 2 holds the 6 sessions; its key is stored under the new key only, while the
+    // pointer still names the old key.
+    assert_eq!(server.versions[&2].1.session_count(), 6);
+    open_secret(&server, &new_key, "m.megolm_backup.v1");
+    assert_ne!(
+        server.account_data["m.secret_storage.default_key"]["key"],
+        json!(null)
+    );
+    server.fail = None;
+    server.log.clear();
+
+    let result = drive(&mut server, SetupOptions::new().reset(Some(&new_key)), None);
+    let (outcome, _) = result.unwrap_or_else(|e| {
+        panic!("the reset with the Security Key the stopped reset handed over is refused: {e}")
+    });
+    assert_eq!(outcome.carried_over, 6);
+    assert!(opens_the_current_backup(&server, &outcome.security_key));
 }
