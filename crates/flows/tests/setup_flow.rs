@@ -1624,3 +1624,49 @@ fn a_reset_stopped_before_the_pointer_moves_resumes_with_the_key_it_handed_over(
     assert_eq!(outcome.carried_over, 6);
     assert!(opens_the_current_backup(&server, &outcome.security_key));
 }
+
+/// Review4: the review3 guard (a download bringing fewer sessions than the old version's
+/// `count` keeps the old version) reads `count` as 0 when the `GET /room_keys/version`
+/// answer lacks it (`held = … .unwrap_or(0)`). An answer without `count` (a proxy or a
+/// cache that strips or never had it, a server that omits the field) plus a download
+/// that brings nothing (`{"rooms": {}}`, the review3 case) makes the carry-over copy 0
+/// sessions, `missing` 0, and the setup delete version 1 with its 9 sessions. What should
+/// happen: with no `count` the flow cannot tell a cut download from an empty backup, so
+/// it keeps the old version (or reads `GET /room_keys/version/{old}` again for its count
+/// and refuses to delete without one).
+#[test]
+fn an_old_version_answered_without_count_is_not_deleted_after_an_empty_download() {
+    let (mut server, old_key) = set_up_with_sessions(9);
+    server.raw_keys = Some(r#"{"rooms": {}}"#.into());
+    let mut flow = SetupFlow::new(USER, SetupOptions::new().reset(Some(&old_key)));
+    let result = loop {
+        match flow.next_step() {
+            Ok(SetupStep::Send(r)) => {
+                let version_read = r.method == Method::Get && r.path.contains("/room_keys/version");
+                let mut answer = server.handle(&r);
+                if version_read && let Some(body) = answer.body.as_object_mut() {
+                    body.remove("count");
+                }
+                flow.receive(answer).unwrap();
+            }
+            Ok(SetupStep::SendForBytes(r)) => {
+                let answer = server.handle(&r);
+                let bytes = match &server.raw_keys {
+                    Some(raw) if answer.status == 200 => raw.clone().into_bytes(),
+                    _ => serde_json::to_vec(&answer.body).unwrap(),
+                };
+                flow.receive_bytes(answer.status, &bytes).unwrap();
+            }
+            Ok(SetupStep::SaveKey) => flow.key_saved().unwrap(),
+            Ok(SetupStep::Event(_)) => {}
+            Ok(SetupStep::Done) => break flow.finish().map(|o| o.old_version_deleted),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => break Err(e),
+        }
+    };
+    assert!(
+        server.versions.contains_key(&1),
+        "version 1 and its 9 sessions were deleted after a download that brought none ({:?})",
+        result.map_err(|e| e.to_string())
+    );
+}
