@@ -1670,3 +1670,74 @@ fn an_old_version_answered_without_count_is_not_deleted_after_an_empty_download(
         result.map_err(|e| e.to_string())
     );
 }
+
+/// Review4: `AccountState::situation` names any account with a secret stored under some
+/// key and no default-key pointer `SetupInterrupted` ("a setup that stopped before its
+/// last write … a reset with the Security Key that setup gave carries the sessions and
+/// the cross-signing keys over"), and `decide` refuses it as `AlreadySetUp` ("secure
+/// backup is already set up …"), a refusal `reset` alone lifts. Element X leaves that
+/// state on purpose, with secrets that belong to nothing current:
+/// - "Reset your identity" (matrix-rust-sdk `Recovery::reset_identity`, current): deletes
+///   the backup, writes `m.secret_storage.default_key` as `{}`, replaces the cross-signing
+///   keys and makes a new backup version whose key stays on the device — the secrets
+///   under the old key (the old identity's seeds, the deleted version's key) are left.
+///   That is `KeysOnOtherDevices` (new master key published, version 2 whose key never
+///   left the device), whose refusal `reset` does not lift; it is called set up instead.
+/// - "Turn off recovery" (`Recovery::disable` before it emptied the secrets, and
+///   matrix-js-sdk's `setDefaultKeyId(null)`): backup deleted, pointer `{}`,
+///   `m.org.matrix.custom.backup_disabled`, secrets left; the user turned recovery off and
+///   is told it is set up.
+///
+/// What should happen: a pointer event that exists but names no key (`{}`, written by a
+/// client that turned secret storage off; this flow never writes one) is not "a setup that
+/// stopped before its last write"; the identity-reset state is refused as
+/// `KeysOnOtherDevices`, and neither is refused as already set up.
+#[test]
+fn secret_storage_turned_off_by_element_x_is_not_a_setup_stopped_before_its_pointer() {
+    // Element X's "Reset your identity".
+    let (mut server, _old_key) = set_up_with_sessions(3);
+    server.versions.clear();
+    server
+        .account_data
+        .insert("m.secret_storage.default_key".into(), json!({}));
+    let mut master = server.master_key.clone().unwrap();
+    master["keys"] = json!({"ed25519:TmV3TWFzdGVy": "TmV3TWFzdGVy"});
+    server.master_key = Some(master);
+    let device_key = BackupDecryptionKey::from_bytes(&[8; 32]);
+    server.versions.insert(
+        2,
+        (
+            serde_json::to_value(BackupVersion::new(device_key.public_key())).unwrap(),
+            backup_cipher::fixtures::synthetic_backup(device_key.public_key(), 4, 1),
+        ),
+    );
+    server.log.clear();
+    let err = drive(&mut server, SetupOptions::new(), None).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            SetupFlowError::Refused(flows::PlanError::KeysOnOtherDevices { .. })
+        ),
+        "an account whose identity Element X reset is not refused as KeysOnOtherDevices: {err}"
+    );
+
+    // Element X's "Turn off recovery" (before the secrets were emptied).
+    let (mut server, _security_key) = set_up_with_sessions(3);
+    server.versions.clear();
+    server
+        .account_data
+        .insert("m.secret_storage.default_key".into(), json!({}));
+    server.account_data.insert(
+        "m.org.matrix.custom.backup_disabled".into(),
+        json!({"disabled": true}),
+    );
+    server.log.clear();
+    let err = drive(&mut server, SetupOptions::new(), None).unwrap_err();
+    assert!(
+        !matches!(
+            &err,
+            SetupFlowError::Refused(flows::PlanError::AlreadySetUp { .. })
+        ),
+        "an account whose recovery was turned off is refused as set up: {err}"
+    );
+}
