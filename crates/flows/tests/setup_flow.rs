@@ -1741,3 +1741,43 @@ fn secret_storage_turned_off_by_element_x_is_not_a_setup_stopped_before_its_poin
         "an account whose recovery was turned off is refused as set up: {err}"
     );
 }
+
+/// Review4: `SecretStorageFlow` now reads `m.megolm_backup.v1` and the descriptions of the
+/// keys it is under without a default-key pointer, and setup names that state
+/// `SetupInterrupted` ("as good as set up: the caller has the key it was handed"), but
+/// `RecoveryFlow` (the restore path, sharing that read) ends in `recover_backup_key`,
+/// which stops at "secret storage is not set up on this account" whenever there is no
+/// pointer. After a setup stopped before its pointer, the Security Key it handed over —
+/// which opens the stored backup key of the current version 1 — cannot restore that
+/// version, and the error says there is no secret storage while setup refuses the same
+/// account as already set up under that key. What should happen: with no pointer,
+/// `RecoveryFlow` tries the input on the keys the stored backup key is encrypted under
+/// (as `unlock_old` does) and recovers version 1's key, or says the pointer is missing
+/// rather than that secret storage is not set up.
+#[test]
+fn recovery_after_a_setup_stopped_before_the_pointer_opens_with_the_key_it_handed_over() {
+    use flows::Flow as _;
+    let mut server = Server {
+        fail: Some("PUT account_data m.secret_storage.default_key".into()),
+        ..Server::default()
+    };
+    let mut saved = None;
+    drive_saving(&mut server, SetupOptions::new(), None, &mut saved).unwrap_err();
+    let saved = saved.expect("the Security Key was handed over");
+    server.fail = None;
+    // The key handed over opens the stored backup key of the current version.
+    let stored = open_secret(&server, &saved, "m.megolm_backup.v1");
+    assert!(!stored.is_empty());
+
+    let mut flow = flows::RecoveryFlow::new(USER, &saved);
+    while let Some(request) = flow.next_request() {
+        let answer = server.handle(&request);
+        flow.receive(answer).unwrap();
+    }
+    let recovered = flow.finish();
+    assert!(
+        recovered.is_ok(),
+        "the Security Key the stopped setup handed over does not recover version 1: {}",
+        recovered.err().map(|e| e.to_string()).unwrap_or_default()
+    );
+}
