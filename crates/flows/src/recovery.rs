@@ -36,9 +36,9 @@ enum Step {
 /// one; none when the account has no backup) and the secret-storage account data —
 /// `m.secret_storage.default_key`, the default key's description, `m.megolm_backup.v1` and
 /// the three cross-signing secrets (`GET /user/{userId}/account_data/{type}`; absent ones
-/// are skipped). The secrets are read with or without a default-key pointer; without one
-/// (a setup stopped before its last write), so are the descriptions of the keys they are
-/// encrypted under (a few at most).
+/// are skipped). The secrets are read with or without a default-key pointer, and so are
+/// the descriptions of the keys they are encrypted under (a few at most): a setup stopped
+/// before its last write leaves them under a key no pointer names yet.
 #[derive(Debug)]
 pub struct SecretStorageFlow {
     user_id: String,
@@ -48,12 +48,10 @@ pub struct SecretStorageFlow {
     events: Map<String, Value>,
     /// The key descriptions asked for.
     described: Vec<String>,
-    /// Whether the default-key pointer was there.
-    pointer: bool,
 }
 
-/// How many key descriptions a [`SecretStorageFlow`] reads without a default-key
-/// pointer (the keys the secrets name).
+/// How many key descriptions a [`SecretStorageFlow`] reads (the default key's and
+/// those the secrets name).
 const MAX_DESCRIPTIONS: usize = 4;
 
 impl SecretStorageFlow {
@@ -78,7 +76,6 @@ impl SecretStorageFlow {
             version: None,
             events: Map::new(),
             described: Vec::new(),
-            pointer: false,
         }
     }
 
@@ -137,13 +134,12 @@ impl Flow for SecretStorageFlow {
                 if event_type == DEFAULT_KEY_EVENT {
                     // Then the default key's description.
                     if let Some(id) = response.body.get("key").and_then(Value::as_str) {
-                        self.pointer = true;
                         self.describe(id);
                     }
-                } else if !self.pointer
-                    && let Some(ids) = response.body.get("encrypted").and_then(Value::as_object)
+                } else if let Some(ids) = response.body.get("encrypted").and_then(Value::as_object)
                 {
-                    // No pointer: the keys this secret is encrypted under.
+                    // The keys this secret is encrypted under (the default one, or those
+                    // a setup stopped before its last write left it under).
                     let ids: Vec<String> = ids.keys().cloned().collect();
                     for id in ids {
                         self.describe(&id);

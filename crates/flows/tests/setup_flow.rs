@@ -560,7 +560,7 @@ fn a_reset_that_cannot_copy_every_entry_keeps_the_old_version() {
     assert_eq!(outcome.old_version_deleted, None);
     assert!(events.contains(&SetupEvent::OldVersionKeptUncopied {
         version: "1".into(),
-        not_copied: 1
+        not_copied: Some(1)
     }));
 
     // Chosen: deleted anyway.
@@ -1577,6 +1577,7 @@ fn stopped_before_the_pointer() -> (Server, String) {
     server.fail = None;
     server.log.clear();
     (server, saved)
+}
 
 /// Review4: a *reset* stopped before its last write (the default-key pointer) leaves the
 /// pointer naming the old secret-storage key, while `m.megolm_backup.v1` and the

@@ -195,7 +195,7 @@ impl SetupEvent {
             } => {
                 out.kind = "old_version_kept";
                 out.version = Some(version.clone());
-                out.sessions = Some(*not_copied);
+                out.sessions = *not_copied;
             }
             Event::KeyBackupEnabled => out.kind = "key_backup_enabled",
             Event::Verified { version, .. } => {

@@ -20,6 +20,6 @@ pub use key::{KeyCheck, KeyDescription, SECRET_STORAGE_ALGORITHM, SecretStorageK
 pub use recover::{KeySource, RecoverError, RecoveredBackupKey, element_name, recover_backup_key};
 pub use store::{
     AccountDataError, BackupKeyFormat, BackupKeySecret, CROSS_SIGNING_SECRETS, CreateKeyError,
-    CrossSigningSeed, DEFAULT_KEY_EVENT, MEGOLM_BACKUP_SECRET, SecretStore, UnlockError,
-    UnlockMethod, Unlocked,
+    CrossSigningSeed, DEFAULT_KEY_EVENT, MEGOLM_BACKUP_SECRET, SecretStore, UNLOCK_TRIES,
+    UnlockError, UnlockMethod, Unlocked,
 };

@@ -16,7 +16,7 @@ use std::fmt;
 use backup_cipher::{BACKUP_ALGORITHM, BackupDecryptionKey, BackupVersion};
 use recovery_key::{DecodeError, RecoveryKey};
 
-use crate::{AccountDataError, SecretStore, UnlockMethod, Unlocked};
+use crate::{AccountDataError, MEGOLM_BACKUP_SECRET, SecretStore, UnlockMethod, Unlocked};
 
 /// What the user's input turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,11 +280,18 @@ pub fn recover_backup_key(
              data was given)"
                 .to_owned(),
         ),
-        Some(s) if s.default_key_id().is_none() => tried.push(
-            "as a Security Key or Security Phrase: secret storage is not set up on this account"
-                .to_owned(),
-        ),
-        Some(s) => match s.unlock(input) {
+        Some(s)
+            if s.default_key_id().is_none() && s.key_ids_of(MEGOLM_BACKUP_SECRET).is_empty() =>
+        {
+            tried.push(
+                "as a Security Key or Security Phrase: secret storage is not set up on this \
+                 account"
+                    .to_owned(),
+            )
+        }
+        // The key that reads the stored backup key: the default one, or, after a setup
+        // stopped before its last write, the key no pointer names yet.
+        Some(s) => match s.unlock_for(MEGOLM_BACKUP_SECRET, input) {
             Ok(unlocked) => {
                 let method = element_name(unlocked.method);
                 let secret = s

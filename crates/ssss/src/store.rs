@@ -18,6 +18,8 @@ pub const DEFAULT_KEY_EVENT: &str = "m.secret_storage.default_key";
 const KEY_EVENT_PREFIX: &str = "m.secret_storage.key.";
 /// The secret holding the backup decryption key.
 pub const MEGOLM_BACKUP_SECRET: &str = "m.megolm_backup.v1";
+/// How many keys besides the default one [`SecretStore::unlock_for`] tries.
+pub const UNLOCK_TRIES: usize = 4;
 /// The secrets holding the cross-signing private keys (Ed25519 seeds).
 pub const CROSS_SIGNING_SECRETS: [&str; 3] = [
     "m.cross_signing.master",
@@ -323,6 +325,39 @@ impl SecretStore {
             .ok_or(AccountDataError::NoDefaultKey)?
             .to_owned();
         self.unlock_key(&key_id, input)
+    }
+
+    /// Unlocks the key that reads the secret `name` with what the user typed: the default
+    /// key when it holds a copy of `name` (or `name` is not stored), else one of the keys
+    /// `name` is encrypted under (at most [`UNLOCK_TRIES`] of them: each costs a
+    /// derivation for a Security Phrase), else the default key whatever it holds. A setup
+    /// stopped before its last write (the default-key pointer) leaves the secrets under a
+    /// key no pointer names, or names the old key still; its Security Key then opens them.
+    pub fn unlock_for(&self, name: &str, input: &str) -> Result<Unlocked, UnlockError> {
+        let holders = self.key_ids_of(name);
+        let default = self.default_key_id();
+        let default_holds =
+            default.is_some_and(|d| holders.is_empty() || holders.iter().any(|h| h == d));
+        let mut by_default = None;
+        if default_holds {
+            match self.unlock(input) {
+                Ok(u) => return Ok(u),
+                Err(e) => by_default = Some(e),
+            }
+        }
+        for id in holders
+            .iter()
+            .filter(|h| Some(h.as_str()) != default)
+            .take(UNLOCK_TRIES)
+        {
+            if let Ok(u) = self.unlock_key(id, input) {
+                return Ok(u);
+            }
+        }
+        match by_default {
+            Some(e) => Err(e),
+            None => self.unlock(input),
+        }
     }
 
     /// Unlocks a given key with what the user typed.

@@ -328,3 +328,57 @@ fn weak_phrases_and_the_account_password_are_refused() {
     // The user's own name counts against a phrase.
     assert!(check_passphrase("alicewonderland1999", None, &["alicewonderland"]).is_err());
 }
+
+/// `unlock_for` finds the key that reads a secret when the default-key pointer names
+/// another key (a reset stopped before moving it) or is missing (a first setup stopped
+/// before writing it); the default key still answers for itself.
+#[test]
+fn unlock_for_finds_the_key_a_secret_is_under_whatever_the_pointer_says() {
+    let mut store = SecretStore::from_json(&json!({})).unwrap();
+    let (old, _) = store.create_key(None, None).unwrap();
+    let (new, _) = store.create_key(None, None).unwrap();
+    store
+        .set_secret(&new, "m.megolm_backup.v1", "secret")
+        .unwrap();
+    let typed = |k: &SecretStorageKey| k.to_recovery_key().to_base58_grouped().to_string();
+    let mut data = store.to_json();
+    data["m.secret_storage.default_key"] = json!({"key": old.key_id()});
+    let pointing_at_old = SecretStore::from_json(&data).unwrap();
+    assert!(pointing_at_old.unlock(&typed(&new)).is_err());
+    for (store, what) in [
+        (&pointing_at_old, "the pointer names the old key"),
+        (
+            &{
+                let mut data = data.clone();
+                data.as_object_mut()
+                    .unwrap()
+                    .remove("m.secret_storage.default_key");
+                SecretStore::from_json(&data).unwrap()
+            },
+            "no pointer",
+        ),
+    ] {
+        let u = store
+            .unlock_for("m.megolm_backup.v1", &typed(&new))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(u.key.key_id(), new.key_id(), "{what}");
+        assert_eq!(
+            store
+                .get_secret(&u.key, "m.megolm_backup.v1")
+                .unwrap()
+                .as_str(),
+            "secret"
+        );
+    }
+    // The old key is still the default's: it unlocks, holding no copy.
+    let u = pointing_at_old
+        .unlock_for("m.megolm_backup.v1", &typed(&old))
+        .unwrap();
+    assert_eq!(u.key.key_id(), old.key_id());
+    let other = SecretStorageKey::generate().unwrap();
+    assert!(
+        pointing_at_old
+            .unlock_for("m.megolm_backup.v1", &typed(&other))
+            .is_err()
+    );
+}

@@ -93,14 +93,17 @@ pub enum SetupEvent {
         /// Its id.
         version: String,
     },
-    /// Entries of the old backup could not be copied, so the old version stays on the
-    /// server instead of being deleted (unless the caller chose
-    /// [`SetupChoices::delete_unreadable_old_version`](crate::SetupChoices)).
+    /// Entries of the old backup could not be copied (unreadable ones, unless the caller
+    /// chose [`SetupChoices::delete_unreadable_old_version`](crate::SetupChoices), or
+    /// ones the download did not bring), or whether all were copied cannot be told (the
+    /// server does not say how many it holds), so the old version stays on the server
+    /// instead of being deleted.
     OldVersionKeptUncopied {
         /// Its id.
         version: String,
-        /// How many of its entries were not copied.
-        not_copied: u64,
+        /// How many of its entries were not copied; `None` when the server does not say
+        /// how many the old version holds.
+        not_copied: Option<u64>,
     },
     /// `m.key_backup` `{"enabled": true}` was written.
     KeyBackupEnabled,
@@ -170,11 +173,20 @@ impl fmt::Display for SetupEvent {
             ),
             Self::OldVersionKeptUncopied {
                 version,
-                not_copied,
+                not_copied: Some(n),
             } => write!(
                 f,
-                "warning: {not_copied} entries of backup version {version} could not be \
-                 copied, so version {version} is kept on the server"
+                "warning: {n} entries of backup version {version} could not be copied, so \
+                 version {version} is kept on the server"
+            ),
+            Self::OldVersionKeptUncopied {
+                version,
+                not_copied: None,
+            } => write!(
+                f,
+                "warning: the homeserver does not say how many sessions backup version \
+                 {version} holds, so a cut download cannot be told from a whole one; version \
+                 {version} is kept on the server"
             ),
             Self::KeyBackupEnabled => {
                 f.write_str("wrote m.key_backup {\"enabled\": true} (read by Element X)")

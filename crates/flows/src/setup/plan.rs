@@ -4,7 +4,7 @@
 use backup_cipher::BackupDecryptionKey;
 use serde_json::json;
 use ssss::{
-    AccountDataError, CrossSigningKeys, MEGOLM_BACKUP_SECRET, SecretStore, Unlocked,
+    AccountDataError, CrossSigningKeys, DEFAULT_KEY_EVENT, MEGOLM_BACKUP_SECRET, Unlocked,
     setup::{SecureBackupSetup, SetupSecret},
 };
 
@@ -120,7 +120,9 @@ pub(crate) fn decide(
     let mut old_key = None;
     let mut old_cross_signing = None;
     if let Some(text) = choices.old_input {
-        let unlocked = unlock_old(store, text);
+        // The key that reads the stored backup key: the default one, or the one a setup
+        // stopped before its last write left the secrets under.
+        let unlocked = store.unlock_for(MEGOLM_BACKUP_SECRET, text).ok();
         old_cross_signing = unlocked
             .as_ref()
             .and_then(|u| CrossSigningKeys::from_secret_store(store, &u.key).ok());
@@ -148,9 +150,10 @@ pub(crate) fn decide(
             // there is none): the cross-signing keys, if any, still come along.
             (Err(e), None) => notes.push(format!("warning: {e}")),
         }
-    } else if store.default_key_id().is_none() {
+    } else if !store.events().contains_key(DEFAULT_KEY_EVENT) {
         // Secrets stored without a default-key pointer (a setup stopped before its last
         // write): nothing given reads them, and the new secret storage writes over them.
+        // (A pointer emptied to `{}` is a client turning secret storage off on purpose.)
         check_stored_backup_key(state, choices, None, &mut notes)?;
     }
 
@@ -196,23 +199,6 @@ pub(crate) fn decide(
         notes,
     })
 }
-
-/// The old secret storage opened with `text`: by the default key, or, when no pointer
-/// names one (a setup stopped before its last write), by a key the stored backup key is
-/// encrypted under (a few at most: a Security Phrase costs a derivation each).
-fn unlock_old(store: &SecretStore, text: &str) -> Option<Unlocked> {
-    if store.default_key_id().is_some() {
-        return store.unlock(text).ok();
-    }
-    store
-        .key_ids_of(MEGOLM_BACKUP_SECRET)
-        .iter()
-        .take(UNLOCK_TRIES)
-        .find_map(|id| store.unlock_key(id, text).ok())
-}
-
-/// How many keys [`unlock_old`] tries without a default-key pointer.
-const UNLOCK_TRIES: usize = 4;
 
 /// Refuses a reset that would write over a stored backup key (`m.megolm_backup.v1`) that
 /// may be the only copy of a backup version's key — one that opens no current version

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use ssss::{CROSS_SIGNING_SECRETS, MEGOLM_BACKUP_SECRET};
+use ssss::{CROSS_SIGNING_SECRETS, DEFAULT_KEY_EVENT, MEGOLM_BACKUP_SECRET};
 
 use super::AccountState;
 
@@ -42,8 +42,10 @@ pub enum AccountSituation {
         /// The backup version whose key never left those devices, if any.
         version: Option<String>,
     },
-    /// Secrets stored without a default-key pointer: a setup stopped before its last
-    /// write (the pointer is written last), whose Security Key the caller was handed.
+    /// Secrets stored without a default-key pointer event: a setup stopped before its
+    /// last write (the pointer is written last), whose Security Key the caller was
+    /// handed. (A pointer emptied to `{}` is secret storage turned off by a client, e.g.
+    /// Element X's "Reset your identity": not this.)
     SetupInterrupted {
         /// The secret-storage key the stored backup key (or another secret) is encrypted
         /// under.
@@ -62,7 +64,8 @@ impl AccountState {
             .as_ref()
             .map(|v| v.version.clone().unwrap_or_default());
         let store = &self.secret_storage;
-        if key.is_none()
+        // No pointer event at all (a client turning secret storage off writes `{}`).
+        if !store.events().contains_key(DEFAULT_KEY_EVENT)
             && let Some(key) = std::iter::once(MEGOLM_BACKUP_SECRET)
                 .chain(CROSS_SIGNING_SECRETS)
                 .find_map(|name| store.key_ids_of(name).into_iter().next())

@@ -311,15 +311,18 @@ impl SetupFlow<'_> {
         // What the old version holds by its own count (read at the start) but the download
         // did not bring (a cached or cut answer): never seen, so never deleted, whatever
         // was chosen for entries that could not be read.
+        // Without a count (the specification requires one), completeness cannot be told.
         let held = self
             .state
             .as_ref()
             .and_then(|s| s.version.as_ref())
-            .and_then(|v| v.count)
-            .unwrap_or(0);
-        let missing = held.saturating_sub(done.sessions + done.unreadable);
+            .and_then(|v| v.count);
         let unread = if delete_anyway { 0 } else { done.unreadable };
-        if unread + missing > 0
+        let not_copied = held.map(|held| {
+            let missing = held.saturating_sub(done.sessions + done.unreadable);
+            unread + missing
+        });
+        if not_copied != Some(0)
             && let Some(plan) = self.plan.as_mut()
         {
             // Deleting it would lose what was not copied.
@@ -327,7 +330,7 @@ impl SetupFlow<'_> {
             plan.old_version_kept = Some(old_version.clone());
             self.events.push_back(SetupEvent::OldVersionKeptUncopied {
                 version: old_version,
-                not_copied: unread + missing,
+                not_copied,
             });
         }
         self.phase = Phase::UploadSessions;
