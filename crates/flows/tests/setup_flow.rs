@@ -1782,3 +1782,49 @@ fn recovery_after_a_setup_stopped_before_the_pointer_opens_with_the_key_it_hande
         recovered.err().map(|e| e.to_string()).unwrap_or_default()
     );
 }
+
+/// Everything is written but the read-back finds the stored backup key gone (another
+/// client wrote over it meanwhile): the error says the setup could not be verified and
+/// carries the new Security Key, which the secrets written are encrypted to.
+#[test]
+fn a_setup_that_cannot_be_verified_carries_the_new_security_key() {
+    let mut server = Server::default();
+    let mut flow = SetupFlow::new(USER, SetupOptions::new());
+    let mut saved = None;
+    let mut enabled = false;
+    let err = loop {
+        match flow.next_step() {
+            Ok(SetupStep::Send(r)) => {
+                let answer = server.handle(&r);
+                if !enabled
+                    && server
+                        .log
+                        .last()
+                        .is_some_and(|l| l == "PUT account_data m.key_backup")
+                {
+                    enabled = true;
+                    server
+                        .account_data
+                        .insert("m.megolm_backup.v1".into(), json!({"encrypted": {}}));
+                }
+                flow.receive(answer).unwrap();
+            }
+            Ok(SetupStep::SaveKey) => {
+                saved = Some(flow.security_key().unwrap().to_string());
+                flow.key_saved().unwrap();
+            }
+            Ok(SetupStep::Event(_)) => {}
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => break e,
+        }
+    };
+    assert!(enabled, "{:#?}", server.log);
+    assert!(matches!(err, SetupFlowError::NotVerified { .. }), "{err:?}");
+    let saved = saved.unwrap();
+    assert_eq!(
+        err.security_key().map(|k| k.as_str().to_owned()),
+        Some(saved.clone())
+    );
+    assert!(err.to_string().contains("keep it"), "{err}");
+    assert!(!format!("{err:?}").contains(&saved[..9]), "{err:?}");
+}

@@ -482,7 +482,7 @@ impl Session {
             SetupFlowError::CarryOver { .. } | SetupFlowError::CarryOverIncomplete { .. } => {
                 errors::raise("MegolmBackupError", "unfinished", message, None, None)
             }
-            SetupFlowError::NotVerified(_) => {
+            SetupFlowError::NotVerified { .. } => {
                 errors::raise("MegolmBackupError", "not_verified", message, None, None)
             }
             _ => errors::raise("MegolmBackupError", "setup", message, None, None),

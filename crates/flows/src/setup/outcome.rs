@@ -242,8 +242,17 @@ pub enum SetupFlowError {
         rolled_back: Option<Box<RolledBack>>,
     },
     /// Everything was written, but a fresh read does not unlock with what the user got.
-    #[error("setup could not be verified: {0}")]
-    NotVerified(String),
+    #[error(
+        "setup could not be verified: {reason}. Secrets were written encrypted to the new \
+         Security Key given: keep it"
+    )]
+    NotVerified {
+        /// What the fresh read found wrong.
+        reason: String,
+        /// The new Security Key (with a Security Phrase, its equivalent): the secrets
+        /// written are encrypted to it.
+        security_key: NewSecurityKey,
+    },
     /// The caller drove the flow out of order (a response with no request pending, an
     /// answer that was not asked for).
     #[error("the setup flow was driven out of order: {0}")]
@@ -306,7 +315,9 @@ impl SetupFlowError {
     pub fn security_key(&self) -> Option<&NewSecurityKey> {
         match self {
             Self::Unfinished { security_key, .. } => security_key.as_ref(),
-            Self::AfterSetUp { security_key, .. } => Some(security_key),
+            Self::AfterSetUp { security_key, .. } | Self::NotVerified { security_key, .. } => {
+                Some(security_key)
+            }
             _ => None,
         }
     }

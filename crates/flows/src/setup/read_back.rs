@@ -3,7 +3,7 @@
 
 use ssss::CrossSigningKeys;
 
-use super::{AccountState, SetupFlowError, SetupPlan};
+use super::{AccountState, NewSecurityKey, SetupFlowError, SetupPlan};
 
 /// Checks `state`, read after the setup wrote `plan` and created backup `version`: the
 /// Security Key shown (or `phrase`, when the user chose one) unlocks secret storage, which
@@ -15,12 +15,15 @@ pub(super) fn verify(
     phrase: Option<&str>,
     state: &AccountState,
 ) -> Result<(), SetupFlowError> {
-    let fail = |what: String| SetupFlowError::NotVerified(what);
     let shown = plan
         .setup
         .secret_storage_key
         .to_recovery_key()
         .to_base58_grouped();
+    let fail = |reason: String| SetupFlowError::NotVerified {
+        reason,
+        security_key: NewSecurityKey(Box::new(shown.clone())),
+    };
     let given: &str = match phrase {
         Some(p) => p,
         None => &shown,
