@@ -69,6 +69,7 @@ pub(crate) fn room_filter(rooms: &[String]) -> impl Fn(&RoomKey) -> bool + '_ {
 pub(crate) fn run(cmd: ExportCommand) -> Result<ExitCode, Fatal> {
     match cmd {
         ExportCommand::Decrypt { file, common, out } => {
+            crate::outputs::refuse_keys_on_terminal(out.as_deref(), "--out FILE")?;
             crate::outputs::check_files(
                 &[
                     ("the key export", Some(&file)),

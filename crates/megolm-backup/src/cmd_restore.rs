@@ -36,9 +36,9 @@ pub(crate) struct RestoreArgs {
     /// key is checked against its public key before any work.
     #[arg(long, value_name = "FILE", help_heading = help::HAVE)]
     backup_info: Option<PathBuf>,
-    /// Where to write the restored sessions (JSON array); stdout when absent or `-`. A
-    /// regular file is replaced atomically (mode 0600); an existing FIFO, terminal or
-    /// device is written in place. Never one of the input files.
+    /// Where to write the restored sessions (JSON array); stdout when absent or `-` (when
+    /// absent, never a terminal). A regular file is replaced atomically (mode 0600); an
+    /// existing FIFO, terminal or device is written in place. Never one of the input files.
     #[arg(long, value_name = "FILE", help_heading = help::OUTPUT)]
     out: Option<PathBuf>,
     /// Write the restored sessions as an Element key-export file instead of JSON; Element
@@ -87,6 +87,7 @@ pub(crate) struct RestoreArgs {
         long = "backup-version",
         alias = "version",
         value_name = "VERSION",
+        requires = "homeserver",
         help_heading = help::SERVER
     )]
     version: Option<String>,
@@ -164,6 +165,12 @@ const KEY_PROBE_ENTRIES: usize = 32;
 
 /// Every file the restore reads or writes, checked before any work (see `outputs`).
 fn check_files(args: &RestoreArgs) -> Result<(), Fatal> {
+    if args.export_file.is_none() {
+        crate::outputs::refuse_keys_on_terminal(
+            args.out.as_deref(),
+            "--out FILE (or --export-file FILE, an Element key-export file)",
+        )?;
+    }
     let stdout = Path::new("-");
     let out = match (&args.out, &args.export_file) {
         (Some(out), _) => Some(out.as_path()),

@@ -35,7 +35,7 @@ pub(crate) enum Status {
 pub(crate) const RESTORE_EXIT_STATUSES: &str = "\
 Exit status:
   0    every session restored and written
-  1    an error; nothing was written
+  1    an error (a mistyped command line too); nothing was written
   2    partly restored: the output holds every good session, the failures are listed
   3    the key does not open this backup; nothing was written
   4    entries failed and none could be restored; nothing was written
@@ -110,10 +110,22 @@ pub(crate) fn recover_hint(e: &RecoverError) -> Option<&'static str> {
     }
 }
 
-/// A [`RecoverError`] with its hint.
+/// A [`RecoverError`] with its hint; a key that does not open this backup exits with
+/// [`Status::WrongKey`], as when it is found out by decrypting.
 pub(crate) fn recover_error(e: RecoverError) -> Fatal {
     let hint = recover_hint(&e);
-    Fatal::hinted(e, hint)
+    let status = match e {
+        RecoverError::NoMatch { .. }
+        | RecoverError::KeyFromBeforeReset { .. }
+        | RecoverError::NoBackupKeyStored { .. }
+        | RecoverError::StaleBackupKey { .. } => Status::WrongKey,
+        _ => Status::Error,
+    };
+    let msg = match hint {
+        Some(hint) => format!("{e}\nhint: {hint}"),
+        None => e.to_string(),
+    };
+    Fatal::with_status(status, msg)
 }
 
 /// A refused [`ssss::UnlockError`] (`ssss unlock`, `ssss get`), with its hint.

@@ -131,7 +131,19 @@ fn keep_secrets_in_process() {
 
 fn main() -> ExitCode {
     keep_secrets_in_process();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // A mistyped command line is an error before anything ran: status 1, never
+            // clap's own 2, which here means "partly restored".
+            return if e.use_stderr() {
+                fatal::Status::Error.into()
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     secret_file::remove_on_interrupt();
     #[cfg(feature = "bench")]
     backup_cipher::x25519::set_lane_limit(match cli.lanes {

@@ -20,7 +20,7 @@
 
 use std::{
     fs::{File, Metadata},
-    io::{self, Write},
+    io::{self, IsTerminal, Write},
     path::{Path, PathBuf},
 };
 
@@ -450,4 +450,18 @@ mod tests {
         f.commit().unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"other");
     }
+}
+
+/// Refuses to print decrypted session keys on a terminal when no output was named
+/// (`out` is `None`: `--out` forgotten): they would stay in its scrollback, and on screen.
+/// A named `-` writes them there all the same. `instead` says where they could go.
+pub(crate) fn refuse_keys_on_terminal(out: Option<&Path>, instead: &str) -> Result<(), Fatal> {
+    if out.is_none() && std::io::stdout().is_terminal() {
+        return Err(Fatal::new(format!(
+            "not writing decrypted session keys to the terminal (they would stay on screen \
+             and in its scrollback): give {instead}, or --out - to write them here all the \
+             same"
+        )));
+    }
+    Ok(())
 }

@@ -27,22 +27,22 @@ pub(crate) struct ServerArgs {
     #[arg(long, value_name = "URL", help_heading = crate::help::SERVER)]
     pub(crate) homeserver: Option<String>,
     /// File holding the access token (otherwise the MATRIX_ACCESS_TOKEN variable).
-    #[arg(long, value_name = "FILE", help_heading = crate::help::SERVER)]
+    #[arg(long, value_name = "FILE", requires = "homeserver", help_heading = crate::help::SERVER)]
     access_token_file: Option<PathBuf>,
     /// Log in as this user with a password instead of a token.
-    #[arg(long, value_name = "USER", help_heading = crate::help::SERVER)]
+    #[arg(long, value_name = "USER", requires = "homeserver", help_heading = crate::help::SERVER)]
     user: Option<String>,
     /// File holding the account password: to log in with --user (otherwise read from
     /// stdin), and for the server's confirmation when cross-signing keys are replaced.
-    #[arg(long, value_name = "FILE", help_heading = crate::help::SERVER)]
+    #[arg(long, value_name = "FILE", requires = "homeserver", help_heading = crate::help::SERVER)]
     password_file: Option<PathBuf>,
     /// Trust only the certificate authorities in this PEM file (a homeserver behind a
     /// private CA) instead of the system trust store.
-    #[arg(long, value_name = "PEM", help_heading = crate::help::SERVER)]
+    #[arg(long, value_name = "PEM", requires = "homeserver", help_heading = crate::help::SERVER)]
     ca_file: Option<PathBuf>,
     /// Allow plain http:// to a host other than this machine (the token or password then
     /// crosses the network in the clear).
-    #[arg(long, help_heading = crate::help::SERVER)]
+    #[arg(long, requires = "homeserver", help_heading = crate::help::SERVER)]
     allow_insecure_http: bool,
     /// With --user: keep the login when the command ends (its device id is printed)
     /// instead of logging it out.

@@ -45,6 +45,13 @@ const STATUSES: &[(&str, i32)] = &[
     ("truncated-body", 2),
     ("damaged-body", 2),
     ("wrong-key", 3),
+    // A key that opens neither the backup nor secret storage, found out before any
+    // decrypting: the same status as when decrypting finds it out.
+    ("key-before-reset", 3),
+    ("key-file", 3),
+    ("key-mismatch", 3),
+    ("key-no-match", 3),
+    ("stale-4s", 3),
     ("nothing-restored", 4),
     ("fetch-cut", 5),
     ("fetch-damaged", 5),

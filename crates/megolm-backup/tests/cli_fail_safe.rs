@@ -438,3 +438,172 @@ fn a_leftover_of_a_killed_run_is_removed_and_said() {
         [".megolm-backup-XyZ123.tmp", "b.json", "o.json"]
     );
 }
+
+/// A terminal as standard output: the pseudo-terminal's reading end (drained on a thread
+/// into what it returns when the tool ends) and the writing end to give the tool.
+fn terminal() -> (std::thread::JoinHandle<Vec<u8>>, std::fs::File) {
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
+    grantpt(&master).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name.to_str().unwrap())
+        .unwrap();
+    let mut master = std::fs::File::from(master);
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once the tool (the last holder of the writing end) has exited.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+        }
+        seen
+    });
+    (reader, slave)
+}
+
+/// `--out` forgotten with a terminal as standard output: decrypted session keys are not
+/// printed there (they would stay in its scrollback); the message says what to give.
+/// `--out -` writes them there all the same; `export decrypt` is held to the same.
+#[test]
+fn decrypted_keys_are_not_printed_on_a_terminal_unless_asked() {
+    let dir = tmp("terminal");
+    let body = demo_body(&dir);
+    let export = dir.join("keys.txt");
+    let phrase = dir.join("phrase.txt");
+    std::fs::write(&phrase, "a long passphrase for the test\n").unwrap();
+    let key = repo().join("demo/recovery-key.txt");
+    let made = run(
+        &[
+            "restore",
+            "--key-file",
+            p(&key),
+            "--export-file",
+            p(&export),
+            "--export-passphrase-file",
+            p(&phrase),
+            p(&body),
+        ],
+        "",
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    let restore = ["restore", "--key-file", p(&key), p(&body)];
+    let decrypt = [
+        "export",
+        "decrypt",
+        "--passphrase-file",
+        p(&phrase),
+        p(&export),
+    ];
+    for (args, instead) in [
+        (&restore[..], "--export-file FILE"),
+        (&decrypt[..], "--out FILE"),
+    ] {
+        let (reader, tty) = terminal();
+        let o = bin()
+            .args(args)
+            .current_dir(repo())
+            .stdin(Stdio::null())
+            .stdout(tty)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let shown = reader.join().unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("not writing decrypted session keys to the terminal"),
+            "{err}"
+        );
+        assert!(err.contains(instead) && err.contains("--out -"), "{err}");
+        assert!(
+            !String::from_utf8_lossy(&shown).contains("session_key"),
+            "{args:?}"
+        );
+
+        let (reader, tty) = terminal();
+        let o = bin()
+            .args([args, &["--out", "-"][..]].concat())
+            .current_dir(repo())
+            .stdin(Stdio::null())
+            .stdout(tty)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let shown = reader.join().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(
+            String::from_utf8_lossy(&shown).contains("session_key"),
+            "{args:?}"
+        );
+    }
+}
+
+/// The exit status says what happened whichever way it is found out: a key that does not
+/// open the backup is 3 with `--backup-info` (checked first) as without (found out by
+/// decrypting); a mistyped option, or a server option without `--homeserver` (it would
+/// be ignored offline), is an error (1), never clap's 2, which means "partly restored".
+#[test]
+fn statuses_are_the_same_however_a_mistake_is_found() {
+    let dir = tmp("statuses");
+    let body = demo_body(&dir);
+    let wrong = dir.join("wrong.txt");
+    std::fs::write(
+        &wrong,
+        "EsTc LW2K PGiF wKEA 3As5 g5c4 BXwk qeeJ ZJV8 Q9fu gUMN UE4d\n",
+    )
+    .unwrap();
+    let out = dir.join("o.json");
+    let info = repo().join("demo/backup-info.json");
+    let key = repo().join("demo/recovery-key.txt");
+    for extra in [&[][..], &["--backup-info", p(&info)][..]] {
+        let args = [
+            &["restore", "--key-file", p(&wrong), "--out", p(&out)][..],
+            extra,
+            &[p(&body)][..],
+        ]
+        .concat();
+        let o = run(&args, "");
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+        assert!(!out.exists());
+    }
+    for (args, said) in [
+        (
+            vec!["restore", "--key", p(&key), p(&body)],
+            "unexpected argument",
+        ),
+        (
+            vec![
+                "restore",
+                "--key-file",
+                p(&key),
+                "--backup-version",
+                "3",
+                p(&body),
+            ],
+            "--homeserver",
+        ),
+        (
+            vec![
+                "restore",
+                "--key-file",
+                p(&key),
+                "--user",
+                "@a:example.org",
+                p(&body),
+            ],
+            "--homeserver",
+        ),
+    ] {
+        let o = run(&args, "");
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(said), "{said}: {}", stderr(&o));
+        assert!(!out.exists());
+    }
+}

@@ -22,7 +22,8 @@ fn the_installed_tool_has_no_bench_vectors_or_lanes() {
         &["restore", "--lanes", "none", "demo/backup.json"][..],
     ] {
         let o = run(args, "");
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        // A mistyped command line is an error (1), never "partly restored" (2).
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("unexpected") || stderr(&o).contains("unrecognized"));
     }
 }
@@ -141,7 +142,8 @@ fn doctor_options_are_grouped() {
 }
 
 /// The backup version is `--backup-version` beside the tool's own `-V/--version`; the old
-/// spelling still works but is no longer offered.
+/// spelling still means it but is no longer offered. Both name a version on the
+/// homeserver: offline (a body from a file) they are refused rather than ignored.
 #[test]
 fn the_backup_version_is_named_unambiguously() {
     for command in ["restore", "fetch", "info", "upload"] {
@@ -156,12 +158,13 @@ fn the_backup_version_is_named_unambiguously() {
     let out = dir.join("keys.json");
     for spelling in ["--backup-version", "--version"] {
         let o = common::restore_with_demo_key("demo/backup.json", &out, &[spelling, "1"]);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{spelling}: {}",
-            common::stderr(&o)
+        let err = common::stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{spelling}: {err}");
+        assert!(
+            err.contains("--homeserver") && err.contains("--backup-version <VERSION>"),
+            "{spelling}: {err}"
         );
+        assert!(!out.exists());
     }
 }
 
