@@ -35,6 +35,9 @@ struct Server {
     /// The bytes `GET /room_keys/keys` answers with, when set (JSON that a `Value`
     /// cannot hold, e.g. a room listed twice).
     raw_keys: Option<String>,
+    /// Writes (as logged) answered 200 but not carried out: a server, proxy or worker
+    /// that drops a write it acknowledged.
+    dropped: Vec<String>,
 }
 
 /// What [`Server::handle`] returns for a request that got no answer (status 0: the
@@ -165,6 +168,9 @@ impl Server {
                 }
                 if matches_any(&self.unanswered, last) {
                     return NO_ANSWER;
+                }
+                if m == "PUT" && matches_any(&self.dropped, last) {
+                    return Response::ok(json!({}));
                 }
                 if m == "PUT" {
                     self.account_data
@@ -1827,4 +1833,38 @@ fn a_setup_that_cannot_be_verified_carries_the_new_security_key() {
     );
     assert!(err.to_string().contains("keep it"), "{err}");
     assert!(!format!("{err:?}").contains(&saved[..9]), "{err:?}");
+}
+
+/// Review5: the read-back is there to catch "everything was written, but a fresh read
+/// does not unlock with what the user got". It now goes through `recover_backup_key`,
+/// which unlocks with `SecretStore::unlock_for`: the default key, else the keys
+/// `m.megolm_backup.v1` is encrypted under. So a default-key pointer that never arrived
+/// (a write acknowledged and dropped; likewise a reset's pointer still naming the old
+/// key) is no longer noticed: the new key opens the secrets through their `encrypted`
+/// map, and the setup reports `Verified`. Element, which reads secret storage only
+/// through `m.secret_storage.default_key`, sees no secret storage (or the old key), asks
+/// to set up recovery again, and its new secret storage writes `m.megolm_backup.v1` over,
+/// losing the only copy of the new version's key. Before review4's change the read-back
+/// failed here ("secret storage is not set up"). What should happen: the read-back checks
+/// that the pointer names the new key (unlocks with the default key only) and fails with
+/// `NotVerified` otherwise, handing the Security Key over.
+#[test]
+fn a_read_back_without_the_new_default_key_pointer_is_not_verified() {
+    let mut server = Server {
+        dropped: vec!["PUT account_data m.secret_storage.default_key".into()],
+        ..Server::default()
+    };
+    let result = drive(&mut server, SetupOptions::new(), None);
+    assert!(
+        !server.account_data.contains_key("m.secret_storage.default_key"),
+        "the pointer write was dropped"
+    );
+    match result {
+        Err(SetupFlowError::NotVerified { .. }) => {}
+        Ok((_, events)) => panic!(
+            "no default-key pointer on the server, yet the setup says it is verified: {:?}",
+            events.last()
+        ),
+        Err(e) => panic!("another error: {e}"),
+    }
 }
