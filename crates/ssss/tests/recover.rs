@@ -270,3 +270,49 @@ fn a_damaged_security_key_is_not_tried_as_a_phrase() {
         );
     }
 }
+
+/// Review5: `recover_backup_key` documents "a Security Phrase costs one PBKDF2 derivation"
+/// (`RecoveryFlow` likewise). Through `SecretStore::unlock_for` it now costs one for the
+/// default key and one more for each of up to `UNLOCK_TRIES` (4) other keys that
+/// `m.megolm_backup.v1`'s `encrypted` map names, even on an ordinary account whose
+/// default key holds the secret: a wrong phrase (a typo) is retried against every key
+/// the server lists, each derivation at the iterations its description asks (capped only
+/// per description, at 10,000,000). A server that adds four described keys to the map
+/// makes one unlock cost 5 × 10,000,000 iterations (the setup's plan unlocks twice:
+/// 100,000,000), where the default key alone could ask for 10,000,000. Here four extra
+/// keys at Element's 500,000 iterations, against the fixture's default key at 100,000.
+/// What should happen: when the default key holds a copy of the secret, only the default
+/// key is tried (the other keys matter only when it holds none: a setup stopped before
+/// its pointer), or the iterations of all the keys tried are capped together.
+#[test]
+fn a_wrong_phrase_costs_one_derivation_when_the_default_key_holds_the_backup_key() {
+    let (store, _) = fixture();
+    let mut data = store.to_json();
+    let default_id = store.default_key_id().unwrap().to_owned();
+    let mut described = data[format!("m.secret_storage.key.{default_id}")].clone();
+    described["passphrase"]["iterations"] = json!(500_000);
+    let copy = data["m.megolm_backup.v1"]["encrypted"][&default_id].clone();
+    for id in ["k1", "k2", "k3", "k4"] {
+        data[format!("m.secret_storage.key.{id}")] = described.clone();
+        data["m.megolm_backup.v1"]["encrypted"][id] = copy.clone();
+    }
+    let listed = SecretStore::from_json(&data).unwrap();
+    let wrong = "  fixture: correct horse battery stapel ";
+
+    // One derivation at the default key's iterations (the best of three).
+    let one = (0..3)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            assert!(listed.unlock(wrong).is_err());
+            t.elapsed()
+        })
+        .min()
+        .unwrap();
+    let t = std::time::Instant::now();
+    let err = recover_backup_key(wrong, Some(&listed), None).unwrap_err();
+    let took = t.elapsed();
+    assert!(
+        took < one * 3,
+        "a wrong Security Phrase took {took:?}, one derivation {one:?} ({err})"
+    );
+}
