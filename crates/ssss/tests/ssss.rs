@@ -382,3 +382,37 @@ fn unlock_for_finds_the_key_a_secret_is_under_whatever_the_pointer_says() {
             .is_err()
     );
 }
+
+/// Review5: after a setup stopped before its pointer (secrets under a key no pointer
+/// names), `unlock_for` tries the key the secret is under, and when what was typed does
+/// not open it, drops that error and returns the default key's instead: `NoDefaultKey`,
+/// "secret storage is not set up on this account". `recover_backup_key` says so for a
+/// wrong (or older) Security Key, though secret storage is there and only the key is
+/// wrong; a tired user told "not set up" sets up again, where a reset would write over
+/// the only copy of the stored backup key. What should happen: without a pointer, the
+/// error of the key(s) tried is returned (a wrong Security Key for key "…").
+#[test]
+fn a_wrong_key_for_secrets_stored_without_a_pointer_is_not_called_not_set_up() {
+    let mut store = SecretStore::from_json(&json!({})).unwrap();
+    let (key, _) = store.create_key(None, None).unwrap();
+    store
+        .set_secret(&key, "m.megolm_backup.v1", "secret")
+        .unwrap();
+    let mut data = store.to_json();
+    data.as_object_mut()
+        .unwrap()
+        .remove("m.secret_storage.default_key");
+    let no_pointer = SecretStore::from_json(&data).unwrap();
+    let other = SecretStorageKey::generate()
+        .unwrap()
+        .to_recovery_key()
+        .to_base58_grouped()
+        .to_string();
+    let err = no_pointer
+        .unlock_for("m.megolm_backup.v1", &other)
+        .unwrap_err();
+    assert!(
+        matches!(&err, UnlockError::WrongRecoveryKey { key_id, .. } if key_id == key.key_id()),
+        "{err:?}: {err}"
+    );
+}
