@@ -322,7 +322,7 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
     let backup_key = args
         .backup_key_file
         .as_deref()
-        .map(secret_from_file)
+        .map(|f| secret_from_file(f, "--backup-key-file"))
         .transpose()?;
     let (client, password) = args.server.connect_with_password(args.key.uses_stdin())?;
     let input = args.key.read()?;
@@ -352,7 +352,7 @@ pub(crate) fn run(args: DoctorArgs) -> Result<ExitCode, Fatal> {
     let old_keys = args
         .old_key_file
         .iter()
-        .map(|p| secret_from_file(p))
+        .map(|p| secret_from_file(p, "--old-key-file"))
         .collect::<Result<Vec<_>, _>>()?;
     let old_keys: Vec<&str> = old_keys.iter().map(|k| k.as_str()).collect();
     let backup_key = backup_key.as_deref().map(|k| k.as_str());

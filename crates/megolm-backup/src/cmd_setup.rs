@@ -164,7 +164,7 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
     let old_text = args
         .old_key_file
         .as_deref()
-        .map(secret_from_file)
+        .map(|f| secret_from_file(f, "--old-key-file"))
         .transpose()?;
     let signing_key = match &args.signing_key_file {
         Some(f) => Some(crate::server::signing_key(f)?),

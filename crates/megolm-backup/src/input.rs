@@ -26,22 +26,22 @@ pub(crate) fn secret_from_stdin() -> Result<Zeroizing<String>, Fatal> {
     Ok(strip_one_newline(buf))
 }
 
-/// Reads a secret from a file (`-` for standard input). A name that is no file is not
-/// echoed: it is often the secret itself (a password, token or phrase typed where the
-/// file name goes), and error messages end up in terminals and logs.
-pub(crate) fn secret_from_file(path: &Path) -> Result<Zeroizing<String>, Fatal> {
+/// Reads a secret from a file (`-` for standard input), given with `option`. A name that
+/// is no file is not echoed: it is often the secret itself (a password, token or phrase
+/// typed where the file name goes), and error messages end up in terminals and logs.
+pub(crate) fn secret_from_file(path: &Path, option: &str) -> Result<Zeroizing<String>, Fatal> {
     if path == Path::new("-") {
         return secret_from_stdin();
     }
     let buf = std::fs::read_to_string(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Fatal::new(
-                "no file has the name given for a secret (the name is not shown: it may be the \
+            Fatal::new(format!(
+                "{option}: no file has the name given (the name is not shown: it may be the \
                  secret itself, typed where a file name goes). Put the key, phrase, password \
-                 or token in a file and give that file's name, or pipe it to stdin",
-            )
+                 or token in a file and give that file's name, or pipe it to stdin"
+            ))
         } else {
-            Fatal::new(format!("cannot read {}: {e}", path.display()))
+            Fatal::new(format!("{option}: cannot read {}: {e}", path.display()))
         }
     })?;
     Ok(strip_one_newline(buf))
@@ -68,7 +68,7 @@ pub(crate) fn passphrase(
     confirm: bool,
 ) -> Result<Zeroizing<String>, Fatal> {
     if let Some(path) = file {
-        return secret_from_file(path);
+        return secret_from_file(path, file_flag);
     }
     let first = prompt_secret(prompt, file_flag)?;
     if confirm {

@@ -78,7 +78,7 @@ impl KeyArgs {
             } else {
                 path.display().to_string()
             };
-            (secret_from_file(path)?, from)
+            (secret_from_file(path, "--key-file")?, from)
         } else if !self.key_stdin && std::io::stdin().is_terminal() {
             let typed = prompt_secret(
                 "Security Key or Security Phrase (or the backup's recovery key): ",

@@ -264,6 +264,13 @@ fn check_writable(out: &Named<'_>) -> Result<(), Fatal> {
                         folder.display()
                     )));
                 }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(Fatal::new(format!(
+                        "cannot write {out}: the folder {} does not exist: create it, or \
+                         choose a path in a folder that exists",
+                        folder.display()
+                    )));
+                }
                 Err(e) => {
                     return Err(Fatal::new(format!(
                         "cannot write {out}: its folder {}: {e}",

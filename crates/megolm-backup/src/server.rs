@@ -99,7 +99,7 @@ impl ServerArgs {
         }
         if let Some(user) = &self.user {
             let password = match &self.password_file {
-                Some(f) => secret_from_file(f)?,
+                Some(f) => secret_from_file(f, "--password-file")?,
                 None if stdin_busy => {
                     return Err(Fatal::new(
                         "stdin carries the key here: give the password with --password-file",
@@ -125,11 +125,11 @@ impl ServerArgs {
         let password = self
             .password_file
             .as_deref()
-            .map(secret_from_file)
+            .map(|f| secret_from_file(f, "--password-file"))
             .transpose()?;
         let (token, source) = match &self.access_token_file {
             Some(f) => (
-                secret_from_file(f)?,
+                secret_from_file(f, "--access-token-file")?,
                 format!("the access token file {}", f.display()),
             ),
             None => (
@@ -157,7 +157,7 @@ pub(crate) fn version_info(client: &Client, version: Option<&str>) -> Result<Bac
 }
 
 pub(crate) fn signing_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey, Fatal> {
-    let text = secret_from_file(path)?;
+    let text = secret_from_file(path, "--signing-key-file")?;
     let bytes = zeroize::Zeroizing::new(
         recovery_key::decode_base64(text.trim())
             .map_err(|e| Fatal::new(format!("the signing key file is not base64: {e}")))?,

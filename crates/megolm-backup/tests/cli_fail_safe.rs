@@ -607,3 +607,47 @@ fn statuses_are_the_same_however_a_mistake_is_found() {
         assert!(!out.exists());
     }
 }
+
+/// A missing folder for an output, and a secret's file that does not exist, are said in
+/// plain words before any work: which folder to create, which option named no file (the
+/// name itself is not shown: it may be the secret).
+#[test]
+fn a_missing_folder_and_a_missing_secret_file_are_named() {
+    let dir = tmp("missing");
+    let body = demo_body(&dir);
+    let key = repo().join("demo/recovery-key.txt");
+    let nowhere = dir.join("nodir/x.json");
+    refused(
+        &[
+            "restore",
+            "--key-file",
+            p(&key),
+            "--out",
+            p(&nowhere),
+            p(&body),
+        ],
+        &["the folder", "nodir", "does not exist: create it"],
+    );
+    let export = dir.join("keys.txt");
+    let o = run(
+        &[
+            "restore",
+            "--key-file",
+            p(&key),
+            "--export-file",
+            p(&export),
+            "--export-passphrase-file",
+            "hunter2-SECRET",
+            p(&body),
+        ],
+        "",
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--export-passphrase-file: no file has the name given"),
+        "{err}"
+    );
+    assert!(!err.contains("SECRET"), "{err}");
+    assert!(!export.exists());
+}
