@@ -1856,7 +1856,9 @@ fn a_read_back_without_the_new_default_key_pointer_is_not_verified() {
     };
     let result = drive(&mut server, SetupOptions::new(), None);
     assert!(
-        !server.account_data.contains_key("m.secret_storage.default_key"),
+        !server
+            .account_data
+            .contains_key("m.secret_storage.default_key"),
         "the pointer write was dropped"
     );
     match result {

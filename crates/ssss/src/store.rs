@@ -328,35 +328,34 @@ impl SecretStore {
     }
 
     /// Unlocks the key that reads the secret `name` with what the user typed: the default
-    /// key when it holds a copy of `name` (or `name` is not stored), else one of the keys
-    /// `name` is encrypted under (at most [`UNLOCK_TRIES`] of them: each costs a
-    /// derivation for a Security Phrase), else the default key whatever it holds. A setup
-    /// stopped before its last write (the default-key pointer) leaves the secrets under a
-    /// key no pointer names, or names the old key still; its Security Key then opens them.
+    /// key when it holds a copy of `name` (or `name` is not stored) — that key alone, so a
+    /// wrong Security Phrase costs one derivation; otherwise one of the keys `name` is
+    /// encrypted under (at most [`UNLOCK_TRIES`] of them: each costs a derivation for a
+    /// Security Phrase), then the default key whatever it holds. A setup stopped before
+    /// its last write (the default-key pointer) leaves the secrets under a key no pointer
+    /// names, or names the old key still; its Security Key then opens them. When nothing
+    /// opens, the error is the default key's, or, without a pointer, that of the last key
+    /// tried (a wrong key, not "not set up").
     pub fn unlock_for(&self, name: &str, input: &str) -> Result<Unlocked, UnlockError> {
         let holders = self.key_ids_of(name);
         let default = self.default_key_id();
-        let default_holds =
-            default.is_some_and(|d| holders.is_empty() || holders.iter().any(|h| h == d));
-        let mut by_default = None;
-        if default_holds {
-            match self.unlock(input) {
-                Ok(u) => return Ok(u),
-                Err(e) => by_default = Some(e),
-            }
+        if default.is_some_and(|d| holders.is_empty() || holders.iter().any(|h| h == d)) {
+            return self.unlock(input);
         }
+        let mut refused = None;
         for id in holders
             .iter()
             .filter(|h| Some(h.as_str()) != default)
             .take(UNLOCK_TRIES)
         {
-            if let Ok(u) = self.unlock_key(id, input) {
-                return Ok(u);
+            match self.unlock_key(id, input) {
+                Ok(u) => return Ok(u),
+                Err(e) => refused = Some(e),
             }
         }
-        match by_default {
-            Some(e) => Err(e),
-            None => self.unlock(input),
+        match (default, refused) {
+            (None, Some(e)) => Err(e),
+            _ => self.unlock(input),
         }
     }
 

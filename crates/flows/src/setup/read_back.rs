@@ -34,6 +34,17 @@ pub(super) fn verify(
         .filter(|v| v.version.as_deref() == Some(version))
         .ok_or_else(|| fail(format!("backup version {version} is not the current one")))?;
     let store = &state.secret_storage;
+    // Element finds secret storage through the default-key pointer only: it must name the
+    // new key (a pointer the server acknowledged but did not keep, or one still naming the
+    // old key, would have Element offer to set up again, writing over the new secrets).
+    let new_id = plan.setup.secret_storage_key.key_id();
+    if store.default_key_id() != Some(new_id) {
+        return Err(fail(format!(
+            "the default-key pointer (m.secret_storage.default_key) names {}, not the new \
+             key {new_id}",
+            store.default_key_id().unwrap_or("no key")
+        )));
+    }
     let found = ssss::recover_backup_key(given, Some(store), Some(info))
         .map_err(|e| fail(e.to_string()))?;
     let unlocked = found
