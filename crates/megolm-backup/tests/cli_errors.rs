@@ -48,7 +48,6 @@ const STATUSES: &[(&str, i32)] = &[
     // A key that opens neither the backup nor secret storage, found out before any
     // decrypting: the same status as when decrypting finds it out.
     ("key-before-reset", 3),
-    ("key-file", 3),
     ("key-mismatch", 3),
     ("key-no-match", 3),
     ("stale-4s", 3),

@@ -213,7 +213,7 @@ fn a_key_from_before_a_reset_says_so_first() {
         ],
         ALICE_KEY,
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let err = stderr(&o);
     let first = err.find("from before the backup was reset").expect(&err);
     let keys = err.find("its public key is").expect(&err);

@@ -150,7 +150,8 @@ fn a_key_for_another_backup_is_refused_before_any_work() {
         ],
         "",
     );
-    assert_eq!(o.status.code(), Some(1));
+    // A key that does not open this backup: status 3.
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("it belongs to another backup")
             && stderr(&o).contains("backup version 1 has"),
@@ -241,7 +242,8 @@ fn legacy_passphrase_backup_restores() {
         ],
         phrase.trim(),
     );
-    assert_eq!(o.status.code(), Some(1));
+    // Not a key, and no secret storage to try it with: an error (1).
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
 
 /// The backup public key of a secret (X25519 public key; checked by the vectors).

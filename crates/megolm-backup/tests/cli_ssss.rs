@@ -178,7 +178,8 @@ fn restore_with_only_the_security_phrase() {
         ],
         &format!("{phrase}\n"),
     );
-    assert_eq!(o.status.code(), Some(1));
+    // The stored key does not open this backup: status 3.
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("the backup key stored there is stale"),
         "{}",
