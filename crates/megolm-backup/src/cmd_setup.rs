@@ -21,44 +21,49 @@ use crate::{
 
 #[derive(Debug, Args)]
 pub(crate) struct SetupArgs {
-    #[command(flatten)]
-    server: ServerArgs,
-    /// Use a Security Phrase instead of a generated Security Key: asked twice on the
-    /// terminal, or read once from stdin when it is not a terminal.
-    #[arg(long)]
-    passphrase: bool,
-    /// Also write the Security Key (recovery key) to this file, created with mode 0600.
-    #[arg(long, value_name = "FILE")]
-    key_out: Option<PathBuf>,
-    /// Replace an existing setup: new key, new backup version; the old backup's sessions
-    /// are copied into the new one before the old version is deleted.
-    #[arg(long)]
-    reset: bool,
     /// With --reset: the old Security Key or Phrase (or the old backup's recovery key),
     /// to carry the old sessions and cross-signing keys over.
-    #[arg(long, value_name = "FILE", requires = "reset")]
+    #[arg(long, value_name = "FILE", requires = "reset", help_heading = crate::help::HAVE)]
     old_key_file: Option<PathBuf>,
+    /// Sign the new backup version with this Ed25519 key (base64 seed in a file).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "signing_key_id",
+        help_heading = crate::help::HAVE
+    )]
+    signing_key_file: Option<PathBuf>,
+    /// The signing key's id, e.g. ed25519:DEVICEID.
+    #[arg(long, value_name = "KEY_ID", help_heading = crate::help::HAVE)]
+    signing_key_id: Option<String>,
+    /// Use a Security Phrase instead of a generated Security Key: asked twice on the
+    /// terminal, or read once from stdin when it is not a terminal.
+    #[arg(long, help_heading = crate::help::CHOICES)]
+    passphrase: bool,
+    /// Replace an existing setup: new key, new backup version; the old backup's sessions
+    /// are copied into the new one before the old version is deleted.
+    #[arg(long, help_heading = crate::help::CHOICES)]
+    reset: bool,
     /// Create new cross-signing keys even though the account has some whose private parts
     /// cannot be read: other people and your other devices then see a new identity and
     /// must verify you again. Needs the account password (--password-file or --user).
-    #[arg(long)]
+    #[arg(long, help_heading = crate::help::CHOICES)]
     replace_cross_signing: bool,
     /// Delete the old backup version when its key is not given (with --reset, or with
     /// --replace-cross-signing on an account Element X used without recovery): its
     /// sessions are then lost. Without this option that version is kept on the server.
-    #[arg(long)]
+    #[arg(long, help_heading = crate::help::CHOICES)]
     delete_old_version: bool,
-    /// With --old-key-file: write over the backup key of the old secret storage even
-    /// though it opens no current backup version (it may be the only copy of an older
+    /// Write over a backup key of the old secret storage that opens no current backup
+    /// version, or that the old key cannot read (either may be the only copy of an older
     /// version's key: save it first, or move its sessions with `doctor --fix`).
-    #[arg(long, requires = "old_key_file")]
+    #[arg(long, help_heading = crate::help::CHOICES)]
     discard_stale_backup_key: bool,
-    /// Sign the new backup version with this Ed25519 key (base64 seed in a file).
-    #[arg(long, value_name = "FILE", requires = "signing_key_id")]
-    signing_key_file: Option<PathBuf>,
-    /// The signing key's id, e.g. ed25519:DEVICEID.
-    #[arg(long, value_name = "KEY_ID")]
-    signing_key_id: Option<String>,
+    /// Also write the Security Key (recovery key) to this file, created with mode 0600.
+    #[arg(long, value_name = "FILE", help_heading = crate::help::OUTPUT)]
+    key_out: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 fn read_phrase(stdin_is_phrase: bool) -> Result<Zeroizing<String>, Fatal> {
@@ -228,14 +233,14 @@ pub(crate) fn setup(args: SetupArgs) -> Result<ExitCode, Fatal> {
 
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
-    #[command(flatten)]
-    server: ServerArgs,
     /// Check the Security Key or Phrase (from --key-file, or stdin): say what it is and
     /// whether the backup key it opens belongs to the current backup version.
-    #[arg(long)]
+    #[arg(long, help_heading = crate::help::HAVE)]
     check: bool,
     #[command(flatten)]
     key: KeyArgs,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 pub(crate) fn status(args: StatusArgs) -> Result<ExitCode, Fatal> {

@@ -141,6 +141,53 @@ fn doctor_options_are_grouped() {
     assert!(place("The homeserver") < place("Tuning"), "{order:?}");
 }
 
+/// `setup` and `status` group their options as the other commands do: what you have,
+/// what to do, where it goes, the homeserver, tuning (none left under "Options" but help).
+#[test]
+fn setup_and_status_options_are_grouped() {
+    for (command, expected) in [
+        (
+            "setup",
+            &[
+                ("old-key-file", "What you have"),
+                ("signing-key-file", "What you have"),
+                ("passphrase", "What to do"),
+                ("reset", "What to do"),
+                ("replace-cross-signing", "What to do"),
+                ("delete-old-version", "What to do"),
+                ("discard-stale-backup-key", "What to do"),
+                ("key-out", "Where it goes"),
+                ("homeserver", "The homeserver"),
+                ("idle-timeout", "Tuning"),
+            ][..],
+        ),
+        (
+            "status",
+            &[
+                ("check", "What you have"),
+                ("key-file", "What you have"),
+                ("homeserver", "The homeserver"),
+            ][..],
+        ),
+    ] {
+        let help = common::stdout(&common::run(&[command, "--help"], ""));
+        for (option, heading) in expected {
+            assert_eq!(
+                heading_of(&help, option).as_deref(),
+                Some(*heading),
+                "{command} --{option} in:\n{help}"
+            );
+        }
+        let order: Vec<String> = sections(&help).into_iter().map(|(h, _)| h).collect();
+        let place = |h: &str| order.iter().position(|x| x == h).unwrap();
+        assert!(
+            place("What you have") < place("The homeserver"),
+            "{order:?}"
+        );
+        assert!(place("The homeserver") < place("Tuning"), "{order:?}");
+    }
+}
+
 /// The backup version is `--backup-version` beside the tool's own `-V/--version`; the old
 /// spelling still means it but is no longer offered. Both name a version on the
 /// homeserver: offline (a body from a file) they are refused rather than ignored.
