@@ -468,6 +468,21 @@ fn terminal() -> (std::thread::JoinHandle<Vec<u8>>, std::fs::File) {
     (reader, slave)
 }
 
+/// Runs the tool with a terminal as standard output: how it ended, and what the terminal
+/// showed.
+fn on_a_terminal(args: &[&str]) -> (std::process::Output, Vec<u8>) {
+    let (reader, tty) = terminal();
+    let o = bin()
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(tty)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (o, reader.join().unwrap())
+}
+
 /// `--out` forgotten with a terminal as standard output: decrypted session keys are not
 /// printed there (they would stay in its scrollback); the message says what to give.
 /// `--out -` writes them there all the same; `export decrypt` is held to the same.
@@ -505,16 +520,7 @@ fn decrypted_keys_are_not_printed_on_a_terminal_unless_asked() {
         (&restore[..], "--export-file FILE"),
         (&decrypt[..], "--out FILE"),
     ] {
-        let (reader, tty) = terminal();
-        let o = bin()
-            .args(args)
-            .current_dir(repo())
-            .stdin(Stdio::null())
-            .stdout(tty)
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        let shown = reader.join().unwrap();
+        let (o, shown) = on_a_terminal(args);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
         assert!(
@@ -527,16 +533,7 @@ fn decrypted_keys_are_not_printed_on_a_terminal_unless_asked() {
             "{args:?}"
         );
 
-        let (reader, tty) = terminal();
-        let o = bin()
-            .args([args, &["--out", "-"][..]].concat())
-            .current_dir(repo())
-            .stdin(Stdio::null())
-            .stdout(tty)
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        let shown = reader.join().unwrap();
+        let (o, shown) = on_a_terminal(&[args, &["--out", "-"][..]].concat());
         assert!(o.status.success(), "{args:?}: {}", stderr(&o));
         assert!(
             String::from_utf8_lossy(&shown).contains("session_key"),
