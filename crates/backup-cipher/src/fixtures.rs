@@ -42,6 +42,25 @@ pub fn synthetic_backup(public_key: &BackupPublicKey, n: usize, seed: u64) -> Ke
     encrypt_sessions(public_key, &synthetic_sessions(n, seed)).0
 }
 
+/// The entries of `bodies` as one `GET /room_keys/keys` body in which every entry is in a
+/// listing of its own: a room with two sessions is listed twice (a JSON parser keeps only
+/// the last listing of a room; this crate's grammar reads both).
+pub fn listed_apart(bodies: &[&KeysBackup]) -> String {
+    let listings: Vec<String> = bodies
+        .iter()
+        .flat_map(|body| body.entries())
+        .map(|(room, sid, data)| {
+            format!(
+                r#"{}: {{"sessions": {{{}: {}}}}}"#,
+                json!(room),
+                json!(sid),
+                json!(data)
+            )
+        })
+        .collect();
+    format!(r#"{{"rooms": {{{}}}}}"#, listings.join(", "))
+}
+
 /// SplitMix64: a tiny deterministic generator for fixture bytes (not for secrets).
 struct SplitMix(u64);
 

@@ -3,7 +3,8 @@
 //! diagnosis and by the migration, as the backup body's grammar reads it.
 
 use backup_cipher::{
-    BackupDecryptionKey, BackupVersion, KeysBackup, encrypt_sessions, fixtures::synthetic_sessions,
+    BackupDecryptionKey, BackupVersion, KeysBackup, encrypt_sessions,
+    fixtures::{listed_apart, synthetic_sessions},
 };
 use flows::{DoctorOptions, EntryCheck, MigrateFlow, OldVersionFate};
 use homeserver::{
@@ -13,23 +14,6 @@ use homeserver::{
 use serde_json::json;
 
 const API: &str = "/_matrix/client/v3";
-
-/// `body` as a keys body whose every entry is in a listing of its own: a room with two
-/// sessions is listed twice (a JSON parser keeps only the last listing of a room).
-fn listed_apart(body: &KeysBackup) -> Vec<u8> {
-    let listings: Vec<String> = body
-        .entries()
-        .map(|(room, sid, data)| {
-            let entry = serde_json::to_string(data).unwrap();
-            format!(
-                r#"{}: {{"sessions": {{{}: {entry}}}}}"#,
-                json!(room),
-                json!(sid)
-            )
-        })
-        .collect();
-    format!(r#"{{"rooms": {{{}}}}}"#, listings.join(", ")).into_bytes()
-}
 
 /// Two sessions of one room, encrypted to `key`.
 fn one_room_two_sessions(key: &BackupDecryptionKey) -> KeysBackup {
@@ -69,7 +53,7 @@ fn the_migration_moves_both_listings_of_a_room_listed_twice() {
         &keys,
         [
             keys_answer(br#"{"rooms": {}}"#.to_vec()),
-            keys_answer(listed_apart(&old_body)),
+            keys_answer(listed_apart(&[&old_body]).into_bytes()),
             keys_answer(serde_json::to_vec(&moved).unwrap()),
         ],
     );
@@ -132,7 +116,9 @@ fn the_diagnosis_checks_both_listings_of_a_room_listed_twice() {
     server.on(
         "GET",
         &format!("{API}/room_keys/keys"),
-        [keys_answer(listed_apart(&one_room_two_sessions(&key)))],
+        [keys_answer(
+            listed_apart(&[&one_room_two_sessions(&key)]).into_bytes(),
+        )],
     );
     server.on(
         "GET",

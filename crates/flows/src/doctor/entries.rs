@@ -173,29 +173,6 @@ pub(in crate::doctor) mod tests {
 
     const USER: &str = "@a:x";
 
-    /// `body` as a keys body whose every entry is in a listing of its own: a room with two
-    /// sessions is listed twice (a JSON parser keeps only the last listing of a room).
-    pub(in crate::doctor) fn listed_apart(body: &backup_cipher::KeysBackup) -> String {
-        listed_apart_all(&[body])
-    }
-
-    /// Every entry of `bodies` in a listing of its own, in one keys body.
-    pub(in crate::doctor) fn listed_apart_all(bodies: &[&backup_cipher::KeysBackup]) -> String {
-        let listings: Vec<String> = bodies
-            .iter()
-            .flat_map(|body| body.entries())
-            .map(|(room, sid, data)| {
-                let entry = serde_json::to_string(data).unwrap();
-                format!(
-                    r#"{}: {{"sessions": {{{}: {entry}}}}}"#,
-                    json!(room),
-                    json!(sid)
-                )
-            })
-            .collect();
-        format!(r#"{{"rooms": {{{}}}}}"#, listings.join(", "))
-    }
-
     /// The entries are read as the bytes that came, with the backup body's grammar: a room
     /// listed twice, each listing with its own session, is two entries, both checked.
     #[test]
@@ -205,7 +182,7 @@ pub(in crate::doctor) mod tests {
         let (body, errors) = backup_cipher::encrypt_sessions(key.public_key(), &sessions);
         assert!(errors.is_empty());
         assert_eq!(body.rooms.len(), 1, "one room, two sessions");
-        let twice = listed_apart(&body);
+        let twice = backup_cipher::fixtures::listed_apart(&[&body]);
         let mut current = BackupVersion::new(key.public_key());
         current.version = Some("1".into());
         let input = key.to_recovery_key().to_base58_grouped();

@@ -246,7 +246,7 @@ fn both_listings_of_a_room_listed_twice_move() {
     server.add(&key, KeysBackup::default());
     let old_body = server.body("1").unwrap();
     assert_eq!(old_body.rooms.len(), 1, "one room, two sessions");
-    let twice = crate::doctor::entries::tests::listed_apart(old_body);
+    let twice = backup_cipher::fixtures::listed_apart(&[old_body]);
 
     let mut flow = server.flow(&key, std::slice::from_ref(&old_key));
     while let Some(r) = flow.next_request() {

@@ -205,7 +205,7 @@ fn a_read_back_listing_a_session_twice_counts_its_worst_copy() {
                 // The read-back: what the server holds, and the stale copy listed after it.
                 let moved = server.body("2").unwrap();
                 assert_eq!(moved.session_count(), 1);
-                let twice = crate::doctor::entries::tests::listed_apart_all(&[moved, &stale]);
+                let twice = backup_cipher::fixtures::listed_apart(&[moved, &stale]);
                 flow.receive_bytes(200, twice.as_bytes()).unwrap();
                 continue;
             }
