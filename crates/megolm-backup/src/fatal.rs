@@ -111,16 +111,16 @@ pub(crate) fn recover_hint(e: &RecoverError) -> Option<&'static str> {
 }
 
 /// A [`RecoverError`] with its hint; a key that does not open this backup exits with
-/// [`Status::WrongKey`], as when it is found out by decrypting. `key_shaped`: the input
-/// is a key (not a phrase): without secret storage a phrase could not be tried at all,
-/// which is an error (1), not a wrong key.
-pub(crate) fn recover_error(e: RecoverError, key_shaped: bool) -> Fatal {
+/// [`Status::WrongKey`], as when it is found out by decrypting; a phrase given without
+/// secret storage could not be tried at all, which is an error (1), not a wrong key.
+pub(crate) fn recover_error(e: RecoverError) -> Fatal {
     let hint = recover_hint(&e);
     let status = match e {
         RecoverError::NoMatch {
             secret_storage_missing: true,
+            input_is_key: false,
             ..
-        } if !key_shaped => Status::Error,
+        } => Status::Error,
         RecoverError::NoMatch { .. }
         | RecoverError::KeyFromBeforeReset { .. }
         | RecoverError::NoBackupKeyStored { .. }

@@ -134,10 +134,7 @@ pub(crate) fn recover(
     store: Option<&SecretStore>,
     backup: Option<&BackupVersion>,
 ) -> Result<RecoveredBackupKey, Fatal> {
-    let key_shaped = recovery_key::RecoveryKey::from_base58(input).is_ok()
-        || backup_cipher::BackupDecryptionKey::from_base64(input.trim()).is_ok();
-    let found =
-        recover_backup_key(input, store, backup).map_err(|e| recover_error(e, key_shaped))?;
+    let found = recover_backup_key(input, store, backup).map_err(recover_error)?;
     eprintln!("{}", found.describe());
     Ok(found)
 }

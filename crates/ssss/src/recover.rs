@@ -105,6 +105,9 @@ pub enum RecoverError {
         /// Secret storage (the account data) was not given, so the input could not be
         /// tried as a Security Key or Security Phrase: give it and try again.
         secret_storage_missing: bool,
+        /// Whether the input is a key (a recovery key or a base64 key), not a phrase: a
+        /// key was at least tried as the backup's own.
+        input_is_key: bool,
     },
     /// A well-formed key (its check digit is right) that opens neither secret storage nor
     /// the backup: a Security Key or backup key saved before the backup (or secret
@@ -369,6 +372,7 @@ pub fn recover_backup_key(
         input: input_kind.to_owned(),
         tried: tried.join("; "),
         secret_storage_missing: store.is_none(),
+        input_is_key: direct.is_some(),
     })
 }
 

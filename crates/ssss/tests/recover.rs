@@ -168,6 +168,7 @@ fn a_phrase_without_secret_storage_says_what_is_missing() {
             err,
             RecoverError::NoMatch {
                 secret_storage_missing: true,
+                input_is_key: false,
                 ..
             }
         ),
